@@ -52,11 +52,12 @@ def and_all(values):
 def predecode(m, addr, name):
     """Register the 12-bit ``addr`` as one-hot groups of at most four bits, and
     return ``match(offset)``: whether the registered address equals ``offset``,
-    an AND of four registered bits (one LUT)."""
+    an AND of four registered bits (one LUT). The groups are not reset: the
+    caller reads a match only beside a valid bit of its own."""
     groups = [(0, 2), (2, 5), (5, 8), (8, 12)]
     flags = []
     for lo, hi in groups:
-        onehot = Signal(1 << (hi - lo), name=f"{name}_a{hi - 1}_{lo}")
+        onehot = Signal(1 << (hi - lo), name=f"{name}_a{hi - 1}_{lo}", reset_less=True)
         m.d.sync += onehot.eq(1 << addr[lo:hi])
         flags.append((lo, hi, onehot))
 

@@ -133,6 +133,12 @@ def _core_members(config):
         "freed_src": Out(1), "freed_pool": Out(P), "freed_in_pool": Out(1),
         "freed_addr": Out(min(A, 32)), "freed_tag": Out(max(T, 1)),
         "flushed_src": Out(1), "flushed_pool": Out(P),
+        # the response is the register interface's (valid and src): a register
+        # of its own, which its answer queue, across the chip from the
+        # pipeline, takes through no LUT (place and route showed the response
+        # register, then the AND, then the queue's write enable, on the worst
+        # path of GUARDED_DMA)
+        "grant_cpu": Out(1), "freed_cpu": Out(1), "flushed_cpu": Out(1),
         "busy": Out(1),
     })
     if config.guard is not None:
@@ -974,25 +980,26 @@ class AllocatorCore(_Timing, wiring.Component):
         ]
 
         # ---- response delay lines: stage L-1 is the response register ----------
+        # (each stream's valid bit before its response register, for *_cpu below)
         grant = Cat(a5_ok, a5_err, a5_pool, a5_slot, a5_addr, a5_tag, a5_user, a5_overwrite)
-        grant_valid = a5_valid
+        grant_valid, grant_before = a5_valid, a4_valid
         for k in range(_ALLOC_DONE_STAGE + 1, cfg.latency):
             next_valid, next_grant = reg(f"a{k}_valid", valid=True), reg(f"a{k}_payload", len(grant))
             m.d.sync += [next_valid.eq(grant_valid), next_grant.eq(grant)]
-            grant_valid, grant = next_valid, next_grant
+            grant_before, grant_valid, grant = grant_valid, next_valid, next_grant
         freed = Cat(f5_ok, f5_err, f5_user, f5_pool, f5_in_pool)
-        freed_valid = f5_valid
+        freed_valid, freed_before = f5_valid, f4_valid
         for k in range(_FREE_DONE_STAGE + 1, cfg.latency):
             next_valid, next_freed = reg(f"f{k}_valid", valid=True), reg(f"f{k}_payload", len(freed))
             m.d.sync += [next_valid.eq(freed_valid), next_freed.eq(freed)]
-            freed_valid, freed = next_valid, next_freed
+            freed_before, freed_valid, freed = freed_valid, next_valid, next_freed
 
         flushed = Cat(x2_ok, x2_err, x2_user, x2_pool)
-        flushed_valid = x2_valid
+        flushed_valid, flushed_before = x2_valid, x1_valid
         for k in range(3, cfg.latency):
             next_valid, next_flushed = reg(f"x{k}_valid", valid=True), reg(f"x{k}_payload", len(flushed))
             m.d.sync += [next_valid.eq(flushed_valid), next_flushed.eq(flushed)]
-            flushed_valid, flushed = next_valid, next_flushed
+            flushed_before, flushed_valid, flushed = flushed_valid, next_valid, next_flushed
         m.d.comb += [self.flushed_valid.eq(flushed_valid),
                      Cat(self.flushed_ok, self.flushed_err, self.flushed_user, self.flushed_pool).eq(flushed)]
 
@@ -1008,20 +1015,28 @@ class AllocatorCore(_Timing, wiring.Component):
         # The latency is fixed, so what the log needs from a request and no stage
         # uses rides a plain L-stage shift register beside the pipeline.
         def delayed(name, value):
+            # (and the stage before the last)
+            before = value
             for k in range(cfg.latency):
                 stage = reg(f"{name}_d{k}", len(value))
                 m.d.sync += stage.eq(value)
-                value = stage
-            return value
+                before, value = value, stage
+            return value, before
 
-        m.d.comb += [
-            self.grant_src.eq(delayed("alloc_src", self.alloc_src)),
-            self.grant_size.eq(delayed("alloc_size", self.alloc_size[:len(self.grant_size)])),
-            self.flushed_src.eq(delayed("flush_src", self.flush_src)),
-            Cat(self.freed_src, self.freed_addr, self.freed_tag).eq(
-                delayed("free_info", Cat(self.free_src, self.free_addr[:len(self.freed_addr)],
-                                         self.free_tag if T else Const(0, 1)))),
-        ]
+        grant_src, grant_src_before = delayed("alloc_src", self.alloc_src)
+        grant_size, _ = delayed("alloc_size", self.alloc_size[:len(self.grant_size)])
+        flushed_src, flushed_src_before = delayed("flush_src", self.flush_src)
+        free_info, free_info_before = delayed("free_info", Cat(
+            self.free_src, self.free_addr[:len(self.freed_addr)], self.free_tag if T else Const(0, 1)))
+        m.d.comb += [self.grant_src.eq(grant_src), self.grant_size.eq(grant_size),
+                     self.flushed_src.eq(flushed_src),
+                     Cat(self.freed_src, self.freed_addr, self.freed_tag).eq(free_info)]
+        for port, before, src_before in ((self.grant_cpu, grant_before, grant_src_before),
+                                         (self.freed_cpu, freed_before, free_info_before[0]),
+                                         (self.flushed_cpu, flushed_before, flushed_src_before)):
+            cpu = Signal(name=f"{port.name}_q")        # reset, as a valid bit
+            m.d.sync += cpu.eq(before & src_before)
+            m.d.comb += port.eq(cpu)
         # any valid bit set, as registered ORs of six bits each (one LUT: of six
         # valid signals, some a bit per pool, the OR was wide enough for the
         # mapper to build it from the pools' grant logic, six levels deep on a
@@ -1212,13 +1227,13 @@ class HwallocTop(_Timing, wiring.Component):
             self.freed_valid.eq(core.freed_valid & ~core.freed_src),
             self.flushed_valid.eq(core.flushed_valid & ~core.flushed_src),
         ]
-        for name in ("valid", "ok", "err", "pool", "slot", "user", "src", "size", "overwrite"):
+        for name in ("valid", "ok", "err", "pool", "slot", "user", "src", "size", "overwrite", "cpu"):
             m.d.comb += getattr(regs, f"rsp_grant_{name}").eq(getattr(core, f"grant_{name}"))
         if cfg.tag_bits:
             m.d.comb += regs.rsp_grant_tag.eq(core.grant_tag)
-        for name in ("valid", "ok", "err", "pool", "in_pool", "user", "src", "addr", "tag"):
+        for name in ("valid", "ok", "err", "pool", "in_pool", "user", "src", "addr", "tag", "cpu"):
             m.d.comb += getattr(regs, f"rsp_freed_{name}").eq(getattr(core, f"freed_{name}"))
-        for name in ("valid", "ok", "err", "pool", "user", "src"):
+        for name in ("valid", "ok", "err", "pool", "user", "src", "cpu"):
             m.d.comb += getattr(regs, f"rsp_flushed_{name}").eq(getattr(core, f"flushed_{name}"))
         m.d.comb += [regs.busy.eq(core.busy), regs.ready.eq(running), self.irq.eq(regs.irq),
                      regs.native_alloc_valid.eq(self.alloc_valid),

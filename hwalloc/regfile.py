@@ -86,6 +86,8 @@ class RegisterFile(wiring.Component):
             "rsp_freed_src": In(1), "rsp_freed_addr": In(min(A, 32)), "rsp_freed_tag": In(max(T, 1)),
             "rsp_flushed_valid": In(1), "rsp_flushed_ok": In(1), "rsp_flushed_err": In(4),
             "rsp_flushed_pool": In(P), "rsp_flushed_user": In(U), "rsp_flushed_src": In(1),
+            # valid & src of each, a register of its own (the answer queues take them)
+            "rsp_grant_cpu": In(1), "rsp_freed_cpu": In(1), "rsp_flushed_cpu": In(1),
             "native_alloc_valid": In(1), "native_free_valid": In(1), "native_flush_valid": In(1),
             "busy": In(1), "ready": In(1),
             "irq": Out(1),
@@ -584,7 +586,8 @@ class RegisterFile(wiring.Component):
         # built it from the middle of a register select's chain, then four
         # LUTs to req_alloc, on random configs of five pools or more)
         new_alloc = Signal()
-        m.d.comb += new_alloc.eq(equal(Cat(bus.r_addr[:6], alloc_block, bus.r_req), Cat(Const(0, 6), 1, 1)))
+        m.d.comb += new_alloc.eq(equal(Cat(bus.r_addr[:6], alloc_block, bus.r_req_parts),
+                                       Cat(Const(0, 6), 1, Const(0b11, 2))))
         r1_valid = Signal()
         m.d.sync += r1_valid.eq(bus.r_req & ~new_alloc)
         # the adapter learns each read's stream in the cycle of its AR
@@ -641,8 +644,9 @@ class RegisterFile(wiring.Component):
                                          reset_less=True)     # qualified by r1_valid
                 m.d.sync += selects[offset].eq(r_match(offset))
         r2_valid = Signal()
-        r2_blocks = [Signal(32, name=f"r2_block{number}") for number in blocks]
-        r2_found_in = Signal(len(blocks))
+        # (qualified by r2_valid, as the selects by r1_valid)
+        r2_blocks = [Signal(32, name=f"r2_block{number}", reset_less=True) for number in blocks]
+        r2_found_in = Signal(len(blocks), reset_less=True)
         m.d.sync += r2_valid.eq(r1_valid)
         # (whether the block holds the register: its selects' OR on a carry chain,
         # which the mapper made five LUTs deep as a tree on a random config)
@@ -663,7 +667,7 @@ class RegisterFile(wiring.Component):
                                   Const(0, tag_f.width - len(self.rsp_grant_tag)),
                                   self.rsp_grant_err, self.rsp_grant_ok))
         # (the adapter's queue registers it: the grant's cycle + 1 = L + 2)
-        m.d.comb += [bus.r_slow_ack.eq(self.rsp_grant_valid & self.rsp_grant_src),
+        m.d.comb += [bus.r_slow_ack.eq(self.rsp_grant_cpu),
                      bus.r_slow_data.eq(handle)]
 
         # ---- write, stage W1 (the pair's edge): a FREE or FLUSH is readied for
@@ -750,10 +754,11 @@ class RegisterFile(wiring.Component):
         m.d.sync += [w1_valid.eq(bus.w_req), w1_is_free.eq(is_free), w1_is_flush.eq(is_flush),
                      w1_is_command.eq(is_command)]
         new_free, new_flush = w1_valid & w1_is_free, w1_valid & w1_is_flush
-        w1_pool, w1_tag = Signal(P), Signal(max(T, 1))
-        w1_pool_is = Signal(len(cfg.pools))
-        w1_hit = Signal(len(cfg.pools))         # bit p: in pool p, and not past its end
-        w1_addrs = [Signal(A, name=f"w1_{pool.name}_addr") for pool in cfg.pools]
+        # (none reset, as the flags above)
+        w1_pool, w1_tag = Signal(P, reset_less=True), Signal(max(T, 1), reset_less=True)
+        w1_pool_is = Signal(len(cfg.pools), reset_less=True)
+        w1_hit = Signal(len(cfg.pools), reset_less=True)    # bit p: in pool p, and not past its end
+        w1_addrs = [Signal(A, name=f"w1_{pool.name}_addr", reset_less=True) for pool in cfg.pools]
         new_command = w1_valid & w1_is_command
         # (loaded every cycle: they are read only after new_free or new_flush,
         # and an enable would fan the pair's handshake out to every bit)
@@ -801,16 +806,21 @@ class RegisterFile(wiring.Component):
                                    (self.req_flush & self.native_flush_valid))
 
         # the rest: address groups, then one flag a writable register
+        # (none of W1's and W2's registers but the valid bits is reset: each is
+        # read only beside its stage's valid bit; place and route showed the
+        # reset, three LUTs into the address groups' resets, on the worst path
+        # of eight pools and of GUARDED_DMA)
         w_match = predecode(m, w_addr, "w1")
-        w1_full_word, w1_strb, w1_data = Signal(), Signal(4), Signal(32)
+        w1_full_word, w1_strb, w1_data = (Signal(width, reset_less=True) for width in (1, 4, 32))
         # (a FREE or FLUSH is taken out in W2, by w1_is_command: the pair's
         # handshake then reaches w1_valid through no decode)
         m.d.sync += [w1_data.eq(w_data),
                      w1_full_word.eq(full_word), w1_strb.eq(w_strb)]
         writable = [r for r in self._map if r.writable]
-        w2_is = {r.offset: Signal(name=f"w2_is_{r.name.lower()}") for r in writable}
-        w2_valid, w2_full_word, w2_strb, w2_data = Signal(), Signal(), Signal(4), Signal(32)
-        w2_command, w2_plain = Signal(), Signal()
+        w2_is = {r.offset: Signal(name=f"w2_is_{r.name.lower()}", reset_less=True) for r in writable}
+        w2_valid = Signal()
+        w2_full_word, w2_strb, w2_data = (Signal(width, reset_less=True) for width in (1, 4, 32))
+        w2_command, w2_plain = Signal(reset_less=True), Signal(reset_less=True)
         m.d.sync += [w2_valid.eq(w1_valid & ~w1_is_command), w2_full_word.eq(w1_full_word),
                      w2_strb.eq(w1_strb), w2_data.eq(w1_data)]
         for register in writable:
@@ -849,8 +859,7 @@ class RegisterFile(wiring.Component):
         m.d.comb += [bus.w_ack.eq(w2_valid), bus.w_err.eq(~w2_plain & ~(w2_command & w2_full_word))]
 
         # ---- a register FREE's or FLUSH's answer: the pipeline's (the slow stream) -----
-        axi_freed = self.rsp_freed_valid & self.rsp_freed_src
-        axi_flushed = self.rsp_flushed_valid & self.rsp_flushed_src
+        axi_freed, axi_flushed = self.rsp_freed_cpu, self.rsp_flushed_cpu
         m.d.comb += [bus.w_slow_ack.eq(axi_freed | axi_flushed),
                      bus.w_slow_err.eq(~Mux(axi_freed, self.rsp_freed_ok, self.rsp_flushed_ok))]
         return m

@@ -38,20 +38,20 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   wire aclk_rst;
   input alloc_pool;
   wire alloc_pool;
-  wire \alloc_pool$128 ;
+  wire \alloc_pool$130 ;
   wire [9:0] alloc_port_size;
   output alloc_ready;
   wire alloc_ready;
   input [9:0] alloc_size;
   wire [9:0] alloc_size;
-  wire [9:0] \alloc_size$130 ;
+  wire [9:0] \alloc_size$132 ;
   wire alloc_src;
   input [9:0] alloc_user;
   wire [9:0] alloc_user;
-  wire [9:0] \alloc_user$132 ;
+  wire [9:0] \alloc_user$134 ;
   input alloc_valid;
   wire alloc_valid;
-  wire \alloc_valid$126 ;
+  wire \alloc_valid$128 ;
   input aresetn;
   wire aresetn;
   wire bus__r_ack;
@@ -64,45 +64,47 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   wire \bus__r_err$67 ;
   wire bus__r_req;
   wire \bus__r_req$69 ;
+  wire [1:0] bus__r_req_parts;
+  wire [1:0] \bus__r_req_parts$71 ;
   wire bus__r_slow;
-  wire \bus__r_slow$71 ;
+  wire \bus__r_slow$73 ;
   wire bus__r_slow_ack;
-  wire \bus__r_slow_ack$73 ;
+  wire \bus__r_slow_ack$75 ;
   wire [31:0] bus__r_slow_data;
-  wire [31:0] \bus__r_slow_data$75 ;
+  wire [31:0] \bus__r_slow_data$77 ;
   wire bus__w_ack;
-  wire \bus__w_ack$77 ;
+  wire \bus__w_ack$79 ;
   wire [11:0] bus__w_addr;
-  wire [11:0] \bus__w_addr$79 ;
+  wire [11:0] \bus__w_addr$81 ;
   wire bus__w_addr_from_queue;
-  wire \bus__w_addr_from_queue$81 ;
+  wire \bus__w_addr_from_queue$83 ;
   wire [11:0] bus__w_addr_queued;
-  wire [11:0] \bus__w_addr_queued$83 ;
+  wire [11:0] \bus__w_addr_queued$85 ;
   wire bus__w_beat_from_queue;
-  wire \bus__w_beat_from_queue$85 ;
+  wire \bus__w_beat_from_queue$87 ;
   wire [31:0] bus__w_data;
-  wire [31:0] \bus__w_data$87 ;
+  wire [31:0] \bus__w_data$89 ;
   wire [31:0] bus__w_data_queued;
-  wire [31:0] \bus__w_data_queued$89 ;
+  wire [31:0] \bus__w_data_queued$91 ;
   wire bus__w_err;
-  wire \bus__w_err$91 ;
+  wire \bus__w_err$93 ;
   wire bus__w_req;
-  wire \bus__w_req$93 ;
+  wire \bus__w_req$95 ;
   wire bus__w_slow;
-  wire \bus__w_slow$95 ;
+  wire \bus__w_slow$97 ;
   wire bus__w_slow_ack;
-  wire \bus__w_slow_ack$97 ;
+  wire \bus__w_slow_ack$99 ;
   wire bus__w_slow_err;
-  wire \bus__w_slow_err$99 ;
+  wire \bus__w_slow_err$101 ;
   wire [3:0] bus__w_strb;
-  wire [3:0] \bus__w_strb$101 ;
+  wire [3:0] \bus__w_strb$103 ;
   wire [3:0] bus__w_strb_queued;
-  wire [3:0] \bus__w_strb_queued$103 ;
+  wire [3:0] \bus__w_strb_queued$105 ;
   wire busy;
-  wire \busy$210 ;
+  wire \busy$218 ;
   input flush_pool;
   wire flush_pool;
-  wire \flush_pool$153 ;
+  wire \flush_pool$155 ;
   wire flush_port_pool;
   wire flush_port_valid;
   output flush_ready;
@@ -111,27 +113,28 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   wire flush_src;
   input [9:0] flush_user;
   wire [9:0] flush_user;
-  wire [9:0] \flush_user$155 ;
+  wire [9:0] \flush_user$157 ;
   input flush_valid;
   wire flush_valid;
-  wire \flush_valid$151 ;
+  wire \flush_valid$153 ;
+  wire flushed_cpu;
   output [3:0] flushed_err;
   wire [3:0] flushed_err;
-  wire [3:0] \flushed_err$168 ;
+  wire [3:0] \flushed_err$170 ;
   output flushed_ok;
   wire flushed_ok;
-  wire \flushed_ok$166 ;
+  wire \flushed_ok$168 ;
   wire flushed_pool;
   wire flushed_src;
   output [9:0] flushed_user;
   wire [9:0] flushed_user;
-  wire [9:0] \flushed_user$170 ;
+  wire [9:0] \flushed_user$172 ;
   output flushed_valid;
   wire flushed_valid;
-  wire \flushed_valid$175 ;
+  wire \flushed_valid$177 ;
   input [31:0] free_addr;
   wire [31:0] free_addr;
-  wire [31:0] \free_addr$135 ;
+  wire [31:0] \free_addr$137 ;
   wire free_oor;
   wire free_oor_pool;
   wire [31:0] free_port_addr;
@@ -141,60 +144,62 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   wire free_src;
   input [5:0] free_tag;
   wire [5:0] free_tag;
-  wire [5:0] \free_tag$156 ;
+  wire [5:0] \free_tag$158 ;
   input [9:0] free_user;
   wire [9:0] free_user;
-  wire [9:0] \free_user$137 ;
+  wire [9:0] \free_user$139 ;
   input free_valid;
   wire free_valid;
-  wire \free_valid$133 ;
+  wire \free_valid$135 ;
   wire [31:0] freed_addr;
+  wire freed_cpu;
   output [3:0] freed_err;
   wire [3:0] freed_err;
-  wire [3:0] \freed_err$167 ;
+  wire [3:0] \freed_err$169 ;
   wire freed_in_pool;
   output freed_ok;
   wire freed_ok;
-  wire \freed_ok$165 ;
+  wire \freed_ok$167 ;
   wire freed_pool;
   wire freed_src;
   wire [5:0] freed_tag;
   output [9:0] freed_user;
   wire [9:0] freed_user;
-  wire [9:0] \freed_user$169 ;
+  wire [9:0] \freed_user$171 ;
   output freed_valid;
   wire freed_valid;
-  wire \freed_valid$173 ;
+  wire \freed_valid$175 ;
   output [31:0] grant_addr;
   wire [31:0] grant_addr;
-  wire [31:0] \grant_addr$162 ;
+  wire [31:0] \grant_addr$164 ;
+  wire grant_cpu;
   output [3:0] grant_err;
   wire [3:0] grant_err;
-  wire [3:0] \grant_err$159 ;
+  wire [3:0] \grant_err$161 ;
   output grant_ok;
   wire grant_ok;
-  wire \grant_ok$158 ;
+  wire \grant_ok$160 ;
   wire grant_overwrite;
   output grant_pool;
   wire grant_pool;
-  wire \grant_pool$160 ;
+  wire \grant_pool$162 ;
   wire [9:0] grant_size;
   output [9:0] grant_slot;
   wire [9:0] grant_slot;
-  wire [9:0] \grant_slot$161 ;
+  wire [9:0] \grant_slot$163 ;
   wire grant_src;
   output [5:0] grant_tag;
   wire [5:0] grant_tag;
-  wire [5:0] \grant_tag$164 ;
+  wire [5:0] \grant_tag$166 ;
   output [9:0] grant_user;
   wire [9:0] grant_user;
-  wire [9:0] \grant_user$163 ;
+  wire [9:0] \grant_user$165 ;
   output grant_valid;
   wire grant_valid;
-  wire \grant_valid$171 ;
+  wire \grant_valid$173 ;
   output irq;
   wire irq;
-  wire \irq$212 ;
+  wire \irq$220 ;
   wire native_alloc_valid;
   wire native_flush_valid;
   wire native_free_valid;
@@ -212,6 +217,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   wire req_free_oor;
   wire req_free_pool;
   wire [5:0] req_free_tag;
+  wire rsp_flushed_cpu;
   wire [3:0] rsp_flushed_err;
   wire rsp_flushed_ok;
   wire rsp_flushed_pool;
@@ -219,6 +225,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   wire [9:0] rsp_flushed_user;
   wire rsp_flushed_valid;
   wire [31:0] rsp_freed_addr;
+  wire rsp_freed_cpu;
   wire [3:0] rsp_freed_err;
   wire rsp_freed_in_pool;
   wire rsp_freed_ok;
@@ -227,6 +234,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   wire [5:0] rsp_freed_tag;
   wire [9:0] rsp_freed_user;
   wire rsp_freed_valid;
+  wire rsp_grant_cpu;
   wire [3:0] rsp_grant_err;
   wire rsp_grant_ok;
   wire rsp_grant_overwrite;
@@ -240,90 +248,90 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   reg running = 1'h0;
   input [11:0] s_axil_araddr;
   wire [11:0] s_axil_araddr;
-  wire [11:0] \s_axil_araddr$117 ;
+  wire [11:0] \s_axil_araddr$119 ;
   input [2:0] s_axil_arprot;
   wire [2:0] s_axil_arprot;
-  wire [2:0] \s_axil_arprot$118 ;
+  wire [2:0] \s_axil_arprot$120 ;
   output s_axil_arready;
   wire s_axil_arready;
-  wire \s_axil_arready$116 ;
+  wire \s_axil_arready$118 ;
   input s_axil_arvalid;
   wire s_axil_arvalid;
-  wire \s_axil_arvalid$115 ;
+  wire \s_axil_arvalid$117 ;
   input [11:0] s_axil_awaddr;
   wire [11:0] s_axil_awaddr;
-  wire [11:0] \s_axil_awaddr$106 ;
+  wire [11:0] \s_axil_awaddr$108 ;
   input [2:0] s_axil_awprot;
   wire [2:0] s_axil_awprot;
-  wire [2:0] \s_axil_awprot$107 ;
+  wire [2:0] \s_axil_awprot$109 ;
   output s_axil_awready;
   wire s_axil_awready;
-  wire \s_axil_awready$105 ;
+  wire \s_axil_awready$107 ;
   input s_axil_awvalid;
   wire s_axil_awvalid;
-  wire \s_axil_awvalid$104 ;
+  wire \s_axil_awvalid$106 ;
   input s_axil_bready;
   wire s_axil_bready;
-  wire \s_axil_bready$113 ;
+  wire \s_axil_bready$115 ;
   output [1:0] s_axil_bresp;
   wire [1:0] s_axil_bresp;
-  wire [1:0] \s_axil_bresp$114 ;
+  wire [1:0] \s_axil_bresp$116 ;
   output s_axil_bvalid;
   wire s_axil_bvalid;
-  wire \s_axil_bvalid$112 ;
+  wire \s_axil_bvalid$114 ;
   output [31:0] s_axil_rdata;
   wire [31:0] s_axil_rdata;
-  wire [31:0] \s_axil_rdata$121 ;
+  wire [31:0] \s_axil_rdata$123 ;
   input s_axil_rready;
   wire s_axil_rready;
-  wire \s_axil_rready$120 ;
+  wire \s_axil_rready$122 ;
   output [1:0] s_axil_rresp;
   wire [1:0] s_axil_rresp;
-  wire [1:0] \s_axil_rresp$122 ;
+  wire [1:0] \s_axil_rresp$124 ;
   output s_axil_rvalid;
   wire s_axil_rvalid;
-  wire \s_axil_rvalid$119 ;
+  wire \s_axil_rvalid$121 ;
   input [31:0] s_axil_wdata;
   wire [31:0] s_axil_wdata;
-  wire [31:0] \s_axil_wdata$110 ;
+  wire [31:0] \s_axil_wdata$112 ;
   output s_axil_wready;
   wire s_axil_wready;
-  wire \s_axil_wready$109 ;
+  wire \s_axil_wready$111 ;
   input [3:0] s_axil_wstrb;
   wire [3:0] s_axil_wstrb;
-  wire [3:0] \s_axil_wstrb$111 ;
+  wire [3:0] \s_axil_wstrb$113 ;
   input s_axil_wvalid;
   wire s_axil_wvalid;
-  wire \s_axil_wvalid$108 ;
+  wire \s_axil_wvalid$110 ;
   assign aclk_rst = ~ aresetn;
   assign \$1  = ~ req_alloc;
   assign alloc_ready = running & \$1 ;
   assign \$2  = ~ req_free;
   assign free_ready = running & \$2 ;
   assign \$3  = alloc_valid & alloc_ready;
-  assign \alloc_valid$126  = req_alloc | \$3 ;
-  assign \alloc_pool$128  = req_alloc ? req_alloc_pool : alloc_pool;
-  assign \alloc_size$130  = req_alloc ? req_alloc_size : alloc_size;
-  assign \alloc_user$132  = req_alloc ? 10'h000 : alloc_user;
+  assign \alloc_valid$128  = req_alloc | \$3 ;
+  assign \alloc_pool$130  = req_alloc ? req_alloc_pool : alloc_pool;
+  assign \alloc_size$132  = req_alloc ? req_alloc_size : alloc_size;
+  assign \alloc_user$134  = req_alloc ? 10'h000 : alloc_user;
   assign \$4  = free_valid & free_ready;
-  assign \free_valid$133  = req_free | \$4 ;
-  assign \free_addr$135  = req_free ? \$19 [31:0] : free_addr;
-  assign \free_user$137  = req_free ? 10'h000 : free_user;
+  assign \free_valid$135  = req_free | \$4 ;
+  assign \free_addr$137  = req_free ? \$19 [31:0] : free_addr;
+  assign \free_user$139  = req_free ? 10'h000 : free_user;
   assign free_oor = req_free & \$19 [32];
   assign flush_port_valid = flush_valid & running;
   assign \$5  = ~ req_flush;
   assign flush_ready = running & \$5 ;
   assign \$6  = flush_valid & flush_ready;
-  assign \flush_valid$151  = req_flush | \$6 ;
-  assign \flush_pool$153  = req_flush ? \$19 [33] : flush_pool;
-  assign \flush_user$155  = req_flush ? 10'h000 : flush_user;
-  assign \free_tag$156  = req_free ? \$19 [39:34] : free_tag;
+  assign \flush_valid$153  = req_flush | \$6 ;
+  assign \flush_pool$155  = req_flush ? \$19 [33] : flush_pool;
+  assign \flush_user$157  = req_flush ? 10'h000 : flush_user;
+  assign \free_tag$158  = req_free ? \$19 [39:34] : free_tag;
   assign \$7  = ~ grant_src;
-  assign grant_valid = \grant_valid$171  & \$7 ;
+  assign grant_valid = \grant_valid$173  & \$7 ;
   assign \$8  = ~ \$14 [0];
-  assign freed_valid = \freed_valid$173  & \$8 ;
+  assign freed_valid = \freed_valid$175  & \$8 ;
   assign \$9  = ~ flushed_src;
-  assign flushed_valid = \flushed_valid$175  & \$9 ;
+  assign flushed_valid = \flushed_valid$177  & \$9 ;
   always @(posedge aclk)
     running <= \$10 ;
   \hwalloc_acq.axil  axil (
@@ -338,9 +346,9 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$2851$0 (\$11 [4:0]),
-    .\port$2851$48 (\$11 [53:48]),
-    .\port$2851$6 (\$11 [15:6]),
+    .\port$2850$0 (\$11 [4:0]),
+    .\port$2850$48 (\$11 [53:48]),
+    .\port$2850$6 (\$11 [15:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -368,39 +376,42 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   );
   \hwalloc_acq.core  core (
     .a6_payload(\$11 ),
-    .a6_valid(\grant_valid$171 ),
+    .a6_valid(\grant_valid$173 ),
     .aclk_clk(aclk),
     .aclk_rst(aclk_rst),
-    .alloc_pool(\alloc_pool$128 ),
+    .alloc_pool(\alloc_pool$130 ),
     .alloc_port_size(alloc_size),
-    .alloc_size(\alloc_size$130 ),
+    .alloc_size(\alloc_size$132 ),
     .alloc_size_d6(rsp_grant_size),
     .alloc_src(req_alloc),
     .alloc_src_d6(grant_src),
-    .alloc_user(\alloc_user$132 ),
-    .alloc_valid(\alloc_valid$126 ),
+    .alloc_user(\alloc_user$134 ),
+    .alloc_valid(\alloc_valid$128 ),
     .busy(busy),
     .f6_payload(\$12 ),
-    .f6_valid(\freed_valid$173 ),
-    .flush_pool(\flush_pool$153 ),
+    .f6_valid(\freed_valid$175 ),
+    .flush_pool(\flush_pool$155 ),
     .flush_port_pool(flush_pool),
     .flush_port_valid(flush_port_valid),
     .flush_src(req_flush),
     .flush_src_d6(flushed_src),
-    .flush_user(\flush_user$155 ),
-    .flush_valid(\flush_valid$151 ),
-    .free_addr(\free_addr$135 ),
+    .flush_user(\flush_user$157 ),
+    .flush_valid(\flush_valid$153 ),
+    .flushed_cpu_q(rsp_flushed_cpu),
+    .free_addr(\free_addr$137 ),
     .free_info_d6(\$14 ),
     .free_oor(free_oor),
     .free_oor_pool(\$19 [33]),
     .free_port_addr(free_addr),
     .free_src(req_free),
-    .free_tag(\free_tag$156 ),
-    .free_user(\free_user$137 ),
-    .free_valid(\free_valid$133 ),
-    .\port$2533$41 (\$19 [41:40]),
+    .free_tag(\free_tag$158 ),
+    .free_user(\free_user$139 ),
+    .free_valid(\free_valid$135 ),
+    .freed_cpu_q(rsp_freed_cpu),
+    .grant_cpu_q(bus__r_slow_ack),
+    .\port$2535$41 (\$19 [41:40]),
     .x6_payload(\$13 ),
-    .x6_valid(\flushed_valid$175 )
+    .x6_valid(\flushed_valid$177 )
   );
   \hwalloc_acq.regs  regs (
     .aclk_clk(aclk),
@@ -410,7 +421,6 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .bus__r_err(bus__r_err),
     .bus__r_req(bus__r_req),
     .bus__r_slow_ack(bus__r_slow_ack),
-    .bus__w_ack(bus__w_ack),
     .bus__w_addr(s_axil_awaddr),
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_addr_queued(bus__w_addr_queued),
@@ -429,17 +439,19 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
     .new_alloc(bus__r_slow),
-    .\port$2391$0 (\$16 ),
-    .\port$2392$0 (\$17 ),
-    .\port$2533$1 (\$19 ),
-    .\port$2851$0 (\$11 [15:0]),
-    .\port$2851$48 (\$11 [63:48]),
-    .\port$2854$0 (\$12 ),
-    .\port$2866$0 (\$13 ),
-    .\port$2894$0 (\$14 ),
-    .\port$2980$0 (\$15 ),
-    .\port$3132$0 (\$signal ),
-    .\port$3300$0 (\$signal$58 ),
+    .\port$0$141 (s_axil_arvalid),
+    .\port$2394$0 (\$16 ),
+    .\port$2395$0 (\$17 ),
+    .\port$2535$1 (\$19 ),
+    .\port$2850$0 (\$11 [15:0]),
+    .\port$2850$48 (\$11 [63:48]),
+    .\port$2853$0 (\$12 ),
+    .\port$2865$0 (\$13 ),
+    .\port$2893$0 (\$14 ),
+    .\port$2973$0 (s_axil_arready),
+    .\port$2985$0 (\$15 ),
+    .\port$3137$0 (\$signal ),
+    .\port$3279$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -447,13 +459,16 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
     .req_alloc_size(req_alloc_size),
     .req_flush(req_flush),
     .req_free(req_free),
+    .rsp_flushed_cpu(rsp_flushed_cpu),
     .rsp_flushed_src(flushed_src),
-    .rsp_flushed_valid(\flushed_valid$175 ),
-    .rsp_freed_valid(\freed_valid$173 ),
+    .rsp_flushed_valid(\flushed_valid$177 ),
+    .rsp_freed_cpu(rsp_freed_cpu),
+    .rsp_freed_valid(\freed_valid$175 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$171 ),
-    .w1_is_command(bus__w_slow)
+    .rsp_grant_valid(\grant_valid$173 ),
+    .w1_is_command(bus__w_slow),
+    .w2_valid(bus__w_ack)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
@@ -473,48 +488,50 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   assign \bus__r_data$65  = bus__r_data;
   assign \bus__r_err$67  = bus__r_err;
   assign \bus__r_req$69  = bus__r_req;
-  assign \bus__r_slow$71  = bus__r_slow;
-  assign \bus__r_slow_ack$73  = bus__r_slow_ack;
+  assign bus__r_req_parts = { s_axil_arready, s_axil_arvalid };
+  assign \bus__r_req_parts$71  = { s_axil_arready, s_axil_arvalid };
+  assign \bus__r_slow$73  = bus__r_slow;
+  assign \bus__r_slow_ack$75  = bus__r_slow_ack;
   assign bus__r_slow_data = { \$11 [0], \$11 [4:1], 2'h0, \$11 [53:48], 9'h000, \$11 [15:6] };
-  assign \bus__r_slow_data$75  = { \$11 [0], \$11 [4:1], 2'h0, \$11 [53:48], 9'h000, \$11 [15:6] };
-  assign \bus__w_ack$77  = bus__w_ack;
+  assign \bus__r_slow_data$77  = { \$11 [0], \$11 [4:1], 2'h0, \$11 [53:48], 9'h000, \$11 [15:6] };
+  assign \bus__w_ack$79  = bus__w_ack;
   assign bus__w_addr = s_axil_awaddr;
-  assign \bus__w_addr$79  = s_axil_awaddr;
-  assign \bus__w_addr_from_queue$81  = bus__w_addr_from_queue;
-  assign \bus__w_addr_queued$83  = bus__w_addr_queued;
-  assign \bus__w_beat_from_queue$85  = bus__w_beat_from_queue;
+  assign \bus__w_addr$81  = s_axil_awaddr;
+  assign \bus__w_addr_from_queue$83  = bus__w_addr_from_queue;
+  assign \bus__w_addr_queued$85  = bus__w_addr_queued;
+  assign \bus__w_beat_from_queue$87  = bus__w_beat_from_queue;
   assign bus__w_data = s_axil_wdata;
-  assign \bus__w_data$87  = s_axil_wdata;
+  assign \bus__w_data$89  = s_axil_wdata;
   assign bus__w_data_queued = \$15 [31:0];
-  assign \bus__w_data_queued$89  = \$15 [31:0];
-  assign \bus__w_err$91  = bus__w_err;
-  assign \bus__w_req$93  = bus__w_req;
-  assign \bus__w_slow$95  = bus__w_slow;
-  assign \bus__w_slow_ack$97  = bus__w_slow_ack;
-  assign \bus__w_slow_err$99  = bus__w_slow_err;
+  assign \bus__w_data_queued$91  = \$15 [31:0];
+  assign \bus__w_err$93  = bus__w_err;
+  assign \bus__w_req$95  = bus__w_req;
+  assign \bus__w_slow$97  = bus__w_slow;
+  assign \bus__w_slow_ack$99  = bus__w_slow_ack;
+  assign \bus__w_slow_err$101  = bus__w_slow_err;
   assign bus__w_strb = s_axil_wstrb;
-  assign \bus__w_strb$101  = s_axil_wstrb;
+  assign \bus__w_strb$103  = s_axil_wstrb;
   assign bus__w_strb_queued = \$15 [35:32];
-  assign \bus__w_strb_queued$103  = \$15 [35:32];
-  assign \s_axil_awvalid$104  = s_axil_awvalid;
-  assign \s_axil_awready$105  = s_axil_awready;
-  assign \s_axil_awaddr$106  = s_axil_awaddr;
-  assign \s_axil_awprot$107  = s_axil_awprot;
-  assign \s_axil_wvalid$108  = s_axil_wvalid;
-  assign \s_axil_wready$109  = s_axil_wready;
-  assign \s_axil_wdata$110  = s_axil_wdata;
-  assign \s_axil_wstrb$111  = s_axil_wstrb;
-  assign \s_axil_bvalid$112  = s_axil_bvalid;
-  assign \s_axil_bready$113  = s_axil_bready;
-  assign \s_axil_bresp$114  = s_axil_bresp;
-  assign \s_axil_arvalid$115  = s_axil_arvalid;
-  assign \s_axil_arready$116  = s_axil_arready;
-  assign \s_axil_araddr$117  = s_axil_araddr;
-  assign \s_axil_arprot$118  = s_axil_arprot;
-  assign \s_axil_rvalid$119  = s_axil_rvalid;
-  assign \s_axil_rready$120  = s_axil_rready;
-  assign \s_axil_rdata$121  = s_axil_rdata;
-  assign \s_axil_rresp$122  = s_axil_rresp;
+  assign \bus__w_strb_queued$105  = \$15 [35:32];
+  assign \s_axil_awvalid$106  = s_axil_awvalid;
+  assign \s_axil_awready$107  = s_axil_awready;
+  assign \s_axil_awaddr$108  = s_axil_awaddr;
+  assign \s_axil_awprot$109  = s_axil_awprot;
+  assign \s_axil_wvalid$110  = s_axil_wvalid;
+  assign \s_axil_wready$111  = s_axil_wready;
+  assign \s_axil_wdata$112  = s_axil_wdata;
+  assign \s_axil_wstrb$113  = s_axil_wstrb;
+  assign \s_axil_bvalid$114  = s_axil_bvalid;
+  assign \s_axil_bready$115  = s_axil_bready;
+  assign \s_axil_bresp$116  = s_axil_bresp;
+  assign \s_axil_arvalid$117  = s_axil_arvalid;
+  assign \s_axil_arready$118  = s_axil_arready;
+  assign \s_axil_araddr$119  = s_axil_araddr;
+  assign \s_axil_arprot$120  = s_axil_arprot;
+  assign \s_axil_rvalid$121  = s_axil_rvalid;
+  assign \s_axil_rready$122  = s_axil_rready;
+  assign \s_axil_rdata$123  = s_axil_rdata;
+  assign \s_axil_rresp$124  = s_axil_rresp;
   assign alloc_src = req_alloc;
   assign free_src = req_free;
   assign req_free_addr = \$19 [31:0];
@@ -531,21 +548,21 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   assign flush_src = req_flush;
   assign req_flush_pool = \$19 [33];
   assign req_free_tag = \$19 [39:34];
-  assign \grant_ok$158  = \$11 [0];
-  assign \grant_err$159  = \$11 [4:1];
-  assign \grant_pool$160  = \$11 [5];
-  assign \grant_slot$161  = \$11 [15:6];
-  assign \grant_addr$162  = \$11 [47:16];
-  assign \grant_user$163  = \$11 [63:54];
-  assign \grant_tag$164  = \$11 [53:48];
-  assign \freed_ok$165  = \$12 [0];
-  assign \flushed_ok$166  = \$13 [0];
-  assign \freed_err$167  = \$12 [4:1];
-  assign \flushed_err$168  = \$13 [4:1];
-  assign \freed_user$169  = \$12 [14:5];
-  assign \flushed_user$170  = \$13 [14:5];
+  assign \grant_ok$160  = \$11 [0];
+  assign \grant_err$161  = \$11 [4:1];
+  assign \grant_pool$162  = \$11 [5];
+  assign \grant_slot$163  = \$11 [15:6];
+  assign \grant_addr$164  = \$11 [47:16];
+  assign \grant_user$165  = \$11 [63:54];
+  assign \grant_tag$166  = \$11 [53:48];
+  assign \freed_ok$167  = \$12 [0];
+  assign \flushed_ok$168  = \$13 [0];
+  assign \freed_err$169  = \$12 [4:1];
+  assign \flushed_err$170  = \$13 [4:1];
+  assign \freed_user$171  = \$12 [14:5];
+  assign \flushed_user$172  = \$13 [14:5];
   assign freed_src = \$14 [0];
-  assign rsp_grant_valid = \grant_valid$171 ;
+  assign rsp_grant_valid = \grant_valid$173 ;
   assign rsp_grant_ok = \$11 [0];
   assign rsp_grant_err = \$11 [4:1];
   assign rsp_grant_pool = \$11 [5];
@@ -555,8 +572,10 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   assign grant_size = rsp_grant_size;
   assign rsp_grant_overwrite = \$11 [64];
   assign grant_overwrite = \$11 [64];
+  assign rsp_grant_cpu = bus__r_slow_ack;
+  assign grant_cpu = bus__r_slow_ack;
   assign rsp_grant_tag = \$11 [53:48];
-  assign rsp_freed_valid = \freed_valid$173 ;
+  assign rsp_freed_valid = \freed_valid$175 ;
   assign rsp_freed_ok = \$12 [0];
   assign rsp_freed_err = \$12 [4:1];
   assign rsp_freed_pool = \$12 [15];
@@ -569,16 +588,18 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
   assign freed_addr = \$14 [32:1];
   assign rsp_freed_tag = \$14 [38:33];
   assign freed_tag = \$14 [38:33];
-  assign rsp_flushed_valid = \flushed_valid$175 ;
+  assign freed_cpu = rsp_freed_cpu;
+  assign rsp_flushed_valid = \flushed_valid$177 ;
   assign rsp_flushed_ok = \$13 [0];
   assign rsp_flushed_err = \$13 [4:1];
   assign rsp_flushed_pool = \$13 [15];
   assign flushed_pool = \$13 [15];
   assign rsp_flushed_user = \$13 [14:5];
   assign rsp_flushed_src = flushed_src;
-  assign \busy$210  = busy;
+  assign flushed_cpu = rsp_flushed_cpu;
+  assign \busy$218  = busy;
   assign ready = running;
-  assign \irq$212  = irq;
+  assign \irq$220  = irq;
   assign native_alloc_valid = alloc_valid;
   assign native_free_valid = free_valid;
   assign native_flush_valid = flush_valid;
@@ -598,7 +619,7 @@ module hwalloc_acq(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, fre
 endmodule
 
 module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2851$0 , \port$2851$6 , \port$2851$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2850$0 , \port$2850$6 , \port$2850$48 , r_slow_push, ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$68  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1456,8 +1477,8 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   wire \$signal ;
   wire \$signal$101 ;
   wire \$signal$103 ;
-  wire \$signal$128 ;
-  wire \$signal$130 ;
+  wire \$signal$129 ;
+  wire \$signal$131 ;
   wire \$signal$39 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
@@ -1484,6 +1505,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   wire bus__r_err;
   output bus__r_req;
   wire bus__r_req;
+  wire [1:0] bus__r_req_parts;
   input bus__r_slow;
   wire bus__r_slow;
   wire bus__r_slow_ack;
@@ -1508,12 +1530,12 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$2851$0 ;
-  wire [4:0] \port$2851$0 ;
-  input [5:0] \port$2851$48 ;
-  wire [5:0] \port$2851$48 ;
-  input [9:0] \port$2851$6 ;
-  wire [9:0] \port$2851$6 ;
+  input [4:0] \port$2850$0 ;
+  wire [4:0] \port$2850$0 ;
+  input [5:0] \port$2850$48 ;
+  wire [5:0] \port$2850$48 ;
+  input [9:0] \port$2850$6 ;
+  wire [9:0] \port$2850$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1681,7 +1703,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$111 )
-      r_slow_ring[r_slow_wr] <= { \port$2851$0 [0], \port$2851$0 [4:1], 2'h0, \port$2851$48 , 9'h000, \port$2851$6  };
+      r_slow_ring[r_slow_wr] <= { \port$2850$0 [0], \port$2850$0 [4:1], 2'h0, \port$2850$48 , 9'h000, \port$2850$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$148  = \$147  ? r_fast_held[5] : r_fast_held[4];
@@ -1793,7 +1815,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2851$0 [0], \port$2851$0 [4:1], 2'h0, \port$2851$48 , 9'h000, \port$2851$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2850$0 [0], \port$2850$0 [4:1], 2'h0, \port$2850$48 , 9'h000, \port$2850$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -2293,11 +2315,11 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign s_axil_awready = ~ w_addrs_full[1];
   assign s_axil_wready = ~ w_datas_full[1];
   assign \$760  = ~ w_addrs_full[1];
-  assign \$signal$128  = s_axil_awvalid & \$760 ;
+  assign \$signal$129  = s_axil_awvalid & \$760 ;
   assign \$761  = ~ w_datas_full[1];
-  assign \$signal$130  = s_axil_wvalid & \$761 ;
-  assign \$762  = w_addrs_full[0] | \$signal$128 ;
-  assign \$763  = w_datas_full[0] | \$signal$130 ;
+  assign \$signal$131  = s_axil_wvalid & \$761 ;
+  assign \$762  = w_addrs_full[0] | \$signal$129 ;
+  assign \$763  = w_datas_full[0] | \$signal$131 ;
   assign \$764  = \$762  & \$763 ;
   assign \$signal$101  = \$764  & w_room;
   assign \$765  = ~ w_addrs_full[0];
@@ -2305,13 +2327,13 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$767  = ~ w_addrs_full[0];
   assign \$768  = \$signal$101  & \$767 ;
   assign \$769  = ~ \$768 ;
-  assign w_addrs_push = \$signal$128  & \$769 ;
+  assign w_addrs_push = \$signal$129  & \$769 ;
   assign \$770  = ~ w_datas_full[0];
   assign w_datas_pop = \$signal$101  & \$771 ;
   assign \$772  = ~ w_datas_full[0];
   assign \$773  = \$signal$101  & \$772 ;
   assign \$774  = ~ \$773 ;
-  assign w_datas_push = \$signal$130  & \$774 ;
+  assign w_datas_push = \$signal$131  & \$774 ;
   assign \$775  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
   assign s_axil_bvalid = w_kinds_full[0] & \$775 ;
   assign \$776  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
@@ -3210,7 +3232,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$2851$0 [0], \port$2851$0 [4:1], 2'h0, \port$2851$48 , 9'h000, \port$2851$6  };
+  assign r_slow_w_data = { \port$2850$0 [0], \port$2850$0 [4:1], 2'h0, \port$2850$48 , 9'h000, \port$2850$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3222,12 +3244,13 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$108  = r_slow_rd;
   assign \$signature__addr$109  = r_slow_wr;
-  assign \$signature__data$110  = { \port$2851$0 [0], \port$2851$0 [4:1], 2'h0, \port$2851$48 , 9'h000, \port$2851$6  };
+  assign \$signature__data$110  = { \port$2850$0 [0], \port$2850$0 [4:1], 2'h0, \port$2850$48 , 9'h000, \port$2850$6  };
   assign s_axil_arready = ar_room;
+  assign bus__r_req_parts = { ar_room, s_axil_arvalid };
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$2851$0 [0], \port$2851$0 [4:1], 2'h0, \port$2851$48 , 9'h000, \port$2851$6  };
+  assign bus__r_slow_data = { \port$2850$0 [0], \port$2850$0 [4:1], 2'h0, \port$2850$48 , 9'h000, \port$2850$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3267,7 +3290,7 @@ module \hwalloc_acq.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_
 endmodule
 
 module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$2533$41 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$2535$41 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, grant_cpu_q, freed_cpu_q, flushed_cpu_q, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$69  = 0;
   wire [11:0] \$1 ;
   wire \$10 ;
@@ -3541,17 +3564,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$341 ;
   wire \$342 ;
   wire \$343 ;
-  wire [6:0] \$344 ;
+  wire \$344 ;
   wire \$345 ;
   wire \$346 ;
-  wire \$347 ;
+  wire [6:0] \$347 ;
   wire \$348 ;
   wire \$349 ;
   wire [9:0] \$35 ;
-  wire [10:0] \$350 ;
+  wire \$350 ;
   wire \$351 ;
   wire \$352 ;
-  wire \$353 ;
+  wire [10:0] \$353 ;
   wire \$354 ;
   wire \$355 ;
   wire \$356 ;
@@ -3610,17 +3633,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$403 ;
   wire \$404 ;
   wire \$405 ;
-  wire [6:0] \$406 ;
+  wire \$406 ;
   wire \$407 ;
   wire \$408 ;
-  wire \$409 ;
+  wire [6:0] \$409 ;
   wire \$41 ;
   wire \$410 ;
   wire \$411 ;
-  wire [5:0] \$412 ;
+  wire \$412 ;
   wire \$413 ;
   wire \$414 ;
-  wire \$415 ;
+  wire [5:0] \$415 ;
   wire \$416 ;
   wire \$417 ;
   wire \$418 ;
@@ -3631,17 +3654,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$422 ;
   wire \$423 ;
   wire \$424 ;
-  wire [6:0] \$425 ;
+  wire \$425 ;
   wire \$426 ;
   wire \$427 ;
-  wire \$428 ;
+  wire [6:0] \$428 ;
   wire \$429 ;
   wire \$43 ;
   wire \$430 ;
-  wire [5:0] \$431 ;
+  wire \$431 ;
   wire \$432 ;
   wire \$433 ;
-  wire \$434 ;
+  wire [5:0] \$434 ;
   wire \$435 ;
   wire \$436 ;
   wire \$437 ;
@@ -3652,17 +3675,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$441 ;
   wire \$442 ;
   wire \$443 ;
-  wire [6:0] \$444 ;
+  wire \$444 ;
   wire \$445 ;
   wire \$446 ;
-  wire \$447 ;
+  wire [6:0] \$447 ;
   wire \$448 ;
   wire \$449 ;
   wire \$45 ;
-  wire [5:0] \$450 ;
+  wire \$450 ;
   wire \$451 ;
   wire \$452 ;
-  wire \$453 ;
+  wire [5:0] \$453 ;
   wire \$454 ;
   wire \$455 ;
   wire \$456 ;
@@ -3673,17 +3696,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
-  wire [6:0] \$463 ;
+  wire \$463 ;
   wire \$464 ;
   wire \$465 ;
-  wire \$466 ;
+  wire [6:0] \$466 ;
   wire \$467 ;
   wire \$468 ;
-  wire [5:0] \$469 ;
+  wire \$469 ;
   wire \$47 ;
   wire \$470 ;
   wire \$471 ;
-  wire \$472 ;
+  wire [5:0] \$472 ;
   wire \$473 ;
   wire \$474 ;
   wire \$475 ;
@@ -3694,17 +3717,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire [3:0] \$48 ;
   wire \$480 ;
   wire \$481 ;
-  wire [6:0] \$482 ;
+  wire \$482 ;
   wire \$483 ;
   wire \$484 ;
-  wire \$485 ;
+  wire [6:0] \$485 ;
   wire \$486 ;
   wire \$487 ;
-  wire [5:0] \$488 ;
+  wire \$488 ;
   wire \$489 ;
   wire \$49 ;
   wire \$490 ;
-  wire \$491 ;
+  wire [5:0] \$491 ;
   wire \$492 ;
   wire \$493 ;
   wire \$494 ;
@@ -3716,57 +3739,57 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$5 ;
   wire \$50 ;
   wire \$500 ;
-  wire [6:0] \$501 ;
+  wire \$501 ;
   wire \$502 ;
   wire \$503 ;
-  wire \$504 ;
+  wire [6:0] \$504 ;
   wire \$505 ;
   wire \$506 ;
-  wire [5:0] \$507 ;
+  wire \$507 ;
   wire \$508 ;
   wire \$509 ;
   wire \$51 ;
-  wire [24:0] \$510 ;
-  wire [30:0] \$511 ;
+  wire [5:0] \$510 ;
+  wire \$511 ;
   wire \$512 ;
-  wire \$513 ;
-  wire [11:0] \$514 ;
-  wire [11:0] \$515 ;
-  wire [12:0] \$516 ;
-  wire \$517 ;
+  wire [24:0] \$513 ;
+  wire [30:0] \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire [11:0] \$517 ;
   wire [11:0] \$518 ;
-  wire [11:0] \$519 ;
+  wire [12:0] \$519 ;
   wire \$52 ;
-  wire [12:0] \$520 ;
-  wire \$521 ;
+  wire \$520 ;
+  wire [11:0] \$521 ;
   wire [11:0] \$522 ;
-  wire [11:0] \$523 ;
-  wire [12:0] \$524 ;
-  wire \$525 ;
-  wire \$526 ;
-  wire \$527 ;
+  wire [12:0] \$523 ;
+  wire \$524 ;
+  wire [11:0] \$525 ;
+  wire [11:0] \$526 ;
+  wire [12:0] \$527 ;
   wire \$528 ;
   wire \$529 ;
   wire [12:0] \$53 ;
-  wire [1:0] \$530 ;
-  wire [1:0] \$531 ;
-  wire [1:0] \$532 ;
-  wire [11:0] \$533 ;
-  wire [11:0] \$534 ;
-  wire [12:0] \$535 ;
-  wire \$536 ;
-  wire \$537 ;
-  wire \$538 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire [1:0] \$533 ;
+  wire [1:0] \$534 ;
+  wire [1:0] \$535 ;
+  wire [11:0] \$536 ;
+  wire [11:0] \$537 ;
+  wire [12:0] \$538 ;
   wire \$539 ;
   wire \$54 ;
   wire \$540 ;
   wire \$541 ;
   wire \$542 ;
   wire \$543 ;
-  wire [3:0] \$544 ;
+  wire \$544 ;
   wire \$545 ;
   wire \$546 ;
-  wire \$547 ;
+  wire [3:0] \$547 ;
   wire \$548 ;
   wire \$549 ;
   wire \$55 ;
@@ -3775,28 +3798,28 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$552 ;
   wire \$553 ;
   wire \$554 ;
-  wire [10:0] \$555 ;
+  wire \$555 ;
   wire \$556 ;
   wire \$557 ;
-  wire \$558 ;
+  wire [10:0] \$558 ;
   wire \$559 ;
   wire \$56 ;
   wire \$560 ;
   wire \$561 ;
   wire \$562 ;
   wire \$563 ;
-  wire [5:0] \$564 ;
-  wire [6:0] \$565 ;
-  reg \$566 ;
-  reg [9:0] \$567 ;
-  reg [6:0] \$568 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire [5:0] \$567 ;
+  wire [6:0] \$568 ;
   reg \$569 ;
   wire \$57 ;
   reg [9:0] \$570 ;
-  reg [17:0] \$571 ;
+  reg [6:0] \$571 ;
   reg \$572 ;
-  reg \$573 ;
-  reg \$574 ;
+  reg [9:0] \$573 ;
+  reg [17:0] \$574 ;
   reg \$575 ;
   reg \$576 ;
   reg \$577 ;
@@ -3804,15 +3827,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg \$579 ;
   wire \$58 ;
   reg \$580 ;
-  reg [10:0] \$581 ;
-  reg [10:0] \$582 ;
+  reg \$581 ;
+  reg \$582 ;
   reg \$583 ;
-  reg [9:0] \$584 ;
+  reg [10:0] \$584 ;
   reg [10:0] \$585 ;
-  reg [9:0] \$586 ;
-  reg \$587 ;
-  reg \$588 ;
-  reg \$589 ;
+  reg \$586 ;
+  reg [9:0] \$587 ;
+  reg [10:0] \$588 ;
+  reg [9:0] \$589 ;
   wire [12:0] \$59 ;
   reg \$590 ;
   reg \$591 ;
@@ -3856,15 +3879,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg \$625 ;
   reg \$626 ;
   reg \$627 ;
-  reg [9:0] \$628 ;
+  reg \$628 ;
   reg \$629 ;
   wire \$63 ;
   reg \$630 ;
-  reg [10:0] \$631 ;
-  reg [2:0] \$632 ;
+  reg [9:0] \$631 ;
+  reg \$632 ;
   reg \$633 ;
-  reg \$634 ;
-  reg \$635 ;
+  reg [10:0] \$634 ;
+  reg [2:0] \$635 ;
   reg \$636 ;
   reg \$637 ;
   reg \$638 ;
@@ -3878,7 +3901,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg \$645 ;
   reg \$646 ;
   reg \$647 ;
+  reg \$648 ;
+  reg \$649 ;
   wire \$65 ;
+  reg \$650 ;
+  reg \$651 ;
+  reg \$652 ;
+  reg \$653 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
@@ -3921,7 +3950,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire \$signal$200 ;
   wire \$signal$219 ;
   wire [3:0] \$signal$249 ;
-  wire \$signal$336 ;
+  wire \$signal$339 ;
   reg a0_fits = 1'h0;
   reg a0_pool = 1'h0;
   reg [9:0] a0_size = 10'h000;
@@ -4166,6 +4195,10 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire [9:0] flush_user;
   input flush_valid;
   wire flush_valid;
+  (* init = 1'h0 *)
+  wire flushed_cpu;
+  output flushed_cpu_q;
+  reg flushed_cpu_q = 1'h0;
   wire [3:0] flushed_err;
   wire flushed_ok;
   wire flushed_pool;
@@ -4200,6 +4233,10 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   input free_valid;
   wire free_valid;
   wire [31:0] freed_addr;
+  (* init = 1'h0 *)
+  wire freed_cpu;
+  output freed_cpu_q;
+  reg freed_cpu_q = 1'h0;
   wire [3:0] freed_err;
   wire freed_in_pool;
   wire freed_ok;
@@ -4210,7 +4247,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$348 ;
+  wire [31:0] \grant_addr$351 ;
+  (* init = 1'h0 *)
+  wire grant_cpu;
+  output grant_cpu_q;
+  reg grant_cpu_q = 1'h0;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -4226,18 +4267,18 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   wire grant_valid;
   wire hit_a3;
   wire [5:0] next_tag;
-  input [1:0] \port$2533$41 ;
-  wire [1:0] \port$2533$41 ;
+  input [1:0] \port$2535$41 ;
+  wire [1:0] \port$2535$41 ;
   (* init = 10'h000 *)
   wire [9:0] r__addr;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$314 ;
+  wire [9:0] \r__addr$317 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$324 ;
+  wire [9:0] \r__addr$327 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$326 ;
+  wire [9:0] \r__addr$329 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$333 ;
+  wire [9:0] \r__addr$336 ;
   wire [6:0] r__data;
   wire [6:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -4256,13 +4297,13 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   (* init = 10'h000 *)
   wire [9:0] samples_grant_addr;
   (* init = 10'h000 *)
-  wire [9:0] \samples_grant_addr$315 ;
+  wire [9:0] \samples_grant_addr$318 ;
   (* init = 7'h00 *)
   wire [6:0] samples_grant_data;
   (* init = 7'h00 *)
-  wire [6:0] \samples_grant_data$317 ;
-  wire [5:0] \samples_grant_data$317.next ;
-  wire \samples_grant_data$317.snap ;
+  wire [6:0] \samples_grant_data$320 ;
+  wire [5:0] \samples_grant_data$320.next ;
+  wire \samples_grant_data$320.snap ;
   wire [5:0] \samples_grant_data.next ;
   wire \samples_grant_data.snap ;
   reg [6:0] samples_grant_r0_b0 = 7'h00;
@@ -4285,11 +4326,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   (* init = 10'h000 *)
   wire [9:0] samples_parity_addr;
   (* init = 10'h000 *)
-  wire [9:0] \samples_parity_addr$327 ;
+  wire [9:0] \samples_parity_addr$330 ;
   (* init = 1'h0 *)
   wire samples_parity_data;
   (* init = 1'h0 *)
-  wire \samples_parity_data$329 ;
+  wire \samples_parity_data$332 ;
   reg samples_parity_r0_b0 = 1'h0;
   reg samples_parity_r1_b0 = 1'h0;
   (* init = 10'h000 *)
@@ -4332,18 +4373,18 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   (* init = 10'h000 *)
   wire [9:0] w__addr;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$318 ;
+  wire [9:0] \w__addr$321 ;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$330 ;
+  wire [9:0] \w__addr$333 ;
   wire [6:0] w__data;
-  wire \w__data$322 ;
+  wire \w__data$325 ;
   (* init = 18'h00000 *)
-  wire [17:0] \w__data$332 ;
+  wire [17:0] \w__data$335 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$320 ;
+  wire \w__en$323 ;
   (* init = 1'h0 *)
-  wire \w__en$331 ;
+  wire \w__en$334 ;
   reg x0_pool = 1'h0;
   reg x0_select = 1'h0;
   reg [9:0] x0_user = 10'h000;
@@ -4373,7 +4414,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   reg [6:0] samples_grant [1023:0];
   always @(posedge aclk_clk) begin
     if (samples_grant_w_en)
-      samples_grant[samples_grant_w_addr] <= { \$344 [5:0], samples_grant_w_data[0] };
+      samples_grant[samples_grant_w_addr] <= { \$347 [5:0], samples_grant_w_data[0] };
   end
   reg [6:0] _0_;
   reg [6:0] _1_;
@@ -4387,8 +4428,8 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   (* ram_style = "block" *)
   reg [0:0] samples_parity [1023:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$320 )
-      samples_parity[f4_slot] <= \w__data$322 ;
+    if (\w__en$323 )
+      samples_parity[f4_slot] <= \w__data$325 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
@@ -4410,208 +4451,217 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
     _4_ <= samples_queue[samples_head];
   end
   assign \r__data$23  = _4_;
-  assign \$351  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$353  = \$352  & samples_queue_r0_b0[0];
-  assign \$354  = \$351  | \$353 ;
-  assign \$355  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$357  = \$356  & samples_queue_r0_b0[1];
-  assign \$358  = \$355  | \$357 ;
-  assign \$359  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$361  = \$360  & samples_queue_r0_b0[2];
-  assign \$362  = \$359  | \$361 ;
-  assign \$363  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$365  = \$364  & samples_queue_r0_b0[3];
-  assign \$366  = \$363  | \$365 ;
-  assign \$367  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$369  = \$368  & samples_queue_r0_b0[4];
-  assign \$370  = \$367  | \$369 ;
-  assign \$371  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$373  = \$372  & samples_queue_r0_b0[5];
-  assign \$374  = \$371  | \$373 ;
-  assign \$375  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$377  = \$376  & samples_queue_r0_b0[6];
-  assign \$378  = \$375  | \$377 ;
-  assign \$379  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$381  = \$380  & samples_queue_r0_b0[7];
-  assign \$382  = \$379  | \$381 ;
-  assign \$383  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$385  = \$384  & samples_queue_r0_b0[8];
-  assign \$386  = \$383  | \$385 ;
-  assign \$387  = a3_fwd_ok & a3_fresh_slot[9];
-  assign \$389  = \$388  & samples_queue_r0_b0[9];
-  assign \$390  = \$387  | \$389 ;
-  assign \$391  = a3_sel_fresh & samples_parity_r1_b0;
-  assign \$393  = \$392  & samples_queue_r0_b0[10];
-  assign fetched_snap = \$391  | \$393 ;
-  assign \$394  = a3_hit_a1 | a3_older_hit;
-  assign \$395  = ~ \$394 ;
-  assign \$396  = a3_sel_new & \$395 ;
-  assign \$399  = a3_hit_a1 | a3_older_hit;
-  assign \$400  = ~ \$399 ;
-  assign \$401  = \$398  & \$400 ;
-  assign \$402  = \$401  & samples_grant_r1_b0[1];
-  assign \$404  = \$403  & samples_queue_r0_b0[12];
-  assign \$405  = a3_fwd_ok & a3_hit_a1;
-  assign \$406  = a4_tag + 1'h1;
-  assign \$407  = \$405  & \$406 [0];
-  assign \$408  = a3_fwd_ok & a3_older_hit;
-  assign \$409  = ~ a3_hit_a1;
-  assign \$410  = \$408  & \$409 ;
-  assign \$411  = \$410  & a3_older_next[0];
-  assign \$412  = { \$411 , \$407 , \$404 , \$402 , \$397  } + 5'h1f;
-  assign \$413  = a3_hit_a1 | a3_older_hit;
-  assign \$414  = ~ \$413 ;
-  assign \$415  = a3_sel_new & \$414 ;
-  assign \$418  = a3_hit_a1 | a3_older_hit;
-  assign \$419  = ~ \$418 ;
-  assign \$420  = \$417  & \$419 ;
-  assign \$421  = \$420  & samples_grant_r1_b0[2];
-  assign \$423  = \$422  & samples_queue_r0_b0[13];
-  assign \$424  = a3_fwd_ok & a3_hit_a1;
-  assign \$425  = a4_tag + 1'h1;
-  assign \$426  = \$424  & \$425 [1];
-  assign \$427  = a3_fwd_ok & a3_older_hit;
-  assign \$428  = ~ a3_hit_a1;
-  assign \$429  = \$427  & \$428 ;
-  assign \$430  = \$429  & a3_older_next[1];
-  assign \$431  = { \$430 , \$426 , \$423 , \$421 , \$416  } + 5'h1f;
-  assign \$432  = a3_hit_a1 | a3_older_hit;
-  assign \$433  = ~ \$432 ;
-  assign \$434  = a3_sel_new & \$433 ;
-  assign \$437  = a3_hit_a1 | a3_older_hit;
-  assign \$438  = ~ \$437 ;
-  assign \$439  = \$436  & \$438 ;
-  assign \$440  = \$439  & samples_grant_r1_b0[3];
-  assign \$442  = \$441  & samples_queue_r0_b0[14];
-  assign \$443  = a3_fwd_ok & a3_hit_a1;
-  assign \$444  = a4_tag + 1'h1;
-  assign \$445  = \$443  & \$444 [2];
-  assign \$446  = a3_fwd_ok & a3_older_hit;
-  assign \$447  = ~ a3_hit_a1;
-  assign \$448  = \$446  & \$447 ;
-  assign \$449  = \$448  & a3_older_next[2];
-  assign \$450  = { \$449 , \$445 , \$442 , \$440 , \$435  } + 5'h1f;
-  assign \$451  = a3_hit_a1 | a3_older_hit;
-  assign \$452  = ~ \$451 ;
-  assign \$453  = a3_sel_new & \$452 ;
-  assign \$456  = a3_hit_a1 | a3_older_hit;
-  assign \$457  = ~ \$456 ;
-  assign \$458  = \$455  & \$457 ;
-  assign \$459  = \$458  & samples_grant_r1_b0[4];
-  assign \$461  = \$460  & samples_queue_r0_b0[15];
-  assign \$462  = a3_fwd_ok & a3_hit_a1;
-  assign \$463  = a4_tag + 1'h1;
-  assign \$464  = \$462  & \$463 [3];
-  assign \$465  = a3_fwd_ok & a3_older_hit;
-  assign \$466  = ~ a3_hit_a1;
-  assign \$467  = \$465  & \$466 ;
-  assign \$468  = \$467  & a3_older_next[3];
-  assign \$469  = { \$468 , \$464 , \$461 , \$459 , \$454  } + 5'h1f;
-  assign \$470  = a3_hit_a1 | a3_older_hit;
-  assign \$471  = ~ \$470 ;
-  assign \$472  = a3_sel_new & \$471 ;
-  assign \$475  = a3_hit_a1 | a3_older_hit;
-  assign \$476  = ~ \$475 ;
-  assign \$477  = \$474  & \$476 ;
-  assign \$478  = \$477  & samples_grant_r1_b0[5];
-  assign \$480  = \$479  & samples_queue_r0_b0[16];
-  assign \$481  = a3_fwd_ok & a3_hit_a1;
-  assign \$482  = a4_tag + 1'h1;
-  assign \$483  = \$481  & \$482 [4];
-  assign \$484  = a3_fwd_ok & a3_older_hit;
-  assign \$485  = ~ a3_hit_a1;
-  assign \$486  = \$484  & \$485 ;
-  assign \$487  = \$486  & a3_older_next[4];
-  assign \$488  = { \$487 , \$483 , \$480 , \$478 , \$473  } + 5'h1f;
-  assign \$489  = a3_hit_a1 | a3_older_hit;
-  assign \$490  = ~ \$489 ;
-  assign \$491  = a3_sel_new & \$490 ;
-  assign \$494  = a3_hit_a1 | a3_older_hit;
-  assign \$495  = ~ \$494 ;
-  assign \$496  = \$493  & \$495 ;
-  assign \$497  = \$496  & samples_grant_r1_b0[6];
-  assign \$499  = \$498  & samples_queue_r0_b0[17];
-  assign \$500  = a3_fwd_ok & a3_hit_a1;
-  assign \$501  = a4_tag + 1'h1;
-  assign \$502  = \$500  & \$501 [5];
-  assign \$503  = a3_fwd_ok & a3_older_hit;
-  assign \$504  = ~ a3_hit_a1;
-  assign \$505  = \$503  & \$504 ;
-  assign \$506  = \$505  & a3_older_next[5];
-  assign \$507  = { \$506 , \$502 , \$499 , \$497 , \$492  } + 5'h1f;
-  assign \$508  = a3_valid & a3_ok;
-  assign \$509  = ! a3_pool;
-  assign samples_grant_wen = \$508  & \$509 ;
-  assign \$512  = ! f2_err;
-  assign \$signal$188  = f2_valid & \$512 ;
-  assign \$513  = a4_valid & a4_ok;
-  assign \$514  = { \$513 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$515  = ~ \$514 ;
-  assign \$516  = \$515  + 1'h1;
-  assign \$517  = a5_valid & a5_ok;
-  assign \$518  = { \$517 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$519  = ~ \$518 ;
-  assign \$520  = \$519  + 1'h1;
-  assign \$521  = a4_valid & a4_ok;
-  assign \$522  = { \$521 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$523  = ~ \$522 ;
-  assign \$524  = \$523  + 1'h1;
+  assign \$347  = samples_grant_w_data[6:1] + 1'h1;
+  assign \$348  = samples_has_fresh | x1_select;
+  assign samples_take_fresh = a1_select & \$348 ;
+  assign \$349  = ~ x1_select;
+  assign \$350  = a1_select & \$349 ;
+  assign \$351  = ~ samples_has_fresh;
+  assign \$352  = \$350  & \$351 ;
+  assign samples_pop = \$352  & samples_nonempty;
+  assign \$353  = samples_fresh_slot + 1'h1;
+  assign \$354  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$356  = \$355  & samples_queue_r0_b0[0];
+  assign \$357  = \$354  | \$356 ;
+  assign \$358  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$360  = \$359  & samples_queue_r0_b0[1];
+  assign \$361  = \$358  | \$360 ;
+  assign \$362  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$364  = \$363  & samples_queue_r0_b0[2];
+  assign \$365  = \$362  | \$364 ;
+  assign \$366  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$368  = \$367  & samples_queue_r0_b0[3];
+  assign \$369  = \$366  | \$368 ;
+  assign \$370  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$372  = \$371  & samples_queue_r0_b0[4];
+  assign \$373  = \$370  | \$372 ;
+  assign \$374  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$376  = \$375  & samples_queue_r0_b0[5];
+  assign \$377  = \$374  | \$376 ;
+  assign \$378  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$380  = \$379  & samples_queue_r0_b0[6];
+  assign \$381  = \$378  | \$380 ;
+  assign \$382  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$384  = \$383  & samples_queue_r0_b0[7];
+  assign \$385  = \$382  | \$384 ;
+  assign \$386  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$388  = \$387  & samples_queue_r0_b0[8];
+  assign \$389  = \$386  | \$388 ;
+  assign \$390  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$392  = \$391  & samples_queue_r0_b0[9];
+  assign \$393  = \$390  | \$392 ;
+  assign \$394  = a3_sel_fresh & samples_parity_r1_b0;
+  assign \$396  = \$395  & samples_queue_r0_b0[10];
+  assign fetched_snap = \$394  | \$396 ;
+  assign \$397  = a3_hit_a1 | a3_older_hit;
+  assign \$398  = ~ \$397 ;
+  assign \$399  = a3_sel_new & \$398 ;
+  assign \$402  = a3_hit_a1 | a3_older_hit;
+  assign \$403  = ~ \$402 ;
+  assign \$404  = \$401  & \$403 ;
+  assign \$405  = \$404  & samples_grant_r1_b0[1];
+  assign \$407  = \$406  & samples_queue_r0_b0[12];
+  assign \$408  = a3_fwd_ok & a3_hit_a1;
+  assign \$409  = a4_tag + 1'h1;
+  assign \$410  = \$408  & \$409 [0];
+  assign \$411  = a3_fwd_ok & a3_older_hit;
+  assign \$412  = ~ a3_hit_a1;
+  assign \$413  = \$411  & \$412 ;
+  assign \$414  = \$413  & a3_older_next[0];
+  assign \$415  = { \$414 , \$410 , \$407 , \$405 , \$400  } + 5'h1f;
+  assign \$416  = a3_hit_a1 | a3_older_hit;
+  assign \$417  = ~ \$416 ;
+  assign \$418  = a3_sel_new & \$417 ;
+  assign \$421  = a3_hit_a1 | a3_older_hit;
+  assign \$422  = ~ \$421 ;
+  assign \$423  = \$420  & \$422 ;
+  assign \$424  = \$423  & samples_grant_r1_b0[2];
+  assign \$426  = \$425  & samples_queue_r0_b0[13];
+  assign \$427  = a3_fwd_ok & a3_hit_a1;
+  assign \$428  = a4_tag + 1'h1;
+  assign \$429  = \$427  & \$428 [1];
+  assign \$430  = a3_fwd_ok & a3_older_hit;
+  assign \$431  = ~ a3_hit_a1;
+  assign \$432  = \$430  & \$431 ;
+  assign \$433  = \$432  & a3_older_next[1];
+  assign \$434  = { \$433 , \$429 , \$426 , \$424 , \$419  } + 5'h1f;
+  assign \$435  = a3_hit_a1 | a3_older_hit;
+  assign \$436  = ~ \$435 ;
+  assign \$437  = a3_sel_new & \$436 ;
+  assign \$440  = a3_hit_a1 | a3_older_hit;
+  assign \$441  = ~ \$440 ;
+  assign \$442  = \$439  & \$441 ;
+  assign \$443  = \$442  & samples_grant_r1_b0[3];
+  assign \$445  = \$444  & samples_queue_r0_b0[14];
+  assign \$446  = a3_fwd_ok & a3_hit_a1;
+  assign \$447  = a4_tag + 1'h1;
+  assign \$448  = \$446  & \$447 [2];
+  assign \$449  = a3_fwd_ok & a3_older_hit;
+  assign \$450  = ~ a3_hit_a1;
+  assign \$451  = \$449  & \$450 ;
+  assign \$452  = \$451  & a3_older_next[2];
+  assign \$453  = { \$452 , \$448 , \$445 , \$443 , \$438  } + 5'h1f;
+  assign \$454  = a3_hit_a1 | a3_older_hit;
+  assign \$455  = ~ \$454 ;
+  assign \$456  = a3_sel_new & \$455 ;
+  assign \$459  = a3_hit_a1 | a3_older_hit;
+  assign \$460  = ~ \$459 ;
+  assign \$461  = \$458  & \$460 ;
+  assign \$462  = \$461  & samples_grant_r1_b0[4];
+  assign \$464  = \$463  & samples_queue_r0_b0[15];
+  assign \$465  = a3_fwd_ok & a3_hit_a1;
+  assign \$466  = a4_tag + 1'h1;
+  assign \$467  = \$465  & \$466 [3];
+  assign \$468  = a3_fwd_ok & a3_older_hit;
+  assign \$469  = ~ a3_hit_a1;
+  assign \$470  = \$468  & \$469 ;
+  assign \$471  = \$470  & a3_older_next[3];
+  assign \$472  = { \$471 , \$467 , \$464 , \$462 , \$457  } + 5'h1f;
+  assign \$473  = a3_hit_a1 | a3_older_hit;
+  assign \$474  = ~ \$473 ;
+  assign \$475  = a3_sel_new & \$474 ;
+  assign \$478  = a3_hit_a1 | a3_older_hit;
+  assign \$479  = ~ \$478 ;
+  assign \$480  = \$477  & \$479 ;
+  assign \$481  = \$480  & samples_grant_r1_b0[5];
+  assign \$483  = \$482  & samples_queue_r0_b0[16];
+  assign \$484  = a3_fwd_ok & a3_hit_a1;
+  assign \$485  = a4_tag + 1'h1;
+  assign \$486  = \$484  & \$485 [4];
+  assign \$487  = a3_fwd_ok & a3_older_hit;
+  assign \$488  = ~ a3_hit_a1;
+  assign \$489  = \$487  & \$488 ;
+  assign \$490  = \$489  & a3_older_next[4];
+  assign \$491  = { \$490 , \$486 , \$483 , \$481 , \$476  } + 5'h1f;
+  assign \$492  = a3_hit_a1 | a3_older_hit;
+  assign \$493  = ~ \$492 ;
+  assign \$494  = a3_sel_new & \$493 ;
+  assign \$497  = a3_hit_a1 | a3_older_hit;
+  assign \$498  = ~ \$497 ;
+  assign \$499  = \$496  & \$498 ;
+  assign \$500  = \$499  & samples_grant_r1_b0[6];
+  assign \$502  = \$501  & samples_queue_r0_b0[17];
+  assign \$503  = a3_fwd_ok & a3_hit_a1;
+  assign \$504  = a4_tag + 1'h1;
+  assign \$505  = \$503  & \$504 [5];
+  assign \$506  = a3_fwd_ok & a3_older_hit;
+  assign \$507  = ~ a3_hit_a1;
+  assign \$508  = \$506  & \$507 ;
+  assign \$509  = \$508  & a3_older_next[5];
+  assign \$510  = { \$509 , \$505 , \$502 , \$500 , \$495  } + 5'h1f;
+  assign \$511  = a3_valid & a3_ok;
+  assign \$512  = ! a3_pool;
+  assign samples_grant_wen = \$511  & \$512 ;
+  assign \$515  = ! f2_err;
+  assign \$signal$188  = f2_valid & \$515 ;
+  assign \$516  = a4_valid & a4_ok;
+  assign \$517  = { \$516 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$518  = ~ \$517 ;
+  assign \$519  = \$518  + 1'h1;
+  assign \$520  = a5_valid & a5_ok;
+  assign \$521  = { \$520 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$522  = ~ \$521 ;
+  assign \$523  = \$522  + 1'h1;
+  assign \$524  = a4_valid & a4_ok;
+  assign \$525  = { \$524 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$526  = ~ \$525 ;
+  assign \$527  = \$526  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$525  = ~ rel_f2;
-  assign \$526  = f3_quiet & \$525 ;
-  assign \$527  = \$526  ? f3_in : 1'h0;
-  assign \$528  = x1_select | x0_select;
-  assign \$529  = ~ \$528 ;
-  assign \$530  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$531  = { 1'h0, \$529  } & \$530 ;
-  assign \$532  = { 1'h0, \$527  } & \$531 ;
-  assign \$533  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$534  = ~ \$533 ;
-  assign \$535  = \$534  + 1'h1;
-  assign released_f1 = \release  & \$535 [12];
-  assign \$536  = ~ f4_blocked;
-  assign \$537  = \$536  & f4_rest_held;
-  assign \$signal$336  = f4_hit_a1 | \$537 ;
-  assign \$538  = ~ f4_blocked;
-  assign \$539  = f4_by_mem & f4_mem_ok;
-  assign \$540  = f4_by_older | \$539 ;
-  assign \$541  = \$538  & \$540 ;
-  assign \release  = f4_by_a1 | \$541 ;
-  assign \$542  = ~ f4_go;
-  assign \$543  = ~ \$signal$336 ;
-  assign \$544  = \$signal$336  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$544  : f4_err;
+  assign \$528  = ~ rel_f2;
+  assign \$529  = f3_quiet & \$528 ;
+  assign \$530  = \$529  ? f3_in : 1'h0;
+  assign \$531  = x1_select | x0_select;
+  assign \$532  = ~ \$531 ;
+  assign \$533  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$534  = { 1'h0, \$532  } & \$533 ;
+  assign \$535  = { 1'h0, \$530  } & \$534 ;
+  assign \$536  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$537  = ~ \$536 ;
+  assign \$538  = \$537  + 1'h1;
+  assign released_f1 = \release  & \$538 [12];
+  assign \$539  = ~ f4_blocked;
+  assign \$540  = \$539  & f4_rest_held;
+  assign \$signal$339  = f4_hit_a1 | \$540 ;
+  assign \$541  = ~ f4_blocked;
+  assign \$542  = f4_by_mem & f4_mem_ok;
+  assign \$543  = f4_by_older | \$542 ;
+  assign \$544  = \$541  & \$543 ;
+  assign \release  = f4_by_a1 | \$544 ;
+  assign \$545  = ~ f4_go;
+  assign \$546  = ~ \$signal$339 ;
+  assign \$547  = \$signal$339  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$547  : f4_err;
   assign \$signal$249  = \release  ? 4'h0 : unreleased_err;
-  assign \$545  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$322  = ~ \$545 ;
-  assign \$546  = ~ f4_blocked;
-  assign \$547  = \$546  & f4_by_older;
-  assign \$548  = f4_by_a1 | \$547 ;
-  assign \$549  = f4_live & \$548 ;
-  assign \$550  = ~ f4_blocked;
-  assign \$551  = \$550  & f4_by_mem_live;
-  assign \$552  = \$551  & f4_mem_ok;
-  assign \w__en$320  = \$549  | \$552 ;
-  assign \$553  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$554  = ~ \$553 ;
-  assign \$555  = f4_slot + 10'h3ff;
-  assign \$556  = ~ \$555 [10];
-  assign \$557  = ~ f4_blocked;
-  assign \$558  = \$557  & f4_by_older;
-  assign \$559  = f4_by_a1 | \$558 ;
-  assign \$560  = f4_live & \$559 ;
-  assign \$561  = ~ f4_blocked;
-  assign \$562  = \$561  & f4_by_mem_live;
-  assign \$563  = \$562  & f4_mem_ok;
-  assign samples_queue_wen = \$560  | \$563 ;
-  assign \$564  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$565  = { busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 6'h3f;
+  assign \$548  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$325  = ~ \$548 ;
+  assign \$549  = ~ f4_blocked;
+  assign \$550  = \$549  & f4_by_older;
+  assign \$551  = f4_by_a1 | \$550 ;
+  assign \$552  = f4_live & \$551 ;
+  assign \$553  = ~ f4_blocked;
+  assign \$554  = \$553  & f4_by_mem_live;
+  assign \$555  = \$554  & f4_mem_ok;
+  assign \w__en$323  = \$552  | \$555 ;
+  assign \$556  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$557  = ~ \$556 ;
+  assign \$558  = f4_slot + 10'h3ff;
+  assign \$559  = ~ \$558 [10];
+  assign \$560  = ~ f4_blocked;
+  assign \$561  = \$560  & f4_by_older;
+  assign \$562  = f4_by_a1 | \$561 ;
+  assign \$563  = f4_live & \$562 ;
+  assign \$564  = ~ f4_blocked;
+  assign \$565  = \$564  & f4_by_mem_live;
+  assign \$566  = \$565  & f4_mem_ok;
+  assign samples_queue_wen = \$563  | \$566 ;
+  assign \$567  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$568  = { busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 6'h3f;
   always @(posedge aclk_clk)
-    samples_grant_w_en <= \$566 ;
+    samples_grant_w_en <= \$569 ;
   always @(posedge aclk_clk)
-    samples_grant_w_addr <= \$567 ;
+    samples_grant_w_addr <= \$570 ;
   always @(posedge aclk_clk)
-    samples_grant_w_data <= \$568 ;
+    samples_grant_w_data <= \$571 ;
   always @(posedge aclk_clk)
     samples_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -4621,15 +4671,15 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     samples_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    samples_queue_w_en <= \$569 ;
+    samples_queue_w_en <= \$572 ;
   always @(posedge aclk_clk)
-    samples_queue_w_addr <= \$570 ;
+    samples_queue_w_addr <= \$573 ;
   always @(posedge aclk_clk)
-    samples_queue_w_data <= \$571 ;
+    samples_queue_w_data <= \$574 ;
   always @(posedge aclk_clk)
     samples_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$572 ;
+    a0_valid <= \$575 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -4639,7 +4689,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a0_fits <= \$4 ;
   always @(posedge aclk_clk)
-    a1_valid <= \$573 ;
+    a1_valid <= \$576 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -4651,17 +4701,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a1_in <= \$6 ;
   always @(posedge aclk_clk)
-    a1_select <= \$574 ;
+    a1_select <= \$577 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$575 ;
+    x0_valid <= \$578 ;
   always @(posedge aclk_clk)
-    x0_select <= \$576 ;
+    x0_select <= \$579 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$577 ;
+    x1_valid <= \$580 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -4669,9 +4719,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     x1_err <= \$15 ;
   always @(posedge aclk_clk)
-    x1_select <= \$578 ;
+    x1_select <= \$581 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$579 ;
+    x2_valid <= \$582 ;
   always @(posedge aclk_clk)
     x2_ok <= \$16 ;
   always @(posedge aclk_clk)
@@ -4683,25 +4733,25 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$580 ;
+    a2_valid <= \$583 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    samples_seen <= \$581 ;
+    samples_seen <= \$584 ;
   always @(posedge aclk_clk)
-    samples_seen_prev <= \$582 ;
+    samples_seen_prev <= \$585 ;
   always @(posedge aclk_clk)
-    samples_has_fresh <= \$583 ;
+    samples_has_fresh <= \$586 ;
   always @(posedge aclk_clk)
-    samples_head <= \$584 ;
+    samples_head <= \$587 ;
   always @(posedge aclk_clk)
-    samples_fresh <= \$585 ;
+    samples_fresh <= \$588 ;
   always @(posedge aclk_clk)
-    samples_fresh_slot <= \$586 ;
+    samples_fresh_slot <= \$589 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$587 ;
+    a2_ring <= \$590 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -4717,7 +4767,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a3_restart_head <= \$47 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$588 ;
+    a3_valid <= \$591 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -4729,7 +4779,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$589 ;
+    a3_ring <= \$592 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -4745,7 +4795,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$69 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$590 ;
+    a4_valid <= \$593 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -4757,11 +4807,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a4_slot <= \$70 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$507 [5], \$488 [5], \$469 [5], \$450 [5], \$431 [5], \$412 [5] };
+    a4_tag <= { \$510 [5], \$491 [5], \$472 [5], \$453 [5], \$434 [5], \$415 [5] };
   always @(posedge aclk_clk)
     a4_snap <= fetched_snap;
   always @(posedge aclk_clk)
-    a5_valid <= \$591 ;
+    a5_valid <= \$594 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -4785,7 +4835,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a3_older_next <= \$90 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$592 ;
+    f0_valid <= \$595 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -4801,7 +4851,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f1_contract <= 1'h0;
   always @(posedge aclk_clk)
-    f1_valid <= \$593 ;
+    f1_valid <= \$596 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -4817,49 +4867,49 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$594 ;
+    f1_same_second_eq0 <= \$597 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$595 ;
+    f1_same_second_eq3 <= \$598 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$596 ;
+    f1_same_second_eq6 <= \$599 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$597 ;
+    f1_same_second_eq9 <= \$600 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$598 ;
+    f1_same_second_eq12 <= \$601 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$599 ;
+    f1_same_second_eq15 <= \$602 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$600 ;
+    f1_same_second_eq18 <= \$603 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$601 ;
+    f1_same_second_eq21 <= \$604 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$602 ;
+    f1_same_second_eq24 <= \$605 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$603 ;
+    f1_same_second_eq27 <= \$606 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$604 ;
+    f1_same_second_eq30 <= \$607 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$605 ;
+    f1_same_third_eq0 <= \$608 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$606 ;
+    f1_same_third_eq3 <= \$609 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$607 ;
+    f1_same_third_eq6 <= \$610 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$608 ;
+    f1_same_third_eq9 <= \$611 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$609 ;
+    f1_same_third_eq12 <= \$612 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$610 ;
+    f1_same_third_eq15 <= \$613 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$611 ;
+    f1_same_third_eq18 <= \$614 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$612 ;
+    f1_same_third_eq21 <= \$615 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$613 ;
+    f1_same_third_eq24 <= \$616 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$614 ;
+    f1_same_third_eq27 <= \$617 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$615 ;
+    f1_same_third_eq30 <= \$618 ;
   always @(posedge aclk_clk)
     f1_hit <= f0_hit;
   always @(posedge aclk_clk)
@@ -4867,7 +4917,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f1_samples_slot <= \$121 [9:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$616 ;
+    f2_valid <= \$619 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -4889,9 +4939,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f2_same_third <= \$178 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$617 ;
+    f3_valid <= \$620 ;
   always @(posedge aclk_clk)
-    f3_go <= \$618 ;
+    f3_go <= \$621 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -4913,11 +4963,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$516 [12];
+    f3_hit_a2 <= \$519 [12];
   always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$183 [6];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$520 [12];
+    f3_hit_a3 <= \$523 [12];
   always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$186 [6];
   always @(posedge aclk_clk)
@@ -4927,11 +4977,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$191 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$619 ;
+    f3_quiet <= \$622 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$620 ;
+    f4_valid <= \$623 ;
   always @(posedge aclk_clk)
-    f4_go <= \$621 ;
+    f4_go <= \$624 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -4945,7 +4995,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$524 [12];
+    f4_hit_a1 <= \$527 [12];
   always @(posedge aclk_clk)
     f4_a1_next <= \$199 [5:0];
   always @(posedge aclk_clk)
@@ -4957,11 +5007,11 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f4_rest_snap <= \$228 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$622 ;
+    f4_by_a1 <= \$625 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$623 ;
+    f4_by_older <= \$626 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$624 ;
+    f4_by_mem <= \$627 ;
   always @(posedge aclk_clk)
     f4_mem_ok <= \$249 [8];
   always @(posedge aclk_clk)
@@ -4971,9 +5021,9 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f4_live <= \$259 [0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$625 ;
+    f4_by_mem_live <= \$628 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$626 ;
+    f4_blocked <= \$629 ;
   always @(posedge aclk_clk)
     f4_taken_a4 <= \$263 [12];
   always @(posedge aclk_clk)
@@ -4983,23 +5033,23 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     f4_raced <= \$273 [2];
   always @(posedge aclk_clk)
-    samples_push <= \$627 ;
+    samples_push <= \$630 ;
   always @(posedge aclk_clk)
-    samples_queue_waddr <= \$628 ;
+    samples_queue_waddr <= \$631 ;
   always @(posedge aclk_clk)
-    samples_pushed <= \$629 ;
+    samples_pushed <= \$632 ;
   always @(posedge aclk_clk)
-    samples_popped <= \$630 ;
+    samples_popped <= \$633 ;
   always @(posedge aclk_clk)
-    samples_count <= \$631 ;
+    samples_count <= \$634 ;
   always @(posedge aclk_clk)
-    samples_at <= \$632 ;
+    samples_at <= \$635 ;
   always @(posedge aclk_clk)
-    samples_nonempty <= \$633 ;
+    samples_nonempty <= \$636 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$634 ;
+    f5_valid <= \$637 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$635 ;
+    f5_ok <= \$638 ;
   always @(posedge aclk_clk)
     f5_err <= \$signal$249 ;
   always @(posedge aclk_clk)
@@ -5029,27 +5079,27 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     a5_overwrite <= \$337 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$636 ;
+    a6_valid <= \$639 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$637 ;
+    f6_valid <= \$640 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$638 ;
+    x3_valid <= \$641 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$639 ;
+    x4_valid <= \$642 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$640 ;
+    x5_valid <= \$643 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$641 ;
+    x6_valid <= \$644 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -5109,17 +5159,23 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$642 ;
+    grant_cpu_q <= \$645 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$643 ;
+    freed_cpu_q <= \$646 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$644 ;
+    flushed_cpu_q <= \$647 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$645 ;
+    busy_0 <= \$648 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$646 ;
+    busy_6 <= \$649 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$647 ;
+    busy_12 <= \$650 ;
+  always @(posedge aclk_clk)
+    busy_18 <= \$651 ;
+  always @(posedge aclk_clk)
+    busy_24 <= \$652 ;
+  always @(posedge aclk_clk)
+    busy_30 <= \$653 ;
   assign \$1  = alloc_port_size - 9'h101;
   assign \$2  = ~ \$1 [10];
   assign \$4  = alloc_src | \$3 ;
@@ -5130,7 +5186,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$9  = \$8  & a0_fits;
   assign \$10  = ! flush_port_pool;
   assign \$11  = flush_port_valid & \$10 ;
-  assign \$12  = flush_src ? \port$2533$41 [1] : \$11 ;
+  assign \$12  = flush_src ? \port$2535$41 [1] : \$11 ;
   assign \$13  = x0_pool >= 1'h1;
   assign \$15  = \$13  ? 4'h2 : 4'h0;
   assign \$16  = ! x1_err;
@@ -5183,7 +5239,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$66  = a2_ok & a2_from_fresh;
   assign \$67  = \$66  ? a2_in : 1'h0;
   assign \$68  = a2_ok & a2_from_fresh;
-  assign \$70  = a3_ok ? { \$390 , \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354  } : 10'h000;
+  assign \$70  = a3_ok ? { \$393 , \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361 , \$357  } : 10'h000;
   assign \$71  = a4_ok ? grant_addr : 32'd0;
   assign \$73  = \$72  & samples_queue_r0_b0[11];
   assign \$74  = a3_restart_fresh | \$73 ;
@@ -5208,7 +5264,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$93  = free_port_addr - 31'h40040000;
   assign \$94  = ~ \$93 [32];
   assign \$96  = \$92  & \$95 ;
-  assign \$97  = free_src ? \port$2533$41 [0] : \$96 ;
+  assign \$97  = free_src ? \port$2535$41 [0] : \$96 ;
   assign \$98  = f0_addr[2:0] == f2_addr[2:0];
   assign \$99  = f0_addr[5:3] == f2_addr[5:3];
   assign \$100  = f0_addr[8:6] == f2_addr[8:6];
@@ -5299,12 +5355,12 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$186  = \$185  + 1'h1;
   assign \$187  = a4_tag + 1'h1;
   assign \$188  = a5_tag + 1'h1;
-  assign \$189  = \$516 [12] ? \$187 [5:0] : \$188 [5:0];
-  assign \$190  = \$516 [12] ? a4_snap : a5_snap;
+  assign \$189  = \$519 [12] ? \$187 [5:0] : \$188 [5:0];
+  assign \$190  = \$519 [12] ? a4_snap : a5_snap;
   assign \$191  = f2_same_third & f5_ok;
-  assign \$192  = ~ \$516 [12];
+  assign \$192  = ~ \$519 [12];
   assign \$193  = \$signal$188  & \$192 ;
-  assign \$194  = ~ \$520 [12];
+  assign \$194  = ~ \$523 [12];
   assign \$195  = \$193  & \$194 ;
   assign \$196  = f2_same_third & f5_ok;
   assign \$197  = ~ \$196 ;
@@ -5331,7 +5387,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$225  = f3_hit_a2 | f3_hit_a3;
   assign \$227  = \$226  & samples_grant_r0_b0[0];
   assign \$228  = \$225  ? f3_older_snap : \$227 ;
-  assign \$229  = f3_go & \$524 [12];
+  assign \$229  = f3_go & \$527 [12];
   assign \$230  = a4_tag ^ f3_tag;
   assign \$231  = ~ \$230 ;
   assign \$232  = \$231  + 1'h1;
@@ -5359,7 +5415,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$257  = f3_flushed ? 2'h0 : 2'h3;
   assign \$258  = { 1'h0, \$256  } & \$257 ;
   assign \$259  = { 1'h0, f3_in } & \$258 ;
-  assign \$260  = \$524 [12] | released_f1;
+  assign \$260  = \$527 [12] | released_f1;
   assign \$261  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$262  = ~ \$261 ;
   assign \$263  = \$262  + 1'h1;
@@ -5432,554 +5488,486 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$335  = \release  & f4_taken_a4;
   assign \$336  = ~ \$335 ;
   assign \$337  = \$334  & \$336 ;
-  assign \$338  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, samples_push };
-  assign \$339  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$340  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
-  assign \$341  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
-  assign \$342  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_blocked };
-  assign \$343  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
-  assign \$344  = samples_grant_w_data[6:1] + 1'h1;
-  assign \$345  = samples_has_fresh | x1_select;
-  assign samples_take_fresh = a1_select & \$345 ;
-  assign \$346  = ~ x1_select;
-  assign \$347  = a1_select & \$346 ;
-  assign \$348  = ~ samples_has_fresh;
-  assign \$349  = \$347  & \$348 ;
-  assign samples_pop = \$349  & samples_nonempty;
-  assign \$350  = samples_fresh_slot + 1'h1;
+  assign \$338  = a5_valid & alloc_src_d5;
+  assign \$339  = f5_valid & free_info_d5[0];
+  assign \$340  = x5_valid & flush_src_d5;
+  assign \$341  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, samples_push };
+  assign \$342  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$343  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
+  assign \$344  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
+  assign \$345  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_blocked };
+  assign \$346  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$566  = samples_grant_wen;
-    if (aclk_rst) begin
-      \$566  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$567  = samples_grant_w_addr;
-    if (samples_grant_wen) begin
-      \$567  = { \$390 , \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$568  = samples_grant_w_data;
-    if (samples_grant_wen) begin
-      \$568  = samples_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$569  = samples_queue_wen;
+    \$569  = samples_grant_wen;
     if (aclk_rst) begin
       \$569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$570  = samples_queue_w_addr;
-    if (samples_queue_wen) begin
-      \$570  = samples_queue_waddr;
+    \$570  = samples_grant_w_addr;
+    if (samples_grant_wen) begin
+      \$570  = { \$393 , \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361 , \$357  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$571  = samples_queue_w_data;
-    if (samples_queue_wen) begin
-      \$571  = samples_queue_wdata;
+    \$571  = samples_grant_w_data;
+    if (samples_grant_wen) begin
+      \$571  = samples_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$572  = alloc_valid;
+    \$572  = samples_queue_wen;
     if (aclk_rst) begin
       \$572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$573  = a0_valid;
-    if (aclk_rst) begin
-      \$573  = 1'h0;
+    \$573  = samples_queue_w_addr;
+    if (samples_queue_wen) begin
+      \$573  = samples_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$574  = \$9 ;
-    if (aclk_rst) begin
-      \$574  = 1'h0;
+    \$574  = samples_queue_w_data;
+    if (samples_queue_wen) begin
+      \$574  = samples_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$575  = flush_valid;
+    \$575  = alloc_valid;
     if (aclk_rst) begin
       \$575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$576  = \$12 ;
+    \$576  = a0_valid;
     if (aclk_rst) begin
       \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$577  = x0_valid;
+    \$577  = \$9 ;
     if (aclk_rst) begin
       \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$578  = x0_select;
+    \$578  = flush_valid;
     if (aclk_rst) begin
       \$578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$579  = x1_valid;
+    \$579  = \$12 ;
     if (aclk_rst) begin
       \$579  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$580  = a1_valid;
+    \$580  = x0_valid;
     if (aclk_rst) begin
       \$580  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$581  = samples_seen;
+    \$581  = x0_select;
+    if (aclk_rst) begin
+      \$581  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$582  = x1_valid;
+    if (aclk_rst) begin
+      \$582  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$583  = a1_valid;
+    if (aclk_rst) begin
+      \$583  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$584  = samples_seen;
     if (\$19 ) begin
-      \$581  = \$20 ;
+      \$584  = \$20 ;
     end
     if (aclk_rst) begin
-      \$581  = 11'h000;
+      \$584  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$582  = samples_seen;
-    if (aclk_rst) begin
-      \$582  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$583  = samples_has_fresh;
-    if (samples_take_fresh) begin
-      \$583  = \$21 ;
-    end else if (x1_select) begin
-      \$583  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$583  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$584  = samples_head;
-    if (samples_pop) begin
-      \$584  = \$24 [9:0];
-    end
-    if (x1_select) begin
-      \$584  = samples_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$584  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$585  = samples_fresh_next;
+    \$585  = samples_seen;
     if (aclk_rst) begin
       \$585  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$586  = \$25 [9:0];
+    \$586  = samples_has_fresh;
+    if (samples_take_fresh) begin
+      \$586  = \$21 ;
+    end else if (x1_select) begin
+      \$586  = 1'h1;
+    end
     if (aclk_rst) begin
-      \$586  = 10'h000;
+      \$586  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$587  = 1'h0;
+    \$587  = samples_head;
+    if (samples_pop) begin
+      \$587  = \$24 [9:0];
+    end
+    if (x1_select) begin
+      \$587  = samples_queue_waddr;
+    end
     if (aclk_rst) begin
-      \$587  = 1'h0;
+      \$587  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$588  = a2_valid;
+    \$588  = samples_fresh_next;
     if (aclk_rst) begin
-      \$588  = 1'h0;
+      \$588  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$589  = a2_ring;
+    \$589  = \$25 [9:0];
     if (aclk_rst) begin
-      \$589  = 1'h0;
+      \$589  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$590  = a3_valid;
+    \$590  = 1'h0;
     if (aclk_rst) begin
       \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$591  = a4_valid;
+    \$591  = a2_valid;
     if (aclk_rst) begin
       \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$592  = free_valid;
+    \$592  = a2_ring;
     if (aclk_rst) begin
       \$592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$593  = f0_valid;
+    \$593  = a3_valid;
     if (aclk_rst) begin
       \$593  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$594  = \$98 ;
+    \$594  = a4_valid;
     if (aclk_rst) begin
       \$594  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$595  = \$99 ;
+    \$595  = free_valid;
     if (aclk_rst) begin
       \$595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$596  = \$100 ;
+    \$596  = f0_valid;
     if (aclk_rst) begin
       \$596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$597  = \$101 ;
+    \$597  = \$98 ;
     if (aclk_rst) begin
       \$597  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$598  = \$102 ;
+    \$598  = \$99 ;
     if (aclk_rst) begin
       \$598  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$599  = \$103 ;
+    \$599  = \$100 ;
     if (aclk_rst) begin
       \$599  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$600  = \$104 ;
+    \$600  = \$101 ;
     if (aclk_rst) begin
       \$600  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$601  = \$105 ;
+    \$601  = \$102 ;
     if (aclk_rst) begin
       \$601  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$602  = \$106 ;
+    \$602  = \$103 ;
     if (aclk_rst) begin
       \$602  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$603  = \$107 ;
+    \$603  = \$104 ;
     if (aclk_rst) begin
       \$603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$604  = \$108 ;
+    \$604  = \$105 ;
     if (aclk_rst) begin
       \$604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$605  = \$109 ;
+    \$605  = \$106 ;
     if (aclk_rst) begin
       \$605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$606  = \$110 ;
+    \$606  = \$107 ;
     if (aclk_rst) begin
       \$606  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$607  = \$111 ;
+    \$607  = \$108 ;
     if (aclk_rst) begin
       \$607  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$608  = \$112 ;
+    \$608  = \$109 ;
     if (aclk_rst) begin
       \$608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$609  = \$113 ;
+    \$609  = \$110 ;
     if (aclk_rst) begin
       \$609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$610  = \$114 ;
+    \$610  = \$111 ;
     if (aclk_rst) begin
       \$610  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$611  = \$115 ;
+    \$611  = \$112 ;
     if (aclk_rst) begin
       \$611  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$612  = \$116 ;
+    \$612  = \$113 ;
     if (aclk_rst) begin
       \$612  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$613  = \$117 ;
+    \$613  = \$114 ;
     if (aclk_rst) begin
       \$613  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$614  = \$118 ;
+    \$614  = \$115 ;
     if (aclk_rst) begin
       \$614  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$615  = \$119 ;
+    \$615  = \$116 ;
     if (aclk_rst) begin
       \$615  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$616  = f1_valid;
+    \$616  = \$117 ;
     if (aclk_rst) begin
       \$616  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$617  = f2_valid;
+    \$617  = \$118 ;
     if (aclk_rst) begin
       \$617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$618  = \$signal$188 ;
+    \$618  = \$119 ;
     if (aclk_rst) begin
       \$618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$619  = \$198 ;
+    \$619  = f1_valid;
     if (aclk_rst) begin
       \$619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$620  = f3_valid;
+    \$620  = f2_valid;
     if (aclk_rst) begin
       \$620  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$621  = f3_go;
+    \$621  = \$signal$188 ;
     if (aclk_rst) begin
       \$621  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$622  = \$233 ;
+    \$622  = \$198 ;
     if (aclk_rst) begin
       \$622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$623  = \$241 ;
+    \$623  = f3_valid;
     if (aclk_rst) begin
       \$623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$624  = \$244 ;
+    \$624  = f3_go;
     if (aclk_rst) begin
       \$624  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$625  = \$532 [0];
+    \$625  = \$233 ;
     if (aclk_rst) begin
       \$625  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$626  = \$260 ;
+    \$626  = \$241 ;
     if (aclk_rst) begin
       \$626  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$627  = \$281 ;
+    \$627  = \$244 ;
     if (aclk_rst) begin
       \$627  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$628  = samples_queue_waddr;
+    \$628  = \$535 [0];
+    if (aclk_rst) begin
+      \$628  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$629  = \$260 ;
+    if (aclk_rst) begin
+      \$629  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$630  = \$281 ;
+    if (aclk_rst) begin
+      \$630  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$631  = samples_queue_waddr;
     if (\$289 ) begin
-      \$628  = \$292 [9:0];
+      \$631  = \$292 [9:0];
     end
     if (aclk_rst) begin
-      \$628  = 10'h000;
+      \$631  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$629  = samples_push;
+    \$632  = samples_push;
     if (x1_select) begin
-      \$629  = 1'h0;
+      \$632  = 1'h0;
     end
     if (aclk_rst) begin
-      \$629  = 1'h0;
+      \$632  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$630  = samples_pop;
-    if (x1_select) begin
-      \$630  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$630  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$631  = \$296 [10:0];
-    if (x1_select) begin
-      \$631  = 11'h000;
-    end
-    if (aclk_rst) begin
-      \$631  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$632  = samples_at;
-    if (\$299 ) begin
-      \$632 [0] = samples_at[0];
-      \$632 [1] = samples_at[1];
-      \$632 [2] = samples_at[2];
-    end
-    if (\$305 ) begin
-      \$632 [0] = samples_at[1];
-      \$632 [1] = samples_at[2];
-      \$632 [2] = \$306 ;
-    end
-    if (\$312 ) begin
-      \$632 [0] = 1'h0;
-      \$632 [1] = samples_at[0];
-      \$632 [2] = samples_at[1];
-    end
-    if (\$318 ) begin
-      \$632 [0] = samples_at[0];
-      \$632 [1] = samples_at[1];
-      \$632 [2] = samples_at[2];
-    end
-    if (x1_select) begin
-      \$632  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$632  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$633  = samples_nonempty;
-    if (\$299 ) begin
-      \$633  = \$302 ;
-    end
-    if (\$305 ) begin
-      \$633  = \$309 ;
-    end
-    if (\$312 ) begin
-      \$633  = \$315 ;
-    end
-    if (\$318 ) begin
-      \$633  = \$321 ;
-    end
+    \$633  = samples_pop;
     if (x1_select) begin
       \$633  = 1'h0;
     end
@@ -5989,107 +5977,190 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$634  = f4_valid;
+    \$634  = \$296 [10:0];
+    if (x1_select) begin
+      \$634  = 11'h000;
+    end
     if (aclk_rst) begin
-      \$634  = 1'h0;
+      \$634  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$635  = \release ;
+    \$635  = samples_at;
+    if (\$299 ) begin
+      \$635 [0] = samples_at[0];
+      \$635 [1] = samples_at[1];
+      \$635 [2] = samples_at[2];
+    end
+    if (\$305 ) begin
+      \$635 [0] = samples_at[1];
+      \$635 [1] = samples_at[2];
+      \$635 [2] = \$306 ;
+    end
+    if (\$312 ) begin
+      \$635 [0] = 1'h0;
+      \$635 [1] = samples_at[0];
+      \$635 [2] = samples_at[1];
+    end
+    if (\$318 ) begin
+      \$635 [0] = samples_at[0];
+      \$635 [1] = samples_at[1];
+      \$635 [2] = samples_at[2];
+    end
+    if (x1_select) begin
+      \$635  = 3'h1;
+    end
     if (aclk_rst) begin
-      \$635  = 1'h0;
+      \$635  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$636  = a5_valid;
+    \$636  = samples_nonempty;
+    if (\$299 ) begin
+      \$636  = \$302 ;
+    end
+    if (\$305 ) begin
+      \$636  = \$309 ;
+    end
+    if (\$312 ) begin
+      \$636  = \$315 ;
+    end
+    if (\$318 ) begin
+      \$636  = \$321 ;
+    end
+    if (x1_select) begin
+      \$636  = 1'h0;
+    end
     if (aclk_rst) begin
       \$636  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$637  = f5_valid;
+    \$637  = f4_valid;
     if (aclk_rst) begin
       \$637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$638  = x2_valid;
+    \$638  = \release ;
     if (aclk_rst) begin
       \$638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$639  = x3_valid;
+    \$639  = a5_valid;
     if (aclk_rst) begin
       \$639  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$640  = x4_valid;
+    \$640  = f5_valid;
     if (aclk_rst) begin
       \$640  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$641  = x5_valid;
+    \$641  = x2_valid;
     if (aclk_rst) begin
       \$641  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$642  = \$338 ;
+    \$642  = x3_valid;
     if (aclk_rst) begin
       \$642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$643  = \$339 ;
+    \$643  = x4_valid;
     if (aclk_rst) begin
       \$643  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$644  = \$340 ;
+    \$644  = x5_valid;
     if (aclk_rst) begin
       \$644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$645  = \$341 ;
+    \$645  = \$338 ;
     if (aclk_rst) begin
       \$645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$646  = \$342 ;
+    \$646  = \$339 ;
     if (aclk_rst) begin
       \$646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$647  = \$343 ;
+    \$647  = \$340 ;
     if (aclk_rst) begin
       \$647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$648  = \$341 ;
+    if (aclk_rst) begin
+      \$648  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$649  = \$342 ;
+    if (aclk_rst) begin
+      \$649  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$650  = \$343 ;
+    if (aclk_rst) begin
+      \$650  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$651  = \$344 ;
+    if (aclk_rst) begin
+      \$651  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$652  = \$345 ;
+    if (aclk_rst) begin
+      \$652  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$653  = \$346 ;
+    if (aclk_rst) begin
+      \$653  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
     samples_fresh_next = samples_fresh;
     if (samples_take_fresh) begin
-      samples_fresh_next = \$350 ;
+      samples_fresh_next = \$353 ;
     end else if (x1_select) begin
       samples_fresh_next = 11'h000;
     end
@@ -6099,43 +6170,43 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = { 1'h0, \$511  };
+          grant_addr = { 1'h0, \$514  };
     endcase
   end
-  assign samples_grant_waddr = { \$390 , \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354  };
-  assign flush_reg_select = \port$2533$41 [1];
+  assign samples_grant_waddr = { \$393 , \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361 , \$357  };
+  assign flush_reg_select = \port$2535$41 [1];
   assign samples_tail = samples_queue_waddr;
   assign samples_flushing = x1_select;
-  assign \$signal  = { \$390 , \$386 , \$382 , \$378 , \$374 , \$370 , \$366 , \$362 , \$358 , \$354  };
-  assign next_tag = { \$507 [5], \$488 [5], \$469 [5], \$450 [5], \$431 [5], \$412 [5] };
-  assign free_reg_hit = \port$2533$41 [0];
-  assign \$signal$200  = \$516 [12];
-  assign hit_a3 = \$520 [12];
-  assign \$signal$219  = \$524 [12];
-  assign f3_by_mem_base = \$532 [0];
+  assign \$signal  = { \$393 , \$389 , \$385 , \$381 , \$377 , \$373 , \$369 , \$365 , \$361 , \$357  };
+  assign next_tag = { \$510 [5], \$491 [5], \$472 [5], \$453 [5], \$434 [5], \$415 [5] };
+  assign free_reg_hit = \port$2535$41 [0];
+  assign \$signal$200  = \$519 [12];
+  assign hit_a3 = \$523 [12];
+  assign \$signal$219  = \$527 [12];
+  assign f3_by_mem_base = \$535 [0];
   assign w__addr = samples_grant_w_addr;
   assign w__en = samples_grant_w_en;
-  assign w__data = { \$344 [5:0], samples_grant_w_data[0] };
+  assign w__data = { \$347 [5:0], samples_grant_w_data[0] };
   assign r__addr = f1_samples_slot;
   assign samples_grant_addr = f1_samples_slot;
-  assign \r__addr$314  = samples_fresh_slot;
-  assign \samples_grant_addr$315  = samples_fresh_slot;
+  assign \r__addr$317  = samples_fresh_slot;
+  assign \samples_grant_addr$318  = samples_fresh_slot;
   assign samples_grant_data = samples_grant_r0_b0;
-  assign \samples_grant_data$317  = samples_grant_r1_b0;
-  assign \w__addr$318  = f4_slot;
+  assign \samples_grant_data$320  = samples_grant_r1_b0;
+  assign \w__addr$321  = f4_slot;
   assign samples_parity_waddr = f4_slot;
-  assign samples_parity_wen = \w__en$320 ;
-  assign samples_parity_wdata = \w__data$322 ;
-  assign \r__addr$324  = f1_samples_slot;
+  assign samples_parity_wen = \w__en$323 ;
+  assign samples_parity_wdata = \w__data$325 ;
+  assign \r__addr$327  = f1_samples_slot;
   assign samples_parity_addr = f1_samples_slot;
-  assign \r__addr$326  = samples_fresh_slot;
-  assign \samples_parity_addr$327  = samples_fresh_slot;
+  assign \r__addr$329  = samples_fresh_slot;
+  assign \samples_parity_addr$330  = samples_fresh_slot;
   assign samples_parity_data = samples_parity_r0_b0;
-  assign \samples_parity_data$329  = samples_parity_r1_b0;
-  assign \w__addr$330  = samples_queue_w_addr;
-  assign \w__en$331  = samples_queue_w_en;
-  assign \w__data$332  = samples_queue_w_data;
-  assign \r__addr$333  = samples_head;
+  assign \samples_parity_data$332  = samples_parity_r1_b0;
+  assign \w__addr$333  = samples_queue_w_addr;
+  assign \w__en$334  = samples_queue_w_en;
+  assign \w__data$335  = samples_queue_w_data;
+  assign \r__addr$336  = samples_head;
   assign samples_queue_addr = samples_head;
   assign samples_queue_data = samples_queue_r0_b0;
   assign flushed_valid = x6_valid;
@@ -6148,7 +6219,7 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[15:6];
-  assign \grant_addr$348  = a6_payload[47:16];
+  assign \grant_addr$351  = a6_payload[47:16];
   assign grant_tag = a6_payload[53:48];
   assign grant_user = a6_payload[63:54];
   assign grant_overwrite = a6_payload[64];
@@ -6164,7 +6235,10 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign freed_src = free_info_d6[0];
   assign freed_addr = free_info_d6[32:1];
   assign freed_tag = free_info_d6[38:33];
-  assign busy = \$565 [6];
+  assign grant_cpu = grant_cpu_q;
+  assign freed_cpu = freed_cpu_q;
+  assign flushed_cpu = flushed_cpu_q;
+  assign busy = \$568 [6];
   assign \samples_grant_wdata.snap  = samples_grant_wdata[0];
   assign \samples_grant_wdata.next  = samples_grant_wdata[6:1];
   assign \samples_grant_r0_b0.snap  = samples_grant_r0_b0[0];
@@ -6181,17 +6255,17 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \samples_queue_r0_b0.next  = samples_queue_r0_b0[17:12];
   assign \samples_grant_data.snap  = samples_grant_r0_b0[0];
   assign \samples_grant_data.next  = samples_grant_r0_b0[6:1];
-  assign \samples_grant_data$317.snap  = samples_grant_r1_b0[0];
-  assign \samples_grant_data$317.next  = samples_grant_r1_b0[6:1];
+  assign \samples_grant_data$320.snap  = samples_grant_r1_b0[0];
+  assign \samples_grant_data$320.next  = samples_grant_r1_b0[6:1];
   assign \samples_queue_data.slot  = samples_queue_r0_b0[9:0];
   assign \samples_queue_data.snap  = samples_queue_r0_b0[10];
   assign \samples_queue_data.zero  = samples_queue_r0_b0[11];
   assign \samples_queue_data.next  = samples_queue_r0_b0[17:12];
-  assign samples_queue_wdata[17:12] = \$564 ;
-  assign samples_queue_wdata[11] = \$556 ;
-  assign samples_queue_wdata[10] = \$554 ;
+  assign samples_queue_wdata[17:12] = \$567 ;
+  assign samples_queue_wdata[11] = \$559 ;
+  assign samples_queue_wdata[10] = \$557 ;
   assign samples_queue_wdata[9:0] = f4_slot;
-  assign samples_grant_wdata[6:1] = { \$507 [5], \$488 [5], \$469 [5], \$450 [5], \$431 [5], \$412 [5] };
+  assign samples_grant_wdata[6:1] = { \$510 [5], \$491 [5], \$472 [5], \$453 [5], \$434 [5], \$415 [5] };
   assign samples_grant_wdata[0] = fetched_snap;
   assign \$3  = \$1 [10];
   assign \$14  = 4'h0;
@@ -6199,16 +6273,16 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$55  = \$53 [11];
   assign \$61  = \$59 [11];
   assign \$69  = \$68 ;
-  assign \$352  = a3_sel_head;
-  assign \$356  = a3_sel_head;
-  assign \$360  = a3_sel_head;
-  assign \$364  = a3_sel_head;
-  assign \$368  = a3_sel_head;
-  assign \$372  = a3_sel_head;
-  assign \$376  = a3_sel_head;
-  assign \$380  = a3_sel_head;
-  assign \$384  = a3_sel_head;
-  assign \$388  = a3_sel_head;
+  assign \$355  = a3_sel_head;
+  assign \$359  = a3_sel_head;
+  assign \$363  = a3_sel_head;
+  assign \$367  = a3_sel_head;
+  assign \$371  = a3_sel_head;
+  assign \$375  = a3_sel_head;
+  assign \$379  = a3_sel_head;
+  assign \$383  = a3_sel_head;
+  assign \$387  = a3_sel_head;
+  assign \$391  = a3_sel_head;
   assign \$72  = a3_restart_head;
   assign \$95  = \$93 [32];
   assign \$122  = 1'h0;
@@ -6228,109 +6302,80 @@ module \hwalloc_acq.core (alloc_port_size, free_port_addr, flush_port_pool, aclk
   assign \$316  = samples_pushed;
   assign \$317  = samples_popped;
   assign \$330  = 1'h0;
-  assign \$392  = a3_sel_head;
-  assign \$397  = \$396 ;
-  assign \$398  = a3_sel_last;
-  assign \$403  = a3_sel_head;
-  assign \$416  = 1'h0;
-  assign \$417  = a3_sel_last;
-  assign \$422  = a3_sel_head;
-  assign \$435  = 1'h0;
-  assign \$436  = a3_sel_last;
-  assign \$441  = a3_sel_head;
-  assign \$454  = 1'h0;
-  assign \$455  = a3_sel_last;
-  assign \$460  = a3_sel_head;
-  assign \$473  = 1'h0;
-  assign \$474  = a3_sel_last;
-  assign \$479  = a3_sel_head;
-  assign \$492  = 1'h0;
-  assign \$493  = a3_sel_last;
-  assign \$498  = a3_sel_head;
-  assign \$510  = { 7'h00, a4_slot, 8'h00 };
-  assign \$511 [29:0] = { 5'h00, \$510  };
-  assign \$511 [30] = 1'h1;
+  assign \$395  = a3_sel_head;
+  assign \$400  = \$399 ;
+  assign \$401  = a3_sel_last;
+  assign \$406  = a3_sel_head;
+  assign \$419  = 1'h0;
+  assign \$420  = a3_sel_last;
+  assign \$425  = a3_sel_head;
+  assign \$438  = 1'h0;
+  assign \$439  = a3_sel_last;
+  assign \$444  = a3_sel_head;
+  assign \$457  = 1'h0;
+  assign \$458  = a3_sel_last;
+  assign \$463  = a3_sel_head;
+  assign \$476  = 1'h0;
+  assign \$477  = a3_sel_last;
+  assign \$482  = a3_sel_head;
+  assign \$495  = 1'h0;
+  assign \$496  = a3_sel_last;
+  assign \$501  = a3_sel_head;
+  assign \$513  = { 7'h00, a4_slot, 8'h00 };
+  assign \$514 [29:0] = { 5'h00, \$513  };
+  assign \$514 [30] = 1'h1;
 endmodule
 
-module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2391$0 , \port$2392$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
-, \port$2533$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2851$0 , \port$2851$48 , rsp_freed_valid, \port$2854$0 , rsp_flushed_valid, \port$2866$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2894$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2980$0 , bus__w_beat_from_queue, e1_exhausted
-, \port$3132$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3300$0 , aclk_clk);
+module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, \port$0$141 , bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2394$0 , \port$2395$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, req_free, req_flush
+, \port$2535$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2850$0 , \port$2850$48 , rsp_freed_valid, \port$2853$0 , rsp_flushed_valid, \port$2865$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2893$0 , bus__r_slow_ack, rsp_freed_cpu, rsp_flushed_cpu, \port$2973$0 , bus__w_addr_queued
+, bus__w_addr_from_queue, \port$2985$0 , bus__w_beat_from_queue, e1_exhausted, \port$3137$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, w2_valid, \port$3279$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$70  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
   wire [11:0] \$100 ;
   reg \$1000 ;
-  reg [10:0] \$1001 ;
+  reg \$1001 ;
   reg [10:0] \$1002 ;
-  reg \$1003 ;
-  reg \$1004 ;
-  reg [10:0] \$1005 ;
+  reg [31:0] \$1003 ;
+  reg [31:0] \$1004 ;
+  reg [31:0] \$1005 ;
   reg [31:0] \$1006 ;
-  reg [31:0] \$1007 ;
-  reg [31:0] \$1008 ;
-  reg [31:0] \$1009 ;
+  reg \$1007 ;
+  reg [10:0] \$1008 ;
+  reg [3:0] \$1009 ;
   wire \$101 ;
-  reg \$1010 ;
-  reg [10:0] \$1011 ;
+  reg [3:0] \$1010 ;
+  reg [3:0] \$1011 ;
   reg [3:0] \$1012 ;
-  reg [3:0] \$1013 ;
-  reg [3:0] \$1014 ;
-  reg [3:0] \$1015 ;
-  reg [8:0] \$1016 ;
-  reg [9:0] \$1017 ;
+  reg [8:0] \$1013 ;
+  reg [9:0] \$1014 ;
+  reg \$1015 ;
+  reg \$1016 ;
+  reg [10:0] \$1017 ;
   reg \$1018 ;
-  reg \$1019 ;
+  reg [9:0] \$1019 ;
   wire \$102 ;
-  reg [10:0] \$1020 ;
-  reg \$1021 ;
-  reg [9:0] \$1022 ;
-  reg \$1023 ;
-  reg [31:0] \$1024 ;
-  reg [1:0] \$1025 ;
-  reg [31:0] \$1026 ;
-  reg \$1027 ;
-  reg \$1028 ;
-  reg \$1029 ;
+  reg \$1020 ;
+  wire [1:0] \$1021 ;
+  reg \$1022 ;
+  reg [42:0] \$1023 ;
+  reg [3:0] \$1024 ;
+  reg [3:0] \$1025 ;
+  reg [3:0] \$1026 ;
+  reg [3:0] \$1027 ;
+  reg [8:0] \$1028 ;
+  reg [9:0] \$1029 ;
   wire \$103 ;
   reg \$1030 ;
-  reg [5:0] \$1031 ;
-  reg [31:0] \$1032 ;
-  reg [42:0] \$1033 ;
-  reg [3:0] \$1034 ;
-  reg [3:0] \$1035 ;
-  reg [3:0] \$1036 ;
-  reg [3:0] \$1037 ;
-  reg [8:0] \$1038 ;
-  reg [9:0] \$1039 ;
+  reg \$1031 ;
+  reg \$1032 ;
+  reg \$1033 ;
+  reg [4:0] \$1034 ;
+  reg [4:0] \$1035 ;
+  reg [16:0] \$1036 ;
   wire \$104 ;
-  reg \$1040 ;
-  reg [3:0] \$1041 ;
-  reg [7:0] \$1042 ;
-  reg [7:0] \$1043 ;
-  reg [15:0] \$1044 ;
-  reg [31:0] \$1045 ;
-  reg \$1046 ;
-  reg [3:0] \$1047 ;
-  reg \$1048 ;
-  reg \$1049 ;
   wire \$105 ;
-  reg [3:0] \$1050 ;
-  reg [31:0] \$1051 ;
-  reg \$1052 ;
-  reg \$1053 ;
-  reg \$1054 ;
-  reg \$1055 ;
-  reg \$1056 ;
-  reg \$1057 ;
-  reg \$1058 ;
-  reg \$1059 ;
   wire \$106 ;
-  reg \$1060 ;
-  reg \$1061 ;
-  reg \$1062 ;
-  reg [4:0] \$1063 ;
-  reg [4:0] \$1064 ;
-  reg [16:0] \$1065 ;
   wire \$107 ;
   wire \$108 ;
   wire [12:0] \$109 ;
@@ -7152,9 +7197,9 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire \$844 ;
   wire [4:0] \$845 ;
   wire \$846 ;
-  wire [7:0] \$847 ;
-  wire [7:0] \$848 ;
-  wire [8:0] \$849 ;
+  wire [8:0] \$847 ;
+  wire [8:0] \$848 ;
+  wire [9:0] \$849 ;
   wire [17:0] \$85 ;
   wire \$850 ;
   wire \$851 ;
@@ -7280,13 +7325,13 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire [12:0] \$96 ;
   wire \$960 ;
   wire \$961 ;
-  wire \$962 ;
-  wire \$963 ;
-  wire \$964 ;
-  reg [31:0] \$965 ;
+  reg [31:0] \$962 ;
+  reg \$963 ;
+  reg \$964 ;
+  reg [1:0] \$965 ;
   reg \$966 ;
   reg \$967 ;
-  reg [1:0] \$968 ;
+  reg \$968 ;
   reg \$969 ;
   wire [12:0] \$97 ;
   reg \$970 ;
@@ -7301,32 +7346,32 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg \$979 ;
   wire \$98 ;
   reg \$980 ;
-  reg \$981 ;
-  reg \$982 ;
-  reg \$983 ;
-  reg [5:0] \$984 ;
-  reg [4:0] \$985 ;
-  reg [1:0] \$986 ;
-  reg [31:0] \$987 ;
-  reg [1:0] \$988 ;
-  reg [31:0] \$989 ;
+  reg [5:0] \$981 ;
+  reg [4:0] \$982 ;
+  reg [1:0] \$983 ;
+  reg [31:0] \$984 ;
+  reg [1:0] \$985 ;
+  reg [31:0] \$986 ;
+  reg [2:0] \$987 ;
+  reg [2:0] \$988 ;
+  reg [4:0] \$989 ;
   wire \$99 ;
-  reg [2:0] \$990 ;
-  reg [2:0] \$991 ;
-  reg [4:0] \$992 ;
-  reg \$993 ;
-  reg [1:0] \$994 ;
+  reg \$990 ;
+  reg [1:0] \$991 ;
+  reg \$992 ;
+  reg [4:0] \$993 ;
+  reg [17:0] \$994 ;
   reg \$995 ;
-  reg [4:0] \$996 ;
-  reg [17:0] \$997 ;
-  reg \$998 ;
-  reg \$999 ;
+  reg \$996 ;
+  reg \$997 ;
+  reg [10:0] \$998 ;
+  reg [10:0] \$999 ;
   wire \$auto$rtlil.cc:2739:Not$10 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$12 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$14 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$16 ;
   wire \$auto$rtlil.cc:2739:Not$18 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$2 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$2 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$20 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$22 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$24 ;
@@ -7358,9 +7403,9 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   (* init = 11'h000 *)
   wire [10:0] \$signal$129 ;
   reg \$signal$184  = 1'h0;
+  reg [31:0] \$signal$216  = 32'd0;
   reg \$signal$217  = 1'h0;
   reg [3:0] \$signal$218  = 4'h0;
-  reg \$signal$221  = 1'h0;
   reg \$signal$222  = 1'h0;
   reg [3:0] \$signal$223  = 4'h0;
   reg [31:0] \$signal$224  = 32'd0;
@@ -7386,9 +7431,9 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire [2:0] \$signature__addr$250 ;
   wire [2:0] \$signature__addr$253 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$259 ;
+  wire [3:0] \$signature__addr$260 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$278 ;
+  wire [3:0] \$signature__addr$280 ;
   wire [120:0] \$signature__data ;
   (* init = 121'h0000000000000000000000000000000 *)
   wire [120:0] \$signature__data$236 ;
@@ -7399,8 +7444,8 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   (* init = 121'h0000000000000000000000000000000 *)
   wire [120:0] \$signature__data$251 ;
   (* init = 11'h000 *)
-  wire [10:0] \$signature__data$260 ;
-  wire [42:0] \$signature__data$279 ;
+  wire [10:0] \$signature__data$261 ;
+  wire [42:0] \$signature__data$281 ;
   wire [120:0] \$signature__data$91 ;
   wire [120:0] \$signature__data$92 ;
   wire [120:0] \$signature__data$93 ;
@@ -7416,8 +7461,8 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   (* init = 1'h0 *)
   wire \$signature__en$252 ;
   wire \$signature__en$254 ;
-  wire \$signature__en$261 ;
-  wire \$signature__en$280 ;
+  wire \$signature__en$262 ;
+  wire \$signature__en$282 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -7442,12 +7487,12 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire bus__r_err;
   input bus__r_req;
   wire bus__r_req;
+  wire [1:0] bus__r_req_parts;
   wire bus__r_slow;
-  output bus__r_slow_ack;
+  input bus__r_slow_ack;
   wire bus__r_slow_ack;
   wire [31:0] bus__r_slow_data;
   (* init = 1'h0 *)
-  output bus__w_ack;
   wire bus__w_ack;
   input [11:0] bus__w_addr;
   wire [11:0] bus__w_addr;
@@ -7539,30 +7584,34 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   output new_alloc;
   wire new_alloc;
   wire popped;
-  output \port$2391$0 ;
-  wire \port$2391$0 ;
-  output \port$2392$0 ;
-  wire \port$2392$0 ;
-  output [41:0] \port$2533$1 ;
-  wire [41:0] \port$2533$1 ;
-  input [15:0] \port$2851$0 ;
-  wire [15:0] \port$2851$0 ;
-  input [15:0] \port$2851$48 ;
-  wire [15:0] \port$2851$48 ;
-  input [16:0] \port$2854$0 ;
-  wire [16:0] \port$2854$0 ;
-  input [15:0] \port$2866$0 ;
-  wire [15:0] \port$2866$0 ;
-  input [38:0] \port$2894$0 ;
-  wire [38:0] \port$2894$0 ;
-  input [35:0] \port$2980$0 ;
-  wire [35:0] \port$2980$0 ;
+  input \port$0$141 ;
+  wire \port$0$141 ;
+  output \port$2394$0 ;
+  wire \port$2394$0 ;
+  output \port$2395$0 ;
+  wire \port$2395$0 ;
+  output [41:0] \port$2535$1 ;
+  wire [41:0] \port$2535$1 ;
+  input [15:0] \port$2850$0 ;
+  wire [15:0] \port$2850$0 ;
+  input [15:0] \port$2850$48 ;
+  wire [15:0] \port$2850$48 ;
+  input [16:0] \port$2853$0 ;
+  wire [16:0] \port$2853$0 ;
+  input [15:0] \port$2865$0 ;
+  wire [15:0] \port$2865$0 ;
+  input [38:0] \port$2893$0 ;
+  wire [38:0] \port$2893$0 ;
+  input \port$2973$0 ;
+  wire \port$2973$0 ;
+  input [35:0] \port$2985$0 ;
+  wire [35:0] \port$2985$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3132$0 ;
-  wire [4:0] \port$3132$0 ;
+  output [4:0] \port$3137$0 ;
+  wire [4:0] \port$3137$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3300$0 ;
-  wire [4:0] \port$3300$0 ;
+  output [4:0] \port$3279$0 ;
+  wire [4:0] \port$3279$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -7603,7 +7652,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$277 ;
+  wire [3:0] \read__addr$279 ;
   wire [10:0] read__data;
   wire [42:0] \read__data$201 ;
   reg ready = 1'h0;
@@ -7626,6 +7675,8 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire req_free_oor;
   wire req_free_pool;
   wire [5:0] req_free_tag;
+  input rsp_flushed_cpu;
+  wire rsp_flushed_cpu;
   wire [3:0] rsp_flushed_err;
   wire rsp_flushed_ok;
   wire rsp_flushed_pool;
@@ -7635,6 +7686,8 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   input rsp_flushed_valid;
   wire rsp_flushed_valid;
   wire [31:0] rsp_freed_addr;
+  input rsp_freed_cpu;
+  wire rsp_freed_cpu;
   wire [3:0] rsp_freed_err;
   wire rsp_freed_in_pool;
   wire rsp_freed_ok;
@@ -7644,6 +7697,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   wire [9:0] rsp_freed_user;
   input rsp_freed_valid;
   wire rsp_freed_valid;
+  wire rsp_grant_cpu;
   wire [3:0] rsp_grant_err;
   wire rsp_grant_ok;
   wire rsp_grant_pool;
@@ -7738,7 +7792,6 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg [3:0] w1_a1_0 = 4'h0;
   reg [7:0] w1_a4_2 = 8'h00;
   reg [7:0] w1_a7_5 = 8'h00;
-  reg [31:0] w1_data = 32'd0;
   reg w1_hit = 1'h0;
   output w1_is_command;
   reg w1_is_command = 1'h0;
@@ -7757,15 +7810,17 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   reg w2_is_pool0_free = 1'h0;
   reg w2_is_pool0_low_water = 1'h0;
   reg w2_plain = 1'h0;
+  output w2_valid;
+  reg w2_valid = 1'h0;
   reg [10:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$261 )
+    if (\$signature__en$262 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [42:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$280 )
+    if (\$signature__en$282 )
       command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , \$907 , \$906 , \$905 , \$904 , \$903 , \$902 , \$901 , \$900 , \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , w1_is_flush };
   end
   assign \read__data$201  = command_queue_ring[command_queue_rd];
@@ -7810,33 +7865,33 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   assign \$signature__data$93  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$2854$0 [16] ? { 7'h00, \port$2854$0 [15] } : 8'hff;
+  assign \$2  = \port$2853$0 [16] ? { 7'h00, \port$2853$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2866$0 [14:5], 47'h000000000000, \port$2866$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2866$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2851$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2851$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2851$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2854$0 [14:5], \port$2894$0 [32:1], 2'h0, \port$2894$0 [38:33], \$2 , 1'h0, \port$2894$0 [0], 3'h1, \port$2854$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2865$0 [14:5], 47'h000000000000, \port$2865$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2865$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2850$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2850$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2850$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2853$0 [14:5], \port$2893$0 [32:1], 2'h0, \port$2893$0 [38:33], \$2 , 1'h0, \port$2893$0 [0], 3'h1, \port$2853$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2866$0 [14:5], 47'h000000000000, \port$2866$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2866$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2851$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2851$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2851$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2865$0 [14:5], 47'h000000000000, \port$2865$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2865$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2850$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2850$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2850$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$2851$0 [4:1] == 1'h1;
+  assign \$15  = \port$2850$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$2851$0 [0];
-  assign \$18  = ! \port$2851$0 [5];
+  assign \$17  = rsp_grant_valid & \port$2850$0 [0];
+  assign \$18  = ! \port$2850$0 [5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$2854$0 [0];
-  assign \$21  = ! \port$2854$0 [15];
+  assign \$20  = rsp_freed_valid & \port$2853$0 [0];
+  assign \$21  = ! \port$2853$0 [15];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$2866$0 [0];
-  assign \$24  = ! \port$2866$0 [15];
+  assign \$23  = rsp_flushed_valid & \port$2865$0 [0];
+  assign \$24  = ! \port$2865$0 [15];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$2851$0 [4:1] == 1'h1;
+  assign \$26  = \port$2850$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$2851$0 [5];
+  assign \$28  = ! \port$2850$0 [5];
   assign \$29  = \$27  & \$28 ;
   assign \$30  = tail[1:0] > 1'h0;
   assign \$31  = \$30  ? tail_next_row : tail_row;
@@ -7910,7 +7965,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$115  = samples_fails + samples_ev_fail;
   assign \$116  = samples_frees + samples_ev_free;
   assign \$117  = samples_flushes + samples_ev_flush;
-  assign \$118  = ~ \$849 [8];
+  assign \$118  = ~ \$849 [9];
   assign \$119  = bus__r_req & \$118 ;
   assign \$120  = ~ alloc_queue_pop;
   assign \$121  = alloc_queue_count[0] & \$120 ;
@@ -8086,12 +8141,12 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$291  = \$290  ? 1'h0 : alloc_queue_count[9];
   assign \$292  = \$288  ? alloc_queue_count[8] : \$291 ;
   assign \$293  = alloc_queue_count[0] | staged_valid;
-  assign \$294  = \$293  | \$849 [8];
+  assign \$294  = \$293  | \$849 [9];
   assign \$295  = req_alloc & native_alloc_valid;
   assign \$296  = ~ \$295 ;
   assign \$297  = \$294  & \$296 ;
   assign \$298  = alloc_queue_count[0] | staged_valid;
-  assign \$299  = \$298  | \$849 [8];
+  assign \$299  = \$298  | \$849 [9];
   assign \$300  = req_alloc & native_alloc_valid;
   assign \$301  = ~ \$300 ;
   assign \$302  = \$299  & \$301 ;
@@ -8100,7 +8155,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$305  = \$303  & \$304 ;
   assign \$306  = \$302  & \$305 ;
   assign \$307  = ~ \$306 ;
-  assign \$308  = \$849 [8] & \$307 ;
+  assign \$308  = \$849 [9] & \$307 ;
   assign \$309  = bus__r_addr[11:6] - 3'h4;
   assign \$310  = bus__r_addr[11:6] - 3'h4;
   assign \$312  = bus__r_addr[11:6] - 3'h4;
@@ -8232,8 +8287,8 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$484  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$485  = \$484 [11:6] - 3'h4;
   assign \$486  = w0_samples_is & w0_samples_slot_ok;
-  assign \$487  = bus__w_beat_from_queue ? \port$2980$0 [31:0] : bus__w_data;
-  assign \$488  = bus__w_beat_from_queue ? \port$2980$0 [31:0] : bus__w_data;
+  assign \$487  = bus__w_beat_from_queue ? \port$2985$0 [31:0] : bus__w_data;
+  assign \$488  = bus__w_beat_from_queue ? \port$2985$0 [31:0] : bus__w_data;
   assign \$490  = 31'h40000000 + \$489 ;
   assign \$491  = ~ command_queue_pop;
   assign \$492  = command_queue_count[0] & \$491 ;
@@ -8419,8 +8474,8 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$672  = 1'h1 << \$671 [7:5];
   assign \$673  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$674  = 1'h1 << \$673 [11:8];
-  assign \$675  = bus__w_beat_from_queue ? \port$2980$0 [31:0] : bus__w_data;
-  assign \$676  = bus__w_beat_from_queue ? \port$2980$0 [35:32] : bus__w_strb;
+  assign \$675  = bus__w_beat_from_queue ? \port$2985$0 [31:0] : bus__w_data;
+  assign \$676  = bus__w_beat_from_queue ? \port$2985$0 [35:32] : bus__w_strb;
   assign \$677  = ~ w1_is_command;
   assign \$678  = w1_valid & \$677 ;
   assign \$679  = ~ w1_a1_0[0];
@@ -8538,29 +8593,29 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$791  = \$787  | \$790 ;
   assign \$792  = ~ \$791 ;
   assign \$793  = \$784  | \$792 ;
-  assign \$794  = \$signal$221  & \$signal$222 ;
+  assign \$794  = w2_valid & \$signal$222 ;
   assign \$795  = \$794  & w2_is_ctrl;
   assign \$796  = \$795  & \$signal$224 [0];
-  assign \$797  = \$signal$221  & \$signal$222 ;
+  assign \$797  = w2_valid & \$signal$222 ;
   assign \$798  = \$797  & w2_is_err_pop;
-  assign \$799  = \$signal$221  & w2_is_irq_status;
+  assign \$799  = w2_valid & w2_is_irq_status;
   assign \$800  = \$799  & \$signal$223 [0];
   assign \$801  = \$800  ? \$signal$224 [4:0] : 5'h00;
-  assign \$802  = \$signal$221  & w2_is_irq_enable;
+  assign \$802  = w2_valid & w2_is_irq_enable;
   assign \$803  = \$802  & \$signal$223 [0];
-  assign \$804  = \$signal$221  & w2_is_pool0_low_water;
+  assign \$804  = w2_valid & w2_is_pool0_low_water;
   assign \$805  = \$804  & \$signal$223 [0];
-  assign \$806  = \$signal$221  & w2_is_pool0_low_water;
+  assign \$806  = w2_valid & w2_is_pool0_low_water;
   assign \$807  = \$806  & \$signal$223 [1];
-  assign \$808  = \$signal$221  & w2_is_pool0_low_water;
+  assign \$808  = w2_valid & w2_is_pool0_low_water;
   assign \$809  = \$808  & \$signal$223 [2];
-  assign \$810  = | \port$2854$0 [4:1];
+  assign \$810  = | \port$2853$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$810 ;
-  assign \$811  = | \port$2866$0 [4:1];
+  assign \$811  = | \port$2865$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$811 ;
-  assign \$812  = ~ \port$2851$0 [0];
+  assign \$812  = ~ \port$2850$0 [0];
   assign \$813  = rsp_grant_valid & \$812 ;
-  assign \$814  = \port$2851$0 [4:1] != 1'h1;
+  assign \$814  = \port$2850$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$813  & \$814 ;
   assign \$815  = \$signal$28  > 2'h2;
   assign \$816  = \$815  ? 2'h2 : \$signal$28 ;
@@ -8608,12 +8663,12 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$850  = ~ alloc_queue_pop;
   assign \$851  = alloc_queue_count[0] & \$850 ;
   assign \$852  = alloc_queue_held[0] | \$851 ;
-  assign \$signature__en$261  = alloc_queue_push & \$852 ;
+  assign \$signature__en$262  = alloc_queue_push & \$852 ;
   assign \$853  = req_alloc & native_alloc_valid;
   assign \$854  = ~ \$853 ;
   assign alloc_queue_pop = alloc_queue_count[0] & \$854 ;
   assign \$855  = alloc_queue_count[0] | staged_valid;
-  assign \$856  = \$855  | \$849 [8];
+  assign \$856  = \$855  | \$849 [9];
   assign \$857  = req_alloc & native_alloc_valid;
   assign \$858  = ~ \$857 ;
   assign \$859  = \$856  & \$858 ;
@@ -8624,7 +8679,6 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign bus__r_data = r2_block0 | r2_block4;
   assign \$863  = | r2_found_in;
   assign bus__r_err = ~ \$863 ;
-  assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
   assign \$865  = ~ \$864 ;
   assign \$866  = \$865  + 1'h1;
   assign \$868  = ~ \$867 ;
@@ -8632,7 +8686,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign w0_samples_is = bus__w_addr_from_queue ? \$866 [6] : \$869 [6];
   assign w0_in_pools_queued = 5'h10 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 5'h10 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$2980$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$2985$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -8645,7 +8699,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$872  = bus__w_addr[5:0] == 3'h4;
   assign \$873  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$872  | \$873 ;
-  assign \$874  = \port$2980$0 [18:0] - 11'h400;
+  assign \$874  = \port$2985$0 [18:0] - 11'h400;
   assign \$875  = ~ \$874 [19];
   assign \$876  = bus__w_data[18:0] - 11'h400;
   assign \$877  = ~ \$876 [19];
@@ -8653,7 +8707,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$878  = ~ command_queue_pop;
   assign \$879  = command_queue_count[0] & \$878 ;
   assign \$880  = command_queue_held[0] | \$879 ;
-  assign \$signature__en$280  = command_queue_push & \$880 ;
+  assign \$signature__en$282  = command_queue_push & \$880 ;
   assign \$881  = w1_pool_is & w1_samples_addr[0];
   assign \$882  = w1_pool_is & w1_samples_addr[1];
   assign \$883  = w1_pool_is & w1_samples_addr[2];
@@ -8739,152 +8793,149 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$959  = \$signal$232  & \$signal$222 ;
   assign \$960  = ~ \$959 ;
   assign bus__w_err = \$958  & \$960 ;
-  assign \$961  = rsp_freed_valid & \port$2894$0 [0];
-  assign \$962  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$961  | \$962 ;
-  assign \$963  = rsp_freed_valid & \port$2894$0 [0];
-  assign \$964  = \$963  ? \port$2854$0 [0] : \port$2866$0 [0];
-  assign bus__w_slow_err = ~ \$964 ;
+  assign bus__w_slow_ack = rsp_freed_cpu | rsp_flushed_cpu;
+  assign \$961  = rsp_freed_cpu ? \port$2853$0 [0] : \port$2865$0 [0];
+  assign bus__w_slow_err = ~ \$961 ;
   always @(posedge aclk_clk)
-    cycle <= \$965 ;
+    cycle <= \$962 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$966 ;
+    \$signal  <= \$963 ;
   always @(posedge aclk_clk)
-    ready <= \$967 ;
+    ready <= \$964 ;
   always @(posedge aclk_clk)
     e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2851$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2851$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2851$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2850$48 [15:6], 22'h000000, rsp_grant_size, 15'h0000, \port$2850$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2850$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$968 ;
+    \$signal$28  <= \$965 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$969 ;
+    e1_exhausted <= \$966 ;
   always @(posedge aclk_clk)
-    samples_ev_grant <= \$970 ;
+    samples_ev_grant <= \$967 ;
   always @(posedge aclk_clk)
-    samples_ev_free <= \$971 ;
+    samples_ev_free <= \$968 ;
   always @(posedge aclk_clk)
-    samples_ev_flush <= \$972 ;
+    samples_ev_flush <= \$969 ;
   always @(posedge aclk_clk)
-    samples_ev_fail <= \$973 ;
+    samples_ev_fail <= \$970 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$31 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$35 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$974 ;
+    log_bank0_wen <= \$971 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$38 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$42 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$975 ;
+    log_bank1_wen <= \$972 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$45 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$49 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$976 ;
+    log_bank2_wen <= \$973 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$54 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$977 ;
+    log_bank3_wen <= \$974 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$978 ;
+    space_ge1 <= \$975 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$979 ;
+    space_ge2 <= \$976 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$980 ;
+    space_ge3 <= \$977 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$981 ;
+    space_ge4 <= \$978 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$982 ;
+    space_ge5 <= \$979 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$983 ;
+    space_ge6 <= \$980 ;
   always @(posedge aclk_clk)
-    space <= \$984 ;
+    space <= \$981 ;
   always @(posedge aclk_clk)
-    tail <= \$985 ;
+    tail <= \$982 ;
   always @(posedge aclk_clk)
-    n_kept_q <= \$986 ;
+    n_kept_q <= \$983 ;
   always @(posedge aclk_clk)
-    \$signal$82  <= \$987 ;
+    \$signal$82  <= \$984 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$988 ;
+    n_dropped <= \$985 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$989 ;
+    err_dropped <= \$986 ;
   always @(posedge aclk_clk)
-    tail_row <= \$990 ;
+    tail_row <= \$987 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$991 ;
+    tail_next_row <= \$988 ;
   always @(posedge aclk_clk)
-    head <= \$992 ;
+    head <= \$989 ;
   always @(posedge aclk_clk)
-    \$signal$87  <= \$993 ;
+    \$signal$87  <= \$990 ;
   always @(posedge aclk_clk)
-    head_bank <= \$994 ;
+    head_bank <= \$991 ;
   always @(posedge aclk_clk)
     head_entry <= \$81 ;
   always @(posedge aclk_clk)
-    head_shown_valid <= \$995 ;
+    head_shown_valid <= \$992 ;
   always @(posedge aclk_clk)
-    \$signal$95  <= \$996 ;
+    \$signal$95  <= \$993 ;
   always @(posedge aclk_clk)
-    samples_lw_limit <= \$997 ;
+    samples_lw_limit <= \$994 ;
   always @(posedge aclk_clk)
-    samples_lw_short <= \$998 ;
+    samples_lw_short <= \$995 ;
   always @(posedge aclk_clk)
-    samples_lw_granted_1 <= \$999 ;
+    samples_lw_granted_1 <= \$996 ;
   always @(posedge aclk_clk)
-    samples_lw_granted_2 <= \$1000 ;
+    samples_lw_granted_2 <= \$997 ;
   always @(posedge aclk_clk)
-    samples_in_use <= \$1001 ;
+    samples_in_use <= \$998 ;
   always @(posedge aclk_clk)
-    samples_in_use_was <= \$1002 ;
+    samples_in_use_was <= \$999 ;
   always @(posedge aclk_clk)
-    samples_in_use_rose <= \$1003 ;
+    samples_in_use_rose <= \$1000 ;
   always @(posedge aclk_clk)
-    samples_hw_grow <= \$1004 ;
+    samples_hw_grow <= \$1001 ;
   always @(posedge aclk_clk)
-    samples_high_water <= \$1005 ;
+    samples_high_water <= \$1002 ;
   always @(posedge aclk_clk)
-    samples_allocs <= \$1006 ;
+    samples_allocs <= \$1003 ;
   always @(posedge aclk_clk)
-    samples_fails <= \$1007 ;
+    samples_fails <= \$1004 ;
   always @(posedge aclk_clk)
-    samples_frees <= \$1008 ;
+    samples_frees <= \$1005 ;
   always @(posedge aclk_clk)
-    samples_flushes <= \$1009 ;
+    samples_flushes <= \$1006 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1010 ;
+    r1_valid <= \$1007 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1011 ;
+    alloc_queue_head <= \$1008 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1012 ;
+    alloc_queue_rd <= \$1009 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1013 ;
+    alloc_queue_rd_next <= \$1010 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1014 ;
+    alloc_queue_wr <= \$1011 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1015 ;
+    alloc_queue_wr_next <= \$1012 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1016 ;
+    alloc_queue_held <= \$1013 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1017 ;
+    alloc_queue_count <= \$1014 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1018 ;
+    req_alloc <= \$1015 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1019 ;
+    staged_valid <= \$1016 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1020 ;
+    alloc_queue_w_data <= \$1017 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1021 ;
+    req_alloc_pool <= \$1018 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1022 ;
+    req_alloc_size <= \$1019 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$319 [12];
   always @(posedge aclk_clk)
@@ -8948,15 +8999,15 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @(posedge aclk_clk)
     r1_sel_pool0_low_water <= \$409 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1023 ;
+    r2_valid <= \$1020 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1024 ;
+    r2_block0 <= \$440 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1025 ;
+    r2_found_in <= \$1021 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1026 ;
+    r2_block4 <= \$470 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$1027 ;
+    w1_valid <= \$1022 ;
   always @(posedge aclk_clk)
     w1_is_free <= \$475 ;
   always @(posedge aclk_clk)
@@ -8964,82 +9015,82 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   always @(posedge aclk_clk)
     w1_is_command <= \$483 ;
   always @(posedge aclk_clk)
-    \$signal$184  <= \$1028 ;
+    \$signal$184  <= \$485 [0];
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1029 ;
+    w1_pool_is <= w0_samples_is;
   always @(posedge aclk_clk)
-    w1_hit <= \$1030 ;
+    w1_hit <= \$486 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1031 ;
+    w1_tag <= \$487 [24:19];
   always @(posedge aclk_clk)
-    w1_samples_addr <= \$1032 ;
+    w1_samples_addr <= \$490 [31:0];
   always @(posedge aclk_clk)
-    command_queue_head <= \$1033 ;
+    command_queue_head <= \$1023 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1034 ;
+    command_queue_rd <= \$1024 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1035 ;
+    command_queue_rd_next <= \$1025 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1036 ;
+    command_queue_wr <= \$1026 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1037 ;
+    command_queue_wr_next <= \$1027 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1038 ;
+    command_queue_held <= \$1028 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1039 ;
+    command_queue_count <= \$1029 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1040 ;
+    native_turn <= \$1030 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1041 ;
+    w1_a1_0 <= \$668 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1042 ;
+    w1_a4_2 <= \$670 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1043 ;
+    w1_a7_5 <= \$672 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1044 ;
+    w1_a11_8 <= \$674 ;
   always @(posedge aclk_clk)
-    w1_data <= \$1045 ;
+    \$signal$216  <= \$675 ;
   always @(posedge aclk_clk)
-    \$signal$217  <= \$1046 ;
+    \$signal$217  <= w0_full_word;
   always @(posedge aclk_clk)
-    \$signal$218  <= \$1047 ;
+    \$signal$218  <= \$676 ;
   always @(posedge aclk_clk)
-    \$signal$221  <= \$1048 ;
+    w2_valid <= \$1031 ;
   always @(posedge aclk_clk)
-    \$signal$222  <= \$1049 ;
+    \$signal$222  <= \$signal$217 ;
   always @(posedge aclk_clk)
-    \$signal$223  <= \$1050 ;
+    \$signal$223  <= \$signal$218 ;
   always @(posedge aclk_clk)
-    \$signal$224  <= \$1051 ;
+    \$signal$224  <= \$signal$216 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1052 ;
+    w2_is_ctrl <= \$686 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1053 ;
+    w2_is_irq_status <= \$694 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1054 ;
+    w2_is_irq_enable <= \$702 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1055 ;
+    w2_is_err_pop <= \$710 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1056 ;
+    w2_is_pool0_free <= \$718 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1057 ;
+    w2_is_pool0_flush <= \$726 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1058 ;
+    w2_is_pool0_low_water <= \$734 ;
   always @(posedge aclk_clk)
-    \$signal$232  <= \$1059 ;
+    \$signal$232  <= \$767 [4];
   always @(posedge aclk_clk)
-    w2_plain <= \$1060 ;
+    w2_plain <= \$793 ;
   always @(posedge aclk_clk)
-    \$signal$86  <= \$1061 ;
+    \$signal$86  <= \$1032 ;
   always @(posedge aclk_clk)
-    w1c <= \$1062 ;
+    w1c <= \$1033 ;
   always @(posedge aclk_clk)
-    \$signal$96  <= \$1063 ;
+    \$signal$96  <= \$1034 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1064 ;
+    irq_enable <= \$1035 ;
   always @(posedge aclk_clk)
-    samples_low_water <= \$1065 ;
-  assign \$auto$rtlil.cc:2739:Not$2  = ~ { bus__r_req, \$846  };
+    samples_low_water <= \$1036 ;
+  assign \$auto$rtlil.cc:2739:Not$2  = ~ { \port$2973$0 , \port$0$141 , \$846  };
   assign \$auto$rtlil.cc:2739:Not$12  = ~ { bus__r_addr[4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:3];
   assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[4:2];
@@ -9244,312 +9295,348 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$965  = \$1 [31:0];
+    \$962  = \$1 [31:0];
     if (aclk_rst) begin
-      \$965  = 32'd0;
+      \$962  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$966  = busy;
+    \$963  = busy;
+    if (aclk_rst) begin
+      \$963  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$964  = \ready$6 ;
+    if (aclk_rst) begin
+      \$964  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$965  = \$14 [1:0];
+    if (aclk_rst) begin
+      \$965  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$966  = \$16 ;
     if (aclk_rst) begin
       \$966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$967  = \ready$6 ;
+    \$967  = \$19 ;
     if (aclk_rst) begin
       \$967  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$968  = \$14 [1:0];
+    \$968  = \$22 ;
     if (aclk_rst) begin
-      \$968  = 2'h0;
+      \$968  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$969  = \$16 ;
+    \$969  = \$25 ;
     if (aclk_rst) begin
       \$969  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$970  = \$19 ;
+    \$970  = \$29 ;
     if (aclk_rst) begin
       \$970  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$971  = \$22 ;
+    \$971  = \$36 ;
     if (aclk_rst) begin
       \$971  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$972  = \$25 ;
+    \$972  = \$43 ;
     if (aclk_rst) begin
       \$972  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$973  = \$29 ;
+    \$973  = \$50 ;
     if (aclk_rst) begin
       \$973  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$974  = \$36 ;
+    \$974  = \$55 ;
     if (aclk_rst) begin
       \$974  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$975  = \$43 ;
+    \$975  = \$56 ;
     if (aclk_rst) begin
-      \$975  = 1'h0;
+      \$975  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$976  = \$50 ;
+    \$976  = \$57 ;
     if (aclk_rst) begin
-      \$976  = 1'h0;
+      \$976  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$977  = \$55 ;
+    \$977  = \$58 ;
     if (aclk_rst) begin
-      \$977  = 1'h0;
+      \$977  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$978  = \$56 ;
+    \$978  = \$59 ;
     if (aclk_rst) begin
       \$978  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$979  = \$57 ;
+    \$979  = \$60 ;
     if (aclk_rst) begin
       \$979  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$980  = \$58 ;
+    \$980  = \$61 ;
     if (aclk_rst) begin
       \$980  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$981  = \$59 ;
+    \$981  = \$64 ;
     if (aclk_rst) begin
-      \$981  = 1'h1;
+      \$981  = 6'h20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$982  = \$60 ;
+    \$982  = \$70 ;
     if (aclk_rst) begin
-      \$982  = 1'h1;
+      \$982  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$983  = \$61 ;
+    \$983  = \$signal$81 ;
     if (aclk_rst) begin
-      \$983  = 1'h1;
+      \$983  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$984  = \$64 ;
-    if (aclk_rst) begin
-      \$984  = 6'h20;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$985  = \$70 ;
-    if (aclk_rst) begin
-      \$985  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$986  = \$signal$81 ;
-    if (aclk_rst) begin
-      \$986  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$987  = \$71 [31:0];
+    \$984  = \$71 [31:0];
     if (\$signal$86 ) begin
-      \$987  = 32'd0;
+      \$984  = 32'd0;
     end
     if (aclk_rst) begin
-      \$987  = 32'd0;
+      \$984  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$988  = \$72 [1:0];
+    \$985  = \$72 [1:0];
     if (aclk_rst) begin
-      \$988  = 2'h0;
+      \$985  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$989  = \$73 [31:0];
+    \$986  = \$73 [31:0];
     if (\$signal$86 ) begin
-      \$989  = 32'd0;
+      \$986  = 32'd0;
     end
     if (aclk_rst) begin
-      \$989  = 32'd0;
+      \$986  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$990  = tail_row;
+    \$987  = tail_row;
     if (\$74 ) begin
-      \$990  = tail_next_row;
+      \$987  = tail_next_row;
     end
     if (aclk_rst) begin
-      \$990  = 3'h0;
+      \$987  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$991  = tail_next_row;
+    \$988  = tail_next_row;
     if (\$74 ) begin
-      \$991  = \$75 [2:0];
+      \$988  = \$75 [2:0];
     end
     if (aclk_rst) begin
-      \$991  = 3'h1;
+      \$988  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$992  = head;
+    \$989  = head;
     if (popped) begin
-      \$992  = \$76 [4:0];
+      \$989  = \$76 [4:0];
     end
     if (aclk_rst) begin
-      \$992  = 5'h00;
+      \$989  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$993  = \$77 ;
+    \$990  = \$77 ;
     if (aclk_rst) begin
-      \$993  = 1'h0;
+      \$990  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$994  = head[1:0];
+    \$991  = head[1:0];
     if (aclk_rst) begin
-      \$994  = 2'h0;
+      \$991  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$995  = \$signal$87 ;
+    \$992  = \$signal$87 ;
+    if (aclk_rst) begin
+      \$992  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$993  = \$84 ;
+    if (aclk_rst) begin
+      \$993  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$994  = \$85 ;
+    if (aclk_rst) begin
+      \$994  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$995  = \$86 ;
     if (aclk_rst) begin
       \$995  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$996  = \$84 ;
+    \$996  = samples_ev_grant;
     if (aclk_rst) begin
-      \$996  = 5'h00;
+      \$996  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$997  = \$85 ;
+    \$997  = samples_lw_granted_1;
     if (aclk_rst) begin
-      \$997  = 18'h00000;
+      \$997  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$998  = \$86 ;
+    \$998  = \$97 [10:0];
     if (aclk_rst) begin
-      \$998  = 1'h0;
+      \$998  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$999  = samples_ev_grant;
+    \$999  = samples_in_use;
     if (aclk_rst) begin
-      \$999  = 1'h0;
+      \$999  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1000  = samples_lw_granted_1;
+    \$1000  = \$107 ;
     if (aclk_rst) begin
       \$1000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1001  = \$97 [10:0];
+    \$1001  = \$113 ;
     if (aclk_rst) begin
-      \$1001  = 11'h000;
+      \$1001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1002  = samples_in_use;
+    \$1002  = samples_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$86 ) begin
+      \$1002  = samples_in_use;
+    end else begin
+      if (samples_hw_grow) begin
+        \$1002  = samples_in_use_was;
+      end
+    end
     if (aclk_rst) begin
       \$1002  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1003  = \$107 ;
-    if (aclk_rst) begin
-      \$1003  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1004  = \$113 ;
-    if (aclk_rst) begin
-      \$1004  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1005  = samples_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$86 ) begin
-      \$1005  = samples_in_use;
+      \$1003  = 32'd0;
     end else begin
-      if (samples_hw_grow) begin
-        \$1005  = samples_in_use_was;
-      end
+      \$1003  = \$114 [31:0];
     end
     if (aclk_rst) begin
-      \$1005  = 11'h000;
+      \$1003  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$86 ) begin
+      \$1004  = 32'd0;
+    end else begin
+      \$1004  = \$115 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1004  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$86 ) begin
+      \$1005  = 32'd0;
+    end else begin
+      \$1005  = \$116 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1005  = 32'd0;
     end
   end
   always @* begin
@@ -9558,7 +9645,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
     if (\$signal$86 ) begin
       \$1006  = 32'd0;
     end else begin
-      \$1006  = \$114 [31:0];
+      \$1006  = \$117 [31:0];
     end
     if (aclk_rst) begin
       \$1006  = 32'd0;
@@ -9566,525 +9653,299 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$86 ) begin
-      \$1007  = 32'd0;
-    end else begin
-      \$1007  = \$115 [31:0];
-    end
+    \$1007  = \$119 ;
     if (aclk_rst) begin
-      \$1007  = 32'd0;
+      \$1007  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$86 ) begin
-      \$1008  = 32'd0;
-    end else begin
-      \$1008  = \$116 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1008  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$86 ) begin
-      \$1009  = 32'd0;
-    end else begin
-      \$1009  = \$117 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1009  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1010  = \$119 ;
-    if (aclk_rst) begin
-      \$1010  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1011  = alloc_queue_head;
+    \$1008  = alloc_queue_head;
     if (\$122 ) begin
-      \$1011  = \$123 ;
+      \$1008  = \$123 ;
     end
     if (aclk_rst) begin
-      \$1011  = 11'h000;
+      \$1008  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1012  = alloc_queue_rd;
+    \$1009  = alloc_queue_rd;
     if (\$127 ) begin
-      \$1012  = alloc_queue_rd_next;
+      \$1009  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1012  = 4'h0;
+      \$1009  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1013  = alloc_queue_rd_next;
+    \$1010  = alloc_queue_rd_next;
     if (\$127 ) begin
-      \$1013  = \$128 [3:0];
+      \$1010  = \$128 [3:0];
     end
     if (aclk_rst) begin
-      \$1013  = 4'h1;
+      \$1010  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1014  = alloc_queue_wr;
+    \$1011  = alloc_queue_wr;
     if (\$132 ) begin
-      \$1014  = alloc_queue_wr_next;
+      \$1011  = alloc_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1014  = 4'h0;
+      \$1011  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1015  = alloc_queue_wr_next;
+    \$1012  = alloc_queue_wr_next;
     if (\$132 ) begin
-      \$1015  = \$133 [3:0];
+      \$1012  = \$133 [3:0];
     end
     if (aclk_rst) begin
-      \$1015  = 4'h1;
+      \$1012  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1016 [0] = \$144 ;
-    \$1016 [1] = \$155 ;
-    \$1016 [2] = \$166 ;
-    \$1016 [3] = \$177 ;
-    \$1016 [4] = \$188 ;
-    \$1016 [5] = \$199 ;
-    \$1016 [6] = \$210 ;
-    \$1016 [7] = \$221 ;
-    \$1016 [8] = \$232 ;
+    \$1013 [0] = \$144 ;
+    \$1013 [1] = \$155 ;
+    \$1013 [2] = \$166 ;
+    \$1013 [3] = \$177 ;
+    \$1013 [4] = \$188 ;
+    \$1013 [5] = \$199 ;
+    \$1013 [6] = \$210 ;
+    \$1013 [7] = \$221 ;
+    \$1013 [8] = \$232 ;
     if (aclk_rst) begin
-      \$1016  = 9'h000;
+      \$1013  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1017 [0] = \$238 ;
-    \$1017 [1] = \$244 ;
-    \$1017 [2] = \$250 ;
-    \$1017 [3] = \$256 ;
-    \$1017 [4] = \$262 ;
-    \$1017 [5] = \$268 ;
-    \$1017 [6] = \$274 ;
-    \$1017 [7] = \$280 ;
-    \$1017 [8] = \$286 ;
-    \$1017 [9] = \$292 ;
+    \$1014 [0] = \$238 ;
+    \$1014 [1] = \$244 ;
+    \$1014 [2] = \$250 ;
+    \$1014 [3] = \$256 ;
+    \$1014 [4] = \$262 ;
+    \$1014 [5] = \$268 ;
+    \$1014 [6] = \$274 ;
+    \$1014 [7] = \$280 ;
+    \$1014 [8] = \$286 ;
+    \$1014 [9] = \$292 ;
     if (aclk_rst) begin
-      \$1017  = 10'h000;
+      \$1014  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1018  = \$297 ;
+    \$1015  = \$297 ;
+    if (aclk_rst) begin
+      \$1015  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1016  = \$308 ;
+    if (aclk_rst) begin
+      \$1016  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1017  = { \$311 , \$309 [0] };
+    if (aclk_rst) begin
+      \$1017  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1018  = \$316 [0];
     if (aclk_rst) begin
       \$1018  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1019  = \$308 ;
+    \$1019  = \$316 [10:1];
     if (aclk_rst) begin
-      \$1019  = 1'h0;
+      \$1019  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1020  = { \$311 , \$309 [0] };
+    \$1020  = r1_valid;
     if (aclk_rst) begin
-      \$1020  = 11'h000;
+      \$1020  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1021  = \$316 [0];
+    \$1022  = bus__w_req;
     if (aclk_rst) begin
-      \$1021  = 1'h0;
+      \$1022  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1022  = \$316 [10:1];
+    \$1023  = command_queue_head;
+    if (\$493 ) begin
+      \$1023  = \$494 ;
+    end
     if (aclk_rst) begin
-      \$1022  = 10'h000;
+      \$1023  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1023  = r1_valid;
+    \$1024  = command_queue_rd;
+    if (\$498 ) begin
+      \$1024  = command_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1023  = 1'h0;
+      \$1024  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1024  = \$440 ;
+    \$1025  = command_queue_rd_next;
+    if (\$498 ) begin
+      \$1025  = \$499 [3:0];
+    end
     if (aclk_rst) begin
-      \$1024  = 32'd0;
+      \$1025  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1025 [0] = \$441 [16];
-    \$1025 [1] = \$471 [15];
+    \$1026  = command_queue_wr;
+    if (\$503 ) begin
+      \$1026  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1025  = 2'h0;
+      \$1026  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1026  = \$470 ;
+    \$1027  = command_queue_wr_next;
+    if (\$503 ) begin
+      \$1027  = \$504 [3:0];
+    end
     if (aclk_rst) begin
-      \$1026  = 32'd0;
+      \$1027  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1027  = bus__w_req;
+    \$1028 [0] = \$515 ;
+    \$1028 [1] = \$526 ;
+    \$1028 [2] = \$537 ;
+    \$1028 [3] = \$548 ;
+    \$1028 [4] = \$559 ;
+    \$1028 [5] = \$570 ;
+    \$1028 [6] = \$581 ;
+    \$1028 [7] = \$592 ;
+    \$1028 [8] = \$603 ;
     if (aclk_rst) begin
-      \$1027  = 1'h0;
+      \$1028  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1028  = \$485 [0];
+    \$1029 [0] = \$609 ;
+    \$1029 [1] = \$615 ;
+    \$1029 [2] = \$621 ;
+    \$1029 [3] = \$627 ;
+    \$1029 [4] = \$633 ;
+    \$1029 [5] = \$639 ;
+    \$1029 [6] = \$645 ;
+    \$1029 [7] = \$651 ;
+    \$1029 [8] = \$657 ;
+    \$1029 [9] = \$663 ;
     if (aclk_rst) begin
-      \$1028  = 1'h0;
+      \$1029  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1029  = w0_samples_is;
-    if (aclk_rst) begin
-      \$1029  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1030  = \$486 ;
+    \$1030  = \$666 ;
     if (aclk_rst) begin
       \$1030  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1031  = \$487 [24:19];
+    \$1031  = \$678 ;
     if (aclk_rst) begin
-      \$1031  = 6'h00;
+      \$1031  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1032  = \$490 [31:0];
+    \$1032  = \$796 ;
     if (aclk_rst) begin
-      \$1032  = 32'd0;
+      \$1032  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1033  = command_queue_head;
-    if (\$493 ) begin
-      \$1033  = \$494 ;
-    end
+    \$1033  = \$798 ;
     if (aclk_rst) begin
-      \$1033  = 43'h00000000000;
+      \$1033  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1034  = command_queue_rd;
-    if (\$498 ) begin
-      \$1034  = command_queue_rd_next;
-    end
+    \$1034  = \$801 ;
     if (aclk_rst) begin
-      \$1034  = 4'h0;
+      \$1034  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1035  = command_queue_rd_next;
-    if (\$498 ) begin
-      \$1035  = \$499 [3:0];
-    end
-    if (aclk_rst) begin
-      \$1035  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1036  = command_queue_wr;
-    if (\$503 ) begin
-      \$1036  = command_queue_wr_next;
-    end
-    if (aclk_rst) begin
-      \$1036  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1037  = command_queue_wr_next;
-    if (\$503 ) begin
-      \$1037  = \$504 [3:0];
-    end
-    if (aclk_rst) begin
-      \$1037  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1038 [0] = \$515 ;
-    \$1038 [1] = \$526 ;
-    \$1038 [2] = \$537 ;
-    \$1038 [3] = \$548 ;
-    \$1038 [4] = \$559 ;
-    \$1038 [5] = \$570 ;
-    \$1038 [6] = \$581 ;
-    \$1038 [7] = \$592 ;
-    \$1038 [8] = \$603 ;
-    if (aclk_rst) begin
-      \$1038  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1039 [0] = \$609 ;
-    \$1039 [1] = \$615 ;
-    \$1039 [2] = \$621 ;
-    \$1039 [3] = \$627 ;
-    \$1039 [4] = \$633 ;
-    \$1039 [5] = \$639 ;
-    \$1039 [6] = \$645 ;
-    \$1039 [7] = \$651 ;
-    \$1039 [8] = \$657 ;
-    \$1039 [9] = \$663 ;
-    if (aclk_rst) begin
-      \$1039  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1040  = \$666 ;
-    if (aclk_rst) begin
-      \$1040  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1041  = \$668 ;
-    if (aclk_rst) begin
-      \$1041  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1042  = \$670 ;
-    if (aclk_rst) begin
-      \$1042  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1043  = \$672 ;
-    if (aclk_rst) begin
-      \$1043  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1044  = \$674 ;
-    if (aclk_rst) begin
-      \$1044  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1045  = \$675 ;
-    if (aclk_rst) begin
-      \$1045  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1046  = w0_full_word;
-    if (aclk_rst) begin
-      \$1046  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1047  = \$676 ;
-    if (aclk_rst) begin
-      \$1047  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1048  = \$678 ;
-    if (aclk_rst) begin
-      \$1048  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1049  = \$signal$217 ;
-    if (aclk_rst) begin
-      \$1049  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1050  = \$signal$218 ;
-    if (aclk_rst) begin
-      \$1050  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1051  = w1_data;
-    if (aclk_rst) begin
-      \$1051  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1052  = \$686 ;
-    if (aclk_rst) begin
-      \$1052  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1053  = \$694 ;
-    if (aclk_rst) begin
-      \$1053  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1054  = \$702 ;
-    if (aclk_rst) begin
-      \$1054  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1055  = \$710 ;
-    if (aclk_rst) begin
-      \$1055  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1056  = \$718 ;
-    if (aclk_rst) begin
-      \$1056  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1057  = \$726 ;
-    if (aclk_rst) begin
-      \$1057  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1058  = \$734 ;
-    if (aclk_rst) begin
-      \$1058  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1059  = \$767 [4];
-    if (aclk_rst) begin
-      \$1059  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1060  = \$793 ;
-    if (aclk_rst) begin
-      \$1060  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1061  = \$796 ;
-    if (aclk_rst) begin
-      \$1061  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1062  = \$798 ;
-    if (aclk_rst) begin
-      \$1062  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1063  = \$801 ;
-    if (aclk_rst) begin
-      \$1063  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1064  = irq_enable;
+    \$1035  = irq_enable;
     if (\$803 ) begin
-      \$1064  = \$signal$224 [4:0];
+      \$1035  = \$signal$224 [4:0];
     end
     if (aclk_rst) begin
-      \$1064  = 5'h00;
+      \$1035  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1065  = samples_low_water;
+    \$1036  = samples_low_water;
     if (\$805 ) begin
-      \$1065 [7:0] = \$signal$224 [7:0];
+      \$1036 [7:0] = \$signal$224 [7:0];
     end
     if (\$807 ) begin
-      \$1065 [15:8] = \$signal$224 [15:8];
+      \$1036 [15:8] = \$signal$224 [15:8];
     end
     if (\$809 ) begin
-      \$1065 [16] = \$signal$224 [16];
+      \$1036 [16] = \$signal$224 [16];
     end
     if (aclk_rst) begin
-      \$1065  = 17'h00000;
+      \$1036  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$2851$0 [4:1];
-  assign rsp_grant_pool = \port$2851$0 [5];
-  assign rsp_grant_user = \port$2851$48 [15:6];
-  assign rsp_flushed_err = \port$2866$0 [4:1];
-  assign rsp_flushed_pool = \port$2866$0 [15];
-  assign rsp_flushed_user = \port$2866$0 [14:5];
-  assign rsp_freed_err = \port$2854$0 [4:1];
-  assign rsp_freed_src = \port$2894$0 [0];
-  assign rsp_freed_in_pool = \port$2854$0 [16];
-  assign rsp_freed_pool = \port$2854$0 [15];
-  assign rsp_freed_tag = \port$2894$0 [38:33];
-  assign rsp_freed_addr = \port$2894$0 [32:1];
-  assign rsp_freed_user = \port$2854$0 [14:5];
-  assign rsp_grant_ok = \port$2851$0 [0];
-  assign rsp_freed_ok = \port$2854$0 [0];
-  assign rsp_flushed_ok = \port$2866$0 [0];
+  assign rsp_grant_err = \port$2850$0 [4:1];
+  assign rsp_grant_pool = \port$2850$0 [5];
+  assign rsp_grant_user = \port$2850$48 [15:6];
+  assign rsp_flushed_err = \port$2865$0 [4:1];
+  assign rsp_flushed_pool = \port$2865$0 [15];
+  assign rsp_flushed_user = \port$2865$0 [14:5];
+  assign rsp_freed_err = \port$2853$0 [4:1];
+  assign rsp_freed_src = \port$2893$0 [0];
+  assign rsp_freed_in_pool = \port$2853$0 [16];
+  assign rsp_freed_pool = \port$2853$0 [15];
+  assign rsp_freed_tag = \port$2893$0 [38:33];
+  assign rsp_freed_addr = \port$2893$0 [32:1];
+  assign rsp_freed_user = \port$2853$0 [14:5];
+  assign rsp_grant_ok = \port$2850$0 [0];
+  assign rsp_freed_ok = \port$2853$0 [0];
+  assign rsp_flushed_ok = \port$2865$0 [0];
   assign log_bank0_k = \$825 [1:0];
   assign log_bank1_k = \$826 [1:0];
   assign log_bank2_k = \$827 [1:0];
@@ -10092,9 +9953,9 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign space_under = { \$841 [6], \$841  };
   assign \$signal$97  = { low_water_hit, 1'h0, \$844 , e1_exhausted, \$843  };
   assign \$signal$129  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$2980$0 [31:0];
+  assign bus__w_data_queued = \port$2985$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , \$907 , \$906 , \$905 , \$904 , \$903 , \$902 , \$901 , \$900 , \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , w1_is_flush };
-  assign bus__w_strb_queued = \port$2980$0 [35:32];
+  assign bus__w_strb_queued = \port$2985$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$236  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -10115,21 +9976,23 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$signature__en$252  = log_bank3_wen;
   assign \$signature__addr$253  = head[4:2];
   assign \$signature__en$254  = 1'h1;
-  assign bus__r_slow = \$849 [8];
+  assign bus__r_req_parts = { \port$2973$0 , \port$0$141  };
+  assign bus__r_slow = \$849 [9];
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$259  = alloc_queue_wr;
-  assign \$signature__data$260  = alloc_queue_w_data;
+  assign \$signature__addr$260  = alloc_queue_wr;
+  assign \$signature__data$261  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$2851$0 [0], \port$2851$0 [4:1], 2'h0, \port$2851$48 [5:0], 9'h000, \port$2851$0 [15:6] };
-  assign rsp_grant_slot = \port$2851$0 [15:6];
-  assign rsp_grant_tag = \port$2851$48 [5:0];
-  assign bus__r_slow_data = { \port$2851$0 [0], \port$2851$0 [4:1], 2'h0, \port$2851$48 [5:0], 9'h000, \port$2851$0 [15:6] };
+  assign handle = { \port$2850$0 [0], \port$2850$0 [4:1], 2'h0, \port$2850$48 [5:0], 9'h000, \port$2850$0 [15:6] };
+  assign rsp_grant_slot = \port$2850$0 [15:6];
+  assign rsp_grant_tag = \port$2850$48 [5:0];
+  assign rsp_grant_cpu = bus__r_slow_ack;
+  assign bus__r_slow_data = { \port$2850$0 [0], \port$2850$0 [4:1], 2'h0, \port$2850$48 [5:0], 9'h000, \port$2850$0 [15:6] };
   assign w0_samples_is_queued = \$866 [6];
   assign w0_samples_is_pins = \$869 [6];
   assign bus__w_slow = w1_is_command;
-  assign \read__addr$277  = command_queue_rd;
-  assign \$signature__addr$278  = command_queue_wr;
-  assign \$signature__data$279  = { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , \$907 , \$906 , \$905 , \$904 , \$903 , \$902 , \$901 , \$900 , \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , w1_is_flush };
+  assign \read__addr$279  = command_queue_rd;
+  assign \$signature__addr$280  = command_queue_wr;
+  assign \$signature__data$281  = { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , \$907 , \$906 , \$905 , \$904 , \$903 , \$902 , \$901 , \$900 , \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , w1_is_flush };
   assign req_free_addr = \$957 [32:1];
   assign req_free_oor = \$957 [33];
   assign req_free_pool = \$957 [34];
@@ -10137,13 +10000,15 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign req_free_hit = \$957 [41];
   assign req_flush_select = \$957 [42];
   assign req_flush_pool = \$957 [34];
-  assign \port$2391$0  = \$843 ;
-  assign \port$2392$0  = \$844 ;
-  assign new_alloc = \$849 [8];
-  assign \port$2533$1  = \$957 [42:1];
-  assign \port$3132$0  = \$signal$95 ;
-  assign bus__w_ack = \$signal$221 ;
-  assign \port$3300$0  = \$signal$96 ;
+  assign bus__w_ack = w2_valid;
+  assign \port$2394$0  = \$843 ;
+  assign \port$2395$0  = \$844 ;
+  assign new_alloc = \$849 [9];
+  assign \port$2535$1  = \$957 [42:1];
+  assign \port$3137$0  = \$signal$95 ;
+  assign \port$3279$0  = \$signal$96 ;
+  assign \$1021 [1] = \$471 [15];
+  assign \$1021 [0] = \$441 [16];
   assign \$87  = 1'h1;
   assign \$88  = samples_ev_grant;
   assign \$89  = 1'h1;
@@ -10156,7 +10021,7 @@ module \hwalloc_acq.regs (native_alloc_valid, native_free_valid, native_flush_va
   assign \$104  = samples_ev_grant;
   assign \$111  = \$109 [11];
   assign \$847 [5:0] = bus__r_addr[5:0];
-  assign \$847 [7:6] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign \$847 [8:6] = \$auto$rtlil.cc:2739:Not$2 ;
   assign \$317  = bus__r_addr;
   assign { \$320 [11:3], \$320 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
   assign \$320 [2] = \$auto$rtlil.cc:2739:Not$4 ;

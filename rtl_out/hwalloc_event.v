@@ -38,20 +38,20 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire aclk_rst;
   input alloc_pool;
   wire alloc_pool;
-  wire \alloc_pool$128 ;
+  wire \alloc_pool$130 ;
   wire [13:0] alloc_port_size;
   output alloc_ready;
   wire alloc_ready;
   input [13:0] alloc_size;
   wire [13:0] alloc_size;
-  wire [13:0] \alloc_size$130 ;
+  wire [13:0] \alloc_size$132 ;
   wire alloc_src;
   input [9:0] alloc_user;
   wire [9:0] alloc_user;
-  wire [9:0] \alloc_user$132 ;
+  wire [9:0] \alloc_user$134 ;
   input alloc_valid;
   wire alloc_valid;
-  wire \alloc_valid$126 ;
+  wire \alloc_valid$128 ;
   input aresetn;
   wire aresetn;
   wire bus__r_ack;
@@ -64,45 +64,47 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire \bus__r_err$67 ;
   wire bus__r_req;
   wire \bus__r_req$69 ;
+  wire [1:0] bus__r_req_parts;
+  wire [1:0] \bus__r_req_parts$71 ;
   wire bus__r_slow;
-  wire \bus__r_slow$71 ;
+  wire \bus__r_slow$73 ;
   wire bus__r_slow_ack;
-  wire \bus__r_slow_ack$73 ;
+  wire \bus__r_slow_ack$75 ;
   wire [31:0] bus__r_slow_data;
-  wire [31:0] \bus__r_slow_data$75 ;
+  wire [31:0] \bus__r_slow_data$77 ;
   wire bus__w_ack;
-  wire \bus__w_ack$77 ;
+  wire \bus__w_ack$79 ;
   wire [11:0] bus__w_addr;
-  wire [11:0] \bus__w_addr$79 ;
+  wire [11:0] \bus__w_addr$81 ;
   wire bus__w_addr_from_queue;
-  wire \bus__w_addr_from_queue$81 ;
+  wire \bus__w_addr_from_queue$83 ;
   wire [11:0] bus__w_addr_queued;
-  wire [11:0] \bus__w_addr_queued$83 ;
+  wire [11:0] \bus__w_addr_queued$85 ;
   wire bus__w_beat_from_queue;
-  wire \bus__w_beat_from_queue$85 ;
+  wire \bus__w_beat_from_queue$87 ;
   wire [31:0] bus__w_data;
-  wire [31:0] \bus__w_data$87 ;
+  wire [31:0] \bus__w_data$89 ;
   wire [31:0] bus__w_data_queued;
-  wire [31:0] \bus__w_data_queued$89 ;
+  wire [31:0] \bus__w_data_queued$91 ;
   wire bus__w_err;
-  wire \bus__w_err$91 ;
+  wire \bus__w_err$93 ;
   wire bus__w_req;
-  wire \bus__w_req$93 ;
+  wire \bus__w_req$95 ;
   wire bus__w_slow;
-  wire \bus__w_slow$95 ;
+  wire \bus__w_slow$97 ;
   wire bus__w_slow_ack;
-  wire \bus__w_slow_ack$97 ;
+  wire \bus__w_slow_ack$99 ;
   wire bus__w_slow_err;
-  wire \bus__w_slow_err$99 ;
+  wire \bus__w_slow_err$101 ;
   wire [3:0] bus__w_strb;
-  wire [3:0] \bus__w_strb$101 ;
+  wire [3:0] \bus__w_strb$103 ;
   wire [3:0] bus__w_strb_queued;
-  wire [3:0] \bus__w_strb_queued$103 ;
+  wire [3:0] \bus__w_strb_queued$105 ;
   wire busy;
-  wire \busy$210 ;
+  wire \busy$218 ;
   input flush_pool;
   wire flush_pool;
-  wire \flush_pool$153 ;
+  wire \flush_pool$155 ;
   wire flush_port_pool;
   wire flush_port_valid;
   output flush_ready;
@@ -111,27 +113,28 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire flush_src;
   input [9:0] flush_user;
   wire [9:0] flush_user;
-  wire [9:0] \flush_user$155 ;
+  wire [9:0] \flush_user$157 ;
   input flush_valid;
   wire flush_valid;
-  wire \flush_valid$151 ;
+  wire \flush_valid$153 ;
+  wire flushed_cpu;
   output [3:0] flushed_err;
   wire [3:0] flushed_err;
-  wire [3:0] \flushed_err$168 ;
+  wire [3:0] \flushed_err$170 ;
   output flushed_ok;
   wire flushed_ok;
-  wire \flushed_ok$166 ;
+  wire \flushed_ok$168 ;
   wire flushed_pool;
   wire flushed_src;
   output [9:0] flushed_user;
   wire [9:0] flushed_user;
-  wire [9:0] \flushed_user$170 ;
+  wire [9:0] \flushed_user$172 ;
   output flushed_valid;
   wire flushed_valid;
-  wire \flushed_valid$175 ;
+  wire \flushed_valid$177 ;
   input [31:0] free_addr;
   wire [31:0] free_addr;
-  wire [31:0] \free_addr$135 ;
+  wire [31:0] \free_addr$137 ;
   wire free_oor;
   wire free_oor_pool;
   wire [31:0] free_port_addr;
@@ -141,60 +144,62 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire free_src;
   input [3:0] free_tag;
   wire [3:0] free_tag;
-  wire [3:0] \free_tag$156 ;
+  wire [3:0] \free_tag$158 ;
   input [9:0] free_user;
   wire [9:0] free_user;
-  wire [9:0] \free_user$137 ;
+  wire [9:0] \free_user$139 ;
   input free_valid;
   wire free_valid;
-  wire \free_valid$133 ;
+  wire \free_valid$135 ;
   wire [31:0] freed_addr;
+  wire freed_cpu;
   output [3:0] freed_err;
   wire [3:0] freed_err;
-  wire [3:0] \freed_err$167 ;
+  wire [3:0] \freed_err$169 ;
   wire freed_in_pool;
   output freed_ok;
   wire freed_ok;
-  wire \freed_ok$165 ;
+  wire \freed_ok$167 ;
   wire freed_pool;
   wire freed_src;
   wire [3:0] freed_tag;
   output [9:0] freed_user;
   wire [9:0] freed_user;
-  wire [9:0] \freed_user$169 ;
+  wire [9:0] \freed_user$171 ;
   output freed_valid;
   wire freed_valid;
-  wire \freed_valid$173 ;
+  wire \freed_valid$175 ;
   output [31:0] grant_addr;
   wire [31:0] grant_addr;
-  wire [31:0] \grant_addr$162 ;
+  wire [31:0] \grant_addr$164 ;
+  wire grant_cpu;
   output [3:0] grant_err;
   wire [3:0] grant_err;
-  wire [3:0] \grant_err$159 ;
+  wire [3:0] \grant_err$161 ;
   output grant_ok;
   wire grant_ok;
-  wire \grant_ok$158 ;
+  wire \grant_ok$160 ;
   wire grant_overwrite;
   output grant_pool;
   wire grant_pool;
-  wire \grant_pool$160 ;
+  wire \grant_pool$162 ;
   wire [13:0] grant_size;
   output [5:0] grant_slot;
   wire [5:0] grant_slot;
-  wire [5:0] \grant_slot$161 ;
+  wire [5:0] \grant_slot$163 ;
   wire grant_src;
   output [3:0] grant_tag;
   wire [3:0] grant_tag;
-  wire [3:0] \grant_tag$164 ;
+  wire [3:0] \grant_tag$166 ;
   output [9:0] grant_user;
   wire [9:0] grant_user;
-  wire [9:0] \grant_user$163 ;
+  wire [9:0] \grant_user$165 ;
   output grant_valid;
   wire grant_valid;
-  wire \grant_valid$171 ;
+  wire \grant_valid$173 ;
   output irq;
   wire irq;
-  wire \irq$212 ;
+  wire \irq$220 ;
   wire native_alloc_valid;
   wire native_flush_valid;
   wire native_free_valid;
@@ -212,6 +217,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire req_free_oor;
   wire req_free_pool;
   wire [3:0] req_free_tag;
+  wire rsp_flushed_cpu;
   wire [3:0] rsp_flushed_err;
   wire rsp_flushed_ok;
   wire rsp_flushed_pool;
@@ -219,6 +225,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire [9:0] rsp_flushed_user;
   wire rsp_flushed_valid;
   wire [31:0] rsp_freed_addr;
+  wire rsp_freed_cpu;
   wire [3:0] rsp_freed_err;
   wire rsp_freed_in_pool;
   wire rsp_freed_ok;
@@ -227,6 +234,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire [3:0] rsp_freed_tag;
   wire [9:0] rsp_freed_user;
   wire rsp_freed_valid;
+  wire rsp_grant_cpu;
   wire [3:0] rsp_grant_err;
   wire rsp_grant_ok;
   wire rsp_grant_overwrite;
@@ -240,90 +248,90 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   reg running = 1'h0;
   input [11:0] s_axil_araddr;
   wire [11:0] s_axil_araddr;
-  wire [11:0] \s_axil_araddr$117 ;
+  wire [11:0] \s_axil_araddr$119 ;
   input [2:0] s_axil_arprot;
   wire [2:0] s_axil_arprot;
-  wire [2:0] \s_axil_arprot$118 ;
+  wire [2:0] \s_axil_arprot$120 ;
   output s_axil_arready;
   wire s_axil_arready;
-  wire \s_axil_arready$116 ;
+  wire \s_axil_arready$118 ;
   input s_axil_arvalid;
   wire s_axil_arvalid;
-  wire \s_axil_arvalid$115 ;
+  wire \s_axil_arvalid$117 ;
   input [11:0] s_axil_awaddr;
   wire [11:0] s_axil_awaddr;
-  wire [11:0] \s_axil_awaddr$106 ;
+  wire [11:0] \s_axil_awaddr$108 ;
   input [2:0] s_axil_awprot;
   wire [2:0] s_axil_awprot;
-  wire [2:0] \s_axil_awprot$107 ;
+  wire [2:0] \s_axil_awprot$109 ;
   output s_axil_awready;
   wire s_axil_awready;
-  wire \s_axil_awready$105 ;
+  wire \s_axil_awready$107 ;
   input s_axil_awvalid;
   wire s_axil_awvalid;
-  wire \s_axil_awvalid$104 ;
+  wire \s_axil_awvalid$106 ;
   input s_axil_bready;
   wire s_axil_bready;
-  wire \s_axil_bready$113 ;
+  wire \s_axil_bready$115 ;
   output [1:0] s_axil_bresp;
   wire [1:0] s_axil_bresp;
-  wire [1:0] \s_axil_bresp$114 ;
+  wire [1:0] \s_axil_bresp$116 ;
   output s_axil_bvalid;
   wire s_axil_bvalid;
-  wire \s_axil_bvalid$112 ;
+  wire \s_axil_bvalid$114 ;
   output [31:0] s_axil_rdata;
   wire [31:0] s_axil_rdata;
-  wire [31:0] \s_axil_rdata$121 ;
+  wire [31:0] \s_axil_rdata$123 ;
   input s_axil_rready;
   wire s_axil_rready;
-  wire \s_axil_rready$120 ;
+  wire \s_axil_rready$122 ;
   output [1:0] s_axil_rresp;
   wire [1:0] s_axil_rresp;
-  wire [1:0] \s_axil_rresp$122 ;
+  wire [1:0] \s_axil_rresp$124 ;
   output s_axil_rvalid;
   wire s_axil_rvalid;
-  wire \s_axil_rvalid$119 ;
+  wire \s_axil_rvalid$121 ;
   input [31:0] s_axil_wdata;
   wire [31:0] s_axil_wdata;
-  wire [31:0] \s_axil_wdata$110 ;
+  wire [31:0] \s_axil_wdata$112 ;
   output s_axil_wready;
   wire s_axil_wready;
-  wire \s_axil_wready$109 ;
+  wire \s_axil_wready$111 ;
   input [3:0] s_axil_wstrb;
   wire [3:0] s_axil_wstrb;
-  wire [3:0] \s_axil_wstrb$111 ;
+  wire [3:0] \s_axil_wstrb$113 ;
   input s_axil_wvalid;
   wire s_axil_wvalid;
-  wire \s_axil_wvalid$108 ;
+  wire \s_axil_wvalid$110 ;
   assign aclk_rst = ~ aresetn;
   assign \$1  = ~ req_alloc;
   assign alloc_ready = running & \$1 ;
   assign \$2  = ~ req_free;
   assign free_ready = running & \$2 ;
   assign \$3  = alloc_valid & alloc_ready;
-  assign \alloc_valid$126  = req_alloc | \$3 ;
-  assign \alloc_pool$128  = req_alloc ? req_alloc_pool : alloc_pool;
-  assign \alloc_size$130  = req_alloc ? req_alloc_size : alloc_size;
-  assign \alloc_user$132  = req_alloc ? 10'h000 : alloc_user;
+  assign \alloc_valid$128  = req_alloc | \$3 ;
+  assign \alloc_pool$130  = req_alloc ? req_alloc_pool : alloc_pool;
+  assign \alloc_size$132  = req_alloc ? req_alloc_size : alloc_size;
+  assign \alloc_user$134  = req_alloc ? 10'h000 : alloc_user;
   assign \$4  = free_valid & free_ready;
-  assign \free_valid$133  = req_free | \$4 ;
-  assign \free_addr$135  = req_free ? \$19 [31:0] : free_addr;
-  assign \free_user$137  = req_free ? 10'h000 : free_user;
+  assign \free_valid$135  = req_free | \$4 ;
+  assign \free_addr$137  = req_free ? \$19 [31:0] : free_addr;
+  assign \free_user$139  = req_free ? 10'h000 : free_user;
   assign free_oor = req_free & \$19 [32];
   assign flush_port_valid = flush_valid & running;
   assign \$5  = ~ req_flush;
   assign flush_ready = running & \$5 ;
   assign \$6  = flush_valid & flush_ready;
-  assign \flush_valid$151  = req_flush | \$6 ;
-  assign \flush_pool$153  = req_flush ? \$19 [33] : flush_pool;
-  assign \flush_user$155  = req_flush ? 10'h000 : flush_user;
-  assign \free_tag$156  = req_free ? \$19 [37:34] : free_tag;
+  assign \flush_valid$153  = req_flush | \$6 ;
+  assign \flush_pool$155  = req_flush ? \$19 [33] : flush_pool;
+  assign \flush_user$157  = req_flush ? 10'h000 : flush_user;
+  assign \free_tag$158  = req_free ? \$19 [37:34] : free_tag;
   assign \$7  = ~ grant_src;
-  assign grant_valid = \grant_valid$171  & \$7 ;
+  assign grant_valid = \grant_valid$173  & \$7 ;
   assign \$8  = ~ \$14 [0];
-  assign freed_valid = \freed_valid$173  & \$8 ;
+  assign freed_valid = \freed_valid$175  & \$8 ;
   assign \$9  = ~ flushed_src;
-  assign flushed_valid = \flushed_valid$175  & \$9 ;
+  assign flushed_valid = \flushed_valid$177  & \$9 ;
   always @(posedge aclk)
     running <= \$10 ;
   \hwalloc_event.axil  axil (
@@ -338,9 +346,9 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$2793$0 (\$11 [4:0]),
-    .\port$2793$44 (\$11 [47:44]),
-    .\port$2793$6 (\$11 [11:6]),
+    .\port$2792$0 (\$11 [4:0]),
+    .\port$2792$44 (\$11 [47:44]),
+    .\port$2792$6 (\$11 [11:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -368,39 +376,42 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   );
   \hwalloc_event.core  core (
     .a6_payload(\$11 ),
-    .a6_valid(\grant_valid$171 ),
+    .a6_valid(\grant_valid$173 ),
     .aclk_clk(aclk),
     .aclk_rst(aclk_rst),
-    .alloc_pool(\alloc_pool$128 ),
+    .alloc_pool(\alloc_pool$130 ),
     .alloc_port_size(alloc_size),
-    .alloc_size(\alloc_size$130 ),
+    .alloc_size(\alloc_size$132 ),
     .alloc_size_d6(rsp_grant_size),
     .alloc_src(req_alloc),
     .alloc_src_d6(grant_src),
-    .alloc_user(\alloc_user$132 ),
-    .alloc_valid(\alloc_valid$126 ),
+    .alloc_user(\alloc_user$134 ),
+    .alloc_valid(\alloc_valid$128 ),
     .busy(busy),
     .f6_payload(\$12 ),
-    .f6_valid(\freed_valid$173 ),
-    .flush_pool(\flush_pool$153 ),
+    .f6_valid(\freed_valid$175 ),
+    .flush_pool(\flush_pool$155 ),
     .flush_port_pool(flush_pool),
     .flush_port_valid(flush_port_valid),
     .flush_src(req_flush),
     .flush_src_d6(flushed_src),
-    .flush_user(\flush_user$155 ),
-    .flush_valid(\flush_valid$151 ),
-    .free_addr(\free_addr$135 ),
+    .flush_user(\flush_user$157 ),
+    .flush_valid(\flush_valid$153 ),
+    .flushed_cpu_q(rsp_flushed_cpu),
+    .free_addr(\free_addr$137 ),
     .free_info_d6(\$14 ),
     .free_oor(free_oor),
     .free_oor_pool(\$19 [33]),
     .free_port_addr(free_addr),
     .free_src(req_free),
-    .free_tag(\free_tag$156 ),
-    .free_user(\free_user$137 ),
-    .free_valid(\free_valid$133 ),
-    .\port$2475$39 (\$19 [39:38]),
+    .free_tag(\free_tag$158 ),
+    .free_user(\free_user$139 ),
+    .free_valid(\free_valid$135 ),
+    .freed_cpu_q(rsp_freed_cpu),
+    .grant_cpu_q(bus__r_slow_ack),
+    .\port$2477$39 (\$19 [39:38]),
     .x6_payload(\$13 ),
-    .x6_valid(\flushed_valid$175 )
+    .x6_valid(\flushed_valid$177 )
   );
   \hwalloc_event.regs  regs (
     .aclk_clk(aclk),
@@ -410,7 +421,6 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__r_err(bus__r_err),
     .bus__r_req(bus__r_req),
     .bus__r_slow_ack(bus__r_slow_ack),
-    .bus__w_ack(bus__w_ack),
     .bus__w_addr(s_axil_awaddr),
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_addr_queued(bus__w_addr_queued),
@@ -429,17 +439,19 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
     .new_alloc(bus__r_slow),
-    .\port$2333$0 (\$16 ),
-    .\port$2334$0 (\$17 ),
-    .\port$2475$1 (\$19 ),
-    .\port$2793$0 (\$11 [11:0]),
-    .\port$2793$44 (\$11 [57:44]),
-    .\port$2796$0 (\$12 ),
-    .\port$2808$0 (\$13 ),
-    .\port$2836$0 (\$14 ),
-    .\port$2922$0 (\$15 ),
-    .\port$3074$0 (\$signal ),
-    .\port$3242$0 (\$signal$58 ),
+    .\port$0$143 (s_axil_arvalid),
+    .\port$2336$0 (\$16 ),
+    .\port$2337$0 (\$17 ),
+    .\port$2477$1 (\$19 ),
+    .\port$2792$0 (\$11 [11:0]),
+    .\port$2792$44 (\$11 [57:44]),
+    .\port$2795$0 (\$12 ),
+    .\port$2807$0 (\$13 ),
+    .\port$2835$0 (\$14 ),
+    .\port$2915$0 (s_axil_arready),
+    .\port$2927$0 (\$15 ),
+    .\port$3079$0 (\$signal ),
+    .\port$3221$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -447,13 +459,16 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .req_alloc_size(req_alloc_size),
     .req_flush(req_flush),
     .req_free(req_free),
+    .rsp_flushed_cpu(rsp_flushed_cpu),
     .rsp_flushed_src(flushed_src),
-    .rsp_flushed_valid(\flushed_valid$175 ),
-    .rsp_freed_valid(\freed_valid$173 ),
+    .rsp_flushed_valid(\flushed_valid$177 ),
+    .rsp_freed_cpu(rsp_freed_cpu),
+    .rsp_freed_valid(\freed_valid$175 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$171 ),
-    .w1_is_command(bus__w_slow)
+    .rsp_grant_valid(\grant_valid$173 ),
+    .w1_is_command(bus__w_slow),
+    .w2_valid(bus__w_ack)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$67 ) begin end
@@ -473,48 +488,50 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign \bus__r_data$65  = bus__r_data;
   assign \bus__r_err$67  = bus__r_err;
   assign \bus__r_req$69  = bus__r_req;
-  assign \bus__r_slow$71  = bus__r_slow;
-  assign \bus__r_slow_ack$73  = bus__r_slow_ack;
+  assign bus__r_req_parts = { s_axil_arready, s_axil_arvalid };
+  assign \bus__r_req_parts$71  = { s_axil_arready, s_axil_arvalid };
+  assign \bus__r_slow$73  = bus__r_slow;
+  assign \bus__r_slow_ack$75  = bus__r_slow_ack;
   assign bus__r_slow_data = { \$11 [0], \$11 [4:1], 4'h0, \$11 [47:44], 13'h0000, \$11 [11:6] };
-  assign \bus__r_slow_data$75  = { \$11 [0], \$11 [4:1], 4'h0, \$11 [47:44], 13'h0000, \$11 [11:6] };
-  assign \bus__w_ack$77  = bus__w_ack;
+  assign \bus__r_slow_data$77  = { \$11 [0], \$11 [4:1], 4'h0, \$11 [47:44], 13'h0000, \$11 [11:6] };
+  assign \bus__w_ack$79  = bus__w_ack;
   assign bus__w_addr = s_axil_awaddr;
-  assign \bus__w_addr$79  = s_axil_awaddr;
-  assign \bus__w_addr_from_queue$81  = bus__w_addr_from_queue;
-  assign \bus__w_addr_queued$83  = bus__w_addr_queued;
-  assign \bus__w_beat_from_queue$85  = bus__w_beat_from_queue;
+  assign \bus__w_addr$81  = s_axil_awaddr;
+  assign \bus__w_addr_from_queue$83  = bus__w_addr_from_queue;
+  assign \bus__w_addr_queued$85  = bus__w_addr_queued;
+  assign \bus__w_beat_from_queue$87  = bus__w_beat_from_queue;
   assign bus__w_data = s_axil_wdata;
-  assign \bus__w_data$87  = s_axil_wdata;
+  assign \bus__w_data$89  = s_axil_wdata;
   assign bus__w_data_queued = \$15 [31:0];
-  assign \bus__w_data_queued$89  = \$15 [31:0];
-  assign \bus__w_err$91  = bus__w_err;
-  assign \bus__w_req$93  = bus__w_req;
-  assign \bus__w_slow$95  = bus__w_slow;
-  assign \bus__w_slow_ack$97  = bus__w_slow_ack;
-  assign \bus__w_slow_err$99  = bus__w_slow_err;
+  assign \bus__w_data_queued$91  = \$15 [31:0];
+  assign \bus__w_err$93  = bus__w_err;
+  assign \bus__w_req$95  = bus__w_req;
+  assign \bus__w_slow$97  = bus__w_slow;
+  assign \bus__w_slow_ack$99  = bus__w_slow_ack;
+  assign \bus__w_slow_err$101  = bus__w_slow_err;
   assign bus__w_strb = s_axil_wstrb;
-  assign \bus__w_strb$101  = s_axil_wstrb;
+  assign \bus__w_strb$103  = s_axil_wstrb;
   assign bus__w_strb_queued = \$15 [35:32];
-  assign \bus__w_strb_queued$103  = \$15 [35:32];
-  assign \s_axil_awvalid$104  = s_axil_awvalid;
-  assign \s_axil_awready$105  = s_axil_awready;
-  assign \s_axil_awaddr$106  = s_axil_awaddr;
-  assign \s_axil_awprot$107  = s_axil_awprot;
-  assign \s_axil_wvalid$108  = s_axil_wvalid;
-  assign \s_axil_wready$109  = s_axil_wready;
-  assign \s_axil_wdata$110  = s_axil_wdata;
-  assign \s_axil_wstrb$111  = s_axil_wstrb;
-  assign \s_axil_bvalid$112  = s_axil_bvalid;
-  assign \s_axil_bready$113  = s_axil_bready;
-  assign \s_axil_bresp$114  = s_axil_bresp;
-  assign \s_axil_arvalid$115  = s_axil_arvalid;
-  assign \s_axil_arready$116  = s_axil_arready;
-  assign \s_axil_araddr$117  = s_axil_araddr;
-  assign \s_axil_arprot$118  = s_axil_arprot;
-  assign \s_axil_rvalid$119  = s_axil_rvalid;
-  assign \s_axil_rready$120  = s_axil_rready;
-  assign \s_axil_rdata$121  = s_axil_rdata;
-  assign \s_axil_rresp$122  = s_axil_rresp;
+  assign \bus__w_strb_queued$105  = \$15 [35:32];
+  assign \s_axil_awvalid$106  = s_axil_awvalid;
+  assign \s_axil_awready$107  = s_axil_awready;
+  assign \s_axil_awaddr$108  = s_axil_awaddr;
+  assign \s_axil_awprot$109  = s_axil_awprot;
+  assign \s_axil_wvalid$110  = s_axil_wvalid;
+  assign \s_axil_wready$111  = s_axil_wready;
+  assign \s_axil_wdata$112  = s_axil_wdata;
+  assign \s_axil_wstrb$113  = s_axil_wstrb;
+  assign \s_axil_bvalid$114  = s_axil_bvalid;
+  assign \s_axil_bready$115  = s_axil_bready;
+  assign \s_axil_bresp$116  = s_axil_bresp;
+  assign \s_axil_arvalid$117  = s_axil_arvalid;
+  assign \s_axil_arready$118  = s_axil_arready;
+  assign \s_axil_araddr$119  = s_axil_araddr;
+  assign \s_axil_arprot$120  = s_axil_arprot;
+  assign \s_axil_rvalid$121  = s_axil_rvalid;
+  assign \s_axil_rready$122  = s_axil_rready;
+  assign \s_axil_rdata$123  = s_axil_rdata;
+  assign \s_axil_rresp$124  = s_axil_rresp;
   assign alloc_src = req_alloc;
   assign free_src = req_free;
   assign req_free_addr = \$19 [31:0];
@@ -531,21 +548,21 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign flush_src = req_flush;
   assign req_flush_pool = \$19 [33];
   assign req_free_tag = \$19 [37:34];
-  assign \grant_ok$158  = \$11 [0];
-  assign \grant_err$159  = \$11 [4:1];
-  assign \grant_pool$160  = \$11 [5];
-  assign \grant_slot$161  = \$11 [11:6];
-  assign \grant_addr$162  = \$11 [43:12];
-  assign \grant_user$163  = \$11 [57:48];
-  assign \grant_tag$164  = \$11 [47:44];
-  assign \freed_ok$165  = \$12 [0];
-  assign \flushed_ok$166  = \$13 [0];
-  assign \freed_err$167  = \$12 [4:1];
-  assign \flushed_err$168  = \$13 [4:1];
-  assign \freed_user$169  = \$12 [14:5];
-  assign \flushed_user$170  = \$13 [14:5];
+  assign \grant_ok$160  = \$11 [0];
+  assign \grant_err$161  = \$11 [4:1];
+  assign \grant_pool$162  = \$11 [5];
+  assign \grant_slot$163  = \$11 [11:6];
+  assign \grant_addr$164  = \$11 [43:12];
+  assign \grant_user$165  = \$11 [57:48];
+  assign \grant_tag$166  = \$11 [47:44];
+  assign \freed_ok$167  = \$12 [0];
+  assign \flushed_ok$168  = \$13 [0];
+  assign \freed_err$169  = \$12 [4:1];
+  assign \flushed_err$170  = \$13 [4:1];
+  assign \freed_user$171  = \$12 [14:5];
+  assign \flushed_user$172  = \$13 [14:5];
   assign freed_src = \$14 [0];
-  assign rsp_grant_valid = \grant_valid$171 ;
+  assign rsp_grant_valid = \grant_valid$173 ;
   assign rsp_grant_ok = \$11 [0];
   assign rsp_grant_err = \$11 [4:1];
   assign rsp_grant_pool = \$11 [5];
@@ -555,8 +572,10 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign grant_size = rsp_grant_size;
   assign rsp_grant_overwrite = \$11 [58];
   assign grant_overwrite = \$11 [58];
+  assign rsp_grant_cpu = bus__r_slow_ack;
+  assign grant_cpu = bus__r_slow_ack;
   assign rsp_grant_tag = \$11 [47:44];
-  assign rsp_freed_valid = \freed_valid$173 ;
+  assign rsp_freed_valid = \freed_valid$175 ;
   assign rsp_freed_ok = \$12 [0];
   assign rsp_freed_err = \$12 [4:1];
   assign rsp_freed_pool = \$12 [15];
@@ -569,16 +588,18 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign freed_addr = \$14 [32:1];
   assign rsp_freed_tag = \$14 [36:33];
   assign freed_tag = \$14 [36:33];
-  assign rsp_flushed_valid = \flushed_valid$175 ;
+  assign freed_cpu = rsp_freed_cpu;
+  assign rsp_flushed_valid = \flushed_valid$177 ;
   assign rsp_flushed_ok = \$13 [0];
   assign rsp_flushed_err = \$13 [4:1];
   assign rsp_flushed_pool = \$13 [15];
   assign flushed_pool = \$13 [15];
   assign rsp_flushed_user = \$13 [14:5];
   assign rsp_flushed_src = flushed_src;
-  assign \busy$210  = busy;
+  assign flushed_cpu = rsp_flushed_cpu;
+  assign \busy$218  = busy;
   assign ready = running;
-  assign \irq$212  = irq;
+  assign \irq$220  = irq;
   assign native_alloc_valid = alloc_valid;
   assign native_free_valid = free_valid;
   assign native_flush_valid = flush_valid;
@@ -598,7 +619,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2793$0 , \port$2793$6 , \port$2793$44 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2792$0 , \port$2792$6 , \port$2792$44 , r_slow_push, ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$68  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1456,8 +1477,8 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$signal ;
   wire \$signal$101 ;
   wire \$signal$103 ;
-  wire \$signal$128 ;
-  wire \$signal$130 ;
+  wire \$signal$129 ;
+  wire \$signal$131 ;
   wire \$signal$39 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
@@ -1484,6 +1505,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire bus__r_err;
   output bus__r_req;
   wire bus__r_req;
+  wire [1:0] bus__r_req_parts;
   input bus__r_slow;
   wire bus__r_slow;
   wire bus__r_slow_ack;
@@ -1508,12 +1530,12 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$2793$0 ;
-  wire [4:0] \port$2793$0 ;
-  input [3:0] \port$2793$44 ;
-  wire [3:0] \port$2793$44 ;
-  input [5:0] \port$2793$6 ;
-  wire [5:0] \port$2793$6 ;
+  input [4:0] \port$2792$0 ;
+  wire [4:0] \port$2792$0 ;
+  input [3:0] \port$2792$44 ;
+  wire [3:0] \port$2792$44 ;
+  input [5:0] \port$2792$6 ;
+  wire [5:0] \port$2792$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1681,7 +1703,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$111 )
-      r_slow_ring[r_slow_wr] <= { \port$2793$0 [0], \port$2793$0 [4:1], 4'h0, \port$2793$44 , 13'h0000, \port$2793$6  };
+      r_slow_ring[r_slow_wr] <= { \port$2792$0 [0], \port$2792$0 [4:1], 4'h0, \port$2792$44 , 13'h0000, \port$2792$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$148  = \$147  ? r_fast_held[5] : r_fast_held[4];
@@ -1793,7 +1815,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2793$0 [0], \port$2793$0 [4:1], 4'h0, \port$2793$44 , 13'h0000, \port$2793$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2792$0 [0], \port$2792$0 [4:1], 4'h0, \port$2792$44 , 13'h0000, \port$2792$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -2293,11 +2315,11 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign s_axil_awready = ~ w_addrs_full[1];
   assign s_axil_wready = ~ w_datas_full[1];
   assign \$760  = ~ w_addrs_full[1];
-  assign \$signal$128  = s_axil_awvalid & \$760 ;
+  assign \$signal$129  = s_axil_awvalid & \$760 ;
   assign \$761  = ~ w_datas_full[1];
-  assign \$signal$130  = s_axil_wvalid & \$761 ;
-  assign \$762  = w_addrs_full[0] | \$signal$128 ;
-  assign \$763  = w_datas_full[0] | \$signal$130 ;
+  assign \$signal$131  = s_axil_wvalid & \$761 ;
+  assign \$762  = w_addrs_full[0] | \$signal$129 ;
+  assign \$763  = w_datas_full[0] | \$signal$131 ;
   assign \$764  = \$762  & \$763 ;
   assign \$signal$101  = \$764  & w_room;
   assign \$765  = ~ w_addrs_full[0];
@@ -2305,13 +2327,13 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$767  = ~ w_addrs_full[0];
   assign \$768  = \$signal$101  & \$767 ;
   assign \$769  = ~ \$768 ;
-  assign w_addrs_push = \$signal$128  & \$769 ;
+  assign w_addrs_push = \$signal$129  & \$769 ;
   assign \$770  = ~ w_datas_full[0];
   assign w_datas_pop = \$signal$101  & \$771 ;
   assign \$772  = ~ w_datas_full[0];
   assign \$773  = \$signal$101  & \$772 ;
   assign \$774  = ~ \$773 ;
-  assign w_datas_push = \$signal$130  & \$774 ;
+  assign w_datas_push = \$signal$131  & \$774 ;
   assign \$775  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
   assign s_axil_bvalid = w_kinds_full[0] & \$775 ;
   assign \$776  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
@@ -3210,7 +3232,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$2793$0 [0], \port$2793$0 [4:1], 4'h0, \port$2793$44 , 13'h0000, \port$2793$6  };
+  assign r_slow_w_data = { \port$2792$0 [0], \port$2792$0 [4:1], 4'h0, \port$2792$44 , 13'h0000, \port$2792$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3222,12 +3244,13 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$108  = r_slow_rd;
   assign \$signature__addr$109  = r_slow_wr;
-  assign \$signature__data$110  = { \port$2793$0 [0], \port$2793$0 [4:1], 4'h0, \port$2793$44 , 13'h0000, \port$2793$6  };
+  assign \$signature__data$110  = { \port$2792$0 [0], \port$2792$0 [4:1], 4'h0, \port$2792$44 , 13'h0000, \port$2792$6  };
   assign s_axil_arready = ar_room;
+  assign bus__r_req_parts = { ar_room, s_axil_arvalid };
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$2793$0 [0], \port$2793$0 [4:1], 4'h0, \port$2793$44 , 13'h0000, \port$2793$6  };
+  assign bus__r_slow_data = { \port$2792$0 [0], \port$2792$0 [4:1], 4'h0, \port$2792$44 , 13'h0000, \port$2792$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3267,7 +3290,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$2475$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$2477$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, grant_cpu_q, freed_cpu_q, flushed_cpu_q, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$69  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
@@ -3537,16 +3560,16 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$338 ;
   wire \$339 ;
   wire \$34 ;
-  wire [4:0] \$340 ;
+  wire \$340 ;
   wire \$341 ;
   wire \$342 ;
-  wire \$343 ;
+  wire [4:0] \$343 ;
   wire \$344 ;
   wire \$345 ;
-  wire [6:0] \$346 ;
+  wire \$346 ;
   wire \$347 ;
   wire \$348 ;
-  wire \$349 ;
+  wire [6:0] \$349 ;
   wire [5:0] \$35 ;
   wire \$350 ;
   wire \$351 ;
@@ -3587,17 +3610,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$383 ;
   wire \$384 ;
   wire \$385 ;
-  wire [4:0] \$386 ;
+  wire \$386 ;
   wire \$387 ;
   wire \$388 ;
-  wire \$389 ;
+  wire [4:0] \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
-  wire [5:0] \$392 ;
+  wire \$392 ;
   wire \$393 ;
   wire \$394 ;
-  wire \$395 ;
+  wire [5:0] \$395 ;
   wire \$396 ;
   wire \$397 ;
   wire \$398 ;
@@ -3609,17 +3632,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$402 ;
   wire \$403 ;
   wire \$404 ;
-  wire [4:0] \$405 ;
+  wire \$405 ;
   wire \$406 ;
   wire \$407 ;
-  wire \$408 ;
+  wire [4:0] \$408 ;
   wire \$409 ;
   wire \$41 ;
   wire \$410 ;
-  wire [5:0] \$411 ;
+  wire \$411 ;
   wire \$412 ;
   wire \$413 ;
-  wire \$414 ;
+  wire [5:0] \$414 ;
   wire \$415 ;
   wire \$416 ;
   wire \$417 ;
@@ -3630,17 +3653,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$421 ;
   wire \$422 ;
   wire \$423 ;
-  wire [4:0] \$424 ;
+  wire \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire \$427 ;
+  wire [4:0] \$427 ;
   wire \$428 ;
   wire \$429 ;
   wire \$43 ;
-  wire [5:0] \$430 ;
+  wire \$430 ;
   wire \$431 ;
   wire \$432 ;
-  wire \$433 ;
+  wire [5:0] \$433 ;
   wire \$434 ;
   wire \$435 ;
   wire \$436 ;
@@ -3651,57 +3674,57 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$440 ;
   wire \$441 ;
   wire \$442 ;
-  wire [4:0] \$443 ;
+  wire \$443 ;
   wire \$444 ;
   wire \$445 ;
-  wire \$446 ;
+  wire [4:0] \$446 ;
   wire \$447 ;
   wire \$448 ;
-  wire [5:0] \$449 ;
+  wire \$449 ;
   wire \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire [20:0] \$452 ;
-  wire [31:0] \$453 ;
+  wire [5:0] \$452 ;
+  wire \$453 ;
   wire \$454 ;
-  wire \$455 ;
-  wire [7:0] \$456 ;
-  wire [7:0] \$457 ;
-  wire [8:0] \$458 ;
-  wire \$459 ;
+  wire [20:0] \$455 ;
+  wire [31:0] \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire [7:0] \$459 ;
   wire \$46 ;
   wire [7:0] \$460 ;
-  wire [7:0] \$461 ;
-  wire [8:0] \$462 ;
-  wire \$463 ;
+  wire [8:0] \$461 ;
+  wire \$462 ;
+  wire [7:0] \$463 ;
   wire [7:0] \$464 ;
-  wire [7:0] \$465 ;
-  wire [8:0] \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
+  wire [8:0] \$465 ;
+  wire \$466 ;
+  wire [7:0] \$467 ;
+  wire [7:0] \$468 ;
+  wire [8:0] \$469 ;
   wire \$47 ;
   wire \$470 ;
   wire \$471 ;
-  wire [1:0] \$472 ;
-  wire [1:0] \$473 ;
-  wire [1:0] \$474 ;
-  wire [7:0] \$475 ;
-  wire [7:0] \$476 ;
-  wire [8:0] \$477 ;
-  wire \$478 ;
-  wire \$479 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire [1:0] \$475 ;
+  wire [1:0] \$476 ;
+  wire [1:0] \$477 ;
+  wire [7:0] \$478 ;
+  wire [7:0] \$479 ;
   wire [3:0] \$48 ;
-  wire \$480 ;
+  wire [8:0] \$480 ;
   wire \$481 ;
   wire \$482 ;
   wire \$483 ;
   wire \$484 ;
   wire \$485 ;
-  wire [3:0] \$486 ;
+  wire \$486 ;
   wire \$487 ;
   wire \$488 ;
-  wire \$489 ;
+  wire [3:0] \$489 ;
   wire \$49 ;
   wire \$490 ;
   wire \$491 ;
@@ -3710,29 +3733,29 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$494 ;
   wire \$495 ;
   wire \$496 ;
-  wire [6:0] \$497 ;
+  wire \$497 ;
   wire \$498 ;
   wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$500 ;
+  wire [6:0] \$500 ;
   wire \$501 ;
   wire \$502 ;
   wire \$503 ;
   wire \$504 ;
   wire \$505 ;
-  wire [3:0] \$506 ;
-  wire [6:0] \$507 ;
-  reg \$508 ;
-  reg [5:0] \$509 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire [3:0] \$509 ;
   wire \$51 ;
-  reg [4:0] \$510 ;
+  wire [6:0] \$510 ;
   reg \$511 ;
   reg [5:0] \$512 ;
-  reg [11:0] \$513 ;
+  reg [4:0] \$513 ;
   reg \$514 ;
-  reg \$515 ;
-  reg \$516 ;
+  reg [5:0] \$515 ;
+  reg [11:0] \$516 ;
   reg \$517 ;
   reg \$518 ;
   reg \$519 ;
@@ -3740,16 +3763,16 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$520 ;
   reg \$521 ;
   reg \$522 ;
-  reg [6:0] \$523 ;
-  reg [6:0] \$524 ;
+  reg \$523 ;
+  reg \$524 ;
   reg \$525 ;
-  reg [5:0] \$526 ;
+  reg [6:0] \$526 ;
   reg [6:0] \$527 ;
-  reg [5:0] \$528 ;
-  reg \$529 ;
+  reg \$528 ;
+  reg [5:0] \$529 ;
   wire [8:0] \$53 ;
-  reg \$530 ;
-  reg \$531 ;
+  reg [6:0] \$530 ;
+  reg [5:0] \$531 ;
   reg \$532 ;
   reg \$533 ;
   reg \$534 ;
@@ -3792,14 +3815,14 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$568 ;
   reg \$569 ;
   wire \$57 ;
-  reg [5:0] \$570 ;
+  reg \$570 ;
   reg \$571 ;
   reg \$572 ;
-  reg [6:0] \$573 ;
-  reg [2:0] \$574 ;
+  reg [5:0] \$573 ;
+  reg \$574 ;
   reg \$575 ;
-  reg \$576 ;
-  reg \$577 ;
+  reg [6:0] \$576 ;
+  reg [2:0] \$577 ;
   reg \$578 ;
   reg \$579 ;
   wire \$58 ;
@@ -3814,6 +3837,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$588 ;
   reg \$589 ;
   wire [8:0] \$59 ;
+  reg \$590 ;
+  reg \$591 ;
+  reg \$592 ;
+  reg \$593 ;
+  reg \$594 ;
+  reg \$595 ;
   wire \$6 ;
   wire \$60 ;
   wire \$61 ;
@@ -3863,7 +3892,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$signal$200 ;
   wire \$signal$219 ;
   wire [3:0] \$signal$249 ;
-  wire \$signal$336 ;
+  wire \$signal$339 ;
   reg a0_fits = 1'h0;
   reg a0_pool = 1'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -3982,13 +4011,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 6'h00 *)
   wire [5:0] event_grant_addr;
   (* init = 6'h00 *)
-  wire [5:0] \event_grant_addr$315 ;
+  wire [5:0] \event_grant_addr$318 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$317 ;
-  wire [3:0] \event_grant_data$317.next ;
-  wire \event_grant_data$317.snap ;
+  wire [4:0] \event_grant_data$320 ;
+  wire [3:0] \event_grant_data$320.next ;
+  wire \event_grant_data$320.snap ;
   wire [3:0] \event_grant_data.next ;
   wire \event_grant_data.snap ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
@@ -4011,11 +4040,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 6'h00 *)
   wire [5:0] event_parity_addr;
   (* init = 6'h00 *)
-  wire [5:0] \event_parity_addr$327 ;
+  wire [5:0] \event_parity_addr$330 ;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
-  wire \event_parity_data$329 ;
+  wire \event_parity_data$332 ;
   reg event_parity_r0_b0 = 1'h0;
   reg event_parity_r1_b0 = 1'h0;
   (* init = 6'h00 *)
@@ -4190,6 +4219,10 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [9:0] flush_user;
   input flush_valid;
   wire flush_valid;
+  (* init = 1'h0 *)
+  wire flushed_cpu;
+  output flushed_cpu_q;
+  reg flushed_cpu_q = 1'h0;
   wire [3:0] flushed_err;
   wire flushed_ok;
   wire flushed_pool;
@@ -4224,6 +4257,10 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   input free_valid;
   wire free_valid;
   wire [31:0] freed_addr;
+  (* init = 1'h0 *)
+  wire freed_cpu;
+  output freed_cpu_q;
+  reg freed_cpu_q = 1'h0;
   wire [3:0] freed_err;
   wire freed_in_pool;
   wire freed_ok;
@@ -4234,7 +4271,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$348 ;
+  wire [31:0] \grant_addr$351 ;
+  (* init = 1'h0 *)
+  wire grant_cpu;
+  output grant_cpu_q;
+  reg grant_cpu_q = 1'h0;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -4250,18 +4291,18 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire grant_valid;
   wire hit_a3;
   wire [3:0] next_tag;
-  input [1:0] \port$2475$39 ;
-  wire [1:0] \port$2475$39 ;
+  input [1:0] \port$2477$39 ;
+  wire [1:0] \port$2477$39 ;
   (* init = 6'h00 *)
   wire [5:0] r__addr;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$314 ;
+  wire [5:0] \r__addr$317 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$324 ;
+  wire [5:0] \r__addr$327 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$326 ;
+  wire [5:0] \r__addr$329 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$333 ;
+  wire [5:0] \r__addr$336 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -4274,18 +4315,18 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 6'h00 *)
   wire [5:0] w__addr;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$318 ;
+  wire [5:0] \w__addr$321 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$330 ;
+  wire [5:0] \w__addr$333 ;
   wire [4:0] w__data;
-  wire \w__data$322 ;
+  wire \w__data$325 ;
   (* init = 12'h000 *)
-  wire [11:0] \w__data$332 ;
+  wire [11:0] \w__data$335 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$320 ;
+  wire \w__en$323 ;
   (* init = 1'h0 *)
-  wire \w__en$331 ;
+  wire \w__en$334 ;
   reg x0_pool = 1'h0;
   reg x0_select = 1'h0;
   reg [9:0] x0_user = 10'h000;
@@ -4314,7 +4355,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [4:0] event_grant [63:0];
   always @(posedge aclk_clk) begin
     if (event_grant_w_en)
-      event_grant[event_grant_w_addr] <= { \$340 [3:0], event_grant_w_data[0] };
+      event_grant[event_grant_w_addr] <= { \$343 [3:0], event_grant_w_data[0] };
   end
   reg [4:0] _0_;
   reg [4:0] _1_;
@@ -4327,8 +4368,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* no_rw_check = 32'd1 *)
   reg [0:0] event_parity [63:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$320 )
-      event_parity[f4_slot] <= \w__data$322 ;
+    if (\w__en$323 )
+      event_parity[f4_slot] <= \w__data$325 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
@@ -4349,115 +4390,123 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     _4_ <= event_queue[event_head];
   end
   assign \r__data$23  = _4_;
-  assign \$408  = ~ a3_hit_a1;
-  assign \$409  = \$407  & \$408 ;
-  assign \$410  = \$409  & a3_older_next[1];
-  assign \$411  = { \$410 , \$406 , \$403 , \$401 , \$396  } + 5'h1f;
-  assign \$412  = a3_hit_a1 | a3_older_hit;
-  assign \$413  = ~ \$412 ;
-  assign \$414  = a3_sel_new & \$413 ;
-  assign \$417  = a3_hit_a1 | a3_older_hit;
-  assign \$418  = ~ \$417 ;
-  assign \$419  = \$416  & \$418 ;
-  assign \$420  = \$419  & event_grant_r1_b0[3];
-  assign \$422  = \$421  & event_queue_r0_b0[10];
-  assign \$423  = a3_fwd_ok & a3_hit_a1;
-  assign \$424  = a4_tag + 1'h1;
-  assign \$425  = \$423  & \$424 [2];
-  assign \$426  = a3_fwd_ok & a3_older_hit;
-  assign \$427  = ~ a3_hit_a1;
-  assign \$428  = \$426  & \$427 ;
-  assign \$429  = \$428  & a3_older_next[2];
-  assign \$430  = { \$429 , \$425 , \$422 , \$420 , \$415  } + 5'h1f;
-  assign \$431  = a3_hit_a1 | a3_older_hit;
-  assign \$432  = ~ \$431 ;
-  assign \$433  = a3_sel_new & \$432 ;
-  assign \$436  = a3_hit_a1 | a3_older_hit;
-  assign \$437  = ~ \$436 ;
-  assign \$438  = \$435  & \$437 ;
-  assign \$439  = \$438  & event_grant_r1_b0[4];
-  assign \$441  = \$440  & event_queue_r0_b0[11];
-  assign \$442  = a3_fwd_ok & a3_hit_a1;
-  assign \$443  = a4_tag + 1'h1;
-  assign \$444  = \$442  & \$443 [3];
-  assign \$445  = a3_fwd_ok & a3_older_hit;
-  assign \$446  = ~ a3_hit_a1;
-  assign \$447  = \$445  & \$446 ;
-  assign \$448  = \$447  & a3_older_next[3];
-  assign \$449  = { \$448 , \$444 , \$441 , \$439 , \$434  } + 5'h1f;
-  assign \$450  = a3_valid & a3_ok;
-  assign \$451  = ! a3_pool;
-  assign event_grant_wen = \$450  & \$451 ;
-  assign \$454  = ! f2_err;
-  assign \$signal$188  = f2_valid & \$454 ;
-  assign \$455  = a4_valid & a4_ok;
-  assign \$456  = { \$455 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$457  = ~ \$456 ;
-  assign \$458  = \$457  + 1'h1;
-  assign \$459  = a5_valid & a5_ok;
-  assign \$460  = { \$459 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$461  = ~ \$460 ;
-  assign \$462  = \$461  + 1'h1;
-  assign \$463  = a4_valid & a4_ok;
-  assign \$464  = { \$463 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$465  = ~ \$464 ;
-  assign \$466  = \$465  + 1'h1;
+  assign \$402  = ~ \$401 ;
+  assign \$403  = \$400  & \$402 ;
+  assign \$404  = \$403  & event_grant_r1_b0[2];
+  assign \$406  = \$405  & event_queue_r0_b0[9];
+  assign \$407  = a3_fwd_ok & a3_hit_a1;
+  assign \$408  = a4_tag + 1'h1;
+  assign \$409  = \$407  & \$408 [1];
+  assign \$410  = a3_fwd_ok & a3_older_hit;
+  assign \$411  = ~ a3_hit_a1;
+  assign \$412  = \$410  & \$411 ;
+  assign \$413  = \$412  & a3_older_next[1];
+  assign \$414  = { \$413 , \$409 , \$406 , \$404 , \$399  } + 5'h1f;
+  assign \$415  = a3_hit_a1 | a3_older_hit;
+  assign \$416  = ~ \$415 ;
+  assign \$417  = a3_sel_new & \$416 ;
+  assign \$420  = a3_hit_a1 | a3_older_hit;
+  assign \$421  = ~ \$420 ;
+  assign \$422  = \$419  & \$421 ;
+  assign \$423  = \$422  & event_grant_r1_b0[3];
+  assign \$425  = \$424  & event_queue_r0_b0[10];
+  assign \$426  = a3_fwd_ok & a3_hit_a1;
+  assign \$427  = a4_tag + 1'h1;
+  assign \$428  = \$426  & \$427 [2];
+  assign \$429  = a3_fwd_ok & a3_older_hit;
+  assign \$430  = ~ a3_hit_a1;
+  assign \$431  = \$429  & \$430 ;
+  assign \$432  = \$431  & a3_older_next[2];
+  assign \$433  = { \$432 , \$428 , \$425 , \$423 , \$418  } + 5'h1f;
+  assign \$434  = a3_hit_a1 | a3_older_hit;
+  assign \$435  = ~ \$434 ;
+  assign \$436  = a3_sel_new & \$435 ;
+  assign \$439  = a3_hit_a1 | a3_older_hit;
+  assign \$440  = ~ \$439 ;
+  assign \$441  = \$438  & \$440 ;
+  assign \$442  = \$441  & event_grant_r1_b0[4];
+  assign \$444  = \$443  & event_queue_r0_b0[11];
+  assign \$445  = a3_fwd_ok & a3_hit_a1;
+  assign \$446  = a4_tag + 1'h1;
+  assign \$447  = \$445  & \$446 [3];
+  assign \$448  = a3_fwd_ok & a3_older_hit;
+  assign \$449  = ~ a3_hit_a1;
+  assign \$450  = \$448  & \$449 ;
+  assign \$451  = \$450  & a3_older_next[3];
+  assign \$452  = { \$451 , \$447 , \$444 , \$442 , \$437  } + 5'h1f;
+  assign \$453  = a3_valid & a3_ok;
+  assign \$454  = ! a3_pool;
+  assign event_grant_wen = \$453  & \$454 ;
+  assign \$457  = ! f2_err;
+  assign \$signal$188  = f2_valid & \$457 ;
+  assign \$458  = a4_valid & a4_ok;
+  assign \$459  = { \$458 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$460  = ~ \$459 ;
+  assign \$461  = \$460  + 1'h1;
+  assign \$462  = a5_valid & a5_ok;
+  assign \$463  = { \$462 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$464  = ~ \$463 ;
+  assign \$465  = \$464  + 1'h1;
+  assign \$466  = a4_valid & a4_ok;
+  assign \$467  = { \$466 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$468  = ~ \$467 ;
+  assign \$469  = \$468  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$467  = ~ rel_f2;
-  assign \$468  = f3_quiet & \$467 ;
-  assign \$469  = \$468  ? f3_in : 1'h0;
-  assign \$470  = x1_select | x0_select;
-  assign \$471  = ~ \$470 ;
-  assign \$472  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$473  = { 1'h0, \$471  } & \$472 ;
-  assign \$474  = { 1'h0, \$469  } & \$473 ;
-  assign \$475  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$476  = ~ \$475 ;
-  assign \$477  = \$476  + 1'h1;
-  assign released_f1 = \release  & \$477 [8];
-  assign \$478  = ~ f4_blocked;
-  assign \$479  = \$478  & f4_rest_held;
-  assign \$signal$336  = f4_hit_a1 | \$479 ;
-  assign \$480  = ~ f4_blocked;
-  assign \$481  = f4_by_mem & f4_mem_ok;
-  assign \$482  = f4_by_older | \$481 ;
-  assign \$483  = \$480  & \$482 ;
-  assign \release  = f4_by_a1 | \$483 ;
-  assign \$484  = ~ f4_go;
-  assign \$485  = ~ \$signal$336 ;
-  assign \$486  = \$signal$336  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$486  : f4_err;
+  assign \$470  = ~ rel_f2;
+  assign \$471  = f3_quiet & \$470 ;
+  assign \$472  = \$471  ? f3_in : 1'h0;
+  assign \$473  = x1_select | x0_select;
+  assign \$474  = ~ \$473 ;
+  assign \$475  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$476  = { 1'h0, \$474  } & \$475 ;
+  assign \$477  = { 1'h0, \$472  } & \$476 ;
+  assign \$478  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$479  = ~ \$478 ;
+  assign \$480  = \$479  + 1'h1;
+  assign released_f1 = \release  & \$480 [8];
+  assign \$481  = ~ f4_blocked;
+  assign \$482  = \$481  & f4_rest_held;
+  assign \$signal$339  = f4_hit_a1 | \$482 ;
+  assign \$483  = ~ f4_blocked;
+  assign \$484  = f4_by_mem & f4_mem_ok;
+  assign \$485  = f4_by_older | \$484 ;
+  assign \$486  = \$483  & \$485 ;
+  assign \release  = f4_by_a1 | \$486 ;
+  assign \$487  = ~ f4_go;
+  assign \$488  = ~ \$signal$339 ;
+  assign \$489  = \$signal$339  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$489  : f4_err;
   assign \$signal$249  = \release  ? 4'h0 : unreleased_err;
-  assign \$487  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$322  = ~ \$487 ;
-  assign \$488  = ~ f4_blocked;
-  assign \$489  = \$488  & f4_by_older;
-  assign \$490  = f4_by_a1 | \$489 ;
-  assign \$491  = f4_live & \$490 ;
-  assign \$492  = ~ f4_blocked;
-  assign \$493  = \$492  & f4_by_mem_live;
-  assign \$494  = \$493  & f4_mem_ok;
-  assign \w__en$320  = \$491  | \$494 ;
-  assign \$495  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$496  = ~ \$495 ;
-  assign \$497  = f4_slot + 6'h3f;
-  assign \$498  = ~ \$497 [6];
-  assign \$499  = ~ f4_blocked;
-  assign \$500  = \$499  & f4_by_older;
-  assign \$501  = f4_by_a1 | \$500 ;
-  assign \$502  = f4_live & \$501 ;
-  assign \$503  = ~ f4_blocked;
-  assign \$504  = \$503  & f4_by_mem_live;
-  assign \$505  = \$504  & f4_mem_ok;
-  assign event_queue_wen = \$502  | \$505 ;
-  assign \$506  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$507  = { busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 6'h3f;
+  assign \$490  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$325  = ~ \$490 ;
+  assign \$491  = ~ f4_blocked;
+  assign \$492  = \$491  & f4_by_older;
+  assign \$493  = f4_by_a1 | \$492 ;
+  assign \$494  = f4_live & \$493 ;
+  assign \$495  = ~ f4_blocked;
+  assign \$496  = \$495  & f4_by_mem_live;
+  assign \$497  = \$496  & f4_mem_ok;
+  assign \w__en$323  = \$494  | \$497 ;
+  assign \$498  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$499  = ~ \$498 ;
+  assign \$500  = f4_slot + 6'h3f;
+  assign \$501  = ~ \$500 [6];
+  assign \$502  = ~ f4_blocked;
+  assign \$503  = \$502  & f4_by_older;
+  assign \$504  = f4_by_a1 | \$503 ;
+  assign \$505  = f4_live & \$504 ;
+  assign \$506  = ~ f4_blocked;
+  assign \$507  = \$506  & f4_by_mem_live;
+  assign \$508  = \$507  & f4_mem_ok;
+  assign event_queue_wen = \$505  | \$508 ;
+  assign \$509  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$510  = { busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 6'h3f;
   always @(posedge aclk_clk)
-    event_grant_w_en <= \$508 ;
+    event_grant_w_en <= \$511 ;
   always @(posedge aclk_clk)
-    event_grant_w_addr <= \$509 ;
+    event_grant_w_addr <= \$512 ;
   always @(posedge aclk_clk)
-    event_grant_w_data <= \$510 ;
+    event_grant_w_data <= \$513 ;
   always @(posedge aclk_clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -4467,15 +4516,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    event_queue_w_en <= \$511 ;
+    event_queue_w_en <= \$514 ;
   always @(posedge aclk_clk)
-    event_queue_w_addr <= \$512 ;
+    event_queue_w_addr <= \$515 ;
   always @(posedge aclk_clk)
-    event_queue_w_data <= \$513 ;
+    event_queue_w_data <= \$516 ;
   always @(posedge aclk_clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$514 ;
+    a0_valid <= \$517 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -4485,7 +4534,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a0_fits <= \$4 ;
   always @(posedge aclk_clk)
-    a1_valid <= \$515 ;
+    a1_valid <= \$518 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -4497,17 +4546,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a1_in <= \$6 ;
   always @(posedge aclk_clk)
-    a1_select <= \$516 ;
+    a1_select <= \$519 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$517 ;
+    x0_valid <= \$520 ;
   always @(posedge aclk_clk)
-    x0_select <= \$518 ;
+    x0_select <= \$521 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$519 ;
+    x1_valid <= \$522 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -4515,9 +4564,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     x1_err <= \$15 ;
   always @(posedge aclk_clk)
-    x1_select <= \$520 ;
+    x1_select <= \$523 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$521 ;
+    x2_valid <= \$524 ;
   always @(posedge aclk_clk)
     x2_ok <= \$16 ;
   always @(posedge aclk_clk)
@@ -4529,25 +4578,25 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$522 ;
+    a2_valid <= \$525 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    event_seen <= \$523 ;
+    event_seen <= \$526 ;
   always @(posedge aclk_clk)
-    event_seen_prev <= \$524 ;
+    event_seen_prev <= \$527 ;
   always @(posedge aclk_clk)
-    event_has_fresh <= \$525 ;
+    event_has_fresh <= \$528 ;
   always @(posedge aclk_clk)
-    event_head <= \$526 ;
+    event_head <= \$529 ;
   always @(posedge aclk_clk)
-    event_fresh <= \$527 ;
+    event_fresh <= \$530 ;
   always @(posedge aclk_clk)
-    event_fresh_slot <= \$528 ;
+    event_fresh_slot <= \$531 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$529 ;
+    a2_ring <= \$532 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -4563,7 +4612,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_restart_head <= \$47 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$530 ;
+    a3_valid <= \$533 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -4575,7 +4624,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$531 ;
+    a3_ring <= \$534 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -4591,7 +4640,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$69 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$532 ;
+    a4_valid <= \$535 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -4603,11 +4652,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a4_slot <= \$70 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$449 [5], \$430 [5], \$411 [5], \$392 [5] };
+    a4_tag <= { \$452 [5], \$433 [5], \$414 [5], \$395 [5] };
   always @(posedge aclk_clk)
     a4_snap <= fetched_snap;
   always @(posedge aclk_clk)
-    a5_valid <= \$533 ;
+    a5_valid <= \$536 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -4631,7 +4680,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_older_next <= \$90 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$534 ;
+    f0_valid <= \$537 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -4647,7 +4696,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f1_contract <= 1'h0;
   always @(posedge aclk_clk)
-    f1_valid <= \$535 ;
+    f1_valid <= \$538 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -4663,49 +4712,49 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$536 ;
+    f1_same_second_eq0 <= \$539 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$537 ;
+    f1_same_second_eq3 <= \$540 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$538 ;
+    f1_same_second_eq6 <= \$541 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$539 ;
+    f1_same_second_eq9 <= \$542 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$540 ;
+    f1_same_second_eq12 <= \$543 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$541 ;
+    f1_same_second_eq15 <= \$544 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$542 ;
+    f1_same_second_eq18 <= \$545 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$543 ;
+    f1_same_second_eq21 <= \$546 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$544 ;
+    f1_same_second_eq24 <= \$547 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$545 ;
+    f1_same_second_eq27 <= \$548 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$546 ;
+    f1_same_second_eq30 <= \$549 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$547 ;
+    f1_same_third_eq0 <= \$550 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$548 ;
+    f1_same_third_eq3 <= \$551 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$549 ;
+    f1_same_third_eq6 <= \$552 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$550 ;
+    f1_same_third_eq9 <= \$553 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$551 ;
+    f1_same_third_eq12 <= \$554 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$552 ;
+    f1_same_third_eq15 <= \$555 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$553 ;
+    f1_same_third_eq18 <= \$556 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$554 ;
+    f1_same_third_eq21 <= \$557 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$555 ;
+    f1_same_third_eq24 <= \$558 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$556 ;
+    f1_same_third_eq27 <= \$559 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$557 ;
+    f1_same_third_eq30 <= \$560 ;
   always @(posedge aclk_clk)
     f1_hit <= f0_hit;
   always @(posedge aclk_clk)
@@ -4713,7 +4762,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f1_event_slot <= \$121 [5:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$558 ;
+    f2_valid <= \$561 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -4735,9 +4784,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f2_same_third <= \$178 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$559 ;
+    f3_valid <= \$562 ;
   always @(posedge aclk_clk)
-    f3_go <= \$560 ;
+    f3_go <= \$563 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -4759,11 +4808,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$458 [8];
+    f3_hit_a2 <= \$461 [8];
   always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$183 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$462 [8];
+    f3_hit_a3 <= \$465 [8];
   always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$186 [4];
   always @(posedge aclk_clk)
@@ -4773,11 +4822,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$191 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$561 ;
+    f3_quiet <= \$564 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$562 ;
+    f4_valid <= \$565 ;
   always @(posedge aclk_clk)
-    f4_go <= \$563 ;
+    f4_go <= \$566 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -4791,7 +4840,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$466 [8];
+    f4_hit_a1 <= \$469 [8];
   always @(posedge aclk_clk)
     f4_a1_next <= \$199 [3:0];
   always @(posedge aclk_clk)
@@ -4803,11 +4852,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_rest_snap <= \$224 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$564 ;
+    f4_by_a1 <= \$567 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$565 ;
+    f4_by_older <= \$568 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$566 ;
+    f4_by_mem <= \$569 ;
   always @(posedge aclk_clk)
     f4_mem_ok <= \$245 [6];
   always @(posedge aclk_clk)
@@ -4817,9 +4866,9 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_live <= \$255 [0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$567 ;
+    f4_by_mem_live <= \$570 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$568 ;
+    f4_blocked <= \$571 ;
   always @(posedge aclk_clk)
     f4_taken_a4 <= \$259 [8];
   always @(posedge aclk_clk)
@@ -4829,23 +4878,23 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_raced <= \$269 [2];
   always @(posedge aclk_clk)
-    event_push <= \$569 ;
+    event_push <= \$572 ;
   always @(posedge aclk_clk)
-    event_queue_waddr <= \$570 ;
+    event_queue_waddr <= \$573 ;
   always @(posedge aclk_clk)
-    event_pushed <= \$571 ;
+    event_pushed <= \$574 ;
   always @(posedge aclk_clk)
-    event_popped <= \$572 ;
+    event_popped <= \$575 ;
   always @(posedge aclk_clk)
-    event_count <= \$573 ;
+    event_count <= \$576 ;
   always @(posedge aclk_clk)
-    event_at <= \$574 ;
+    event_at <= \$577 ;
   always @(posedge aclk_clk)
-    event_nonempty <= \$575 ;
+    event_nonempty <= \$578 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$576 ;
+    f5_valid <= \$579 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$577 ;
+    f5_ok <= \$580 ;
   always @(posedge aclk_clk)
     f5_err <= \$signal$249 ;
   always @(posedge aclk_clk)
@@ -4875,27 +4924,27 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a5_overwrite <= \$333 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$578 ;
+    a6_valid <= \$581 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$579 ;
+    f6_valid <= \$582 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$580 ;
+    x3_valid <= \$583 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$581 ;
+    x4_valid <= \$584 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$582 ;
+    x5_valid <= \$585 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$583 ;
+    x6_valid <= \$586 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -4955,17 +5004,23 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$584 ;
+    grant_cpu_q <= \$587 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$585 ;
+    freed_cpu_q <= \$588 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$586 ;
+    flushed_cpu_q <= \$589 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$587 ;
+    busy_0 <= \$590 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$588 ;
+    busy_6 <= \$591 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$589 ;
+    busy_12 <= \$592 ;
+  always @(posedge aclk_clk)
+    busy_18 <= \$593 ;
+  always @(posedge aclk_clk)
+    busy_24 <= \$594 ;
+  always @(posedge aclk_clk)
+    busy_30 <= \$595 ;
   assign \$1  = alloc_port_size - 13'h1001;
   assign \$2  = ~ \$1 [14];
   assign \$4  = alloc_src | \$3 ;
@@ -4976,7 +5031,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$9  = \$8  & a0_fits;
   assign \$10  = ! flush_port_pool;
   assign \$11  = flush_port_valid & \$10 ;
-  assign \$12  = flush_src ? \port$2475$39 [1] : \$11 ;
+  assign \$12  = flush_src ? \port$2477$39 [1] : \$11 ;
   assign \$13  = x0_pool >= 1'h1;
   assign \$15  = \$13  ? 4'h2 : 4'h0;
   assign \$16  = ! x1_err;
@@ -5029,7 +5084,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$66  = a2_ok & a2_from_fresh;
   assign \$67  = \$66  ? a2_in : 1'h0;
   assign \$68  = a2_ok & a2_from_fresh;
-  assign \$70  = a3_ok ? { \$370 , \$366 , \$362 , \$358 , \$354 , \$350  } : 6'h00;
+  assign \$70  = a3_ok ? { \$373 , \$369 , \$365 , \$361 , \$357 , \$353  } : 6'h00;
   assign \$71  = a4_ok ? grant_addr : 32'd0;
   assign \$73  = \$72  & event_queue_r0_b0[7];
   assign \$74  = a3_restart_fresh | \$73 ;
@@ -5054,7 +5109,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$93  = free_port_addr - 32'd2147745792;
   assign \$94  = ~ \$93 [32];
   assign \$96  = \$92  & \$95 ;
-  assign \$97  = free_src ? \port$2475$39 [0] : \$96 ;
+  assign \$97  = free_src ? \port$2477$39 [0] : \$96 ;
   assign \$98  = f0_addr[2:0] == f2_addr[2:0];
   assign \$99  = f0_addr[5:3] == f2_addr[5:3];
   assign \$100  = f0_addr[8:6] == f2_addr[8:6];
@@ -5145,12 +5200,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$186  = \$185  + 1'h1;
   assign \$187  = a4_tag + 1'h1;
   assign \$188  = a5_tag + 1'h1;
-  assign \$189  = \$458 [8] ? \$187 [3:0] : \$188 [3:0];
-  assign \$190  = \$458 [8] ? a4_snap : a5_snap;
+  assign \$189  = \$461 [8] ? \$187 [3:0] : \$188 [3:0];
+  assign \$190  = \$461 [8] ? a4_snap : a5_snap;
   assign \$191  = f2_same_third & f5_ok;
-  assign \$192  = ~ \$458 [8];
+  assign \$192  = ~ \$461 [8];
   assign \$193  = \$signal$188  & \$192 ;
-  assign \$194  = ~ \$462 [8];
+  assign \$194  = ~ \$465 [8];
   assign \$195  = \$193  & \$194 ;
   assign \$196  = f2_same_third & f5_ok;
   assign \$197  = ~ \$196 ;
@@ -5175,7 +5230,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$221  = f3_hit_a2 | f3_hit_a3;
   assign \$223  = \$222  & event_grant_r0_b0[0];
   assign \$224  = \$221  ? f3_older_snap : \$223 ;
-  assign \$225  = f3_go & \$466 [8];
+  assign \$225  = f3_go & \$469 [8];
   assign \$226  = a4_tag ^ f3_tag;
   assign \$227  = ~ \$226 ;
   assign \$228  = \$227  + 1'h1;
@@ -5203,7 +5258,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$253  = f3_flushed ? 2'h0 : 2'h3;
   assign \$254  = { 1'h0, \$252  } & \$253 ;
   assign \$255  = { 1'h0, f3_in } & \$254 ;
-  assign \$256  = \$466 [8] | released_f1;
+  assign \$256  = \$469 [8] | released_f1;
   assign \$257  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$258  = ~ \$257 ;
   assign \$259  = \$258  + 1'h1;
@@ -5276,603 +5331,536 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$331  = \release  & f4_taken_a4;
   assign \$332  = ~ \$331 ;
   assign \$333  = \$330  & \$332 ;
-  assign \$334  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, event_push };
-  assign \$335  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$336  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
-  assign \$337  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
-  assign \$338  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_blocked };
-  assign \$339  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
-  assign \$340  = event_grant_w_data[4:1] + 1'h1;
-  assign \$341  = event_has_fresh | x1_select;
-  assign event_take_fresh = a1_select & \$341 ;
-  assign \$342  = ~ x1_select;
-  assign \$343  = a1_select & \$342 ;
-  assign \$344  = ~ event_has_fresh;
-  assign \$345  = \$343  & \$344 ;
-  assign event_pop = \$345  & event_nonempty;
-  assign \$346  = event_fresh_slot + 1'h1;
-  assign \$347  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$349  = \$348  & event_queue_r0_b0[0];
-  assign \$350  = \$347  | \$349 ;
-  assign \$351  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$353  = \$352  & event_queue_r0_b0[1];
-  assign \$354  = \$351  | \$353 ;
-  assign \$355  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$357  = \$356  & event_queue_r0_b0[2];
-  assign \$358  = \$355  | \$357 ;
-  assign \$359  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$361  = \$360  & event_queue_r0_b0[3];
-  assign \$362  = \$359  | \$361 ;
-  assign \$363  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$365  = \$364  & event_queue_r0_b0[4];
-  assign \$366  = \$363  | \$365 ;
-  assign \$367  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$369  = \$368  & event_queue_r0_b0[5];
-  assign \$370  = \$367  | \$369 ;
-  assign \$371  = a3_sel_fresh & event_parity_r1_b0;
-  assign \$373  = \$372  & event_queue_r0_b0[6];
-  assign fetched_snap = \$371  | \$373 ;
-  assign \$374  = a3_hit_a1 | a3_older_hit;
-  assign \$375  = ~ \$374 ;
-  assign \$376  = a3_sel_new & \$375 ;
-  assign \$379  = a3_hit_a1 | a3_older_hit;
-  assign \$380  = ~ \$379 ;
-  assign \$381  = \$378  & \$380 ;
-  assign \$382  = \$381  & event_grant_r1_b0[1];
-  assign \$384  = \$383  & event_queue_r0_b0[8];
-  assign \$385  = a3_fwd_ok & a3_hit_a1;
-  assign \$386  = a4_tag + 1'h1;
-  assign \$387  = \$385  & \$386 [0];
-  assign \$388  = a3_fwd_ok & a3_older_hit;
-  assign \$389  = ~ a3_hit_a1;
-  assign \$390  = \$388  & \$389 ;
-  assign \$391  = \$390  & a3_older_next[0];
-  assign \$392  = { \$391 , \$387 , \$384 , \$382 , \$377  } + 5'h1f;
-  assign \$393  = a3_hit_a1 | a3_older_hit;
-  assign \$394  = ~ \$393 ;
-  assign \$395  = a3_sel_new & \$394 ;
-  assign \$398  = a3_hit_a1 | a3_older_hit;
-  assign \$399  = ~ \$398 ;
-  assign \$400  = \$397  & \$399 ;
-  assign \$401  = \$400  & event_grant_r1_b0[2];
-  assign \$403  = \$402  & event_queue_r0_b0[9];
-  assign \$404  = a3_fwd_ok & a3_hit_a1;
-  assign \$405  = a4_tag + 1'h1;
-  assign \$406  = \$404  & \$405 [1];
-  assign \$407  = a3_fwd_ok & a3_older_hit;
+  assign \$334  = a5_valid & alloc_src_d5;
+  assign \$335  = f5_valid & free_info_d5[0];
+  assign \$336  = x5_valid & flush_src_d5;
+  assign \$337  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, event_push };
+  assign \$338  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$339  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
+  assign \$340  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
+  assign \$341  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_blocked };
+  assign \$342  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
+  assign \$343  = event_grant_w_data[4:1] + 1'h1;
+  assign \$344  = event_has_fresh | x1_select;
+  assign event_take_fresh = a1_select & \$344 ;
+  assign \$345  = ~ x1_select;
+  assign \$346  = a1_select & \$345 ;
+  assign \$347  = ~ event_has_fresh;
+  assign \$348  = \$346  & \$347 ;
+  assign event_pop = \$348  & event_nonempty;
+  assign \$349  = event_fresh_slot + 1'h1;
+  assign \$350  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$352  = \$351  & event_queue_r0_b0[0];
+  assign \$353  = \$350  | \$352 ;
+  assign \$354  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$356  = \$355  & event_queue_r0_b0[1];
+  assign \$357  = \$354  | \$356 ;
+  assign \$358  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$360  = \$359  & event_queue_r0_b0[2];
+  assign \$361  = \$358  | \$360 ;
+  assign \$362  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$364  = \$363  & event_queue_r0_b0[3];
+  assign \$365  = \$362  | \$364 ;
+  assign \$366  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$368  = \$367  & event_queue_r0_b0[4];
+  assign \$369  = \$366  | \$368 ;
+  assign \$370  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$372  = \$371  & event_queue_r0_b0[5];
+  assign \$373  = \$370  | \$372 ;
+  assign \$374  = a3_sel_fresh & event_parity_r1_b0;
+  assign \$376  = \$375  & event_queue_r0_b0[6];
+  assign fetched_snap = \$374  | \$376 ;
+  assign \$377  = a3_hit_a1 | a3_older_hit;
+  assign \$378  = ~ \$377 ;
+  assign \$379  = a3_sel_new & \$378 ;
+  assign \$382  = a3_hit_a1 | a3_older_hit;
+  assign \$383  = ~ \$382 ;
+  assign \$384  = \$381  & \$383 ;
+  assign \$385  = \$384  & event_grant_r1_b0[1];
+  assign \$387  = \$386  & event_queue_r0_b0[8];
+  assign \$388  = a3_fwd_ok & a3_hit_a1;
+  assign \$389  = a4_tag + 1'h1;
+  assign \$390  = \$388  & \$389 [0];
+  assign \$391  = a3_fwd_ok & a3_older_hit;
+  assign \$392  = ~ a3_hit_a1;
+  assign \$393  = \$391  & \$392 ;
+  assign \$394  = \$393  & a3_older_next[0];
+  assign \$395  = { \$394 , \$390 , \$387 , \$385 , \$380  } + 5'h1f;
+  assign \$396  = a3_hit_a1 | a3_older_hit;
+  assign \$397  = ~ \$396 ;
+  assign \$398  = a3_sel_new & \$397 ;
+  assign \$401  = a3_hit_a1 | a3_older_hit;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$508  = event_grant_wen;
-    if (aclk_rst) begin
-      \$508  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$509  = event_grant_w_addr;
-    if (event_grant_wen) begin
-      \$509  = { \$370 , \$366 , \$362 , \$358 , \$354 , \$350  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$510  = event_grant_w_data;
-    if (event_grant_wen) begin
-      \$510  = event_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$511  = event_queue_wen;
+    \$511  = event_grant_wen;
     if (aclk_rst) begin
       \$511  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$512  = event_queue_w_addr;
-    if (event_queue_wen) begin
-      \$512  = event_queue_waddr;
+    \$512  = event_grant_w_addr;
+    if (event_grant_wen) begin
+      \$512  = { \$373 , \$369 , \$365 , \$361 , \$357 , \$353  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$513  = event_queue_w_data;
-    if (event_queue_wen) begin
-      \$513  = event_queue_wdata;
+    \$513  = event_grant_w_data;
+    if (event_grant_wen) begin
+      \$513  = event_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$514  = alloc_valid;
+    \$514  = event_queue_wen;
     if (aclk_rst) begin
       \$514  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$515  = a0_valid;
-    if (aclk_rst) begin
-      \$515  = 1'h0;
+    \$515  = event_queue_w_addr;
+    if (event_queue_wen) begin
+      \$515  = event_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$516  = \$9 ;
-    if (aclk_rst) begin
-      \$516  = 1'h0;
+    \$516  = event_queue_w_data;
+    if (event_queue_wen) begin
+      \$516  = event_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$517  = flush_valid;
+    \$517  = alloc_valid;
     if (aclk_rst) begin
       \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$518  = \$12 ;
+    \$518  = a0_valid;
     if (aclk_rst) begin
       \$518  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$519  = x0_valid;
+    \$519  = \$9 ;
     if (aclk_rst) begin
       \$519  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$520  = x0_select;
+    \$520  = flush_valid;
     if (aclk_rst) begin
       \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$521  = x1_valid;
+    \$521  = \$12 ;
     if (aclk_rst) begin
       \$521  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$522  = a1_valid;
+    \$522  = x0_valid;
     if (aclk_rst) begin
       \$522  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$523  = event_seen;
+    \$523  = x0_select;
+    if (aclk_rst) begin
+      \$523  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$524  = x1_valid;
+    if (aclk_rst) begin
+      \$524  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$525  = a1_valid;
+    if (aclk_rst) begin
+      \$525  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$526  = event_seen;
     if (\$19 ) begin
-      \$523  = \$20 ;
+      \$526  = \$20 ;
     end
     if (aclk_rst) begin
-      \$523  = 7'h00;
+      \$526  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$524  = event_seen;
-    if (aclk_rst) begin
-      \$524  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$525  = event_has_fresh;
-    if (event_take_fresh) begin
-      \$525  = \$21 ;
-    end else if (x1_select) begin
-      \$525  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$525  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$526  = event_head;
-    if (event_pop) begin
-      \$526  = \$24 [5:0];
-    end
-    if (x1_select) begin
-      \$526  = event_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$526  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$527  = event_fresh_next;
+    \$527  = event_seen;
     if (aclk_rst) begin
       \$527  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$528  = \$25 [5:0];
+    \$528  = event_has_fresh;
+    if (event_take_fresh) begin
+      \$528  = \$21 ;
+    end else if (x1_select) begin
+      \$528  = 1'h1;
+    end
     if (aclk_rst) begin
-      \$528  = 6'h00;
+      \$528  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$529  = 1'h0;
+    \$529  = event_head;
+    if (event_pop) begin
+      \$529  = \$24 [5:0];
+    end
+    if (x1_select) begin
+      \$529  = event_queue_waddr;
+    end
     if (aclk_rst) begin
-      \$529  = 1'h0;
+      \$529  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$530  = a2_valid;
+    \$530  = event_fresh_next;
     if (aclk_rst) begin
-      \$530  = 1'h0;
+      \$530  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$531  = a2_ring;
+    \$531  = \$25 [5:0];
     if (aclk_rst) begin
-      \$531  = 1'h0;
+      \$531  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$532  = a3_valid;
+    \$532  = 1'h0;
     if (aclk_rst) begin
       \$532  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$533  = a4_valid;
+    \$533  = a2_valid;
     if (aclk_rst) begin
       \$533  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$534  = free_valid;
+    \$534  = a2_ring;
     if (aclk_rst) begin
       \$534  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$535  = f0_valid;
+    \$535  = a3_valid;
     if (aclk_rst) begin
       \$535  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$536  = \$98 ;
+    \$536  = a4_valid;
     if (aclk_rst) begin
       \$536  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$537  = \$99 ;
+    \$537  = free_valid;
     if (aclk_rst) begin
       \$537  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$538  = \$100 ;
+    \$538  = f0_valid;
     if (aclk_rst) begin
       \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$539  = \$101 ;
+    \$539  = \$98 ;
     if (aclk_rst) begin
       \$539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$540  = \$102 ;
+    \$540  = \$99 ;
     if (aclk_rst) begin
       \$540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$541  = \$103 ;
+    \$541  = \$100 ;
     if (aclk_rst) begin
       \$541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$542  = \$104 ;
+    \$542  = \$101 ;
     if (aclk_rst) begin
       \$542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$543  = \$105 ;
+    \$543  = \$102 ;
     if (aclk_rst) begin
       \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$544  = \$106 ;
+    \$544  = \$103 ;
     if (aclk_rst) begin
       \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$545  = \$107 ;
+    \$545  = \$104 ;
     if (aclk_rst) begin
       \$545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$546  = \$108 ;
+    \$546  = \$105 ;
     if (aclk_rst) begin
       \$546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$547  = \$109 ;
+    \$547  = \$106 ;
     if (aclk_rst) begin
       \$547  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$548  = \$110 ;
+    \$548  = \$107 ;
     if (aclk_rst) begin
       \$548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$549  = \$111 ;
+    \$549  = \$108 ;
     if (aclk_rst) begin
       \$549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$550  = \$112 ;
+    \$550  = \$109 ;
     if (aclk_rst) begin
       \$550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$551  = \$113 ;
+    \$551  = \$110 ;
     if (aclk_rst) begin
       \$551  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$552  = \$114 ;
+    \$552  = \$111 ;
     if (aclk_rst) begin
       \$552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$553  = \$115 ;
+    \$553  = \$112 ;
     if (aclk_rst) begin
       \$553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$554  = \$116 ;
+    \$554  = \$113 ;
     if (aclk_rst) begin
       \$554  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$555  = \$117 ;
+    \$555  = \$114 ;
     if (aclk_rst) begin
       \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$556  = \$118 ;
+    \$556  = \$115 ;
     if (aclk_rst) begin
       \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$557  = \$119 ;
+    \$557  = \$116 ;
     if (aclk_rst) begin
       \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$558  = f1_valid;
+    \$558  = \$117 ;
     if (aclk_rst) begin
       \$558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$559  = f2_valid;
+    \$559  = \$118 ;
     if (aclk_rst) begin
       \$559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$560  = \$signal$188 ;
+    \$560  = \$119 ;
     if (aclk_rst) begin
       \$560  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$561  = \$198 ;
+    \$561  = f1_valid;
     if (aclk_rst) begin
       \$561  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$562  = f3_valid;
+    \$562  = f2_valid;
     if (aclk_rst) begin
       \$562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$563  = f3_go;
+    \$563  = \$signal$188 ;
     if (aclk_rst) begin
       \$563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$564  = \$229 ;
+    \$564  = \$198 ;
     if (aclk_rst) begin
       \$564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$565  = \$237 ;
+    \$565  = f3_valid;
     if (aclk_rst) begin
       \$565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$566  = \$240 ;
+    \$566  = f3_go;
     if (aclk_rst) begin
       \$566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$567  = \$474 [0];
+    \$567  = \$229 ;
     if (aclk_rst) begin
       \$567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$568  = \$256 ;
+    \$568  = \$237 ;
     if (aclk_rst) begin
       \$568  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$569  = \$277 ;
+    \$569  = \$240 ;
     if (aclk_rst) begin
       \$569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$570  = event_queue_waddr;
+    \$570  = \$477 [0];
+    if (aclk_rst) begin
+      \$570  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$571  = \$256 ;
+    if (aclk_rst) begin
+      \$571  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$572  = \$277 ;
+    if (aclk_rst) begin
+      \$572  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$573  = event_queue_waddr;
     if (\$285 ) begin
-      \$570  = \$288 [5:0];
+      \$573  = \$288 [5:0];
     end
     if (aclk_rst) begin
-      \$570  = 6'h00;
+      \$573  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$571  = event_push;
+    \$574  = event_push;
     if (x1_select) begin
-      \$571  = 1'h0;
+      \$574  = 1'h0;
     end
     if (aclk_rst) begin
-      \$571  = 1'h0;
+      \$574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$572  = event_pop;
-    if (x1_select) begin
-      \$572  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$572  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$573  = \$292 [6:0];
-    if (x1_select) begin
-      \$573  = 7'h00;
-    end
-    if (aclk_rst) begin
-      \$573  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$574  = event_at;
-    if (\$295 ) begin
-      \$574 [0] = event_at[0];
-      \$574 [1] = event_at[1];
-      \$574 [2] = event_at[2];
-    end
-    if (\$301 ) begin
-      \$574 [0] = event_at[1];
-      \$574 [1] = event_at[2];
-      \$574 [2] = \$302 ;
-    end
-    if (\$308 ) begin
-      \$574 [0] = 1'h0;
-      \$574 [1] = event_at[0];
-      \$574 [2] = event_at[1];
-    end
-    if (\$314 ) begin
-      \$574 [0] = event_at[0];
-      \$574 [1] = event_at[1];
-      \$574 [2] = event_at[2];
-    end
-    if (x1_select) begin
-      \$574  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$574  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$575  = event_nonempty;
-    if (\$295 ) begin
-      \$575  = \$298 ;
-    end
-    if (\$301 ) begin
-      \$575  = \$305 ;
-    end
-    if (\$308 ) begin
-      \$575  = \$311 ;
-    end
-    if (\$314 ) begin
-      \$575  = \$317 ;
-    end
+    \$575  = event_pop;
     if (x1_select) begin
       \$575  = 1'h0;
     end
@@ -5882,107 +5870,190 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$576  = f4_valid;
+    \$576  = \$292 [6:0];
+    if (x1_select) begin
+      \$576  = 7'h00;
+    end
     if (aclk_rst) begin
-      \$576  = 1'h0;
+      \$576  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$577  = \release ;
+    \$577  = event_at;
+    if (\$295 ) begin
+      \$577 [0] = event_at[0];
+      \$577 [1] = event_at[1];
+      \$577 [2] = event_at[2];
+    end
+    if (\$301 ) begin
+      \$577 [0] = event_at[1];
+      \$577 [1] = event_at[2];
+      \$577 [2] = \$302 ;
+    end
+    if (\$308 ) begin
+      \$577 [0] = 1'h0;
+      \$577 [1] = event_at[0];
+      \$577 [2] = event_at[1];
+    end
+    if (\$314 ) begin
+      \$577 [0] = event_at[0];
+      \$577 [1] = event_at[1];
+      \$577 [2] = event_at[2];
+    end
+    if (x1_select) begin
+      \$577  = 3'h1;
+    end
     if (aclk_rst) begin
-      \$577  = 1'h0;
+      \$577  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$578  = a5_valid;
+    \$578  = event_nonempty;
+    if (\$295 ) begin
+      \$578  = \$298 ;
+    end
+    if (\$301 ) begin
+      \$578  = \$305 ;
+    end
+    if (\$308 ) begin
+      \$578  = \$311 ;
+    end
+    if (\$314 ) begin
+      \$578  = \$317 ;
+    end
+    if (x1_select) begin
+      \$578  = 1'h0;
+    end
     if (aclk_rst) begin
       \$578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$579  = f5_valid;
+    \$579  = f4_valid;
     if (aclk_rst) begin
       \$579  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$580  = x2_valid;
+    \$580  = \release ;
     if (aclk_rst) begin
       \$580  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$581  = x3_valid;
+    \$581  = a5_valid;
     if (aclk_rst) begin
       \$581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$582  = x4_valid;
+    \$582  = f5_valid;
     if (aclk_rst) begin
       \$582  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$583  = x5_valid;
+    \$583  = x2_valid;
     if (aclk_rst) begin
       \$583  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$584  = \$334 ;
+    \$584  = x3_valid;
     if (aclk_rst) begin
       \$584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$585  = \$335 ;
+    \$585  = x4_valid;
     if (aclk_rst) begin
       \$585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$586  = \$336 ;
+    \$586  = x5_valid;
     if (aclk_rst) begin
       \$586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$587  = \$337 ;
+    \$587  = \$334 ;
     if (aclk_rst) begin
       \$587  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$588  = \$338 ;
+    \$588  = \$335 ;
     if (aclk_rst) begin
       \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$589  = \$339 ;
+    \$589  = \$336 ;
     if (aclk_rst) begin
       \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$590  = \$337 ;
+    if (aclk_rst) begin
+      \$590  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$591  = \$338 ;
+    if (aclk_rst) begin
+      \$591  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$592  = \$339 ;
+    if (aclk_rst) begin
+      \$592  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$593  = \$340 ;
+    if (aclk_rst) begin
+      \$593  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$594  = \$341 ;
+    if (aclk_rst) begin
+      \$594  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$595  = \$342 ;
+    if (aclk_rst) begin
+      \$595  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
     event_fresh_next = event_fresh;
     if (event_take_fresh) begin
-      event_fresh_next = \$346 ;
+      event_fresh_next = \$349 ;
     end else if (x1_select) begin
       event_fresh_next = 7'h00;
     end
@@ -5992,43 +6063,43 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = \$453 ;
+          grant_addr = \$456 ;
     endcase
   end
-  assign event_grant_waddr = { \$370 , \$366 , \$362 , \$358 , \$354 , \$350  };
-  assign flush_reg_select = \port$2475$39 [1];
+  assign event_grant_waddr = { \$373 , \$369 , \$365 , \$361 , \$357 , \$353  };
+  assign flush_reg_select = \port$2477$39 [1];
   assign event_tail = event_queue_waddr;
   assign event_flushing = x1_select;
-  assign \$signal  = { \$370 , \$366 , \$362 , \$358 , \$354 , \$350  };
-  assign next_tag = { \$449 [5], \$430 [5], \$411 [5], \$392 [5] };
-  assign free_reg_hit = \port$2475$39 [0];
-  assign \$signal$200  = \$458 [8];
-  assign hit_a3 = \$462 [8];
-  assign \$signal$219  = \$466 [8];
-  assign f3_by_mem_base = \$474 [0];
+  assign \$signal  = { \$373 , \$369 , \$365 , \$361 , \$357 , \$353  };
+  assign next_tag = { \$452 [5], \$433 [5], \$414 [5], \$395 [5] };
+  assign free_reg_hit = \port$2477$39 [0];
+  assign \$signal$200  = \$461 [8];
+  assign hit_a3 = \$465 [8];
+  assign \$signal$219  = \$469 [8];
+  assign f3_by_mem_base = \$477 [0];
   assign w__addr = event_grant_w_addr;
   assign w__en = event_grant_w_en;
-  assign w__data = { \$340 [3:0], event_grant_w_data[0] };
+  assign w__data = { \$343 [3:0], event_grant_w_data[0] };
   assign r__addr = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
-  assign \r__addr$314  = event_fresh_slot;
-  assign \event_grant_addr$315  = event_fresh_slot;
+  assign \r__addr$317  = event_fresh_slot;
+  assign \event_grant_addr$318  = event_fresh_slot;
   assign event_grant_data = event_grant_r0_b0;
-  assign \event_grant_data$317  = event_grant_r1_b0;
-  assign \w__addr$318  = f4_slot;
+  assign \event_grant_data$320  = event_grant_r1_b0;
+  assign \w__addr$321  = f4_slot;
   assign event_parity_waddr = f4_slot;
-  assign event_parity_wen = \w__en$320 ;
-  assign event_parity_wdata = \w__data$322 ;
-  assign \r__addr$324  = f1_event_slot;
+  assign event_parity_wen = \w__en$323 ;
+  assign event_parity_wdata = \w__data$325 ;
+  assign \r__addr$327  = f1_event_slot;
   assign event_parity_addr = f1_event_slot;
-  assign \r__addr$326  = event_fresh_slot;
-  assign \event_parity_addr$327  = event_fresh_slot;
+  assign \r__addr$329  = event_fresh_slot;
+  assign \event_parity_addr$330  = event_fresh_slot;
   assign event_parity_data = event_parity_r0_b0;
-  assign \event_parity_data$329  = event_parity_r1_b0;
-  assign \w__addr$330  = event_queue_w_addr;
-  assign \w__en$331  = event_queue_w_en;
-  assign \w__data$332  = event_queue_w_data;
-  assign \r__addr$333  = event_head;
+  assign \event_parity_data$332  = event_parity_r1_b0;
+  assign \w__addr$333  = event_queue_w_addr;
+  assign \w__en$334  = event_queue_w_en;
+  assign \w__data$335  = event_queue_w_data;
+  assign \r__addr$336  = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
   assign flushed_valid = x6_valid;
@@ -6041,7 +6112,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[11:6];
-  assign \grant_addr$348  = a6_payload[43:12];
+  assign \grant_addr$351  = a6_payload[43:12];
   assign grant_tag = a6_payload[47:44];
   assign grant_user = a6_payload[57:48];
   assign grant_overwrite = a6_payload[58];
@@ -6057,7 +6128,10 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign freed_src = free_info_d6[0];
   assign freed_addr = free_info_d6[32:1];
   assign freed_tag = free_info_d6[36:33];
-  assign busy = \$507 [6];
+  assign grant_cpu = grant_cpu_q;
+  assign freed_cpu = freed_cpu_q;
+  assign flushed_cpu = flushed_cpu_q;
+  assign busy = \$510 [6];
   assign \event_grant_wdata.snap  = event_grant_wdata[0];
   assign \event_grant_wdata.next  = event_grant_wdata[4:1];
   assign \event_grant_r0_b0.snap  = event_grant_r0_b0[0];
@@ -6074,17 +6148,17 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \event_queue_r0_b0.next  = event_queue_r0_b0[11:8];
   assign \event_grant_data.snap  = event_grant_r0_b0[0];
   assign \event_grant_data.next  = event_grant_r0_b0[4:1];
-  assign \event_grant_data$317.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$317.next  = event_grant_r1_b0[4:1];
+  assign \event_grant_data$320.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$320.next  = event_grant_r1_b0[4:1];
   assign \event_queue_data.slot  = event_queue_r0_b0[5:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[6];
   assign \event_queue_data.zero  = event_queue_r0_b0[7];
   assign \event_queue_data.next  = event_queue_r0_b0[11:8];
-  assign event_queue_wdata[11:8] = \$506 ;
-  assign event_queue_wdata[7] = \$498 ;
-  assign event_queue_wdata[6] = \$496 ;
+  assign event_queue_wdata[11:8] = \$509 ;
+  assign event_queue_wdata[7] = \$501 ;
+  assign event_queue_wdata[6] = \$499 ;
   assign event_queue_wdata[5:0] = f4_slot;
-  assign event_grant_wdata[4:1] = { \$449 [5], \$430 [5], \$411 [5], \$392 [5] };
+  assign event_grant_wdata[4:1] = { \$452 [5], \$433 [5], \$414 [5], \$395 [5] };
   assign event_grant_wdata[0] = fetched_snap;
   assign \$3  = \$1 [14];
   assign \$14  = 4'h0;
@@ -6092,12 +6166,12 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$55  = \$53 [7];
   assign \$61  = \$59 [7];
   assign \$69  = \$68 ;
-  assign \$348  = a3_sel_head;
-  assign \$352  = a3_sel_head;
-  assign \$356  = a3_sel_head;
-  assign \$360  = a3_sel_head;
-  assign \$364  = a3_sel_head;
-  assign \$368  = a3_sel_head;
+  assign \$351  = a3_sel_head;
+  assign \$355  = a3_sel_head;
+  assign \$359  = a3_sel_head;
+  assign \$363  = a3_sel_head;
+  assign \$367  = a3_sel_head;
+  assign \$371  = a3_sel_head;
   assign \$72  = a3_restart_head;
   assign \$95  = \$93 [32];
   assign \$122  = 1'h0;
@@ -6115,103 +6189,74 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$312  = event_pushed;
   assign \$313  = event_popped;
   assign \$326  = 1'h0;
-  assign \$372  = a3_sel_head;
-  assign \$377  = \$376 ;
-  assign \$378  = a3_sel_last;
-  assign \$383  = a3_sel_head;
-  assign \$396  = 1'h0;
-  assign \$397  = a3_sel_last;
-  assign \$402  = a3_sel_head;
-  assign \$415  = 1'h0;
-  assign \$416  = a3_sel_last;
-  assign \$421  = a3_sel_head;
-  assign \$434  = 1'h0;
-  assign \$435  = a3_sel_last;
-  assign \$440  = a3_sel_head;
-  assign \$452  = { 3'h0, a4_slot, 12'h000 };
-  assign \$453 [30:0] = { 10'h000, \$452  };
-  assign \$453 [31] = 1'h1;
+  assign \$375  = a3_sel_head;
+  assign \$380  = \$379 ;
+  assign \$381  = a3_sel_last;
+  assign \$386  = a3_sel_head;
+  assign \$399  = 1'h0;
+  assign \$400  = a3_sel_last;
+  assign \$405  = a3_sel_head;
+  assign \$418  = 1'h0;
+  assign \$419  = a3_sel_last;
+  assign \$424  = a3_sel_head;
+  assign \$437  = 1'h0;
+  assign \$438  = a3_sel_last;
+  assign \$443  = a3_sel_head;
+  assign \$455  = { 3'h0, a4_slot, 12'h000 };
+  assign \$456 [30:0] = { 10'h000, \$455  };
+  assign \$456 [31] = 1'h1;
 endmodule
 
-module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2333$0 , \port$2334$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free, req_flush
-, \port$2475$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2793$0 , \port$2793$44 , rsp_freed_valid, \port$2796$0 , rsp_flushed_valid, \port$2808$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2836$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$2922$0 , bus__w_beat_from_queue, e1_exhausted
-, \port$3074$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$3242$0 , aclk_clk);
+module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, \port$0$143 , bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2336$0 , \port$2337$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, req_free, req_flush
+, \port$2477$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2792$0 , \port$2792$44 , rsp_freed_valid, \port$2795$0 , rsp_flushed_valid, \port$2807$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2835$0 , bus__r_slow_ack, rsp_freed_cpu, rsp_flushed_cpu, \port$2915$0 , bus__w_addr_queued
+, bus__w_addr_from_queue, \port$2927$0 , bus__w_beat_from_queue, e1_exhausted, \port$3079$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, w2_valid, \port$3221$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$70  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
   wire [7:0] \$100 ;
   reg \$1000 ;
-  reg [6:0] \$1001 ;
+  reg \$1001 ;
   reg [6:0] \$1002 ;
-  reg \$1003 ;
-  reg \$1004 ;
-  reg [6:0] \$1005 ;
+  reg [31:0] \$1003 ;
+  reg [31:0] \$1004 ;
+  reg [31:0] \$1005 ;
   reg [31:0] \$1006 ;
-  reg [31:0] \$1007 ;
-  reg [31:0] \$1008 ;
-  reg [31:0] \$1009 ;
+  reg \$1007 ;
+  reg [14:0] \$1008 ;
+  reg [3:0] \$1009 ;
   wire \$101 ;
-  reg \$1010 ;
-  reg [14:0] \$1011 ;
+  reg [3:0] \$1010 ;
+  reg [3:0] \$1011 ;
   reg [3:0] \$1012 ;
-  reg [3:0] \$1013 ;
-  reg [3:0] \$1014 ;
-  reg [3:0] \$1015 ;
-  reg [8:0] \$1016 ;
-  reg [9:0] \$1017 ;
+  reg [8:0] \$1013 ;
+  reg [9:0] \$1014 ;
+  reg \$1015 ;
+  reg \$1016 ;
+  reg [14:0] \$1017 ;
   reg \$1018 ;
-  reg \$1019 ;
+  reg [13:0] \$1019 ;
   wire \$102 ;
-  reg [14:0] \$1020 ;
-  reg \$1021 ;
-  reg [13:0] \$1022 ;
-  reg \$1023 ;
-  reg [31:0] \$1024 ;
-  reg [1:0] \$1025 ;
-  reg [31:0] \$1026 ;
-  reg \$1027 ;
-  reg \$1028 ;
-  reg \$1029 ;
+  reg \$1020 ;
+  wire [1:0] \$1021 ;
+  reg \$1022 ;
+  reg [40:0] \$1023 ;
+  reg [3:0] \$1024 ;
+  reg [3:0] \$1025 ;
+  reg [3:0] \$1026 ;
+  reg [3:0] \$1027 ;
+  reg [8:0] \$1028 ;
+  reg [9:0] \$1029 ;
   wire \$103 ;
   reg \$1030 ;
-  reg [3:0] \$1031 ;
-  reg [31:0] \$1032 ;
-  reg [40:0] \$1033 ;
-  reg [3:0] \$1034 ;
-  reg [3:0] \$1035 ;
-  reg [3:0] \$1036 ;
-  reg [3:0] \$1037 ;
-  reg [8:0] \$1038 ;
-  reg [9:0] \$1039 ;
+  reg \$1031 ;
+  reg \$1032 ;
+  reg \$1033 ;
+  reg [4:0] \$1034 ;
+  reg [4:0] \$1035 ;
+  reg [16:0] \$1036 ;
   wire \$104 ;
-  reg \$1040 ;
-  reg [3:0] \$1041 ;
-  reg [7:0] \$1042 ;
-  reg [7:0] \$1043 ;
-  reg [15:0] \$1044 ;
-  reg [31:0] \$1045 ;
-  reg \$1046 ;
-  reg [3:0] \$1047 ;
-  reg \$1048 ;
-  reg \$1049 ;
   wire \$105 ;
-  reg [3:0] \$1050 ;
-  reg [31:0] \$1051 ;
-  reg \$1052 ;
-  reg \$1053 ;
-  reg \$1054 ;
-  reg \$1055 ;
-  reg \$1056 ;
-  reg \$1057 ;
-  reg \$1058 ;
-  reg \$1059 ;
   wire \$106 ;
-  reg \$1060 ;
-  reg \$1061 ;
-  reg \$1062 ;
-  reg [4:0] \$1063 ;
-  reg [4:0] \$1064 ;
-  reg [16:0] \$1065 ;
   wire \$107 ;
   wire \$108 ;
   wire [8:0] \$109 ;
@@ -7033,9 +7078,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$844 ;
   wire [4:0] \$845 ;
   wire \$846 ;
-  wire [7:0] \$847 ;
-  wire [7:0] \$848 ;
-  wire [8:0] \$849 ;
+  wire [8:0] \$847 ;
+  wire [8:0] \$848 ;
+  wire [9:0] \$849 ;
   wire [17:0] \$85 ;
   wire \$850 ;
   wire \$851 ;
@@ -7161,13 +7206,13 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [8:0] \$96 ;
   wire \$960 ;
   wire \$961 ;
-  wire \$962 ;
-  wire \$963 ;
-  wire \$964 ;
-  reg [31:0] \$965 ;
+  reg [31:0] \$962 ;
+  reg \$963 ;
+  reg \$964 ;
+  reg [1:0] \$965 ;
   reg \$966 ;
   reg \$967 ;
-  reg [1:0] \$968 ;
+  reg \$968 ;
   reg \$969 ;
   wire [8:0] \$97 ;
   reg \$970 ;
@@ -7182,32 +7227,32 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg \$979 ;
   wire \$98 ;
   reg \$980 ;
-  reg \$981 ;
-  reg \$982 ;
-  reg \$983 ;
-  reg [4:0] \$984 ;
-  reg [3:0] \$985 ;
-  reg [1:0] \$986 ;
-  reg [31:0] \$987 ;
+  reg [4:0] \$981 ;
+  reg [3:0] \$982 ;
+  reg [1:0] \$983 ;
+  reg [31:0] \$984 ;
+  reg [1:0] \$985 ;
+  reg [31:0] \$986 ;
+  reg [1:0] \$987 ;
   reg [1:0] \$988 ;
-  reg [31:0] \$989 ;
+  reg [3:0] \$989 ;
   wire \$99 ;
-  reg [1:0] \$990 ;
+  reg \$990 ;
   reg [1:0] \$991 ;
-  reg [3:0] \$992 ;
-  reg \$993 ;
-  reg [1:0] \$994 ;
+  reg \$992 ;
+  reg [4:0] \$993 ;
+  reg [17:0] \$994 ;
   reg \$995 ;
-  reg [4:0] \$996 ;
-  reg [17:0] \$997 ;
-  reg \$998 ;
-  reg \$999 ;
+  reg \$996 ;
+  reg \$997 ;
+  reg [6:0] \$998 ;
+  reg [6:0] \$999 ;
   wire \$auto$rtlil.cc:2739:Not$10 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$12 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$14 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$16 ;
   wire \$auto$rtlil.cc:2739:Not$18 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$2 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$2 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$20 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$22 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$24 ;
@@ -7239,9 +7284,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 15'h0000 *)
   wire [14:0] \$signal$129 ;
   reg \$signal$184  = 1'h0;
+  reg [31:0] \$signal$216  = 32'd0;
   reg \$signal$217  = 1'h0;
   reg [3:0] \$signal$218  = 4'h0;
-  reg \$signal$221  = 1'h0;
   reg \$signal$222  = 1'h0;
   reg [3:0] \$signal$223  = 4'h0;
   reg [31:0] \$signal$224  = 32'd0;
@@ -7267,9 +7312,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [1:0] \$signature__addr$250 ;
   wire [1:0] \$signature__addr$253 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$259 ;
+  wire [3:0] \$signature__addr$260 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$278 ;
+  wire [3:0] \$signature__addr$280 ;
   wire [120:0] \$signature__data ;
   (* init = 121'h0000000000000000000000000000000 *)
   wire [120:0] \$signature__data$236 ;
@@ -7280,8 +7325,8 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 121'h0000000000000000000000000000000 *)
   wire [120:0] \$signature__data$251 ;
   (* init = 15'h0000 *)
-  wire [14:0] \$signature__data$260 ;
-  wire [40:0] \$signature__data$279 ;
+  wire [14:0] \$signature__data$261 ;
+  wire [40:0] \$signature__data$281 ;
   wire [120:0] \$signature__data$91 ;
   wire [120:0] \$signature__data$92 ;
   wire [120:0] \$signature__data$93 ;
@@ -7297,8 +7342,8 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 1'h0 *)
   wire \$signature__en$252 ;
   wire \$signature__en$254 ;
-  wire \$signature__en$261 ;
-  wire \$signature__en$280 ;
+  wire \$signature__en$262 ;
+  wire \$signature__en$282 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -7323,12 +7368,12 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire bus__r_err;
   input bus__r_req;
   wire bus__r_req;
+  wire [1:0] bus__r_req_parts;
   wire bus__r_slow;
-  output bus__r_slow_ack;
+  input bus__r_slow_ack;
   wire bus__r_slow_ack;
   wire [31:0] bus__r_slow_data;
   (* init = 1'h0 *)
-  output bus__w_ack;
   wire bus__w_ack;
   input [11:0] bus__w_addr;
   wire [11:0] bus__w_addr;
@@ -7438,30 +7483,34 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   output new_alloc;
   wire new_alloc;
   wire popped;
-  output \port$2333$0 ;
-  wire \port$2333$0 ;
-  output \port$2334$0 ;
-  wire \port$2334$0 ;
-  output [39:0] \port$2475$1 ;
-  wire [39:0] \port$2475$1 ;
-  input [11:0] \port$2793$0 ;
-  wire [11:0] \port$2793$0 ;
-  input [13:0] \port$2793$44 ;
-  wire [13:0] \port$2793$44 ;
-  input [16:0] \port$2796$0 ;
-  wire [16:0] \port$2796$0 ;
-  input [15:0] \port$2808$0 ;
-  wire [15:0] \port$2808$0 ;
-  input [36:0] \port$2836$0 ;
-  wire [36:0] \port$2836$0 ;
-  input [35:0] \port$2922$0 ;
-  wire [35:0] \port$2922$0 ;
+  input \port$0$143 ;
+  wire \port$0$143 ;
+  output \port$2336$0 ;
+  wire \port$2336$0 ;
+  output \port$2337$0 ;
+  wire \port$2337$0 ;
+  output [39:0] \port$2477$1 ;
+  wire [39:0] \port$2477$1 ;
+  input [11:0] \port$2792$0 ;
+  wire [11:0] \port$2792$0 ;
+  input [13:0] \port$2792$44 ;
+  wire [13:0] \port$2792$44 ;
+  input [16:0] \port$2795$0 ;
+  wire [16:0] \port$2795$0 ;
+  input [15:0] \port$2807$0 ;
+  wire [15:0] \port$2807$0 ;
+  input [36:0] \port$2835$0 ;
+  wire [36:0] \port$2835$0 ;
+  input \port$2915$0 ;
+  wire \port$2915$0 ;
+  input [35:0] \port$2927$0 ;
+  wire [35:0] \port$2927$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3074$0 ;
-  wire [4:0] \port$3074$0 ;
+  output [4:0] \port$3079$0 ;
+  wire [4:0] \port$3079$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3242$0 ;
-  wire [4:0] \port$3242$0 ;
+  output [4:0] \port$3221$0 ;
+  wire [4:0] \port$3221$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -7502,7 +7551,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$277 ;
+  wire [3:0] \read__addr$279 ;
   wire [14:0] read__data;
   wire [40:0] \read__data$201 ;
   reg ready = 1'h0;
@@ -7525,6 +7574,8 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire req_free_oor;
   wire req_free_pool;
   wire [3:0] req_free_tag;
+  input rsp_flushed_cpu;
+  wire rsp_flushed_cpu;
   wire [3:0] rsp_flushed_err;
   wire rsp_flushed_ok;
   wire rsp_flushed_pool;
@@ -7534,6 +7585,8 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   input rsp_flushed_valid;
   wire rsp_flushed_valid;
   wire [31:0] rsp_freed_addr;
+  input rsp_freed_cpu;
+  wire rsp_freed_cpu;
   wire [3:0] rsp_freed_err;
   wire rsp_freed_in_pool;
   wire rsp_freed_ok;
@@ -7543,6 +7596,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [9:0] rsp_freed_user;
   input rsp_freed_valid;
   wire rsp_freed_valid;
+  wire rsp_grant_cpu;
   wire [3:0] rsp_grant_err;
   wire rsp_grant_ok;
   wire rsp_grant_pool;
@@ -7619,7 +7673,6 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [3:0] w1_a1_0 = 4'h0;
   reg [7:0] w1_a4_2 = 8'h00;
   reg [7:0] w1_a7_5 = 8'h00;
-  reg [31:0] w1_data = 32'd0;
   reg [31:0] w1_event_addr = 32'd0;
   reg w1_hit = 1'h0;
   output w1_is_command;
@@ -7638,15 +7691,17 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg w2_is_pool0_free = 1'h0;
   reg w2_is_pool0_low_water = 1'h0;
   reg w2_plain = 1'h0;
+  output w2_valid;
+  reg w2_valid = 1'h0;
   reg [14:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$261 )
+    if (\$signature__en$262 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [40:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$280 )
+    if (\$signature__en$282 )
       command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , \$907 , \$906 , \$905 , \$904 , \$903 , \$902 , \$901 , \$900 , \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , w1_is_flush };
   end
   assign \read__data$201  = command_queue_ring[command_queue_rd];
@@ -7691,33 +7746,33 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$93  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$2796$0 [16] ? { 7'h00, \port$2796$0 [15] } : 8'hff;
+  assign \$2  = \port$2795$0 [16] ? { 7'h00, \port$2795$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2808$0 [14:5], 47'h000000000000, \port$2808$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2808$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2793$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2793$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2793$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2796$0 [14:5], \port$2836$0 [32:1], 4'h0, \port$2836$0 [36:33], \$2 , 1'h0, \port$2836$0 [0], 3'h1, \port$2796$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2807$0 [14:5], 47'h000000000000, \port$2807$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2807$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2792$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2792$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2792$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2795$0 [14:5], \port$2835$0 [32:1], 4'h0, \port$2835$0 [36:33], \$2 , 1'h0, \port$2835$0 [0], 3'h1, \port$2795$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2808$0 [14:5], 47'h000000000000, \port$2808$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2808$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2793$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2793$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2793$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2807$0 [14:5], 47'h000000000000, \port$2807$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2807$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2792$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2792$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2792$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$2793$0 [4:1] == 1'h1;
+  assign \$15  = \port$2792$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$2793$0 [0];
-  assign \$18  = ! \port$2793$0 [5];
+  assign \$17  = rsp_grant_valid & \port$2792$0 [0];
+  assign \$18  = ! \port$2792$0 [5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$2796$0 [0];
-  assign \$21  = ! \port$2796$0 [15];
+  assign \$20  = rsp_freed_valid & \port$2795$0 [0];
+  assign \$21  = ! \port$2795$0 [15];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$2808$0 [0];
-  assign \$24  = ! \port$2808$0 [15];
+  assign \$23  = rsp_flushed_valid & \port$2807$0 [0];
+  assign \$24  = ! \port$2807$0 [15];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$2793$0 [4:1] == 1'h1;
+  assign \$26  = \port$2792$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$2793$0 [5];
+  assign \$28  = ! \port$2792$0 [5];
   assign \$29  = \$27  & \$28 ;
   assign \$30  = tail[1:0] > 1'h0;
   assign \$31  = \$30  ? tail_next_row : tail_row;
@@ -7791,7 +7846,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$115  = event_fails + event_ev_fail;
   assign \$116  = event_frees + event_ev_free;
   assign \$117  = event_flushes + event_ev_flush;
-  assign \$118  = ~ \$849 [8];
+  assign \$118  = ~ \$849 [9];
   assign \$119  = bus__r_req & \$118 ;
   assign \$120  = ~ alloc_queue_pop;
   assign \$121  = alloc_queue_count[0] & \$120 ;
@@ -7967,12 +8022,12 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$291  = \$290  ? 1'h0 : alloc_queue_count[9];
   assign \$292  = \$288  ? alloc_queue_count[8] : \$291 ;
   assign \$293  = alloc_queue_count[0] | staged_valid;
-  assign \$294  = \$293  | \$849 [8];
+  assign \$294  = \$293  | \$849 [9];
   assign \$295  = req_alloc & native_alloc_valid;
   assign \$296  = ~ \$295 ;
   assign \$297  = \$294  & \$296 ;
   assign \$298  = alloc_queue_count[0] | staged_valid;
-  assign \$299  = \$298  | \$849 [8];
+  assign \$299  = \$298  | \$849 [9];
   assign \$300  = req_alloc & native_alloc_valid;
   assign \$301  = ~ \$300 ;
   assign \$302  = \$299  & \$301 ;
@@ -7981,7 +8036,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$305  = \$303  & \$304 ;
   assign \$306  = \$302  & \$305 ;
   assign \$307  = ~ \$306 ;
-  assign \$308  = \$849 [8] & \$307 ;
+  assign \$308  = \$849 [9] & \$307 ;
   assign \$309  = bus__r_addr[11:6] - 3'h4;
   assign \$310  = bus__r_addr[11:6] - 3'h4;
   assign \$312  = bus__r_addr[11:6] - 3'h4;
@@ -8113,8 +8168,8 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$484  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$485  = \$484 [11:6] - 3'h4;
   assign \$486  = w0_event_is & w0_event_slot_ok;
-  assign \$487  = bus__w_beat_from_queue ? \port$2922$0 [31:0] : bus__w_data;
-  assign \$488  = bus__w_beat_from_queue ? \port$2922$0 [31:0] : bus__w_data;
+  assign \$487  = bus__w_beat_from_queue ? \port$2927$0 [31:0] : bus__w_data;
+  assign \$488  = bus__w_beat_from_queue ? \port$2927$0 [31:0] : bus__w_data;
   assign \$490  = 32'd2147483648 + \$489 ;
   assign \$491  = ~ command_queue_pop;
   assign \$492  = command_queue_count[0] & \$491 ;
@@ -8300,8 +8355,8 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$672  = 1'h1 << \$671 [7:5];
   assign \$673  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$674  = 1'h1 << \$673 [11:8];
-  assign \$675  = bus__w_beat_from_queue ? \port$2922$0 [31:0] : bus__w_data;
-  assign \$676  = bus__w_beat_from_queue ? \port$2922$0 [35:32] : bus__w_strb;
+  assign \$675  = bus__w_beat_from_queue ? \port$2927$0 [31:0] : bus__w_data;
+  assign \$676  = bus__w_beat_from_queue ? \port$2927$0 [35:32] : bus__w_strb;
   assign \$677  = ~ w1_is_command;
   assign \$678  = w1_valid & \$677 ;
   assign \$679  = ~ w1_a1_0[0];
@@ -8419,29 +8474,29 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$791  = \$787  | \$790 ;
   assign \$792  = ~ \$791 ;
   assign \$793  = \$784  | \$792 ;
-  assign \$794  = \$signal$221  & \$signal$222 ;
+  assign \$794  = w2_valid & \$signal$222 ;
   assign \$795  = \$794  & w2_is_ctrl;
   assign \$796  = \$795  & \$signal$224 [0];
-  assign \$797  = \$signal$221  & \$signal$222 ;
+  assign \$797  = w2_valid & \$signal$222 ;
   assign \$798  = \$797  & w2_is_err_pop;
-  assign \$799  = \$signal$221  & w2_is_irq_status;
+  assign \$799  = w2_valid & w2_is_irq_status;
   assign \$800  = \$799  & \$signal$223 [0];
   assign \$801  = \$800  ? \$signal$224 [4:0] : 5'h00;
-  assign \$802  = \$signal$221  & w2_is_irq_enable;
+  assign \$802  = w2_valid & w2_is_irq_enable;
   assign \$803  = \$802  & \$signal$223 [0];
-  assign \$804  = \$signal$221  & w2_is_pool0_low_water;
+  assign \$804  = w2_valid & w2_is_pool0_low_water;
   assign \$805  = \$804  & \$signal$223 [0];
-  assign \$806  = \$signal$221  & w2_is_pool0_low_water;
+  assign \$806  = w2_valid & w2_is_pool0_low_water;
   assign \$807  = \$806  & \$signal$223 [1];
-  assign \$808  = \$signal$221  & w2_is_pool0_low_water;
+  assign \$808  = w2_valid & w2_is_pool0_low_water;
   assign \$809  = \$808  & \$signal$223 [2];
-  assign \$810  = | \port$2796$0 [4:1];
+  assign \$810  = | \port$2795$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$810 ;
-  assign \$811  = | \port$2808$0 [4:1];
+  assign \$811  = | \port$2807$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$811 ;
-  assign \$812  = ~ \port$2793$0 [0];
+  assign \$812  = ~ \port$2792$0 [0];
   assign \$813  = rsp_grant_valid & \$812 ;
-  assign \$814  = \port$2793$0 [4:1] != 1'h1;
+  assign \$814  = \port$2792$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$813  & \$814 ;
   assign \$815  = \$signal$28  > 2'h2;
   assign \$816  = \$815  ? 2'h2 : \$signal$28 ;
@@ -8489,12 +8544,12 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$850  = ~ alloc_queue_pop;
   assign \$851  = alloc_queue_count[0] & \$850 ;
   assign \$852  = alloc_queue_held[0] | \$851 ;
-  assign \$signature__en$261  = alloc_queue_push & \$852 ;
+  assign \$signature__en$262  = alloc_queue_push & \$852 ;
   assign \$853  = req_alloc & native_alloc_valid;
   assign \$854  = ~ \$853 ;
   assign alloc_queue_pop = alloc_queue_count[0] & \$854 ;
   assign \$855  = alloc_queue_count[0] | staged_valid;
-  assign \$856  = \$855  | \$849 [8];
+  assign \$856  = \$855  | \$849 [9];
   assign \$857  = req_alloc & native_alloc_valid;
   assign \$858  = ~ \$857 ;
   assign \$859  = \$856  & \$858 ;
@@ -8505,7 +8560,6 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign bus__r_data = r2_block0 | r2_block4;
   assign \$863  = | r2_found_in;
   assign bus__r_err = ~ \$863 ;
-  assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
   assign \$865  = ~ \$864 ;
   assign \$866  = \$865  + 1'h1;
   assign \$868  = ~ \$867 ;
@@ -8513,7 +8567,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign w0_event_is = bus__w_addr_from_queue ? \$866 [6] : \$869 [6];
   assign w0_in_pools_queued = 5'h10 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 5'h10 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$2922$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$2927$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -8526,7 +8580,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$872  = bus__w_addr[5:0] == 3'h4;
   assign \$873  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$872  | \$873 ;
-  assign \$874  = \port$2922$0 [18:0] - 7'h40;
+  assign \$874  = \port$2927$0 [18:0] - 7'h40;
   assign \$875  = ~ \$874 [19];
   assign \$876  = bus__w_data[18:0] - 7'h40;
   assign \$877  = ~ \$876 [19];
@@ -8534,7 +8588,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$878  = ~ command_queue_pop;
   assign \$879  = command_queue_count[0] & \$878 ;
   assign \$880  = command_queue_held[0] | \$879 ;
-  assign \$signature__en$280  = command_queue_push & \$880 ;
+  assign \$signature__en$282  = command_queue_push & \$880 ;
   assign \$881  = w1_pool_is & w1_event_addr[0];
   assign \$882  = w1_pool_is & w1_event_addr[1];
   assign \$883  = w1_pool_is & w1_event_addr[2];
@@ -8620,152 +8674,149 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$959  = \$signal$232  & \$signal$222 ;
   assign \$960  = ~ \$959 ;
   assign bus__w_err = \$958  & \$960 ;
-  assign \$961  = rsp_freed_valid & \port$2836$0 [0];
-  assign \$962  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$961  | \$962 ;
-  assign \$963  = rsp_freed_valid & \port$2836$0 [0];
-  assign \$964  = \$963  ? \port$2796$0 [0] : \port$2808$0 [0];
-  assign bus__w_slow_err = ~ \$964 ;
+  assign bus__w_slow_ack = rsp_freed_cpu | rsp_flushed_cpu;
+  assign \$961  = rsp_freed_cpu ? \port$2795$0 [0] : \port$2807$0 [0];
+  assign bus__w_slow_err = ~ \$961 ;
   always @(posedge aclk_clk)
-    cycle <= \$965 ;
+    cycle <= \$962 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$966 ;
+    \$signal  <= \$963 ;
   always @(posedge aclk_clk)
-    ready <= \$967 ;
+    ready <= \$964 ;
   always @(posedge aclk_clk)
     e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2793$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2793$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2793$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2792$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2792$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2792$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$968 ;
+    \$signal$28  <= \$965 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$969 ;
+    e1_exhausted <= \$966 ;
   always @(posedge aclk_clk)
-    event_ev_grant <= \$970 ;
+    event_ev_grant <= \$967 ;
   always @(posedge aclk_clk)
-    event_ev_free <= \$971 ;
+    event_ev_free <= \$968 ;
   always @(posedge aclk_clk)
-    event_ev_flush <= \$972 ;
+    event_ev_flush <= \$969 ;
   always @(posedge aclk_clk)
-    event_ev_fail <= \$973 ;
+    event_ev_fail <= \$970 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$31 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$35 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$974 ;
+    log_bank0_wen <= \$971 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$38 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$42 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$975 ;
+    log_bank1_wen <= \$972 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$45 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$49 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$976 ;
+    log_bank2_wen <= \$973 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$54 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$977 ;
+    log_bank3_wen <= \$974 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$978 ;
+    space_ge1 <= \$975 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$979 ;
+    space_ge2 <= \$976 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$980 ;
+    space_ge3 <= \$977 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$981 ;
+    space_ge4 <= \$978 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$982 ;
+    space_ge5 <= \$979 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$983 ;
+    space_ge6 <= \$980 ;
   always @(posedge aclk_clk)
-    space <= \$984 ;
+    space <= \$981 ;
   always @(posedge aclk_clk)
-    tail <= \$985 ;
+    tail <= \$982 ;
   always @(posedge aclk_clk)
-    n_kept_q <= \$986 ;
+    n_kept_q <= \$983 ;
   always @(posedge aclk_clk)
-    \$signal$82  <= \$987 ;
+    \$signal$82  <= \$984 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$988 ;
+    n_dropped <= \$985 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$989 ;
+    err_dropped <= \$986 ;
   always @(posedge aclk_clk)
-    tail_row <= \$990 ;
+    tail_row <= \$987 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$991 ;
+    tail_next_row <= \$988 ;
   always @(posedge aclk_clk)
-    head <= \$992 ;
+    head <= \$989 ;
   always @(posedge aclk_clk)
-    \$signal$87  <= \$993 ;
+    \$signal$87  <= \$990 ;
   always @(posedge aclk_clk)
-    head_bank <= \$994 ;
+    head_bank <= \$991 ;
   always @(posedge aclk_clk)
     head_entry <= \$81 ;
   always @(posedge aclk_clk)
-    head_shown_valid <= \$995 ;
+    head_shown_valid <= \$992 ;
   always @(posedge aclk_clk)
-    \$signal$95  <= \$996 ;
+    \$signal$95  <= \$993 ;
   always @(posedge aclk_clk)
-    event_lw_limit <= \$997 ;
+    event_lw_limit <= \$994 ;
   always @(posedge aclk_clk)
-    event_lw_short <= \$998 ;
+    event_lw_short <= \$995 ;
   always @(posedge aclk_clk)
-    event_lw_granted_1 <= \$999 ;
+    event_lw_granted_1 <= \$996 ;
   always @(posedge aclk_clk)
-    event_lw_granted_2 <= \$1000 ;
+    event_lw_granted_2 <= \$997 ;
   always @(posedge aclk_clk)
-    event_in_use <= \$1001 ;
+    event_in_use <= \$998 ;
   always @(posedge aclk_clk)
-    event_in_use_was <= \$1002 ;
+    event_in_use_was <= \$999 ;
   always @(posedge aclk_clk)
-    event_in_use_rose <= \$1003 ;
+    event_in_use_rose <= \$1000 ;
   always @(posedge aclk_clk)
-    event_hw_grow <= \$1004 ;
+    event_hw_grow <= \$1001 ;
   always @(posedge aclk_clk)
-    event_high_water <= \$1005 ;
+    event_high_water <= \$1002 ;
   always @(posedge aclk_clk)
-    event_allocs <= \$1006 ;
+    event_allocs <= \$1003 ;
   always @(posedge aclk_clk)
-    event_fails <= \$1007 ;
+    event_fails <= \$1004 ;
   always @(posedge aclk_clk)
-    event_frees <= \$1008 ;
+    event_frees <= \$1005 ;
   always @(posedge aclk_clk)
-    event_flushes <= \$1009 ;
+    event_flushes <= \$1006 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1010 ;
+    r1_valid <= \$1007 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1011 ;
+    alloc_queue_head <= \$1008 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1012 ;
+    alloc_queue_rd <= \$1009 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1013 ;
+    alloc_queue_rd_next <= \$1010 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1014 ;
+    alloc_queue_wr <= \$1011 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1015 ;
+    alloc_queue_wr_next <= \$1012 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1016 ;
+    alloc_queue_held <= \$1013 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1017 ;
+    alloc_queue_count <= \$1014 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1018 ;
+    req_alloc <= \$1015 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1019 ;
+    staged_valid <= \$1016 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1020 ;
+    alloc_queue_w_data <= \$1017 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1021 ;
+    req_alloc_pool <= \$1018 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1022 ;
+    req_alloc_size <= \$1019 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$319 [12];
   always @(posedge aclk_clk)
@@ -8829,15 +8880,15 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     r1_sel_pool0_low_water <= \$409 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1023 ;
+    r2_valid <= \$1020 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1024 ;
+    r2_block0 <= \$440 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1025 ;
+    r2_found_in <= \$1021 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1026 ;
+    r2_block4 <= \$470 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$1027 ;
+    w1_valid <= \$1022 ;
   always @(posedge aclk_clk)
     w1_is_free <= \$475 ;
   always @(posedge aclk_clk)
@@ -8845,82 +8896,82 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     w1_is_command <= \$483 ;
   always @(posedge aclk_clk)
-    \$signal$184  <= \$1028 ;
+    \$signal$184  <= \$485 [0];
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1029 ;
+    w1_pool_is <= w0_event_is;
   always @(posedge aclk_clk)
-    w1_hit <= \$1030 ;
+    w1_hit <= \$486 ;
   always @(posedge aclk_clk)
-    w1_tag <= \$1031 ;
+    w1_tag <= \$487 [22:19];
   always @(posedge aclk_clk)
-    w1_event_addr <= \$1032 ;
+    w1_event_addr <= \$490 [31:0];
   always @(posedge aclk_clk)
-    command_queue_head <= \$1033 ;
+    command_queue_head <= \$1023 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1034 ;
+    command_queue_rd <= \$1024 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1035 ;
+    command_queue_rd_next <= \$1025 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1036 ;
+    command_queue_wr <= \$1026 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1037 ;
+    command_queue_wr_next <= \$1027 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1038 ;
+    command_queue_held <= \$1028 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1039 ;
+    command_queue_count <= \$1029 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1040 ;
+    native_turn <= \$1030 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1041 ;
+    w1_a1_0 <= \$668 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1042 ;
+    w1_a4_2 <= \$670 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1043 ;
+    w1_a7_5 <= \$672 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1044 ;
+    w1_a11_8 <= \$674 ;
   always @(posedge aclk_clk)
-    w1_data <= \$1045 ;
+    \$signal$216  <= \$675 ;
   always @(posedge aclk_clk)
-    \$signal$217  <= \$1046 ;
+    \$signal$217  <= w0_full_word;
   always @(posedge aclk_clk)
-    \$signal$218  <= \$1047 ;
+    \$signal$218  <= \$676 ;
   always @(posedge aclk_clk)
-    \$signal$221  <= \$1048 ;
+    w2_valid <= \$1031 ;
   always @(posedge aclk_clk)
-    \$signal$222  <= \$1049 ;
+    \$signal$222  <= \$signal$217 ;
   always @(posedge aclk_clk)
-    \$signal$223  <= \$1050 ;
+    \$signal$223  <= \$signal$218 ;
   always @(posedge aclk_clk)
-    \$signal$224  <= \$1051 ;
+    \$signal$224  <= \$signal$216 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1052 ;
+    w2_is_ctrl <= \$686 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1053 ;
+    w2_is_irq_status <= \$694 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1054 ;
+    w2_is_irq_enable <= \$702 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1055 ;
+    w2_is_err_pop <= \$710 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1056 ;
+    w2_is_pool0_free <= \$718 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1057 ;
+    w2_is_pool0_flush <= \$726 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1058 ;
+    w2_is_pool0_low_water <= \$734 ;
   always @(posedge aclk_clk)
-    \$signal$232  <= \$1059 ;
+    \$signal$232  <= \$767 [4];
   always @(posedge aclk_clk)
-    w2_plain <= \$1060 ;
+    w2_plain <= \$793 ;
   always @(posedge aclk_clk)
-    \$signal$86  <= \$1061 ;
+    \$signal$86  <= \$1032 ;
   always @(posedge aclk_clk)
-    w1c <= \$1062 ;
+    w1c <= \$1033 ;
   always @(posedge aclk_clk)
-    \$signal$96  <= \$1063 ;
+    \$signal$96  <= \$1034 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1064 ;
+    irq_enable <= \$1035 ;
   always @(posedge aclk_clk)
-    event_low_water <= \$1065 ;
-  assign \$auto$rtlil.cc:2739:Not$2  = ~ { bus__r_req, \$846  };
+    event_low_water <= \$1036 ;
+  assign \$auto$rtlil.cc:2739:Not$2  = ~ { \port$2915$0 , \port$0$143 , \$846  };
   assign \$auto$rtlil.cc:2739:Not$12  = ~ { bus__r_addr[4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:3];
   assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[4:2];
@@ -9125,312 +9176,348 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$965  = \$1 [31:0];
+    \$962  = \$1 [31:0];
     if (aclk_rst) begin
-      \$965  = 32'd0;
+      \$962  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$966  = busy;
+    \$963  = busy;
+    if (aclk_rst) begin
+      \$963  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$964  = \ready$6 ;
+    if (aclk_rst) begin
+      \$964  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$965  = \$14 [1:0];
+    if (aclk_rst) begin
+      \$965  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$966  = \$16 ;
     if (aclk_rst) begin
       \$966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$967  = \ready$6 ;
+    \$967  = \$19 ;
     if (aclk_rst) begin
       \$967  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$968  = \$14 [1:0];
+    \$968  = \$22 ;
     if (aclk_rst) begin
-      \$968  = 2'h0;
+      \$968  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$969  = \$16 ;
+    \$969  = \$25 ;
     if (aclk_rst) begin
       \$969  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$970  = \$19 ;
+    \$970  = \$29 ;
     if (aclk_rst) begin
       \$970  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$971  = \$22 ;
+    \$971  = \$36 ;
     if (aclk_rst) begin
       \$971  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$972  = \$25 ;
+    \$972  = \$43 ;
     if (aclk_rst) begin
       \$972  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$973  = \$29 ;
+    \$973  = \$50 ;
     if (aclk_rst) begin
       \$973  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$974  = \$36 ;
+    \$974  = \$55 ;
     if (aclk_rst) begin
       \$974  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$975  = \$43 ;
+    \$975  = \$56 ;
     if (aclk_rst) begin
-      \$975  = 1'h0;
+      \$975  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$976  = \$50 ;
+    \$976  = \$57 ;
     if (aclk_rst) begin
-      \$976  = 1'h0;
+      \$976  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$977  = \$55 ;
+    \$977  = \$58 ;
     if (aclk_rst) begin
-      \$977  = 1'h0;
+      \$977  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$978  = \$56 ;
+    \$978  = \$59 ;
     if (aclk_rst) begin
       \$978  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$979  = \$57 ;
+    \$979  = \$60 ;
     if (aclk_rst) begin
       \$979  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$980  = \$58 ;
+    \$980  = \$61 ;
     if (aclk_rst) begin
       \$980  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$981  = \$59 ;
+    \$981  = \$64 ;
     if (aclk_rst) begin
-      \$981  = 1'h1;
+      \$981  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$982  = \$60 ;
+    \$982  = \$70 ;
     if (aclk_rst) begin
-      \$982  = 1'h1;
+      \$982  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$983  = \$61 ;
+    \$983  = \$signal$81 ;
     if (aclk_rst) begin
-      \$983  = 1'h1;
+      \$983  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$984  = \$64 ;
-    if (aclk_rst) begin
-      \$984  = 5'h10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$985  = \$70 ;
-    if (aclk_rst) begin
-      \$985  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$986  = \$signal$81 ;
-    if (aclk_rst) begin
-      \$986  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$987  = \$71 [31:0];
+    \$984  = \$71 [31:0];
     if (\$signal$86 ) begin
-      \$987  = 32'd0;
+      \$984  = 32'd0;
     end
     if (aclk_rst) begin
-      \$987  = 32'd0;
+      \$984  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$988  = \$72 [1:0];
+    \$985  = \$72 [1:0];
     if (aclk_rst) begin
-      \$988  = 2'h0;
+      \$985  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$989  = \$73 [31:0];
+    \$986  = \$73 [31:0];
     if (\$signal$86 ) begin
-      \$989  = 32'd0;
+      \$986  = 32'd0;
     end
     if (aclk_rst) begin
-      \$989  = 32'd0;
+      \$986  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$990  = tail_row;
+    \$987  = tail_row;
     if (\$74 ) begin
-      \$990  = tail_next_row;
+      \$987  = tail_next_row;
     end
     if (aclk_rst) begin
-      \$990  = 2'h0;
+      \$987  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$991  = tail_next_row;
+    \$988  = tail_next_row;
     if (\$74 ) begin
-      \$991  = \$75 [1:0];
+      \$988  = \$75 [1:0];
     end
     if (aclk_rst) begin
-      \$991  = 2'h1;
+      \$988  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$992  = head;
+    \$989  = head;
     if (popped) begin
-      \$992  = \$76 [3:0];
+      \$989  = \$76 [3:0];
     end
     if (aclk_rst) begin
-      \$992  = 4'h0;
+      \$989  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$993  = \$77 ;
+    \$990  = \$77 ;
     if (aclk_rst) begin
-      \$993  = 1'h0;
+      \$990  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$994  = head[1:0];
+    \$991  = head[1:0];
     if (aclk_rst) begin
-      \$994  = 2'h0;
+      \$991  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$995  = \$signal$87 ;
+    \$992  = \$signal$87 ;
+    if (aclk_rst) begin
+      \$992  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$993  = \$84 ;
+    if (aclk_rst) begin
+      \$993  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$994  = \$85 ;
+    if (aclk_rst) begin
+      \$994  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$995  = \$86 ;
     if (aclk_rst) begin
       \$995  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$996  = \$84 ;
+    \$996  = event_ev_grant;
     if (aclk_rst) begin
-      \$996  = 5'h00;
+      \$996  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$997  = \$85 ;
+    \$997  = event_lw_granted_1;
     if (aclk_rst) begin
-      \$997  = 18'h00000;
+      \$997  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$998  = \$86 ;
+    \$998  = \$97 [6:0];
     if (aclk_rst) begin
-      \$998  = 1'h0;
+      \$998  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$999  = event_ev_grant;
+    \$999  = event_in_use;
     if (aclk_rst) begin
-      \$999  = 1'h0;
+      \$999  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1000  = event_lw_granted_1;
+    \$1000  = \$107 ;
     if (aclk_rst) begin
       \$1000  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1001  = \$97 [6:0];
+    \$1001  = \$113 ;
     if (aclk_rst) begin
-      \$1001  = 7'h00;
+      \$1001  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1002  = event_in_use;
+    \$1002  = event_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$86 ) begin
+      \$1002  = event_in_use;
+    end else begin
+      if (event_hw_grow) begin
+        \$1002  = event_in_use_was;
+      end
+    end
     if (aclk_rst) begin
       \$1002  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1003  = \$107 ;
-    if (aclk_rst) begin
-      \$1003  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1004  = \$113 ;
-    if (aclk_rst) begin
-      \$1004  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1005  = event_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$86 ) begin
-      \$1005  = event_in_use;
+      \$1003  = 32'd0;
     end else begin
-      if (event_hw_grow) begin
-        \$1005  = event_in_use_was;
-      end
+      \$1003  = \$114 [31:0];
     end
     if (aclk_rst) begin
-      \$1005  = 7'h00;
+      \$1003  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$86 ) begin
+      \$1004  = 32'd0;
+    end else begin
+      \$1004  = \$115 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1004  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$86 ) begin
+      \$1005  = 32'd0;
+    end else begin
+      \$1005  = \$116 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1005  = 32'd0;
     end
   end
   always @* begin
@@ -9439,7 +9526,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$signal$86 ) begin
       \$1006  = 32'd0;
     end else begin
-      \$1006  = \$114 [31:0];
+      \$1006  = \$117 [31:0];
     end
     if (aclk_rst) begin
       \$1006  = 32'd0;
@@ -9447,525 +9534,299 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$86 ) begin
-      \$1007  = 32'd0;
-    end else begin
-      \$1007  = \$115 [31:0];
-    end
+    \$1007  = \$119 ;
     if (aclk_rst) begin
-      \$1007  = 32'd0;
+      \$1007  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$86 ) begin
-      \$1008  = 32'd0;
-    end else begin
-      \$1008  = \$116 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1008  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$86 ) begin
-      \$1009  = 32'd0;
-    end else begin
-      \$1009  = \$117 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1009  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1010  = \$119 ;
-    if (aclk_rst) begin
-      \$1010  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1011  = alloc_queue_head;
+    \$1008  = alloc_queue_head;
     if (\$122 ) begin
-      \$1011  = \$123 ;
+      \$1008  = \$123 ;
     end
     if (aclk_rst) begin
-      \$1011  = 15'h0000;
+      \$1008  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1012  = alloc_queue_rd;
+    \$1009  = alloc_queue_rd;
     if (\$127 ) begin
-      \$1012  = alloc_queue_rd_next;
+      \$1009  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1012  = 4'h0;
+      \$1009  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1013  = alloc_queue_rd_next;
+    \$1010  = alloc_queue_rd_next;
     if (\$127 ) begin
-      \$1013  = \$128 [3:0];
+      \$1010  = \$128 [3:0];
     end
     if (aclk_rst) begin
-      \$1013  = 4'h1;
+      \$1010  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1014  = alloc_queue_wr;
+    \$1011  = alloc_queue_wr;
     if (\$132 ) begin
-      \$1014  = alloc_queue_wr_next;
+      \$1011  = alloc_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1014  = 4'h0;
+      \$1011  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1015  = alloc_queue_wr_next;
+    \$1012  = alloc_queue_wr_next;
     if (\$132 ) begin
-      \$1015  = \$133 [3:0];
+      \$1012  = \$133 [3:0];
     end
     if (aclk_rst) begin
-      \$1015  = 4'h1;
+      \$1012  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1016 [0] = \$144 ;
-    \$1016 [1] = \$155 ;
-    \$1016 [2] = \$166 ;
-    \$1016 [3] = \$177 ;
-    \$1016 [4] = \$188 ;
-    \$1016 [5] = \$199 ;
-    \$1016 [6] = \$210 ;
-    \$1016 [7] = \$221 ;
-    \$1016 [8] = \$232 ;
+    \$1013 [0] = \$144 ;
+    \$1013 [1] = \$155 ;
+    \$1013 [2] = \$166 ;
+    \$1013 [3] = \$177 ;
+    \$1013 [4] = \$188 ;
+    \$1013 [5] = \$199 ;
+    \$1013 [6] = \$210 ;
+    \$1013 [7] = \$221 ;
+    \$1013 [8] = \$232 ;
     if (aclk_rst) begin
-      \$1016  = 9'h000;
+      \$1013  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1017 [0] = \$238 ;
-    \$1017 [1] = \$244 ;
-    \$1017 [2] = \$250 ;
-    \$1017 [3] = \$256 ;
-    \$1017 [4] = \$262 ;
-    \$1017 [5] = \$268 ;
-    \$1017 [6] = \$274 ;
-    \$1017 [7] = \$280 ;
-    \$1017 [8] = \$286 ;
-    \$1017 [9] = \$292 ;
+    \$1014 [0] = \$238 ;
+    \$1014 [1] = \$244 ;
+    \$1014 [2] = \$250 ;
+    \$1014 [3] = \$256 ;
+    \$1014 [4] = \$262 ;
+    \$1014 [5] = \$268 ;
+    \$1014 [6] = \$274 ;
+    \$1014 [7] = \$280 ;
+    \$1014 [8] = \$286 ;
+    \$1014 [9] = \$292 ;
     if (aclk_rst) begin
-      \$1017  = 10'h000;
+      \$1014  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1018  = \$297 ;
+    \$1015  = \$297 ;
+    if (aclk_rst) begin
+      \$1015  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1016  = \$308 ;
+    if (aclk_rst) begin
+      \$1016  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1017  = { \$311 , \$309 [0] };
+    if (aclk_rst) begin
+      \$1017  = 15'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
+    \$1018  = \$316 [0];
     if (aclk_rst) begin
       \$1018  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1019  = \$308 ;
+    \$1019  = \$316 [14:1];
     if (aclk_rst) begin
-      \$1019  = 1'h0;
+      \$1019  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1020  = { \$311 , \$309 [0] };
+    \$1020  = r1_valid;
     if (aclk_rst) begin
-      \$1020  = 15'h0000;
+      \$1020  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1021  = \$316 [0];
+    \$1022  = bus__w_req;
     if (aclk_rst) begin
-      \$1021  = 1'h0;
+      \$1022  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1022  = \$316 [14:1];
+    \$1023  = command_queue_head;
+    if (\$493 ) begin
+      \$1023  = \$494 ;
+    end
     if (aclk_rst) begin
-      \$1022  = 14'h0000;
+      \$1023  = 41'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1023  = r1_valid;
+    \$1024  = command_queue_rd;
+    if (\$498 ) begin
+      \$1024  = command_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$1023  = 1'h0;
+      \$1024  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1024  = \$440 ;
+    \$1025  = command_queue_rd_next;
+    if (\$498 ) begin
+      \$1025  = \$499 [3:0];
+    end
     if (aclk_rst) begin
-      \$1024  = 32'd0;
+      \$1025  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1025 [0] = \$441 [16];
-    \$1025 [1] = \$471 [15];
+    \$1026  = command_queue_wr;
+    if (\$503 ) begin
+      \$1026  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$1025  = 2'h0;
+      \$1026  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1026  = \$470 ;
+    \$1027  = command_queue_wr_next;
+    if (\$503 ) begin
+      \$1027  = \$504 [3:0];
+    end
     if (aclk_rst) begin
-      \$1026  = 32'd0;
+      \$1027  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1027  = bus__w_req;
+    \$1028 [0] = \$515 ;
+    \$1028 [1] = \$526 ;
+    \$1028 [2] = \$537 ;
+    \$1028 [3] = \$548 ;
+    \$1028 [4] = \$559 ;
+    \$1028 [5] = \$570 ;
+    \$1028 [6] = \$581 ;
+    \$1028 [7] = \$592 ;
+    \$1028 [8] = \$603 ;
     if (aclk_rst) begin
-      \$1027  = 1'h0;
+      \$1028  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1028  = \$485 [0];
+    \$1029 [0] = \$609 ;
+    \$1029 [1] = \$615 ;
+    \$1029 [2] = \$621 ;
+    \$1029 [3] = \$627 ;
+    \$1029 [4] = \$633 ;
+    \$1029 [5] = \$639 ;
+    \$1029 [6] = \$645 ;
+    \$1029 [7] = \$651 ;
+    \$1029 [8] = \$657 ;
+    \$1029 [9] = \$663 ;
     if (aclk_rst) begin
-      \$1028  = 1'h0;
+      \$1029  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1029  = w0_event_is;
-    if (aclk_rst) begin
-      \$1029  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1030  = \$486 ;
+    \$1030  = \$666 ;
     if (aclk_rst) begin
       \$1030  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1031  = \$487 [22:19];
+    \$1031  = \$678 ;
     if (aclk_rst) begin
-      \$1031  = 4'h0;
+      \$1031  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1032  = \$490 [31:0];
+    \$1032  = \$796 ;
     if (aclk_rst) begin
-      \$1032  = 32'd0;
+      \$1032  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1033  = command_queue_head;
-    if (\$493 ) begin
-      \$1033  = \$494 ;
-    end
+    \$1033  = \$798 ;
     if (aclk_rst) begin
-      \$1033  = 41'h00000000000;
+      \$1033  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1034  = command_queue_rd;
-    if (\$498 ) begin
-      \$1034  = command_queue_rd_next;
-    end
+    \$1034  = \$801 ;
     if (aclk_rst) begin
-      \$1034  = 4'h0;
+      \$1034  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1035  = command_queue_rd_next;
-    if (\$498 ) begin
-      \$1035  = \$499 [3:0];
-    end
-    if (aclk_rst) begin
-      \$1035  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1036  = command_queue_wr;
-    if (\$503 ) begin
-      \$1036  = command_queue_wr_next;
-    end
-    if (aclk_rst) begin
-      \$1036  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1037  = command_queue_wr_next;
-    if (\$503 ) begin
-      \$1037  = \$504 [3:0];
-    end
-    if (aclk_rst) begin
-      \$1037  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1038 [0] = \$515 ;
-    \$1038 [1] = \$526 ;
-    \$1038 [2] = \$537 ;
-    \$1038 [3] = \$548 ;
-    \$1038 [4] = \$559 ;
-    \$1038 [5] = \$570 ;
-    \$1038 [6] = \$581 ;
-    \$1038 [7] = \$592 ;
-    \$1038 [8] = \$603 ;
-    if (aclk_rst) begin
-      \$1038  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1039 [0] = \$609 ;
-    \$1039 [1] = \$615 ;
-    \$1039 [2] = \$621 ;
-    \$1039 [3] = \$627 ;
-    \$1039 [4] = \$633 ;
-    \$1039 [5] = \$639 ;
-    \$1039 [6] = \$645 ;
-    \$1039 [7] = \$651 ;
-    \$1039 [8] = \$657 ;
-    \$1039 [9] = \$663 ;
-    if (aclk_rst) begin
-      \$1039  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1040  = \$666 ;
-    if (aclk_rst) begin
-      \$1040  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1041  = \$668 ;
-    if (aclk_rst) begin
-      \$1041  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1042  = \$670 ;
-    if (aclk_rst) begin
-      \$1042  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1043  = \$672 ;
-    if (aclk_rst) begin
-      \$1043  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1044  = \$674 ;
-    if (aclk_rst) begin
-      \$1044  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1045  = \$675 ;
-    if (aclk_rst) begin
-      \$1045  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1046  = w0_full_word;
-    if (aclk_rst) begin
-      \$1046  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1047  = \$676 ;
-    if (aclk_rst) begin
-      \$1047  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1048  = \$678 ;
-    if (aclk_rst) begin
-      \$1048  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1049  = \$signal$217 ;
-    if (aclk_rst) begin
-      \$1049  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1050  = \$signal$218 ;
-    if (aclk_rst) begin
-      \$1050  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1051  = w1_data;
-    if (aclk_rst) begin
-      \$1051  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1052  = \$686 ;
-    if (aclk_rst) begin
-      \$1052  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1053  = \$694 ;
-    if (aclk_rst) begin
-      \$1053  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1054  = \$702 ;
-    if (aclk_rst) begin
-      \$1054  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1055  = \$710 ;
-    if (aclk_rst) begin
-      \$1055  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1056  = \$718 ;
-    if (aclk_rst) begin
-      \$1056  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1057  = \$726 ;
-    if (aclk_rst) begin
-      \$1057  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1058  = \$734 ;
-    if (aclk_rst) begin
-      \$1058  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1059  = \$767 [4];
-    if (aclk_rst) begin
-      \$1059  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1060  = \$793 ;
-    if (aclk_rst) begin
-      \$1060  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1061  = \$796 ;
-    if (aclk_rst) begin
-      \$1061  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1062  = \$798 ;
-    if (aclk_rst) begin
-      \$1062  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1063  = \$801 ;
-    if (aclk_rst) begin
-      \$1063  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1064  = irq_enable;
+    \$1035  = irq_enable;
     if (\$803 ) begin
-      \$1064  = \$signal$224 [4:0];
+      \$1035  = \$signal$224 [4:0];
     end
     if (aclk_rst) begin
-      \$1064  = 5'h00;
+      \$1035  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
-    \$1065  = event_low_water;
+    \$1036  = event_low_water;
     if (\$805 ) begin
-      \$1065 [7:0] = \$signal$224 [7:0];
+      \$1036 [7:0] = \$signal$224 [7:0];
     end
     if (\$807 ) begin
-      \$1065 [15:8] = \$signal$224 [15:8];
+      \$1036 [15:8] = \$signal$224 [15:8];
     end
     if (\$809 ) begin
-      \$1065 [16] = \$signal$224 [16];
+      \$1036 [16] = \$signal$224 [16];
     end
     if (aclk_rst) begin
-      \$1065  = 17'h00000;
+      \$1036  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$2793$0 [4:1];
-  assign rsp_grant_pool = \port$2793$0 [5];
-  assign rsp_grant_user = \port$2793$44 [13:4];
-  assign rsp_flushed_err = \port$2808$0 [4:1];
-  assign rsp_flushed_pool = \port$2808$0 [15];
-  assign rsp_flushed_user = \port$2808$0 [14:5];
-  assign rsp_freed_err = \port$2796$0 [4:1];
-  assign rsp_freed_src = \port$2836$0 [0];
-  assign rsp_freed_in_pool = \port$2796$0 [16];
-  assign rsp_freed_pool = \port$2796$0 [15];
-  assign rsp_freed_tag = \port$2836$0 [36:33];
-  assign rsp_freed_addr = \port$2836$0 [32:1];
-  assign rsp_freed_user = \port$2796$0 [14:5];
-  assign rsp_grant_ok = \port$2793$0 [0];
-  assign rsp_freed_ok = \port$2796$0 [0];
-  assign rsp_flushed_ok = \port$2808$0 [0];
+  assign rsp_grant_err = \port$2792$0 [4:1];
+  assign rsp_grant_pool = \port$2792$0 [5];
+  assign rsp_grant_user = \port$2792$44 [13:4];
+  assign rsp_flushed_err = \port$2807$0 [4:1];
+  assign rsp_flushed_pool = \port$2807$0 [15];
+  assign rsp_flushed_user = \port$2807$0 [14:5];
+  assign rsp_freed_err = \port$2795$0 [4:1];
+  assign rsp_freed_src = \port$2835$0 [0];
+  assign rsp_freed_in_pool = \port$2795$0 [16];
+  assign rsp_freed_pool = \port$2795$0 [15];
+  assign rsp_freed_tag = \port$2835$0 [36:33];
+  assign rsp_freed_addr = \port$2835$0 [32:1];
+  assign rsp_freed_user = \port$2795$0 [14:5];
+  assign rsp_grant_ok = \port$2792$0 [0];
+  assign rsp_freed_ok = \port$2795$0 [0];
+  assign rsp_flushed_ok = \port$2807$0 [0];
   assign log_bank0_k = \$825 [1:0];
   assign log_bank1_k = \$826 [1:0];
   assign log_bank2_k = \$827 [1:0];
@@ -9973,9 +9834,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign space_under = { \$841 [5], \$841  };
   assign \$signal$97  = { low_water_hit, 1'h0, \$844 , e1_exhausted, \$843  };
   assign \$signal$129  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$2922$0 [31:0];
+  assign bus__w_data_queued = \port$2927$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , \$907 , \$906 , \$905 , \$904 , \$903 , \$902 , \$901 , \$900 , \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , w1_is_flush };
-  assign bus__w_strb_queued = \port$2922$0 [35:32];
+  assign bus__w_strb_queued = \port$2927$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$236  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -9996,21 +9857,23 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__en$252  = log_bank3_wen;
   assign \$signature__addr$253  = head[3:2];
   assign \$signature__en$254  = 1'h1;
-  assign bus__r_slow = \$849 [8];
+  assign bus__r_req_parts = { \port$2915$0 , \port$0$143  };
+  assign bus__r_slow = \$849 [9];
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$259  = alloc_queue_wr;
-  assign \$signature__data$260  = alloc_queue_w_data;
+  assign \$signature__addr$260  = alloc_queue_wr;
+  assign \$signature__data$261  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$2793$0 [0], \port$2793$0 [4:1], 4'h0, \port$2793$44 [3:0], 13'h0000, \port$2793$0 [11:6] };
-  assign rsp_grant_slot = \port$2793$0 [11:6];
-  assign rsp_grant_tag = \port$2793$44 [3:0];
-  assign bus__r_slow_data = { \port$2793$0 [0], \port$2793$0 [4:1], 4'h0, \port$2793$44 [3:0], 13'h0000, \port$2793$0 [11:6] };
+  assign handle = { \port$2792$0 [0], \port$2792$0 [4:1], 4'h0, \port$2792$44 [3:0], 13'h0000, \port$2792$0 [11:6] };
+  assign rsp_grant_slot = \port$2792$0 [11:6];
+  assign rsp_grant_tag = \port$2792$44 [3:0];
+  assign rsp_grant_cpu = bus__r_slow_ack;
+  assign bus__r_slow_data = { \port$2792$0 [0], \port$2792$0 [4:1], 4'h0, \port$2792$44 [3:0], 13'h0000, \port$2792$0 [11:6] };
   assign w0_event_is_queued = \$866 [6];
   assign w0_event_is_pins = \$869 [6];
   assign bus__w_slow = w1_is_command;
-  assign \read__addr$277  = command_queue_rd;
-  assign \$signature__addr$278  = command_queue_wr;
-  assign \$signature__data$279  = { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , \$907 , \$906 , \$905 , \$904 , \$903 , \$902 , \$901 , \$900 , \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , w1_is_flush };
+  assign \read__addr$279  = command_queue_rd;
+  assign \$signature__addr$280  = command_queue_wr;
+  assign \$signature__data$281  = { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , \$907 , \$906 , \$905 , \$904 , \$903 , \$902 , \$901 , \$900 , \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , w1_is_flush };
   assign req_free_addr = \$957 [32:1];
   assign req_free_oor = \$957 [33];
   assign req_free_pool = \$957 [34];
@@ -10018,13 +9881,15 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign req_free_hit = \$957 [39];
   assign req_flush_select = \$957 [40];
   assign req_flush_pool = \$957 [34];
-  assign \port$2333$0  = \$843 ;
-  assign \port$2334$0  = \$844 ;
-  assign new_alloc = \$849 [8];
-  assign \port$2475$1  = \$957 [40:1];
-  assign \port$3074$0  = \$signal$95 ;
-  assign bus__w_ack = \$signal$221 ;
-  assign \port$3242$0  = \$signal$96 ;
+  assign bus__w_ack = w2_valid;
+  assign \port$2336$0  = \$843 ;
+  assign \port$2337$0  = \$844 ;
+  assign new_alloc = \$849 [9];
+  assign \port$2477$1  = \$957 [40:1];
+  assign \port$3079$0  = \$signal$95 ;
+  assign \port$3221$0  = \$signal$96 ;
+  assign \$1021 [1] = \$471 [15];
+  assign \$1021 [0] = \$441 [16];
   assign \$87  = 1'h1;
   assign \$88  = event_ev_grant;
   assign \$89  = 1'h1;
@@ -10037,7 +9902,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$104  = event_ev_grant;
   assign \$111  = \$109 [7];
   assign \$847 [5:0] = bus__r_addr[5:0];
-  assign \$847 [7:6] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign \$847 [8:6] = \$auto$rtlil.cc:2739:Not$2 ;
   assign \$317  = bus__r_addr;
   assign { \$320 [11:3], \$320 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
   assign \$320 [2] = \$auto$rtlil.cc:2739:Not$4 ;

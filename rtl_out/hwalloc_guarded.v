@@ -49,20 +49,20 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire aclk_rst;
   input alloc_pool;
   wire alloc_pool;
-  wire \alloc_pool$326 ;
+  wire \alloc_pool$328 ;
   wire [11:0] alloc_port_size;
   output alloc_ready;
   wire alloc_ready;
   input [11:0] alloc_size;
   wire [11:0] alloc_size;
-  wire [11:0] \alloc_size$328 ;
+  wire [11:0] \alloc_size$330 ;
   wire alloc_src;
   input [9:0] alloc_user;
   wire [9:0] alloc_user;
-  wire [9:0] \alloc_user$330 ;
+  wire [9:0] \alloc_user$332 ;
   input alloc_valid;
   wire alloc_valid;
-  wire \alloc_valid$324 ;
+  wire \alloc_valid$326 ;
   wire [31:0] ar_addr;
   wire ar_checked;
   wire [3:0] ar_err;
@@ -89,45 +89,47 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire \bus__r_err$141 ;
   wire bus__r_req;
   wire \bus__r_req$143 ;
+  wire [1:0] bus__r_req_parts;
+  wire [1:0] \bus__r_req_parts$145 ;
   wire bus__r_slow;
-  wire \bus__r_slow$145 ;
+  wire \bus__r_slow$147 ;
   wire bus__r_slow_ack;
-  wire \bus__r_slow_ack$147 ;
+  wire \bus__r_slow_ack$149 ;
   wire [31:0] bus__r_slow_data;
-  wire [31:0] \bus__r_slow_data$149 ;
+  wire [31:0] \bus__r_slow_data$151 ;
   wire bus__w_ack;
-  wire \bus__w_ack$151 ;
+  wire \bus__w_ack$153 ;
   wire [11:0] bus__w_addr;
-  wire [11:0] \bus__w_addr$153 ;
+  wire [11:0] \bus__w_addr$155 ;
   wire bus__w_addr_from_queue;
-  wire \bus__w_addr_from_queue$155 ;
+  wire \bus__w_addr_from_queue$157 ;
   wire [11:0] bus__w_addr_queued;
-  wire [11:0] \bus__w_addr_queued$157 ;
+  wire [11:0] \bus__w_addr_queued$159 ;
   wire bus__w_beat_from_queue;
-  wire \bus__w_beat_from_queue$159 ;
+  wire \bus__w_beat_from_queue$161 ;
   wire [31:0] bus__w_data;
-  wire [31:0] \bus__w_data$161 ;
+  wire [31:0] \bus__w_data$163 ;
   wire [31:0] bus__w_data_queued;
-  wire [31:0] \bus__w_data_queued$163 ;
+  wire [31:0] \bus__w_data_queued$165 ;
   wire bus__w_err;
-  wire \bus__w_err$165 ;
+  wire \bus__w_err$167 ;
   wire bus__w_req;
-  wire \bus__w_req$167 ;
+  wire \bus__w_req$169 ;
   wire bus__w_slow;
-  wire \bus__w_slow$169 ;
+  wire \bus__w_slow$171 ;
   wire bus__w_slow_ack;
-  wire \bus__w_slow_ack$171 ;
+  wire \bus__w_slow_ack$173 ;
   wire bus__w_slow_err;
-  wire \bus__w_slow_err$173 ;
+  wire \bus__w_slow_err$175 ;
   wire [3:0] bus__w_strb;
-  wire [3:0] \bus__w_strb$175 ;
+  wire [3:0] \bus__w_strb$177 ;
   wire [3:0] bus__w_strb_queued;
-  wire [3:0] \bus__w_strb_queued$177 ;
+  wire [3:0] \bus__w_strb_queued$179 ;
   wire busy;
-  wire \busy$408 ;
+  wire \busy$416 ;
   input flush_pool;
   wire flush_pool;
-  wire \flush_pool$351 ;
+  wire \flush_pool$353 ;
   wire flush_port_pool;
   wire flush_port_valid;
   output flush_ready;
@@ -136,27 +138,28 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire flush_src;
   input [9:0] flush_user;
   wire [9:0] flush_user;
-  wire [9:0] \flush_user$353 ;
+  wire [9:0] \flush_user$355 ;
   input flush_valid;
   wire flush_valid;
-  wire \flush_valid$349 ;
+  wire \flush_valid$351 ;
+  wire flushed_cpu;
   output [3:0] flushed_err;
   wire [3:0] flushed_err;
-  wire [3:0] \flushed_err$366 ;
+  wire [3:0] \flushed_err$368 ;
   output flushed_ok;
   wire flushed_ok;
-  wire \flushed_ok$364 ;
+  wire \flushed_ok$366 ;
   wire flushed_pool;
   wire flushed_src;
   output [9:0] flushed_user;
   wire [9:0] flushed_user;
-  wire [9:0] \flushed_user$368 ;
+  wire [9:0] \flushed_user$370 ;
   output flushed_valid;
   wire flushed_valid;
-  wire \flushed_valid$373 ;
+  wire \flushed_valid$375 ;
   input [31:0] free_addr;
   wire [31:0] free_addr;
-  wire [31:0] \free_addr$333 ;
+  wire [31:0] \free_addr$335 ;
   wire free_oor;
   wire free_oor_pool;
   wire [31:0] free_port_addr;
@@ -166,57 +169,59 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire free_src;
   input [3:0] free_tag;
   wire [3:0] free_tag;
-  wire [3:0] \free_tag$354 ;
+  wire [3:0] \free_tag$356 ;
   input [9:0] free_user;
   wire [9:0] free_user;
-  wire [9:0] \free_user$335 ;
+  wire [9:0] \free_user$337 ;
   input free_valid;
   wire free_valid;
-  wire \free_valid$331 ;
+  wire \free_valid$333 ;
   wire [31:0] freed_addr;
+  wire freed_cpu;
   output [3:0] freed_err;
   wire [3:0] freed_err;
-  wire [3:0] \freed_err$365 ;
+  wire [3:0] \freed_err$367 ;
   wire freed_in_pool;
   output freed_ok;
   wire freed_ok;
-  wire \freed_ok$363 ;
+  wire \freed_ok$365 ;
   wire freed_pool;
   wire freed_src;
   wire [3:0] freed_tag;
   output [9:0] freed_user;
   wire [9:0] freed_user;
-  wire [9:0] \freed_user$367 ;
+  wire [9:0] \freed_user$369 ;
   output freed_valid;
   wire freed_valid;
-  wire \freed_valid$371 ;
+  wire \freed_valid$373 ;
   output [31:0] grant_addr;
   wire [31:0] grant_addr;
-  wire [31:0] \grant_addr$360 ;
+  wire [31:0] \grant_addr$362 ;
+  wire grant_cpu;
   output [3:0] grant_err;
   wire [3:0] grant_err;
-  wire [3:0] \grant_err$357 ;
+  wire [3:0] \grant_err$359 ;
   output grant_ok;
   wire grant_ok;
-  wire \grant_ok$356 ;
+  wire \grant_ok$358 ;
   wire grant_overwrite;
   output grant_pool;
   wire grant_pool;
-  wire \grant_pool$358 ;
+  wire \grant_pool$360 ;
   wire [11:0] grant_size;
   output [9:0] grant_slot;
   wire [9:0] grant_slot;
-  wire [9:0] \grant_slot$359 ;
+  wire [9:0] \grant_slot$361 ;
   wire grant_src;
   output [3:0] grant_tag;
   wire [3:0] grant_tag;
-  wire [3:0] \grant_tag$362 ;
+  wire [3:0] \grant_tag$364 ;
   output [9:0] grant_user;
   wire [9:0] grant_user;
-  wire [9:0] \grant_user$361 ;
+  wire [9:0] \grant_user$363 ;
   output grant_valid;
   wire grant_valid;
-  wire \grant_valid$369 ;
+  wire \grant_valid$371 ;
   wire [31:0] guard_ar_addr;
   wire guard_ar_checked;
   wire [3:0] guard_ar_err;
@@ -236,120 +241,120 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire guard_unlock;
   output irq;
   wire irq;
-  wire \irq$410 ;
+  wire \irq$418 ;
   wire lock_on;
   wire locked;
   output [31:0] m_axi_araddr;
   wire [31:0] m_axi_araddr;
-  wire [31:0] \m_axi_araddr$255 ;
+  wire [31:0] \m_axi_araddr$257 ;
   output [1:0] m_axi_arburst;
   wire [1:0] m_axi_arburst;
-  wire [1:0] \m_axi_arburst$258 ;
+  wire [1:0] \m_axi_arburst$260 ;
   output [3:0] m_axi_arcache;
   wire [3:0] m_axi_arcache;
-  wire [3:0] \m_axi_arcache$260 ;
+  wire [3:0] \m_axi_arcache$262 ;
   output [3:0] m_axi_arid;
   wire [3:0] m_axi_arid;
-  wire [3:0] \m_axi_arid$254 ;
+  wire [3:0] \m_axi_arid$256 ;
   output [7:0] m_axi_arlen;
   wire [7:0] m_axi_arlen;
-  wire [7:0] \m_axi_arlen$256 ;
+  wire [7:0] \m_axi_arlen$258 ;
   output m_axi_arlock;
   wire m_axi_arlock;
-  wire \m_axi_arlock$259 ;
+  wire \m_axi_arlock$261 ;
   output [2:0] m_axi_arprot;
   wire [2:0] m_axi_arprot;
-  wire [2:0] \m_axi_arprot$261 ;
+  wire [2:0] \m_axi_arprot$263 ;
   output [3:0] m_axi_arqos;
   wire [3:0] m_axi_arqos;
-  wire [3:0] \m_axi_arqos$262 ;
+  wire [3:0] \m_axi_arqos$264 ;
   input m_axi_arready;
   wire m_axi_arready;
-  wire \m_axi_arready$264 ;
+  wire \m_axi_arready$266 ;
   output [2:0] m_axi_arsize;
   wire [2:0] m_axi_arsize;
-  wire [2:0] \m_axi_arsize$257 ;
+  wire [2:0] \m_axi_arsize$259 ;
   output m_axi_arvalid;
   wire m_axi_arvalid;
-  wire \m_axi_arvalid$263 ;
+  wire \m_axi_arvalid$265 ;
   output [31:0] m_axi_awaddr;
   wire [31:0] m_axi_awaddr;
-  wire [31:0] \m_axi_awaddr$235 ;
+  wire [31:0] \m_axi_awaddr$237 ;
   output [1:0] m_axi_awburst;
   wire [1:0] m_axi_awburst;
-  wire [1:0] \m_axi_awburst$238 ;
+  wire [1:0] \m_axi_awburst$240 ;
   output [3:0] m_axi_awcache;
   wire [3:0] m_axi_awcache;
-  wire [3:0] \m_axi_awcache$240 ;
+  wire [3:0] \m_axi_awcache$242 ;
   output [3:0] m_axi_awid;
   wire [3:0] m_axi_awid;
-  wire [3:0] \m_axi_awid$234 ;
+  wire [3:0] \m_axi_awid$236 ;
   output [7:0] m_axi_awlen;
   wire [7:0] m_axi_awlen;
-  wire [7:0] \m_axi_awlen$236 ;
+  wire [7:0] \m_axi_awlen$238 ;
   output m_axi_awlock;
   wire m_axi_awlock;
-  wire \m_axi_awlock$239 ;
+  wire \m_axi_awlock$241 ;
   output [2:0] m_axi_awprot;
   wire [2:0] m_axi_awprot;
-  wire [2:0] \m_axi_awprot$241 ;
+  wire [2:0] \m_axi_awprot$243 ;
   output [3:0] m_axi_awqos;
   wire [3:0] m_axi_awqos;
-  wire [3:0] \m_axi_awqos$242 ;
+  wire [3:0] \m_axi_awqos$244 ;
   input m_axi_awready;
   wire m_axi_awready;
-  wire \m_axi_awready$244 ;
+  wire \m_axi_awready$246 ;
   output [2:0] m_axi_awsize;
   wire [2:0] m_axi_awsize;
-  wire [2:0] \m_axi_awsize$237 ;
+  wire [2:0] \m_axi_awsize$239 ;
   output m_axi_awvalid;
   wire m_axi_awvalid;
-  wire \m_axi_awvalid$243 ;
+  wire \m_axi_awvalid$245 ;
   input [3:0] m_axi_bid;
   wire [3:0] m_axi_bid;
-  wire [3:0] \m_axi_bid$250 ;
+  wire [3:0] \m_axi_bid$252 ;
   output m_axi_bready;
   wire m_axi_bready;
-  wire \m_axi_bready$253 ;
+  wire \m_axi_bready$255 ;
   input [1:0] m_axi_bresp;
   wire [1:0] m_axi_bresp;
-  wire [1:0] \m_axi_bresp$251 ;
+  wire [1:0] \m_axi_bresp$253 ;
   input m_axi_bvalid;
   wire m_axi_bvalid;
-  wire \m_axi_bvalid$252 ;
+  wire \m_axi_bvalid$254 ;
   input [63:0] m_axi_rdata;
   wire [63:0] m_axi_rdata;
-  wire [63:0] \m_axi_rdata$266 ;
+  wire [63:0] \m_axi_rdata$268 ;
   input [3:0] m_axi_rid;
   wire [3:0] m_axi_rid;
-  wire [3:0] \m_axi_rid$265 ;
+  wire [3:0] \m_axi_rid$267 ;
   input m_axi_rlast;
   wire m_axi_rlast;
-  wire \m_axi_rlast$268 ;
+  wire \m_axi_rlast$270 ;
   output m_axi_rready;
   wire m_axi_rready;
-  wire \m_axi_rready$270 ;
+  wire \m_axi_rready$272 ;
   input [1:0] m_axi_rresp;
   wire [1:0] m_axi_rresp;
-  wire [1:0] \m_axi_rresp$267 ;
+  wire [1:0] \m_axi_rresp$269 ;
   input m_axi_rvalid;
   wire m_axi_rvalid;
-  wire \m_axi_rvalid$269 ;
+  wire \m_axi_rvalid$271 ;
   output [63:0] m_axi_wdata;
   wire [63:0] m_axi_wdata;
-  wire [63:0] \m_axi_wdata$245 ;
+  wire [63:0] \m_axi_wdata$247 ;
   output m_axi_wlast;
   wire m_axi_wlast;
-  wire \m_axi_wlast$247 ;
+  wire \m_axi_wlast$249 ;
   input m_axi_wready;
   wire m_axi_wready;
-  wire \m_axi_wready$249 ;
+  wire \m_axi_wready$251 ;
   output [7:0] m_axi_wstrb;
   wire [7:0] m_axi_wstrb;
-  wire [7:0] \m_axi_wstrb$246 ;
+  wire [7:0] \m_axi_wstrb$248 ;
   output m_axi_wvalid;
   wire m_axi_wvalid;
-  wire \m_axi_wvalid$248 ;
+  wire \m_axi_wvalid$250 ;
   wire native_alloc_valid;
   wire native_flush_valid;
   wire native_free_valid;
@@ -367,6 +372,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire req_free_oor;
   wire req_free_pool;
   wire [3:0] req_free_tag;
+  wire rsp_flushed_cpu;
   wire [3:0] rsp_flushed_err;
   wire rsp_flushed_ok;
   wire rsp_flushed_pool;
@@ -374,6 +380,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire [9:0] rsp_flushed_user;
   wire rsp_flushed_valid;
   wire [31:0] rsp_freed_addr;
+  wire rsp_freed_cpu;
   wire [3:0] rsp_freed_err;
   wire rsp_freed_in_pool;
   wire rsp_freed_ok;
@@ -382,6 +389,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire [3:0] rsp_freed_tag;
   wire [9:0] rsp_freed_user;
   wire rsp_freed_valid;
+  wire rsp_grant_cpu;
   wire [3:0] rsp_grant_err;
   wire rsp_grant_ok;
   wire rsp_grant_overwrite;
@@ -395,218 +403,218 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   reg running = 1'h0;
   input [35:0] s_axi_araddr;
   wire [35:0] s_axi_araddr;
-  wire [35:0] \s_axi_araddr$218 ;
+  wire [35:0] \s_axi_araddr$220 ;
   input [1:0] s_axi_arburst;
   wire [1:0] s_axi_arburst;
-  wire [1:0] \s_axi_arburst$221 ;
+  wire [1:0] \s_axi_arburst$223 ;
   input [3:0] s_axi_arcache;
   wire [3:0] s_axi_arcache;
-  wire [3:0] \s_axi_arcache$223 ;
+  wire [3:0] \s_axi_arcache$225 ;
   input [3:0] s_axi_arid;
   wire [3:0] s_axi_arid;
-  wire [3:0] \s_axi_arid$217 ;
+  wire [3:0] \s_axi_arid$219 ;
   input [7:0] s_axi_arlen;
   wire [7:0] s_axi_arlen;
-  wire [7:0] \s_axi_arlen$219 ;
+  wire [7:0] \s_axi_arlen$221 ;
   input s_axi_arlock;
   wire s_axi_arlock;
-  wire \s_axi_arlock$222 ;
+  wire \s_axi_arlock$224 ;
   input [2:0] s_axi_arprot;
   wire [2:0] s_axi_arprot;
-  wire [2:0] \s_axi_arprot$224 ;
+  wire [2:0] \s_axi_arprot$226 ;
   input [3:0] s_axi_arqos;
   wire [3:0] s_axi_arqos;
-  wire [3:0] \s_axi_arqos$225 ;
+  wire [3:0] \s_axi_arqos$227 ;
   output s_axi_arready;
   wire s_axi_arready;
-  wire \s_axi_arready$227 ;
+  wire \s_axi_arready$229 ;
   input [2:0] s_axi_arsize;
   wire [2:0] s_axi_arsize;
-  wire [2:0] \s_axi_arsize$220 ;
+  wire [2:0] \s_axi_arsize$222 ;
   input s_axi_arvalid;
   wire s_axi_arvalid;
-  wire \s_axi_arvalid$226 ;
+  wire \s_axi_arvalid$228 ;
   input [35:0] s_axi_awaddr;
   wire [35:0] s_axi_awaddr;
-  wire [35:0] \s_axi_awaddr$198 ;
+  wire [35:0] \s_axi_awaddr$200 ;
   input [1:0] s_axi_awburst;
   wire [1:0] s_axi_awburst;
-  wire [1:0] \s_axi_awburst$201 ;
+  wire [1:0] \s_axi_awburst$203 ;
   input [3:0] s_axi_awcache;
   wire [3:0] s_axi_awcache;
-  wire [3:0] \s_axi_awcache$203 ;
+  wire [3:0] \s_axi_awcache$205 ;
   input [3:0] s_axi_awid;
   wire [3:0] s_axi_awid;
-  wire [3:0] \s_axi_awid$197 ;
+  wire [3:0] \s_axi_awid$199 ;
   input [7:0] s_axi_awlen;
   wire [7:0] s_axi_awlen;
-  wire [7:0] \s_axi_awlen$199 ;
+  wire [7:0] \s_axi_awlen$201 ;
   input s_axi_awlock;
   wire s_axi_awlock;
-  wire \s_axi_awlock$202 ;
+  wire \s_axi_awlock$204 ;
   input [2:0] s_axi_awprot;
   wire [2:0] s_axi_awprot;
-  wire [2:0] \s_axi_awprot$204 ;
+  wire [2:0] \s_axi_awprot$206 ;
   input [3:0] s_axi_awqos;
   wire [3:0] s_axi_awqos;
-  wire [3:0] \s_axi_awqos$205 ;
+  wire [3:0] \s_axi_awqos$207 ;
   output s_axi_awready;
   wire s_axi_awready;
-  wire \s_axi_awready$207 ;
+  wire \s_axi_awready$209 ;
   input [2:0] s_axi_awsize;
   wire [2:0] s_axi_awsize;
-  wire [2:0] \s_axi_awsize$200 ;
+  wire [2:0] \s_axi_awsize$202 ;
   input s_axi_awvalid;
   wire s_axi_awvalid;
-  wire \s_axi_awvalid$206 ;
+  wire \s_axi_awvalid$208 ;
   output [3:0] s_axi_bid;
   wire [3:0] s_axi_bid;
-  wire [3:0] \s_axi_bid$213 ;
+  wire [3:0] \s_axi_bid$215 ;
   input s_axi_bready;
   wire s_axi_bready;
-  wire \s_axi_bready$216 ;
+  wire \s_axi_bready$218 ;
   output [1:0] s_axi_bresp;
   wire [1:0] s_axi_bresp;
-  wire [1:0] \s_axi_bresp$214 ;
+  wire [1:0] \s_axi_bresp$216 ;
   output s_axi_bvalid;
   wire s_axi_bvalid;
-  wire \s_axi_bvalid$215 ;
+  wire \s_axi_bvalid$217 ;
   output [63:0] s_axi_rdata;
   wire [63:0] s_axi_rdata;
-  wire [63:0] \s_axi_rdata$229 ;
+  wire [63:0] \s_axi_rdata$231 ;
   output [3:0] s_axi_rid;
   wire [3:0] s_axi_rid;
-  wire [3:0] \s_axi_rid$228 ;
+  wire [3:0] \s_axi_rid$230 ;
   output s_axi_rlast;
   wire s_axi_rlast;
-  wire \s_axi_rlast$231 ;
+  wire \s_axi_rlast$233 ;
   input s_axi_rready;
   wire s_axi_rready;
-  wire \s_axi_rready$233 ;
+  wire \s_axi_rready$235 ;
   output [1:0] s_axi_rresp;
   wire [1:0] s_axi_rresp;
-  wire [1:0] \s_axi_rresp$230 ;
+  wire [1:0] \s_axi_rresp$232 ;
   output s_axi_rvalid;
   wire s_axi_rvalid;
-  wire \s_axi_rvalid$232 ;
+  wire \s_axi_rvalid$234 ;
   input [63:0] s_axi_wdata;
   wire [63:0] s_axi_wdata;
-  wire [63:0] \s_axi_wdata$208 ;
+  wire [63:0] \s_axi_wdata$210 ;
   input s_axi_wlast;
   wire s_axi_wlast;
-  wire \s_axi_wlast$210 ;
+  wire \s_axi_wlast$212 ;
   output s_axi_wready;
   wire s_axi_wready;
-  wire \s_axi_wready$212 ;
+  wire \s_axi_wready$214 ;
   input [7:0] s_axi_wstrb;
   wire [7:0] s_axi_wstrb;
-  wire [7:0] \s_axi_wstrb$209 ;
+  wire [7:0] \s_axi_wstrb$211 ;
   input s_axi_wvalid;
   wire s_axi_wvalid;
-  wire \s_axi_wvalid$211 ;
+  wire \s_axi_wvalid$213 ;
   input [11:0] s_axil_araddr;
   wire [11:0] s_axil_araddr;
-  wire [11:0] \s_axil_araddr$191 ;
+  wire [11:0] \s_axil_araddr$193 ;
   input [2:0] s_axil_arprot;
   wire [2:0] s_axil_arprot;
-  wire [2:0] \s_axil_arprot$192 ;
+  wire [2:0] \s_axil_arprot$194 ;
   output s_axil_arready;
   wire s_axil_arready;
-  wire \s_axil_arready$190 ;
+  wire \s_axil_arready$192 ;
   input s_axil_arvalid;
   wire s_axil_arvalid;
-  wire \s_axil_arvalid$189 ;
+  wire \s_axil_arvalid$191 ;
   input [11:0] s_axil_awaddr;
   wire [11:0] s_axil_awaddr;
-  wire [11:0] \s_axil_awaddr$180 ;
+  wire [11:0] \s_axil_awaddr$182 ;
   input [2:0] s_axil_awprot;
   wire [2:0] s_axil_awprot;
-  wire [2:0] \s_axil_awprot$181 ;
+  wire [2:0] \s_axil_awprot$183 ;
   output s_axil_awready;
   wire s_axil_awready;
-  wire \s_axil_awready$179 ;
+  wire \s_axil_awready$181 ;
   input s_axil_awvalid;
   wire s_axil_awvalid;
-  wire \s_axil_awvalid$178 ;
+  wire \s_axil_awvalid$180 ;
   input s_axil_bready;
   wire s_axil_bready;
-  wire \s_axil_bready$187 ;
+  wire \s_axil_bready$189 ;
   output [1:0] s_axil_bresp;
   wire [1:0] s_axil_bresp;
-  wire [1:0] \s_axil_bresp$188 ;
+  wire [1:0] \s_axil_bresp$190 ;
   output s_axil_bvalid;
   wire s_axil_bvalid;
-  wire \s_axil_bvalid$186 ;
+  wire \s_axil_bvalid$188 ;
   output [31:0] s_axil_rdata;
   wire [31:0] s_axil_rdata;
-  wire [31:0] \s_axil_rdata$195 ;
+  wire [31:0] \s_axil_rdata$197 ;
   input s_axil_rready;
   wire s_axil_rready;
-  wire \s_axil_rready$194 ;
+  wire \s_axil_rready$196 ;
   output [1:0] s_axil_rresp;
   wire [1:0] s_axil_rresp;
-  wire [1:0] \s_axil_rresp$196 ;
+  wire [1:0] \s_axil_rresp$198 ;
   output s_axil_rvalid;
   wire s_axil_rvalid;
-  wire \s_axil_rvalid$193 ;
+  wire \s_axil_rvalid$195 ;
   input [31:0] s_axil_wdata;
   wire [31:0] s_axil_wdata;
-  wire [31:0] \s_axil_wdata$184 ;
+  wire [31:0] \s_axil_wdata$186 ;
   output s_axil_wready;
   wire s_axil_wready;
-  wire \s_axil_wready$183 ;
+  wire \s_axil_wready$185 ;
   input [3:0] s_axil_wstrb;
   wire [3:0] s_axil_wstrb;
-  wire [3:0] \s_axil_wstrb$185 ;
+  wire [3:0] \s_axil_wstrb$187 ;
   input s_axil_wvalid;
   wire s_axil_wvalid;
-  wire \s_axil_wvalid$182 ;
+  wire \s_axil_wvalid$184 ;
   wire unlock;
   wire view_ar_held;
-  wire \view_ar_held$276 ;
+  wire \view_ar_held$278 ;
   wire [3:0] view_ar_next;
-  wire [3:0] \view_ar_next$278 ;
+  wire [3:0] \view_ar_next$280 ;
   wire [1:0] view_ar_pool;
-  wire [1:0] \view_ar_pool$272 ;
+  wire [1:0] \view_ar_pool$274 ;
   wire [9:0] view_ar_slot;
-  wire [9:0] \view_ar_slot$274 ;
+  wire [9:0] \view_ar_slot$276 ;
   wire view_aw_held;
-  wire \view_aw_held$298 ;
+  wire \view_aw_held$300 ;
   wire [3:0] view_aw_next;
-  wire [3:0] \view_aw_next$300 ;
+  wire [3:0] \view_aw_next$302 ;
   wire [1:0] view_aw_pool;
-  wire [1:0] \view_aw_pool$294 ;
+  wire [1:0] \view_aw_pool$296 ;
   wire [9:0] view_aw_slot;
-  wire [9:0] \view_aw_slot$296 ;
+  wire [9:0] \view_aw_slot$298 ;
   assign aclk_rst = ~ aresetn;
   assign \$1  = ~ req_alloc;
   assign alloc_ready = running & \$1 ;
   assign \$2  = ~ req_free;
   assign free_ready = running & \$2 ;
   assign \$3  = alloc_valid & alloc_ready;
-  assign \alloc_valid$324  = req_alloc | \$3 ;
-  assign \alloc_pool$326  = req_alloc ? req_alloc_pool : alloc_pool;
-  assign \alloc_size$328  = req_alloc ? req_alloc_size : alloc_size;
-  assign \alloc_user$330  = req_alloc ? 10'h000 : alloc_user;
+  assign \alloc_valid$326  = req_alloc | \$3 ;
+  assign \alloc_pool$328  = req_alloc ? req_alloc_pool : alloc_pool;
+  assign \alloc_size$330  = req_alloc ? req_alloc_size : alloc_size;
+  assign \alloc_user$332  = req_alloc ? 10'h000 : alloc_user;
   assign \$4  = free_valid & free_ready;
-  assign \free_valid$331  = req_free | \$4 ;
-  assign \free_addr$333  = req_free ? \$20 [31:0] : free_addr;
-  assign \free_user$335  = req_free ? 10'h000 : free_user;
+  assign \free_valid$333  = req_free | \$4 ;
+  assign \free_addr$335  = req_free ? \$20 [31:0] : free_addr;
+  assign \free_user$337  = req_free ? 10'h000 : free_user;
   assign free_oor = req_free & \$20 [32];
   assign flush_port_valid = flush_valid & running;
   assign \$5  = ~ req_flush;
   assign flush_ready = running & \$5 ;
   assign \$6  = flush_valid & flush_ready;
-  assign \flush_valid$349  = req_flush | \$6 ;
-  assign \flush_pool$351  = req_flush ? \$20 [33] : flush_pool;
-  assign \flush_user$353  = req_flush ? 10'h000 : flush_user;
-  assign \free_tag$354  = req_free ? \$20 [37:34] : free_tag;
+  assign \flush_valid$351  = req_flush | \$6 ;
+  assign \flush_pool$353  = req_flush ? \$20 [33] : flush_pool;
+  assign \flush_user$355  = req_flush ? 10'h000 : flush_user;
+  assign \free_tag$356  = req_free ? \$20 [37:34] : free_tag;
   assign \$7  = ~ grant_src;
-  assign grant_valid = \grant_valid$369  & \$7 ;
+  assign grant_valid = \grant_valid$371  & \$7 ;
   assign \$8  = ~ \$14 [0];
-  assign freed_valid = \freed_valid$371  & \$8 ;
+  assign freed_valid = \freed_valid$373  & \$8 ;
   assign \$9  = ~ flushed_src;
-  assign flushed_valid = \flushed_valid$373  & \$9 ;
+  assign flushed_valid = \flushed_valid$375  & \$9 ;
   always @(posedge aclk)
     running <= \$10 ;
   \hwalloc_guarded.axil  axil (
@@ -621,9 +629,9 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$30998$0 (\$11 [4:0]),
-    .\port$30998$48 (\$11 [51:48]),
-    .\port$30998$6 (\$11 [15:6]),
+    .\port$30997$0 (\$11 [4:0]),
+    .\port$30997$48 (\$11 [51:48]),
+    .\port$30997$6 (\$11 [15:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -651,37 +659,40 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   );
   \hwalloc_guarded.core  core (
     .a6_payload(\$11 ),
-    .a6_valid(\grant_valid$369 ),
+    .a6_valid(\grant_valid$371 ),
     .aclk_clk(aclk),
     .aclk_rst(aclk_rst),
-    .alloc_pool(\alloc_pool$326 ),
+    .alloc_pool(\alloc_pool$328 ),
     .alloc_port_size(alloc_size),
-    .alloc_size(\alloc_size$328 ),
+    .alloc_size(\alloc_size$330 ),
     .alloc_size_d6(rsp_grant_size),
     .alloc_src(req_alloc),
     .alloc_src_d6(grant_src),
-    .alloc_user(\alloc_user$330 ),
-    .alloc_valid(\alloc_valid$324 ),
+    .alloc_user(\alloc_user$332 ),
+    .alloc_valid(\alloc_valid$326 ),
     .busy(busy),
     .f6_payload(\$12 ),
-    .f6_valid(\freed_valid$371 ),
-    .flush_pool(\flush_pool$351 ),
+    .f6_valid(\freed_valid$373 ),
+    .flush_pool(\flush_pool$353 ),
     .flush_port_pool(flush_pool),
     .flush_port_valid(flush_port_valid),
     .flush_src(req_flush),
     .flush_src_d6(flushed_src),
-    .flush_user(\flush_user$353 ),
-    .flush_valid(\flush_valid$349 ),
-    .free_addr(\free_addr$333 ),
+    .flush_user(\flush_user$355 ),
+    .flush_valid(\flush_valid$351 ),
+    .flushed_cpu_q(rsp_flushed_cpu),
+    .free_addr(\free_addr$335 ),
     .free_info_d6(\$14 ),
     .free_oor(free_oor),
     .free_oor_pool(\$20 [33]),
     .free_port_addr(free_addr),
     .free_src(req_free),
-    .free_tag(\free_tag$354 ),
-    .free_user(\free_user$335 ),
-    .free_valid(\free_valid$331 ),
-    .\port$28728$39 (\$20 [41:38]),
+    .free_tag(\free_tag$356 ),
+    .free_user(\free_user$337 ),
+    .free_valid(\free_valid$333 ),
+    .freed_cpu_q(rsp_freed_cpu),
+    .grant_cpu_q(bus__r_slow_ack),
+    .\port$28730$39 (\$20 [41:38]),
     .view_ar_held2(view_ar_held),
     .view_ar_next2(view_ar_next),
     .view_ar_pool(view_ar_pool),
@@ -691,7 +702,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .view_aw_pool(view_aw_pool),
     .view_aw_slot(view_aw_slot),
     .x6_payload(\$13 ),
-    .x6_valid(\flushed_valid$373 )
+    .x6_valid(\flushed_valid$375 )
   );
   \hwalloc_guarded.guard  guard (
     .aclk_clk(aclk),
@@ -733,8 +744,8 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .m_axi_rresp(m_axi_rresp),
     .m_axi_rvalid(m_axi_rvalid),
     .m_axi_wvalid(m_axi_wvalid),
-    .\port$31947$1 (\$23 ),
-    .\port$32000$1 (\$24 ),
+    .\port$31918$1 (\$23 ),
+    .\port$31971$1 (\$24 ),
     .r_skid_out_data(\$25 ),
     .r_skid_out_ready(s_axi_rready),
     .s_axi_araddr(s_axi_araddr),
@@ -782,7 +793,6 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__r_err(bus__r_err),
     .bus__r_req(bus__r_req),
     .bus__r_slow_ack(bus__r_slow_ack),
-    .bus__w_ack(bus__w_ack),
     .bus__w_addr(s_axil_awaddr),
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_addr_queued(bus__w_addr_queued),
@@ -819,18 +829,20 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
     .new_alloc(bus__r_slow),
-    .\port$28437$0 (\$16 ),
-    .\port$28438$0 (\$17 ),
-    .\port$28439$0 (\$18 ),
-    .\port$28728$1 (\$20 ),
-    .\port$30998$0 (\$11 [15:0]),
-    .\port$30998$48 (\$11 [61:48]),
-    .\port$31001$0 (\$12 ),
-    .\port$31013$0 (\$13 ),
-    .\port$31041$0 (\$14 ),
-    .\port$31132$0 (\$15 ),
-    .\port$31663$0 (\$signal ),
-    .\port$31896$0 (\$signal$132 ),
+    .\port$0$141 (s_axil_arvalid),
+    .\port$28440$0 (\$16 ),
+    .\port$28441$0 (\$17 ),
+    .\port$28442$0 (\$18 ),
+    .\port$28730$1 (\$20 ),
+    .\port$30997$0 (\$11 [15:0]),
+    .\port$30997$48 (\$11 [61:48]),
+    .\port$31000$0 (\$12 ),
+    .\port$31012$0 (\$13 ),
+    .\port$31040$0 (\$14 ),
+    .\port$31125$0 (s_axil_arready),
+    .\port$31137$0 (\$15 ),
+    .\port$31668$0 (\$signal ),
+    .\port$31867$0 (\$signal$132 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -838,13 +850,16 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .req_alloc_size(req_alloc_size),
     .req_flush(req_flush),
     .req_free(req_free),
+    .rsp_flushed_cpu(rsp_flushed_cpu),
     .rsp_flushed_src(flushed_src),
-    .rsp_flushed_valid(\flushed_valid$373 ),
-    .rsp_freed_valid(\freed_valid$371 ),
+    .rsp_flushed_valid(\flushed_valid$375 ),
+    .rsp_freed_cpu(rsp_freed_cpu),
+    .rsp_freed_valid(\freed_valid$373 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$369 ),
-    .w1_is_command(bus__w_slow)
+    .rsp_grant_valid(\grant_valid$371 ),
+    .w1_is_command(bus__w_slow),
+    .w2_valid(bus__w_ack)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$109 ) begin end
@@ -864,126 +879,128 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   assign \bus__r_data$139  = bus__r_data;
   assign \bus__r_err$141  = bus__r_err;
   assign \bus__r_req$143  = bus__r_req;
-  assign \bus__r_slow$145  = bus__r_slow;
-  assign \bus__r_slow_ack$147  = bus__r_slow_ack;
+  assign bus__r_req_parts = { s_axil_arready, s_axil_arvalid };
+  assign \bus__r_req_parts$145  = { s_axil_arready, s_axil_arvalid };
+  assign \bus__r_slow$147  = bus__r_slow;
+  assign \bus__r_slow_ack$149  = bus__r_slow_ack;
   assign bus__r_slow_data = { \$11 [0], \$11 [4:1], 4'h0, \$11 [51:48], 9'h000, \$11 [15:6] };
-  assign \bus__r_slow_data$149  = { \$11 [0], \$11 [4:1], 4'h0, \$11 [51:48], 9'h000, \$11 [15:6] };
-  assign \bus__w_ack$151  = bus__w_ack;
+  assign \bus__r_slow_data$151  = { \$11 [0], \$11 [4:1], 4'h0, \$11 [51:48], 9'h000, \$11 [15:6] };
+  assign \bus__w_ack$153  = bus__w_ack;
   assign bus__w_addr = s_axil_awaddr;
-  assign \bus__w_addr$153  = s_axil_awaddr;
-  assign \bus__w_addr_from_queue$155  = bus__w_addr_from_queue;
-  assign \bus__w_addr_queued$157  = bus__w_addr_queued;
-  assign \bus__w_beat_from_queue$159  = bus__w_beat_from_queue;
+  assign \bus__w_addr$155  = s_axil_awaddr;
+  assign \bus__w_addr_from_queue$157  = bus__w_addr_from_queue;
+  assign \bus__w_addr_queued$159  = bus__w_addr_queued;
+  assign \bus__w_beat_from_queue$161  = bus__w_beat_from_queue;
   assign bus__w_data = s_axil_wdata;
-  assign \bus__w_data$161  = s_axil_wdata;
+  assign \bus__w_data$163  = s_axil_wdata;
   assign bus__w_data_queued = \$15 [31:0];
-  assign \bus__w_data_queued$163  = \$15 [31:0];
-  assign \bus__w_err$165  = bus__w_err;
-  assign \bus__w_req$167  = bus__w_req;
-  assign \bus__w_slow$169  = bus__w_slow;
-  assign \bus__w_slow_ack$171  = bus__w_slow_ack;
-  assign \bus__w_slow_err$173  = bus__w_slow_err;
+  assign \bus__w_data_queued$165  = \$15 [31:0];
+  assign \bus__w_err$167  = bus__w_err;
+  assign \bus__w_req$169  = bus__w_req;
+  assign \bus__w_slow$171  = bus__w_slow;
+  assign \bus__w_slow_ack$173  = bus__w_slow_ack;
+  assign \bus__w_slow_err$175  = bus__w_slow_err;
   assign bus__w_strb = s_axil_wstrb;
-  assign \bus__w_strb$175  = s_axil_wstrb;
+  assign \bus__w_strb$177  = s_axil_wstrb;
   assign bus__w_strb_queued = \$15 [35:32];
-  assign \bus__w_strb_queued$177  = \$15 [35:32];
-  assign \s_axil_awvalid$178  = s_axil_awvalid;
-  assign \s_axil_awready$179  = s_axil_awready;
-  assign \s_axil_awaddr$180  = s_axil_awaddr;
-  assign \s_axil_awprot$181  = s_axil_awprot;
-  assign \s_axil_wvalid$182  = s_axil_wvalid;
-  assign \s_axil_wready$183  = s_axil_wready;
-  assign \s_axil_wdata$184  = s_axil_wdata;
-  assign \s_axil_wstrb$185  = s_axil_wstrb;
-  assign \s_axil_bvalid$186  = s_axil_bvalid;
-  assign \s_axil_bready$187  = s_axil_bready;
-  assign \s_axil_bresp$188  = s_axil_bresp;
-  assign \s_axil_arvalid$189  = s_axil_arvalid;
-  assign \s_axil_arready$190  = s_axil_arready;
-  assign \s_axil_araddr$191  = s_axil_araddr;
-  assign \s_axil_arprot$192  = s_axil_arprot;
-  assign \s_axil_rvalid$193  = s_axil_rvalid;
-  assign \s_axil_rready$194  = s_axil_rready;
-  assign \s_axil_rdata$195  = s_axil_rdata;
-  assign \s_axil_rresp$196  = s_axil_rresp;
-  assign \s_axi_awid$197  = s_axi_awid;
-  assign \s_axi_awaddr$198  = s_axi_awaddr;
-  assign \s_axi_awlen$199  = s_axi_awlen;
-  assign \s_axi_awsize$200  = s_axi_awsize;
-  assign \s_axi_awburst$201  = s_axi_awburst;
-  assign \s_axi_awlock$202  = s_axi_awlock;
-  assign \s_axi_awcache$203  = s_axi_awcache;
-  assign \s_axi_awprot$204  = s_axi_awprot;
-  assign \s_axi_awqos$205  = s_axi_awqos;
-  assign \s_axi_awvalid$206  = s_axi_awvalid;
-  assign \s_axi_awready$207  = s_axi_awready;
-  assign \s_axi_wdata$208  = s_axi_wdata;
-  assign \s_axi_wstrb$209  = s_axi_wstrb;
-  assign \s_axi_wlast$210  = s_axi_wlast;
-  assign \s_axi_wvalid$211  = s_axi_wvalid;
-  assign \s_axi_wready$212  = s_axi_wready;
-  assign \s_axi_bid$213  = \$27 [3:0];
-  assign \s_axi_bresp$214  = \$27 [5:4];
-  assign \s_axi_bvalid$215  = s_axi_bvalid;
-  assign \s_axi_bready$216  = s_axi_bready;
-  assign \s_axi_arid$217  = s_axi_arid;
-  assign \s_axi_araddr$218  = s_axi_araddr;
-  assign \s_axi_arlen$219  = s_axi_arlen;
-  assign \s_axi_arsize$220  = s_axi_arsize;
-  assign \s_axi_arburst$221  = s_axi_arburst;
-  assign \s_axi_arlock$222  = s_axi_arlock;
-  assign \s_axi_arcache$223  = s_axi_arcache;
-  assign \s_axi_arprot$224  = s_axi_arprot;
-  assign \s_axi_arqos$225  = s_axi_arqos;
-  assign \s_axi_arvalid$226  = s_axi_arvalid;
-  assign \s_axi_arready$227  = s_axi_arready;
-  assign \s_axi_rid$228  = \$25 [3:0];
-  assign \s_axi_rdata$229  = \$25 [67:4];
-  assign \s_axi_rresp$230  = \$25 [69:68];
-  assign \s_axi_rlast$231  = \$25 [70];
-  assign \s_axi_rvalid$232  = s_axi_rvalid;
-  assign \s_axi_rready$233  = s_axi_rready;
-  assign \m_axi_awid$234  = \$24 [3:0];
-  assign \m_axi_awaddr$235  = \$24 [60:29];
-  assign \m_axi_awlen$236  = \$24 [11:4];
-  assign \m_axi_awsize$237  = \$24 [14:12];
-  assign \m_axi_awburst$238  = \$24 [16:15];
-  assign \m_axi_awlock$239  = \$24 [17];
-  assign \m_axi_awcache$240  = \$24 [21:18];
-  assign \m_axi_awprot$241  = \$24 [24:22];
-  assign \m_axi_awqos$242  = \$24 [28:25];
-  assign \m_axi_awvalid$243  = m_axi_awvalid;
-  assign \m_axi_awready$244  = m_axi_awready;
-  assign \m_axi_wdata$245  = \$26 [63:0];
-  assign \m_axi_wstrb$246  = \$26 [71:64];
-  assign \m_axi_wlast$247  = \$26 [72];
-  assign \m_axi_wvalid$248  = m_axi_wvalid;
-  assign \m_axi_wready$249  = m_axi_wready;
-  assign \m_axi_bid$250  = m_axi_bid;
-  assign \m_axi_bresp$251  = m_axi_bresp;
-  assign \m_axi_bvalid$252  = m_axi_bvalid;
-  assign \m_axi_bready$253  = m_axi_bready;
-  assign \m_axi_arid$254  = \$23 [3:0];
-  assign \m_axi_araddr$255  = \$23 [60:29];
-  assign \m_axi_arlen$256  = \$23 [11:4];
-  assign \m_axi_arsize$257  = \$23 [14:12];
-  assign \m_axi_arburst$258  = \$23 [16:15];
-  assign \m_axi_arlock$259  = \$23 [17];
-  assign \m_axi_arcache$260  = \$23 [21:18];
-  assign \m_axi_arprot$261  = \$23 [24:22];
-  assign \m_axi_arqos$262  = \$23 [28:25];
-  assign \m_axi_arvalid$263  = m_axi_arvalid;
-  assign \m_axi_arready$264  = m_axi_arready;
-  assign \m_axi_rid$265  = m_axi_rid;
-  assign \m_axi_rdata$266  = m_axi_rdata;
-  assign \m_axi_rresp$267  = m_axi_rresp;
-  assign \m_axi_rlast$268  = m_axi_rlast;
-  assign \m_axi_rvalid$269  = m_axi_rvalid;
-  assign \m_axi_rready$270  = m_axi_rready;
-  assign \view_ar_pool$272  = view_ar_pool;
-  assign \view_ar_slot$274  = view_ar_slot;
-  assign \view_ar_held$276  = view_ar_held;
-  assign \view_ar_next$278  = view_ar_next;
+  assign \bus__w_strb_queued$179  = \$15 [35:32];
+  assign \s_axil_awvalid$180  = s_axil_awvalid;
+  assign \s_axil_awready$181  = s_axil_awready;
+  assign \s_axil_awaddr$182  = s_axil_awaddr;
+  assign \s_axil_awprot$183  = s_axil_awprot;
+  assign \s_axil_wvalid$184  = s_axil_wvalid;
+  assign \s_axil_wready$185  = s_axil_wready;
+  assign \s_axil_wdata$186  = s_axil_wdata;
+  assign \s_axil_wstrb$187  = s_axil_wstrb;
+  assign \s_axil_bvalid$188  = s_axil_bvalid;
+  assign \s_axil_bready$189  = s_axil_bready;
+  assign \s_axil_bresp$190  = s_axil_bresp;
+  assign \s_axil_arvalid$191  = s_axil_arvalid;
+  assign \s_axil_arready$192  = s_axil_arready;
+  assign \s_axil_araddr$193  = s_axil_araddr;
+  assign \s_axil_arprot$194  = s_axil_arprot;
+  assign \s_axil_rvalid$195  = s_axil_rvalid;
+  assign \s_axil_rready$196  = s_axil_rready;
+  assign \s_axil_rdata$197  = s_axil_rdata;
+  assign \s_axil_rresp$198  = s_axil_rresp;
+  assign \s_axi_awid$199  = s_axi_awid;
+  assign \s_axi_awaddr$200  = s_axi_awaddr;
+  assign \s_axi_awlen$201  = s_axi_awlen;
+  assign \s_axi_awsize$202  = s_axi_awsize;
+  assign \s_axi_awburst$203  = s_axi_awburst;
+  assign \s_axi_awlock$204  = s_axi_awlock;
+  assign \s_axi_awcache$205  = s_axi_awcache;
+  assign \s_axi_awprot$206  = s_axi_awprot;
+  assign \s_axi_awqos$207  = s_axi_awqos;
+  assign \s_axi_awvalid$208  = s_axi_awvalid;
+  assign \s_axi_awready$209  = s_axi_awready;
+  assign \s_axi_wdata$210  = s_axi_wdata;
+  assign \s_axi_wstrb$211  = s_axi_wstrb;
+  assign \s_axi_wlast$212  = s_axi_wlast;
+  assign \s_axi_wvalid$213  = s_axi_wvalid;
+  assign \s_axi_wready$214  = s_axi_wready;
+  assign \s_axi_bid$215  = \$27 [3:0];
+  assign \s_axi_bresp$216  = \$27 [5:4];
+  assign \s_axi_bvalid$217  = s_axi_bvalid;
+  assign \s_axi_bready$218  = s_axi_bready;
+  assign \s_axi_arid$219  = s_axi_arid;
+  assign \s_axi_araddr$220  = s_axi_araddr;
+  assign \s_axi_arlen$221  = s_axi_arlen;
+  assign \s_axi_arsize$222  = s_axi_arsize;
+  assign \s_axi_arburst$223  = s_axi_arburst;
+  assign \s_axi_arlock$224  = s_axi_arlock;
+  assign \s_axi_arcache$225  = s_axi_arcache;
+  assign \s_axi_arprot$226  = s_axi_arprot;
+  assign \s_axi_arqos$227  = s_axi_arqos;
+  assign \s_axi_arvalid$228  = s_axi_arvalid;
+  assign \s_axi_arready$229  = s_axi_arready;
+  assign \s_axi_rid$230  = \$25 [3:0];
+  assign \s_axi_rdata$231  = \$25 [67:4];
+  assign \s_axi_rresp$232  = \$25 [69:68];
+  assign \s_axi_rlast$233  = \$25 [70];
+  assign \s_axi_rvalid$234  = s_axi_rvalid;
+  assign \s_axi_rready$235  = s_axi_rready;
+  assign \m_axi_awid$236  = \$24 [3:0];
+  assign \m_axi_awaddr$237  = \$24 [60:29];
+  assign \m_axi_awlen$238  = \$24 [11:4];
+  assign \m_axi_awsize$239  = \$24 [14:12];
+  assign \m_axi_awburst$240  = \$24 [16:15];
+  assign \m_axi_awlock$241  = \$24 [17];
+  assign \m_axi_awcache$242  = \$24 [21:18];
+  assign \m_axi_awprot$243  = \$24 [24:22];
+  assign \m_axi_awqos$244  = \$24 [28:25];
+  assign \m_axi_awvalid$245  = m_axi_awvalid;
+  assign \m_axi_awready$246  = m_axi_awready;
+  assign \m_axi_wdata$247  = \$26 [63:0];
+  assign \m_axi_wstrb$248  = \$26 [71:64];
+  assign \m_axi_wlast$249  = \$26 [72];
+  assign \m_axi_wvalid$250  = m_axi_wvalid;
+  assign \m_axi_wready$251  = m_axi_wready;
+  assign \m_axi_bid$252  = m_axi_bid;
+  assign \m_axi_bresp$253  = m_axi_bresp;
+  assign \m_axi_bvalid$254  = m_axi_bvalid;
+  assign \m_axi_bready$255  = m_axi_bready;
+  assign \m_axi_arid$256  = \$23 [3:0];
+  assign \m_axi_araddr$257  = \$23 [60:29];
+  assign \m_axi_arlen$258  = \$23 [11:4];
+  assign \m_axi_arsize$259  = \$23 [14:12];
+  assign \m_axi_arburst$260  = \$23 [16:15];
+  assign \m_axi_arlock$261  = \$23 [17];
+  assign \m_axi_arcache$262  = \$23 [21:18];
+  assign \m_axi_arprot$263  = \$23 [24:22];
+  assign \m_axi_arqos$264  = \$23 [28:25];
+  assign \m_axi_arvalid$265  = m_axi_arvalid;
+  assign \m_axi_arready$266  = m_axi_arready;
+  assign \m_axi_rid$267  = m_axi_rid;
+  assign \m_axi_rdata$268  = m_axi_rdata;
+  assign \m_axi_rresp$269  = m_axi_rresp;
+  assign \m_axi_rlast$270  = m_axi_rlast;
+  assign \m_axi_rvalid$271  = m_axi_rvalid;
+  assign \m_axi_rready$272  = m_axi_rready;
+  assign \view_ar_pool$274  = view_ar_pool;
+  assign \view_ar_slot$276  = view_ar_slot;
+  assign \view_ar_held$278  = view_ar_held;
+  assign \view_ar_next$280  = view_ar_next;
   assign ar_checked = guard_ar_checked;
   assign ar_refused = guard_ar_refused;
   assign ar_err = guard_ar_err;
@@ -991,10 +1008,10 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   assign ar_addr = guard_ar_addr;
   assign ar_tag = guard_ar_tag;
   assign ar_pool = guard_ar_pool;
-  assign \view_aw_pool$294  = view_aw_pool;
-  assign \view_aw_slot$296  = view_aw_slot;
-  assign \view_aw_held$298  = view_aw_held;
-  assign \view_aw_next$300  = view_aw_next;
+  assign \view_aw_pool$296  = view_aw_pool;
+  assign \view_aw_slot$298  = view_aw_slot;
+  assign \view_aw_held$300  = view_aw_held;
+  assign \view_aw_next$302  = view_aw_next;
   assign aw_checked = guard_aw_checked;
   assign aw_refused = guard_aw_refused;
   assign aw_err = guard_aw_err;
@@ -1021,21 +1038,21 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   assign flush_src = req_flush;
   assign req_flush_pool = \$20 [33];
   assign req_free_tag = \$20 [37:34];
-  assign \grant_ok$356  = \$11 [0];
-  assign \grant_err$357  = \$11 [4:1];
-  assign \grant_pool$358  = \$11 [5];
-  assign \grant_slot$359  = \$11 [15:6];
-  assign \grant_addr$360  = \$11 [47:16];
-  assign \grant_user$361  = \$11 [61:52];
-  assign \grant_tag$362  = \$11 [51:48];
-  assign \freed_ok$363  = \$12 [0];
-  assign \flushed_ok$364  = \$13 [0];
-  assign \freed_err$365  = \$12 [4:1];
-  assign \flushed_err$366  = \$13 [4:1];
-  assign \freed_user$367  = \$12 [14:5];
-  assign \flushed_user$368  = \$13 [14:5];
+  assign \grant_ok$358  = \$11 [0];
+  assign \grant_err$359  = \$11 [4:1];
+  assign \grant_pool$360  = \$11 [5];
+  assign \grant_slot$361  = \$11 [15:6];
+  assign \grant_addr$362  = \$11 [47:16];
+  assign \grant_user$363  = \$11 [61:52];
+  assign \grant_tag$364  = \$11 [51:48];
+  assign \freed_ok$365  = \$12 [0];
+  assign \flushed_ok$366  = \$13 [0];
+  assign \freed_err$367  = \$12 [4:1];
+  assign \flushed_err$368  = \$13 [4:1];
+  assign \freed_user$369  = \$12 [14:5];
+  assign \flushed_user$370  = \$13 [14:5];
   assign freed_src = \$14 [0];
-  assign rsp_grant_valid = \grant_valid$369 ;
+  assign rsp_grant_valid = \grant_valid$371 ;
   assign rsp_grant_ok = \$11 [0];
   assign rsp_grant_err = \$11 [4:1];
   assign rsp_grant_pool = \$11 [5];
@@ -1045,8 +1062,10 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   assign grant_size = rsp_grant_size;
   assign rsp_grant_overwrite = \$11 [62];
   assign grant_overwrite = \$11 [62];
+  assign rsp_grant_cpu = bus__r_slow_ack;
+  assign grant_cpu = bus__r_slow_ack;
   assign rsp_grant_tag = \$11 [51:48];
-  assign rsp_freed_valid = \freed_valid$371 ;
+  assign rsp_freed_valid = \freed_valid$373 ;
   assign rsp_freed_ok = \$12 [0];
   assign rsp_freed_err = \$12 [4:1];
   assign rsp_freed_pool = \$12 [15];
@@ -1059,16 +1078,18 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   assign freed_addr = \$14 [32:1];
   assign rsp_freed_tag = \$14 [36:33];
   assign freed_tag = \$14 [36:33];
-  assign rsp_flushed_valid = \flushed_valid$373 ;
+  assign freed_cpu = rsp_freed_cpu;
+  assign rsp_flushed_valid = \flushed_valid$375 ;
   assign rsp_flushed_ok = \$13 [0];
   assign rsp_flushed_err = \$13 [4:1];
   assign rsp_flushed_pool = \$13 [15];
   assign flushed_pool = \$13 [15];
   assign rsp_flushed_user = \$13 [14:5];
   assign rsp_flushed_src = flushed_src;
-  assign \busy$408  = busy;
+  assign flushed_cpu = rsp_flushed_cpu;
+  assign \busy$416  = busy;
   assign ready = running;
-  assign \irq$410  = irq;
+  assign \irq$418  = irq;
   assign native_alloc_valid = alloc_valid;
   assign native_free_valid = free_valid;
   assign native_flush_valid = flush_valid;
@@ -1115,7 +1136,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$30998$0 , \port$30998$6 , \port$30998$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, w_fast_w_data, w_slow_push, w_slow_w_data, \port$30997$0 , \port$30997$6 , \port$30997$48 , r_slow_push, ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$110  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1973,8 +1994,8 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire \$signal ;
   wire \$signal$101 ;
   wire \$signal$103 ;
-  wire \$signal$128 ;
-  wire \$signal$130 ;
+  wire \$signal$129 ;
+  wire \$signal$131 ;
   wire \$signal$39 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
@@ -2001,6 +2022,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire bus__r_err;
   output bus__r_req;
   wire bus__r_req;
+  wire [1:0] bus__r_req_parts;
   input bus__r_slow;
   wire bus__r_slow;
   wire bus__r_slow_ack;
@@ -2025,12 +2047,12 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$30998$0 ;
-  wire [4:0] \port$30998$0 ;
-  input [3:0] \port$30998$48 ;
-  wire [3:0] \port$30998$48 ;
-  input [9:0] \port$30998$6 ;
-  wire [9:0] \port$30998$6 ;
+  input [4:0] \port$30997$0 ;
+  wire [4:0] \port$30997$0 ;
+  input [3:0] \port$30997$48 ;
+  wire [3:0] \port$30997$48 ;
+  input [9:0] \port$30997$6 ;
+  wire [9:0] \port$30997$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -2198,7 +2220,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$111 )
-      r_slow_ring[r_slow_wr] <= { \port$30998$0 [0], \port$30998$0 [4:1], 4'h0, \port$30998$48 , 9'h000, \port$30998$6  };
+      r_slow_ring[r_slow_wr] <= { \port$30997$0 [0], \port$30997$0 [4:1], 4'h0, \port$30997$48 , 9'h000, \port$30997$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$148  = \$147  ? r_fast_held[5] : r_fast_held[4];
@@ -2310,7 +2332,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$30998$0 [0], \port$30998$0 [4:1], 4'h0, \port$30998$48 , 9'h000, \port$30998$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$30997$0 [0], \port$30997$0 [4:1], 4'h0, \port$30997$48 , 9'h000, \port$30997$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -2810,11 +2832,11 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign s_axil_awready = ~ w_addrs_full[1];
   assign s_axil_wready = ~ w_datas_full[1];
   assign \$760  = ~ w_addrs_full[1];
-  assign \$signal$128  = s_axil_awvalid & \$760 ;
+  assign \$signal$129  = s_axil_awvalid & \$760 ;
   assign \$761  = ~ w_datas_full[1];
-  assign \$signal$130  = s_axil_wvalid & \$761 ;
-  assign \$762  = w_addrs_full[0] | \$signal$128 ;
-  assign \$763  = w_datas_full[0] | \$signal$130 ;
+  assign \$signal$131  = s_axil_wvalid & \$761 ;
+  assign \$762  = w_addrs_full[0] | \$signal$129 ;
+  assign \$763  = w_datas_full[0] | \$signal$131 ;
   assign \$764  = \$762  & \$763 ;
   assign \$signal$101  = \$764  & w_room;
   assign \$765  = ~ w_addrs_full[0];
@@ -2822,13 +2844,13 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$767  = ~ w_addrs_full[0];
   assign \$768  = \$signal$101  & \$767 ;
   assign \$769  = ~ \$768 ;
-  assign w_addrs_push = \$signal$128  & \$769 ;
+  assign w_addrs_push = \$signal$129  & \$769 ;
   assign \$770  = ~ w_datas_full[0];
   assign w_datas_pop = \$signal$101  & \$771 ;
   assign \$772  = ~ w_datas_full[0];
   assign \$773  = \$signal$101  & \$772 ;
   assign \$774  = ~ \$773 ;
-  assign w_datas_push = \$signal$130  & \$774 ;
+  assign w_datas_push = \$signal$131  & \$774 ;
   assign \$775  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
   assign s_axil_bvalid = w_kinds_full[0] & \$775 ;
   assign \$776  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
@@ -3727,7 +3749,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$30998$0 [0], \port$30998$0 [4:1], 4'h0, \port$30998$48 , 9'h000, \port$30998$6  };
+  assign r_slow_w_data = { \port$30997$0 [0], \port$30997$0 [4:1], 4'h0, \port$30997$48 , 9'h000, \port$30997$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3739,12 +3761,13 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$108  = r_slow_rd;
   assign \$signature__addr$109  = r_slow_wr;
-  assign \$signature__data$110  = { \port$30998$0 [0], \port$30998$0 [4:1], 4'h0, \port$30998$48 , 9'h000, \port$30998$6  };
+  assign \$signature__data$110  = { \port$30997$0 [0], \port$30997$0 [4:1], 4'h0, \port$30997$48 , 9'h000, \port$30997$6  };
   assign s_axil_arready = ar_room;
+  assign bus__r_req_parts = { ar_room, s_axil_arvalid };
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$30998$0 [0], \port$30998$0 [4:1], 4'h0, \port$30998$48 , 9'h000, \port$30998$6  };
+  assign bus__r_slow_data = { \port$30997$0 [0], \port$30997$0 [4:1], 4'h0, \port$30997$48 , 9'h000, \port$30997$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3784,25 +3807,25 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$28728$39 , view_ar_held2, view_ar_next2, view_aw_held2, view_aw_next2, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk
-);
+, \port$28730$39 , view_ar_held2, view_ar_next2, view_aw_held2, view_aw_next2, a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, grant_cpu_q, freed_cpu_q, flushed_cpu_q, alloc_src, view_ar_pool, view_ar_slot
+, view_aw_pool, view_aw_slot, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$111  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$1000 ;
-  wire [1:0] \$1001 ;
-  wire [1:0] \$1002 ;
+  wire \$1001 ;
+  wire \$1002 ;
   wire \$1003 ;
-  wire \$1004 ;
-  wire \$1005 ;
+  wire [1:0] \$1004 ;
+  wire [1:0] \$1005 ;
   wire \$1006 ;
   wire \$1007 ;
-  wire [3:0] \$1008 ;
+  wire \$1008 ;
   wire \$1009 ;
   wire \$101 ;
   wire \$1010 ;
-  wire \$1011 ;
+  wire [3:0] \$1011 ;
   wire \$1012 ;
   wire \$1013 ;
   wire \$1014 ;
@@ -3813,21 +3836,21 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1019 ;
   wire [10:0] \$102 ;
   wire \$1020 ;
-  wire [10:0] \$1021 ;
+  wire \$1021 ;
   wire \$1022 ;
   wire \$1023 ;
-  wire \$1024 ;
+  wire [10:0] \$1024 ;
   wire \$1025 ;
   wire \$1026 ;
   wire \$1027 ;
   wire \$1028 ;
   wire \$1029 ;
   wire [10:0] \$103 ;
-  wire [3:0] \$1030 ;
-  wire [3:0] \$1031 ;
+  wire \$1030 ;
+  wire \$1031 ;
   wire \$1032 ;
-  wire \$1033 ;
-  wire \$1034 ;
+  wire [3:0] \$1033 ;
+  wire [3:0] \$1034 ;
   wire \$1035 ;
   wire \$1036 ;
   wire \$1037 ;
@@ -3838,32 +3861,32 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1041 ;
   wire \$1042 ;
   wire \$1043 ;
-  wire [4:0] \$1044 ;
+  wire \$1044 ;
   wire \$1045 ;
   wire \$1046 ;
-  wire \$1047 ;
+  wire [4:0] \$1047 ;
   wire \$1048 ;
   wire \$1049 ;
   wire [6:0] \$105 ;
   wire \$1050 ;
   wire \$1051 ;
   wire \$1052 ;
-  wire [3:0] \$1053 ;
-  wire [3:0] \$1054 ;
-  wire [7:0] \$1055 ;
-  reg \$1056 ;
-  reg [9:0] \$1057 ;
-  reg [4:0] \$1058 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  wire \$1055 ;
+  wire [3:0] \$1056 ;
+  wire [3:0] \$1057 ;
+  wire [7:0] \$1058 ;
   reg \$1059 ;
   wire \$106 ;
   reg [9:0] \$1060 ;
-  reg [15:0] \$1061 ;
+  reg [4:0] \$1061 ;
   reg \$1062 ;
-  reg [3:0] \$1063 ;
-  reg [4:0] \$1064 ;
+  reg [9:0] \$1063 ;
+  reg [15:0] \$1064 ;
   reg \$1065 ;
-  reg \$1066 ;
-  reg \$1067 ;
+  reg [3:0] \$1066 ;
+  reg [4:0] \$1067 ;
   reg \$1068 ;
   reg \$1069 ;
   wire \$107 ;
@@ -3880,57 +3903,57 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [4:0] \$108 ;
   reg \$1080 ;
   reg \$1081 ;
-  reg [3:0] \$1082 ;
-  reg [9:0] \$1083 ;
-  reg [1:0] \$1084 ;
-  reg [1:0] \$1085 ;
-  reg [1:0] \$1086 ;
-  reg [10:0] \$1087 ;
-  reg [10:0] \$1088 ;
-  reg [10:0] \$1089 ;
+  reg \$1082 ;
+  reg \$1083 ;
+  reg \$1084 ;
+  reg [3:0] \$1085 ;
+  reg [9:0] \$1086 ;
+  reg [1:0] \$1087 ;
+  reg [1:0] \$1088 ;
+  reg [1:0] \$1089 ;
   wire \$109 ;
   reg [10:0] \$1090 ;
-  reg [1:0] \$1091 ;
-  reg [4:0] \$1092 ;
-  reg [4:0] \$1093 ;
-  reg [4:0] \$1094 ;
+  reg [10:0] \$1091 ;
+  reg [10:0] \$1092 ;
+  reg [10:0] \$1093 ;
+  reg [1:0] \$1094 ;
   reg [4:0] \$1095 ;
-  reg \$1096 ;
-  reg [3:0] \$1097 ;
-  reg [1:0] \$1098 ;
-  reg [1:0] \$1099 ;
+  reg [4:0] \$1096 ;
+  reg [4:0] \$1097 ;
+  reg [4:0] \$1098 ;
+  reg \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  reg [1:0] \$1100 ;
+  reg [3:0] \$1100 ;
   reg [1:0] \$1101 ;
-  reg \$1102 ;
-  reg [3:0] \$1103 ;
-  reg \$1104 ;
+  reg [1:0] \$1102 ;
+  reg [1:0] \$1103 ;
+  reg [1:0] \$1104 ;
   reg \$1105 ;
-  reg [1:0] \$1106 ;
+  reg [3:0] \$1106 ;
   reg \$1107 ;
-  reg [1:0] \$1108 ;
-  reg \$1109 ;
+  reg \$1108 ;
+  reg [1:0] \$1109 ;
   wire [4:0] \$111 ;
-  reg [1:0] \$1110 ;
-  reg \$1111 ;
+  reg \$1110 ;
+  reg [1:0] \$1111 ;
   reg \$1112 ;
-  reg [10:0] \$1113 ;
-  reg [10:0] \$1114 ;
+  reg [1:0] \$1113 ;
+  reg \$1114 ;
   reg \$1115 ;
-  reg [9:0] \$1116 ;
+  reg [10:0] \$1116 ;
   reg [10:0] \$1117 ;
-  reg [9:0] \$1118 ;
-  reg [4:0] \$1119 ;
+  reg \$1118 ;
+  reg [9:0] \$1119 ;
   wire [4:0] \$112 ;
-  reg [4:0] \$1120 ;
-  reg \$1121 ;
-  reg [3:0] \$1122 ;
+  reg [10:0] \$1120 ;
+  reg [9:0] \$1121 ;
+  reg [4:0] \$1122 ;
   reg [4:0] \$1123 ;
-  reg [3:0] \$1124 ;
-  reg \$1125 ;
-  reg \$1126 ;
-  reg \$1127 ;
+  reg \$1124 ;
+  reg [3:0] \$1125 ;
+  reg [4:0] \$1126 ;
+  reg [3:0] \$1127 ;
   reg \$1128 ;
   reg \$1129 ;
   wire [4:0] \$113 ;
@@ -3960,40 +3983,40 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1151 ;
   reg \$1152 ;
   reg \$1153 ;
-  wire [1:0] \$1154 ;
-  wire [1:0] \$1155 ;
+  reg \$1154 ;
+  reg \$1155 ;
   reg \$1156 ;
-  reg \$1157 ;
-  reg \$1158 ;
+  wire [1:0] \$1157 ;
+  wire [1:0] \$1158 ;
   reg \$1159 ;
   wire \$116 ;
   reg \$1160 ;
   reg \$1161 ;
   reg \$1162 ;
   reg \$1163 ;
-  reg [1:0] \$1164 ;
-  reg [1:0] \$1165 ;
+  reg \$1164 ;
+  reg \$1165 ;
   reg \$1166 ;
-  reg [9:0] \$1167 ;
-  reg \$1168 ;
-  reg [9:0] \$1169 ;
+  reg [1:0] \$1167 ;
+  reg [1:0] \$1168 ;
+  reg \$1169 ;
   wire \$117 ;
-  reg \$1170 ;
+  reg [9:0] \$1170 ;
   reg \$1171 ;
-  reg [10:0] \$1172 ;
-  reg [2:0] \$1173 ;
+  reg [9:0] \$1172 ;
+  reg \$1173 ;
   reg \$1174 ;
-  reg [3:0] \$1175 ;
-  reg \$1176 ;
-  reg [3:0] \$1177 ;
-  reg \$1178 ;
+  reg [10:0] \$1175 ;
+  reg [2:0] \$1176 ;
+  reg \$1177 ;
+  reg [3:0] \$1178 ;
   reg \$1179 ;
   wire \$118 ;
-  reg [4:0] \$1180 ;
-  reg [2:0] \$1181 ;
+  reg [3:0] \$1180 ;
+  reg \$1181 ;
   reg \$1182 ;
-  reg \$1183 ;
-  reg \$1184 ;
+  reg [4:0] \$1183 ;
+  reg [2:0] \$1184 ;
   reg \$1185 ;
   reg \$1186 ;
   reg \$1187 ;
@@ -4008,8 +4031,14 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1195 ;
   reg \$1196 ;
   reg \$1197 ;
+  reg \$1198 ;
+  reg \$1199 ;
   wire \$12 ;
   wire \$120 ;
+  reg \$1200 ;
+  reg \$1201 ;
+  reg \$1202 ;
+  reg \$1203 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
@@ -4487,24 +4516,24 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$549 ;
   wire \$55 ;
   wire \$550 ;
-  wire [4:0] \$551 ;
-  wire [4:0] \$552 ;
+  wire \$551 ;
+  wire \$552 ;
   wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
+  wire [4:0] \$554 ;
+  wire [4:0] \$555 ;
   wire \$556 ;
   wire \$557 ;
-  wire [10:0] \$558 ;
+  wire \$558 ;
   wire \$559 ;
   wire \$56 ;
   wire \$560 ;
-  wire \$561 ;
+  wire [10:0] \$561 ;
   wire \$562 ;
   wire \$563 ;
-  wire [4:0] \$564 ;
+  wire \$564 ;
   wire \$565 ;
   wire \$566 ;
-  wire \$567 ;
+  wire [4:0] \$567 ;
   wire \$568 ;
   wire \$569 ;
   wire \$57 ;
@@ -4567,10 +4596,10 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$620 ;
   wire \$621 ;
   wire \$622 ;
-  wire [4:0] \$623 ;
+  wire \$623 ;
   wire \$624 ;
   wire \$625 ;
-  wire \$626 ;
+  wire [4:0] \$626 ;
   wire \$627 ;
   wire \$628 ;
   wire \$629 ;
@@ -4593,17 +4622,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$644 ;
   wire \$645 ;
   wire \$646 ;
-  wire [4:0] \$647 ;
+  wire \$647 ;
   wire \$648 ;
   wire \$649 ;
   wire \$65 ;
-  wire \$650 ;
+  wire [4:0] \$650 ;
   wire \$651 ;
   wire \$652 ;
-  wire [8:0] \$653 ;
+  wire \$653 ;
   wire \$654 ;
   wire \$655 ;
-  wire \$656 ;
+  wire [8:0] \$656 ;
   wire \$657 ;
   wire \$658 ;
   wire \$659 ;
@@ -4626,17 +4655,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$674 ;
   wire \$675 ;
   wire \$676 ;
-  wire [4:0] \$677 ;
+  wire \$677 ;
   wire \$678 ;
   wire \$679 ;
   wire \$68 ;
-  wire \$680 ;
+  wire [4:0] \$680 ;
   wire \$681 ;
   wire \$682 ;
-  wire [8:0] \$683 ;
+  wire \$683 ;
   wire \$684 ;
   wire \$685 ;
-  wire \$686 ;
+  wire [8:0] \$686 ;
   wire \$687 ;
   wire \$688 ;
   wire \$689 ;
@@ -4660,17 +4689,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$704 ;
   wire \$705 ;
   wire \$706 ;
-  wire [4:0] \$707 ;
+  wire \$707 ;
   wire \$708 ;
   wire \$709 ;
   wire [13:0] \$71 ;
-  wire \$710 ;
+  wire [4:0] \$710 ;
   wire \$711 ;
   wire \$712 ;
-  wire [8:0] \$713 ;
+  wire \$713 ;
   wire \$714 ;
   wire \$715 ;
-  wire \$716 ;
+  wire [8:0] \$716 ;
   wire \$717 ;
   wire \$718 ;
   wire \$719 ;
@@ -4693,17 +4722,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$734 ;
   wire \$735 ;
   wire \$736 ;
-  wire [4:0] \$737 ;
+  wire \$737 ;
   wire \$738 ;
   wire \$739 ;
   wire \$74 ;
-  wire \$740 ;
+  wire [4:0] \$740 ;
   wire \$741 ;
   wire \$742 ;
-  wire [8:0] \$743 ;
+  wire \$743 ;
   wire \$744 ;
   wire \$745 ;
-  wire \$746 ;
+  wire [8:0] \$746 ;
   wire \$747 ;
   wire \$748 ;
   wire \$749 ;
@@ -4761,18 +4790,18 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$796 ;
   wire \$797 ;
   wire \$798 ;
-  wire [4:0] \$799 ;
+  wire \$799 ;
   wire \$8 ;
   wire \$80 ;
   wire \$800 ;
   wire \$801 ;
-  wire \$802 ;
+  wire [4:0] \$802 ;
   wire \$803 ;
   wire \$804 ;
-  wire [5:0] \$805 ;
+  wire \$805 ;
   wire \$806 ;
   wire \$807 ;
-  wire \$808 ;
+  wire [5:0] \$808 ;
   wire \$809 ;
   wire \$81 ;
   wire \$810 ;
@@ -4783,17 +4812,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$815 ;
   wire \$816 ;
   wire \$817 ;
-  wire [4:0] \$818 ;
+  wire \$818 ;
   wire \$819 ;
   wire \$82 ;
   wire \$820 ;
-  wire \$821 ;
+  wire [4:0] \$821 ;
   wire \$822 ;
   wire \$823 ;
-  wire [5:0] \$824 ;
+  wire \$824 ;
   wire \$825 ;
   wire \$826 ;
-  wire \$827 ;
+  wire [5:0] \$827 ;
   wire \$828 ;
   wire \$829 ;
   wire \$83 ;
@@ -4804,17 +4833,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$834 ;
   wire \$835 ;
   wire \$836 ;
-  wire [4:0] \$837 ;
+  wire \$837 ;
   wire \$838 ;
   wire \$839 ;
   wire \$84 ;
-  wire \$840 ;
+  wire [4:0] \$840 ;
   wire \$841 ;
   wire \$842 ;
-  wire [5:0] \$843 ;
+  wire \$843 ;
   wire \$844 ;
   wire \$845 ;
-  wire \$846 ;
+  wire [5:0] \$846 ;
   wire \$847 ;
   wire \$848 ;
   wire \$849 ;
@@ -4825,17 +4854,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$853 ;
   wire \$854 ;
   wire \$855 ;
-  wire [4:0] \$856 ;
+  wire \$856 ;
   wire \$857 ;
   wire \$858 ;
-  wire \$859 ;
+  wire [4:0] \$859 ;
   wire \$86 ;
   wire \$860 ;
   wire \$861 ;
-  wire [5:0] \$862 ;
+  wire \$862 ;
   wire \$863 ;
   wire \$864 ;
-  wire \$865 ;
+  wire [5:0] \$865 ;
   wire \$866 ;
   wire \$867 ;
   wire \$868 ;
@@ -4877,17 +4906,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$90 ;
   wire \$900 ;
   wire \$901 ;
-  wire [4:0] \$902 ;
+  wire \$902 ;
   wire \$903 ;
   wire \$904 ;
-  wire \$905 ;
+  wire [4:0] \$905 ;
   wire \$906 ;
   wire \$907 ;
-  wire [5:0] \$908 ;
+  wire \$908 ;
   wire \$909 ;
   wire \$91 ;
   wire \$910 ;
-  wire \$911 ;
+  wire [5:0] \$911 ;
   wire \$912 ;
   wire \$913 ;
   wire \$914 ;
@@ -4898,17 +4927,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$919 ;
   wire \$92 ;
   wire \$920 ;
-  wire [4:0] \$921 ;
+  wire \$921 ;
   wire \$922 ;
   wire \$923 ;
-  wire \$924 ;
+  wire [4:0] \$924 ;
   wire \$925 ;
   wire \$926 ;
-  wire [5:0] \$927 ;
+  wire \$927 ;
   wire \$928 ;
   wire \$929 ;
   wire [3:0] \$93 ;
-  wire \$930 ;
+  wire [5:0] \$930 ;
   wire \$931 ;
   wire \$932 ;
   wire \$933 ;
@@ -4919,16 +4948,16 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$938 ;
   wire \$939 ;
   wire [3:0] \$94 ;
-  wire [4:0] \$940 ;
+  wire \$940 ;
   wire \$941 ;
   wire \$942 ;
-  wire \$943 ;
+  wire [4:0] \$943 ;
   wire \$944 ;
   wire \$945 ;
-  wire [5:0] \$946 ;
+  wire \$946 ;
   wire \$947 ;
   wire \$948 ;
-  wire \$949 ;
+  wire [5:0] \$949 ;
   wire \$95 ;
   wire \$950 ;
   wire \$951 ;
@@ -4939,59 +4968,59 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$956 ;
   wire \$957 ;
   wire \$958 ;
-  wire [4:0] \$959 ;
+  wire \$959 ;
   wire [12:0] \$96 ;
   wire \$960 ;
   wire \$961 ;
-  wire \$962 ;
+  wire [4:0] \$962 ;
   wire \$963 ;
   wire \$964 ;
-  wire [5:0] \$965 ;
+  wire \$965 ;
   wire \$966 ;
   wire \$967 ;
-  wire [24:0] \$968 ;
-  wire [30:0] \$969 ;
+  wire [5:0] \$968 ;
+  wire \$969 ;
   wire \$97 ;
-  wire [18:0] \$970 ;
-  wire [30:0] \$971 ;
-  wire \$972 ;
-  wire \$973 ;
-  wire [11:0] \$974 ;
-  wire [11:0] \$975 ;
-  wire [12:0] \$976 ;
-  wire \$977 ;
+  wire \$970 ;
+  wire [24:0] \$971 ;
+  wire [30:0] \$972 ;
+  wire [18:0] \$973 ;
+  wire [30:0] \$974 ;
+  wire \$975 ;
+  wire \$976 ;
+  wire [11:0] \$977 ;
   wire [11:0] \$978 ;
-  wire [11:0] \$979 ;
+  wire [12:0] \$979 ;
   wire \$98 ;
-  wire [12:0] \$980 ;
-  wire \$981 ;
+  wire \$980 ;
+  wire [11:0] \$981 ;
   wire [11:0] \$982 ;
-  wire [11:0] \$983 ;
-  wire [12:0] \$984 ;
-  wire \$985 ;
-  wire \$986 ;
-  wire [1:0] \$987 ;
-  wire [1:0] \$988 ;
-  wire [1:0] \$989 ;
+  wire [12:0] \$983 ;
+  wire \$984 ;
+  wire [11:0] \$985 ;
+  wire [11:0] \$986 ;
+  wire [12:0] \$987 ;
+  wire \$988 ;
+  wire \$989 ;
   wire [10:0] \$99 ;
   wire [1:0] \$990 ;
-  wire [2:0] \$991 ;
-  wire [2:0] \$992 ;
-  wire [11:0] \$993 ;
-  wire [11:0] \$994 ;
-  wire [12:0] \$995 ;
-  wire \$996 ;
-  wire \$997 ;
-  wire \$998 ;
+  wire [1:0] \$991 ;
+  wire [1:0] \$992 ;
+  wire [1:0] \$993 ;
+  wire [2:0] \$994 ;
+  wire [2:0] \$995 ;
+  wire [11:0] \$996 ;
+  wire [11:0] \$997 ;
+  wire [12:0] \$998 ;
   wire \$999 ;
   wire [9:0] \$signal ;
   wire \$signal$295 ;
   wire \$signal$307 ;
   wire \$signal$326 ;
   wire [3:0] \$signal$369 ;
-  wire [9:0] \$signal$490 ;
   wire [9:0] \$signal$493 ;
-  wire \$signal$496 ;
+  wire [9:0] \$signal$496 ;
+  wire \$signal$499 ;
   reg [1:0] a0_fits = 2'h0;
   reg a0_pool = 1'h0;
   reg [11:0] a0_size = 12'h000;
@@ -5117,9 +5146,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 4'h0 *)
   wire [3:0] calibration_grant_addr;
   (* init = 4'h0 *)
-  wire [3:0] \calibration_grant_addr$471 ;
-  wire [3:0] \calibration_grant_addr$473 ;
-  wire [3:0] \calibration_grant_addr$475 ;
+  wire [3:0] \calibration_grant_addr$474 ;
+  wire [3:0] \calibration_grant_addr$476 ;
+  wire [3:0] \calibration_grant_addr$478 ;
   (* init = 5'h00 *)
   wire [4:0] calibration_grant_data;
   (* init = 5'h00 *)
@@ -5127,13 +5156,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [3:0] \calibration_grant_data$117.next ;
   wire \calibration_grant_data$117.snap ;
   (* init = 5'h00 *)
-  wire [4:0] \calibration_grant_data$476 ;
-  wire [3:0] \calibration_grant_data$476.next ;
-  wire \calibration_grant_data$476.snap ;
+  wire [4:0] \calibration_grant_data$479 ;
+  wire [3:0] \calibration_grant_data$479.next ;
+  wire \calibration_grant_data$479.snap ;
   (* init = 5'h00 *)
-  wire [4:0] \calibration_grant_data$477 ;
-  wire [3:0] \calibration_grant_data$477.next ;
-  wire \calibration_grant_data$477.snap ;
+  wire [4:0] \calibration_grant_data$480 ;
+  wire [3:0] \calibration_grant_data$480.next ;
+  wire \calibration_grant_data$480.snap ;
   wire [3:0] \calibration_grant_data.next ;
   wire \calibration_grant_data.snap ;
   reg [4:0] calibration_grant_r0_b0 = 5'h00;
@@ -5169,9 +5198,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 1'h0 *)
   wire \calibration_parity_data$116 ;
   (* init = 1'h0 *)
-  wire \calibration_parity_data$478 ;
+  wire \calibration_parity_data$481 ;
   (* init = 1'h0 *)
-  wire \calibration_parity_data$479 ;
+  wire \calibration_parity_data$482 ;
   reg calibration_parity_r0 = 1'h0;
   reg [3:0] calibration_parity_r0_addr = 4'h0;
   reg calibration_parity_r1 = 1'h0;
@@ -5380,6 +5409,10 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [9:0] flush_user;
   input flush_valid;
   wire flush_valid;
+  (* init = 1'h0 *)
+  wire flushed_cpu;
+  output flushed_cpu_q;
+  reg flushed_cpu_q = 1'h0;
   wire [3:0] flushed_err;
   wire flushed_ok;
   wire flushed_pool;
@@ -5414,6 +5447,10 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   input free_valid;
   wire free_valid;
   wire [31:0] freed_addr;
+  (* init = 1'h0 *)
+  wire freed_cpu;
+  output freed_cpu_q;
+  reg freed_cpu_q = 1'h0;
   wire [3:0] freed_err;
   wire freed_in_pool;
   wire freed_ok;
@@ -5424,7 +5461,11 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$509 ;
+  wire [31:0] \grant_addr$512 ;
+  (* init = 1'h0 *)
+  wire grant_cpu;
+  output grant_cpu_q;
+  reg grant_cpu_q = 1'h0;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -5440,30 +5481,30 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire grant_valid;
   wire hit_a3;
   wire [3:0] next_tag;
-  input [3:0] \port$28728$39 ;
-  wire [3:0] \port$28728$39 ;
+  input [3:0] \port$28730$39 ;
+  wire [3:0] \port$28730$39 ;
   (* init = 10'h000 *)
   wire [9:0] r__addr;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$435 ;
-  wire [9:0] \r__addr$437 ;
-  wire [9:0] \r__addr$439 ;
+  wire [9:0] \r__addr$438 ;
+  wire [9:0] \r__addr$440 ;
+  wire [9:0] \r__addr$442 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$449 ;
+  wire [9:0] \r__addr$452 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$451 ;
-  wire [9:0] \r__addr$453 ;
-  wire [9:0] \r__addr$455 ;
+  wire [9:0] \r__addr$454 ;
+  wire [9:0] \r__addr$456 ;
+  wire [9:0] \r__addr$458 ;
   (* init = 10'h000 *)
-  wire [9:0] \r__addr$462 ;
+  wire [9:0] \r__addr$465 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$468 ;
+  wire [3:0] \r__addr$471 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$470 ;
-  wire [3:0] \r__addr$472 ;
-  wire [3:0] \r__addr$474 ;
+  wire [3:0] \r__addr$473 ;
+  wire [3:0] \r__addr$475 ;
+  wire [3:0] \r__addr$477 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$483 ;
+  wire [3:0] \r__addr$486 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
   wire [4:0] \r__data$13 ;
@@ -5495,9 +5536,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 10'h000 *)
   wire [9:0] samples_grant_addr;
   (* init = 10'h000 *)
-  wire [9:0] \samples_grant_addr$436 ;
-  wire [9:0] \samples_grant_addr$438 ;
-  wire [9:0] \samples_grant_addr$440 ;
+  wire [9:0] \samples_grant_addr$439 ;
+  wire [9:0] \samples_grant_addr$441 ;
+  wire [9:0] \samples_grant_addr$443 ;
   (* init = 5'h00 *)
   wire [4:0] samples_grant_data;
   (* init = 5'h00 *)
@@ -5505,13 +5546,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [3:0] \samples_grant_data$115.next ;
   wire \samples_grant_data$115.snap ;
   (* init = 5'h00 *)
-  wire [4:0] \samples_grant_data$441 ;
-  wire [3:0] \samples_grant_data$441.next ;
-  wire \samples_grant_data$441.snap ;
+  wire [4:0] \samples_grant_data$444 ;
+  wire [3:0] \samples_grant_data$444.next ;
+  wire \samples_grant_data$444.snap ;
   (* init = 5'h00 *)
-  wire [4:0] \samples_grant_data$442 ;
-  wire [3:0] \samples_grant_data$442.next ;
-  wire \samples_grant_data$442.snap ;
+  wire [4:0] \samples_grant_data$445 ;
+  wire [3:0] \samples_grant_data$445.next ;
+  wire \samples_grant_data$445.snap ;
   wire [3:0] \samples_grant_data.next ;
   wire \samples_grant_data.snap ;
   reg [4:0] samples_grant_r0_b0 = 5'h00;
@@ -5541,17 +5582,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 10'h000 *)
   wire [9:0] samples_parity_addr;
   (* init = 10'h000 *)
-  wire [9:0] \samples_parity_addr$452 ;
-  wire [9:0] \samples_parity_addr$454 ;
-  wire [9:0] \samples_parity_addr$456 ;
+  wire [9:0] \samples_parity_addr$455 ;
+  wire [9:0] \samples_parity_addr$457 ;
+  wire [9:0] \samples_parity_addr$459 ;
   (* init = 1'h0 *)
   wire samples_parity_data;
   (* init = 1'h0 *)
   wire \samples_parity_data$114 ;
   (* init = 1'h0 *)
-  wire \samples_parity_data$457 ;
+  wire \samples_parity_data$460 ;
   (* init = 1'h0 *)
-  wire \samples_parity_data$458 ;
+  wire \samples_parity_data$461 ;
   reg samples_parity_r0_b0 = 1'h0;
   reg samples_parity_r1_b0 = 1'h0;
   reg samples_parity_r2_b0 = 1'h0;
@@ -5628,29 +5669,29 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 10'h000 *)
   wire [9:0] w__addr;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$443 ;
+  wire [9:0] \w__addr$446 ;
   (* init = 10'h000 *)
-  wire [9:0] \w__addr$459 ;
+  wire [9:0] \w__addr$462 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$465 ;
+  wire [3:0] \w__addr$468 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$480 ;
+  wire [3:0] \w__addr$483 ;
   wire [4:0] w__data;
-  wire \w__data$447 ;
+  wire \w__data$450 ;
   (* init = 16'h0000 *)
-  wire [15:0] \w__data$461 ;
-  wire [4:0] \w__data$467 ;
+  wire [15:0] \w__data$464 ;
+  wire [4:0] \w__data$470 ;
   (* init = 10'h000 *)
-  wire [9:0] \w__data$482 ;
+  wire [9:0] \w__data$485 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$445 ;
+  wire \w__en$448 ;
   (* init = 1'h0 *)
-  wire \w__en$460 ;
+  wire \w__en$463 ;
   (* init = 1'h0 *)
-  wire \w__en$466 ;
+  wire \w__en$469 ;
   (* init = 1'h0 *)
-  wire \w__en$481 ;
+  wire \w__en$484 ;
   reg x0_pool = 1'h0;
   reg [1:0] x0_select = 2'h0;
   reg [9:0] x0_user = 10'h000;
@@ -5679,7 +5720,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] calibration_grant [15:0];
   always @(posedge aclk_clk) begin
     if (calibration_grant_w_en)
-      calibration_grant[calibration_grant_w_addr] <= { \$552 [3:0], calibration_grant_w_data[0] };
+      calibration_grant[calibration_grant_w_addr] <= { \$555 [3:0], calibration_grant_w_data[0] };
   end
   reg [4:0] _0_;
   reg [4:0] _1_;
@@ -5711,7 +5752,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] samples_grant [1023:0];
   always @(posedge aclk_clk) begin
     if (samples_grant_w_en)
-      samples_grant[samples_grant_w_addr] <= { \$551 [3:0], samples_grant_w_data[0] };
+      samples_grant[samples_grant_w_addr] <= { \$554 [3:0], samples_grant_w_data[0] };
   end
   reg [4:0] _5_;
   reg [4:0] _6_;
@@ -5731,8 +5772,8 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* ram_style = "block" *)
   reg [0:0] samples_parity [1023:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$445 )
-      samples_parity[f4_slot_samples] <= \w__data$447 ;
+    if (\w__en$448 )
+      samples_parity[f4_slot_samples] <= \w__data$450 ;
   end
   reg [0:0] _9_;
   reg [0:0] _10_;
@@ -5841,7 +5882,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$87  = \$86  & a0_fits[1];
   assign \$88  = ! flush_port_pool;
   assign \$89  = flush_port_valid & \$88 ;
-  assign \$90  = flush_src ? \port$28728$39 [2] : \$89 ;
+  assign \$90  = flush_src ? \port$28730$39 [2] : \$89 ;
   assign \$91  = x0_pool >= 2'h2;
   assign \$93  = \$92  ? 4'h8 : 4'h0;
   assign \$94  = \$91  ? 4'h2 : \$93 ;
@@ -5918,7 +5959,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$170  = a2_ok & a2_from_fresh;
   assign \$171  = \$170  ? a2_in : 2'h0;
   assign \$172  = a2_ok & a2_from_fresh;
-  assign \$174  = a3_ok ? { \$616 , \$612 , \$608 , \$604 , \$600 , \$596 , \$592 , \$585 , \$578 , \$571  } : 10'h000;
+  assign \$174  = a3_ok ? { \$619 , \$615 , \$611 , \$607 , \$603 , \$599 , \$595 , \$588 , \$581 , \$574  } : 10'h000;
   assign \$175  = a4_ok ? grant_addr : 32'd0;
   assign \$177  = \$176  & samples_queue_r0_b0[11];
   assign \$178  = a3_restart_fresh | \$177 ;
@@ -5945,13 +5986,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$200  = free_port_addr - 31'h40040000;
   assign \$201  = ~ \$200 [32];
   assign \$203  = \$199  & \$202 ;
-  assign \$204  = free_src ? \port$28728$39 [0] : \$203 ;
+  assign \$204  = free_src ? \port$28730$39 [0] : \$203 ;
   assign \$205  = free_port_addr - 31'h40100000;
   assign \$206  = ~ \$205 [32];
   assign \$207  = free_port_addr - 31'h40104000;
   assign \$208  = ~ \$207 [32];
   assign \$210  = \$206  & \$209 ;
-  assign \$211  = free_src ? \port$28728$39 [1] : \$210 ;
+  assign \$211  = free_src ? \port$28730$39 [1] : \$210 ;
   assign \$212  = f0_addr[2:0] == f2_addr[2:0];
   assign \$213  = f0_addr[5:3] == f2_addr[5:3];
   assign \$214  = f0_addr[8:6] == f2_addr[8:6];
@@ -6055,12 +6096,12 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$315  = \$314  + 1'h1;
   assign \$316  = a4_tag + 1'h1;
   assign \$317  = a5_tag + 1'h1;
-  assign \$318  = \$976 [12] ? \$316 [3:0] : \$317 [3:0];
-  assign \$319  = \$976 [12] ? a4_snap : a5_snap;
+  assign \$318  = \$979 [12] ? \$316 [3:0] : \$317 [3:0];
+  assign \$319  = \$979 [12] ? a4_snap : a5_snap;
   assign \$320  = f2_same_third & f5_ok;
-  assign \$321  = ~ \$976 [12];
+  assign \$321  = ~ \$979 [12];
   assign \$322  = \$signal$295  & \$321 ;
-  assign \$323  = ~ \$980 [12];
+  assign \$323  = ~ \$983 [12];
   assign \$324  = \$322  & \$323 ;
   assign \$325  = f2_same_third & f5_ok;
   assign \$326  = ~ \$325 ;
@@ -6088,7 +6129,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$350  = calibration_parity_r0 == calibration_grant_r0_b0[0];
   assign \$351  = \$349  & \$350 ;
   assign \$352  = \$348  & \$351 ;
-  assign \$363  = f3_go & \$984 [12];
+  assign \$363  = f3_go & \$987 [12];
   assign \$364  = a4_tag ^ f3_tag;
   assign \$365  = ~ \$364 ;
   assign \$366  = \$365  + 1'h1;
@@ -6122,7 +6163,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$396  = f3_flushed ? 2'h0 : 2'h3;
   assign \$397  = { 1'h0, \$395  } & { \$396 [1], \$396  };
   assign \$398  = { 1'h0, f3_in } & \$397 ;
-  assign \$399  = \$984 [12] | released_f1;
+  assign \$399  = \$987 [12] | released_f1;
   assign \$400  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$401  = ~ \$400 ;
   assign \$402  = \$401  + 1'h1;
@@ -6258,460 +6299,463 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$541  = \release  & f4_taken_a4;
   assign \$542  = ~ \$541 ;
   assign \$543  = \$540  & \$542 ;
-  assign \$544  = | { a1_select, a1_valid, a0_valid, calibration_push, samples_push };
-  assign \$545  = | { x1_select, x1_valid, x0_select, x0_valid };
-  assign \$546  = | { a4_valid, a3_ring, a3_valid, a2_ring, a2_valid, x2_valid };
-  assign \$547  = | { f3_go, f3_valid, f2_valid, f1_valid, f0_valid, a5_valid };
-  assign \$548  = | { f4_by_a1, f4_blocked, f4_go, f4_valid, f3_quiet, f5_ok };
-  assign \$549  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older };
-  assign \$550  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
-  assign \$551  = samples_grant_w_data[4:1] + 1'h1;
-  assign \$552  = calibration_grant_w_data[4:1] + 1'h1;
-  assign \$553  = samples_has_fresh | x1_select[0];
-  assign samples_take_fresh = a1_select[0] & \$553 ;
-  assign \$554  = ~ x1_select[0];
-  assign \$555  = a1_select[0] & \$554 ;
-  assign \$556  = ~ samples_has_fresh;
-  assign \$557  = \$555  & \$556 ;
-  assign samples_pop = \$557  & samples_nonempty;
-  assign \$558  = samples_fresh_slot + 1'h1;
-  assign \$559  = calibration_has_fresh | x1_select[1];
-  assign calibration_take_fresh = a1_select[1] & \$559 ;
-  assign \$560  = ~ x1_select[1];
-  assign \$561  = a1_select[1] & \$560 ;
-  assign \$562  = ~ calibration_has_fresh;
-  assign \$563  = \$561  & \$562 ;
-  assign calibration_pop = \$563  & calibration_nonempty;
-  assign \$564  = \calibration_parity_addr$69  + 1'h1;
-  assign \$565  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$567  = \$566  & samples_queue_r0_b0[0];
-  assign \$568  = \$565  | \$567 ;
-  assign \$570  = \$569  & calibration_queue_r0_b0[0];
+  assign \$544  = a5_valid & alloc_src_d5;
+  assign \$545  = f5_valid & free_info_d5[0];
+  assign \$546  = x5_valid & flush_src_d5;
+  assign \$547  = | { a1_select, a1_valid, a0_valid, calibration_push, samples_push };
+  assign \$548  = | { x1_select, x1_valid, x0_select, x0_valid };
+  assign \$549  = | { a4_valid, a3_ring, a3_valid, a2_ring, a2_valid, x2_valid };
+  assign \$550  = | { f3_go, f3_valid, f2_valid, f1_valid, f0_valid, a5_valid };
+  assign \$551  = | { f4_by_a1, f4_blocked, f4_go, f4_valid, f3_quiet, f5_ok };
+  assign \$552  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older };
+  assign \$553  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
+  assign \$554  = samples_grant_w_data[4:1] + 1'h1;
+  assign \$555  = calibration_grant_w_data[4:1] + 1'h1;
+  assign \$556  = samples_has_fresh | x1_select[0];
+  assign samples_take_fresh = a1_select[0] & \$556 ;
+  assign \$557  = ~ x1_select[0];
+  assign \$558  = a1_select[0] & \$557 ;
+  assign \$559  = ~ samples_has_fresh;
+  assign \$560  = \$558  & \$559 ;
+  assign samples_pop = \$560  & samples_nonempty;
+  assign \$561  = samples_fresh_slot + 1'h1;
+  assign \$562  = calibration_has_fresh | x1_select[1];
+  assign calibration_take_fresh = a1_select[1] & \$562 ;
+  assign \$563  = ~ x1_select[1];
+  assign \$564  = a1_select[1] & \$563 ;
+  assign \$565  = ~ calibration_has_fresh;
+  assign \$566  = \$564  & \$565 ;
+  assign calibration_pop = \$566  & calibration_nonempty;
+  assign \$567  = \calibration_parity_addr$69  + 1'h1;
+  assign \$568  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$570  = \$569  & samples_queue_r0_b0[0];
   assign \$571  = \$568  | \$570 ;
-  assign \$572  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$574  = \$573  & samples_queue_r0_b0[1];
-  assign \$575  = \$572  | \$574 ;
-  assign \$577  = \$576  & calibration_queue_r0_b0[1];
+  assign \$573  = \$572  & calibration_queue_r0_b0[0];
+  assign \$574  = \$571  | \$573 ;
+  assign \$575  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$577  = \$576  & samples_queue_r0_b0[1];
   assign \$578  = \$575  | \$577 ;
-  assign \$579  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$581  = \$580  & samples_queue_r0_b0[2];
-  assign \$582  = \$579  | \$581 ;
-  assign \$584  = \$583  & calibration_queue_r0_b0[2];
+  assign \$580  = \$579  & calibration_queue_r0_b0[1];
+  assign \$581  = \$578  | \$580 ;
+  assign \$582  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$584  = \$583  & samples_queue_r0_b0[2];
   assign \$585  = \$582  | \$584 ;
-  assign \$586  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$588  = \$587  & samples_queue_r0_b0[3];
-  assign \$589  = \$586  | \$588 ;
-  assign \$591  = \$590  & calibration_queue_r0_b0[3];
+  assign \$587  = \$586  & calibration_queue_r0_b0[2];
+  assign \$588  = \$585  | \$587 ;
+  assign \$589  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$591  = \$590  & samples_queue_r0_b0[3];
   assign \$592  = \$589  | \$591 ;
-  assign \$593  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$595  = \$594  & samples_queue_r0_b0[4];
-  assign \$596  = \$593  | \$595 ;
-  assign \$597  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$599  = \$598  & samples_queue_r0_b0[5];
-  assign \$600  = \$597  | \$599 ;
-  assign \$601  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$603  = \$602  & samples_queue_r0_b0[6];
-  assign \$604  = \$601  | \$603 ;
-  assign \$605  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$607  = \$606  & samples_queue_r0_b0[7];
-  assign \$608  = \$605  | \$607 ;
-  assign \$609  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$611  = \$610  & samples_queue_r0_b0[8];
-  assign \$612  = \$609  | \$611 ;
-  assign \$613  = a3_fwd_ok & a3_fresh_slot[9];
-  assign \$615  = \$614  & samples_queue_r0_b0[9];
-  assign \$616  = \$613  | \$615 ;
-  assign \$617  = a3_sel_fresh[0] & samples_parity_r1_b0;
-  assign \$618  = a3_sel_fresh[1] & calibration_parity_r1;
-  assign \$620  = \$619  & samples_queue_r0_b0[10];
-  assign \$622  = \$621  & calibration_queue_r0_b0[4];
-  assign \$623  = { \$622 , \$620 , \$618 , \$617  } + 4'hf;
-  assign \$624  = a3_hit_a1 | a3_older_hit;
-  assign \$625  = ~ \$624 ;
-  assign \$626  = a3_sel_new[0] & \$625 ;
-  assign \$628  = a3_hit_a1 | a3_older_hit;
-  assign \$629  = ~ \$628 ;
-  assign \$630  = a3_sel_new[1] & \$629 ;
-  assign \$633  = a3_hit_a1 | a3_older_hit;
-  assign \$634  = ~ \$633 ;
-  assign \$635  = \$632  & \$634 ;
-  assign \$636  = \$635  & samples_grant_r1_b0[1];
-  assign \$638  = a3_hit_a1 | a3_older_hit;
-  assign \$639  = ~ \$638 ;
-  assign \$640  = \$637  & \$639 ;
-  assign \$641  = \$640  & calibration_grant_r1_b0[1];
-  assign \$643  = \$642  & samples_queue_r0_b0[12];
-  assign \$645  = \$644  & calibration_queue_r0_b0[6];
-  assign \$646  = a3_fwd_ok & a3_hit_a1;
-  assign \$647  = a4_tag + 1'h1;
-  assign \$648  = \$646  & \$647 [0];
-  assign \$649  = a3_fwd_ok & a3_older_hit;
-  assign \$650  = ~ a3_hit_a1;
-  assign \$651  = \$649  & \$650 ;
-  assign \$652  = \$651  & a3_older_next[0];
-  assign \$653  = { \$652 , \$648 , \$645 , \$643 , \$641 , \$636 , \$631 , \$627  } + 8'hff;
-  assign \$654  = a3_hit_a1 | a3_older_hit;
-  assign \$655  = ~ \$654 ;
-  assign \$656  = a3_sel_new[0] & \$655 ;
-  assign \$658  = a3_hit_a1 | a3_older_hit;
-  assign \$659  = ~ \$658 ;
-  assign \$660  = a3_sel_new[1] & \$659 ;
-  assign \$663  = a3_hit_a1 | a3_older_hit;
-  assign \$664  = ~ \$663 ;
-  assign \$665  = \$662  & \$664 ;
-  assign \$666  = \$665  & samples_grant_r1_b0[2];
-  assign \$668  = a3_hit_a1 | a3_older_hit;
-  assign \$669  = ~ \$668 ;
-  assign \$670  = \$667  & \$669 ;
-  assign \$671  = \$670  & calibration_grant_r1_b0[2];
-  assign \$673  = \$672  & samples_queue_r0_b0[13];
-  assign \$675  = \$674  & calibration_queue_r0_b0[7];
-  assign \$676  = a3_fwd_ok & a3_hit_a1;
-  assign \$677  = a4_tag + 1'h1;
-  assign \$678  = \$676  & \$677 [1];
-  assign \$679  = a3_fwd_ok & a3_older_hit;
-  assign \$680  = ~ a3_hit_a1;
-  assign \$681  = \$679  & \$680 ;
-  assign \$682  = \$681  & a3_older_next[1];
-  assign \$683  = { \$682 , \$678 , \$675 , \$673 , \$671 , \$666 , \$661 , \$657  } + 8'hff;
-  assign \$684  = a3_hit_a1 | a3_older_hit;
-  assign \$685  = ~ \$684 ;
-  assign \$686  = a3_sel_new[0] & \$685 ;
-  assign \$688  = a3_hit_a1 | a3_older_hit;
-  assign \$689  = ~ \$688 ;
-  assign \$690  = a3_sel_new[1] & \$689 ;
-  assign \$693  = a3_hit_a1 | a3_older_hit;
-  assign \$694  = ~ \$693 ;
-  assign \$695  = \$692  & \$694 ;
-  assign \$696  = \$695  & samples_grant_r1_b0[3];
-  assign \$698  = a3_hit_a1 | a3_older_hit;
-  assign \$699  = ~ \$698 ;
-  assign \$700  = \$697  & \$699 ;
-  assign \$701  = \$700  & calibration_grant_r1_b0[3];
-  assign \$703  = \$702  & samples_queue_r0_b0[14];
-  assign \$705  = \$704  & calibration_queue_r0_b0[8];
-  assign \$706  = a3_fwd_ok & a3_hit_a1;
-  assign \$707  = a4_tag + 1'h1;
-  assign \$708  = \$706  & \$707 [2];
-  assign \$709  = a3_fwd_ok & a3_older_hit;
-  assign \$710  = ~ a3_hit_a1;
-  assign \$711  = \$709  & \$710 ;
-  assign \$712  = \$711  & a3_older_next[2];
-  assign \$713  = { \$712 , \$708 , \$705 , \$703 , \$701 , \$696 , \$691 , \$687  } + 8'hff;
-  assign \$714  = a3_hit_a1 | a3_older_hit;
-  assign \$715  = ~ \$714 ;
-  assign \$716  = a3_sel_new[0] & \$715 ;
-  assign \$718  = a3_hit_a1 | a3_older_hit;
-  assign \$719  = ~ \$718 ;
-  assign \$720  = a3_sel_new[1] & \$719 ;
-  assign \$723  = a3_hit_a1 | a3_older_hit;
-  assign \$724  = ~ \$723 ;
-  assign \$725  = \$722  & \$724 ;
-  assign \$726  = \$725  & samples_grant_r1_b0[4];
-  assign \$728  = a3_hit_a1 | a3_older_hit;
-  assign \$729  = ~ \$728 ;
-  assign \$730  = \$727  & \$729 ;
-  assign \$731  = \$730  & calibration_grant_r1_b0[4];
-  assign \$733  = \$732  & samples_queue_r0_b0[15];
-  assign \$735  = \$734  & calibration_queue_r0_b0[9];
-  assign \$736  = a3_fwd_ok & a3_hit_a1;
-  assign \$737  = a4_tag + 1'h1;
-  assign \$738  = \$736  & \$737 [3];
-  assign \$739  = a3_fwd_ok & a3_older_hit;
-  assign \$740  = ~ a3_hit_a1;
-  assign \$741  = \$739  & \$740 ;
-  assign \$742  = \$741  & a3_older_next[3];
-  assign \$743  = { \$742 , \$738 , \$735 , \$733 , \$731 , \$726 , \$721 , \$717  } + 8'hff;
-  assign \$744  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$746  = \$745  & samples_queue_r0_b0[0];
-  assign \$747  = \$744  | \$746 ;
-  assign \$748  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$750  = \$749  & samples_queue_r0_b0[1];
-  assign \$751  = \$748  | \$750 ;
-  assign \$752  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$754  = \$753  & samples_queue_r0_b0[2];
-  assign \$755  = \$752  | \$754 ;
-  assign \$756  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$758  = \$757  & samples_queue_r0_b0[3];
-  assign \$759  = \$756  | \$758 ;
-  assign \$760  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$762  = \$761  & samples_queue_r0_b0[4];
-  assign \$763  = \$760  | \$762 ;
-  assign \$764  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$766  = \$765  & samples_queue_r0_b0[5];
-  assign \$767  = \$764  | \$766 ;
-  assign \$768  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$770  = \$769  & samples_queue_r0_b0[6];
-  assign \$771  = \$768  | \$770 ;
-  assign \$772  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$774  = \$773  & samples_queue_r0_b0[7];
-  assign \$775  = \$772  | \$774 ;
-  assign \$776  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$778  = \$777  & samples_queue_r0_b0[8];
-  assign \$779  = \$776  | \$778 ;
-  assign \$780  = a3_fwd_ok & a3_fresh_slot[9];
-  assign \$782  = \$781  & samples_queue_r0_b0[9];
-  assign \$783  = \$780  | \$782 ;
-  assign \$784  = a3_sel_fresh[0] & samples_parity_r1_b0;
-  assign \$786  = \$785  & samples_queue_r0_b0[10];
-  assign samples_fetched_snap = \$784  | \$786 ;
-  assign \$787  = a3_hit_a1 | a3_older_hit;
-  assign \$788  = ~ \$787 ;
-  assign \$789  = a3_sel_new[0] & \$788 ;
-  assign \$792  = a3_hit_a1 | a3_older_hit;
-  assign \$793  = ~ \$792 ;
-  assign \$794  = \$791  & \$793 ;
-  assign \$795  = \$794  & samples_grant_r1_b0[1];
-  assign \$797  = \$796  & samples_queue_r0_b0[12];
-  assign \$798  = a3_fwd_ok & a3_hit_a1;
-  assign \$799  = a4_tag + 1'h1;
-  assign \$800  = \$798  & \$799 [0];
-  assign \$801  = a3_fwd_ok & a3_older_hit;
-  assign \$802  = ~ a3_hit_a1;
-  assign \$803  = \$801  & \$802 ;
-  assign \$804  = \$803  & a3_older_next[0];
-  assign \$805  = { \$804 , \$800 , \$797 , \$795 , \$790  } + 5'h1f;
-  assign \$806  = a3_hit_a1 | a3_older_hit;
-  assign \$807  = ~ \$806 ;
-  assign \$808  = a3_sel_new[0] & \$807 ;
-  assign \$811  = a3_hit_a1 | a3_older_hit;
-  assign \$812  = ~ \$811 ;
-  assign \$813  = \$810  & \$812 ;
-  assign \$814  = \$813  & samples_grant_r1_b0[2];
-  assign \$816  = \$815  & samples_queue_r0_b0[13];
-  assign \$817  = a3_fwd_ok & a3_hit_a1;
-  assign \$818  = a4_tag + 1'h1;
-  assign \$819  = \$817  & \$818 [1];
-  assign \$820  = a3_fwd_ok & a3_older_hit;
-  assign \$821  = ~ a3_hit_a1;
-  assign \$822  = \$820  & \$821 ;
-  assign \$823  = \$822  & a3_older_next[1];
-  assign \$824  = { \$823 , \$819 , \$816 , \$814 , \$809  } + 5'h1f;
-  assign \$825  = a3_hit_a1 | a3_older_hit;
-  assign \$826  = ~ \$825 ;
-  assign \$827  = a3_sel_new[0] & \$826 ;
-  assign \$830  = a3_hit_a1 | a3_older_hit;
-  assign \$831  = ~ \$830 ;
-  assign \$832  = \$829  & \$831 ;
-  assign \$833  = \$832  & samples_grant_r1_b0[3];
-  assign \$835  = \$834  & samples_queue_r0_b0[14];
-  assign \$836  = a3_fwd_ok & a3_hit_a1;
-  assign \$837  = a4_tag + 1'h1;
-  assign \$838  = \$836  & \$837 [2];
-  assign \$839  = a3_fwd_ok & a3_older_hit;
-  assign \$840  = ~ a3_hit_a1;
-  assign \$841  = \$839  & \$840 ;
-  assign \$842  = \$841  & a3_older_next[2];
-  assign \$843  = { \$842 , \$838 , \$835 , \$833 , \$828  } + 5'h1f;
-  assign \$844  = a3_hit_a1 | a3_older_hit;
-  assign \$845  = ~ \$844 ;
-  assign \$846  = a3_sel_new[0] & \$845 ;
-  assign \$849  = a3_hit_a1 | a3_older_hit;
-  assign \$850  = ~ \$849 ;
-  assign \$851  = \$848  & \$850 ;
-  assign \$852  = \$851  & samples_grant_r1_b0[4];
-  assign \$854  = \$853  & samples_queue_r0_b0[15];
-  assign \$855  = a3_fwd_ok & a3_hit_a1;
-  assign \$856  = a4_tag + 1'h1;
-  assign \$857  = \$855  & \$856 [3];
-  assign \$858  = a3_fwd_ok & a3_older_hit;
-  assign \$859  = ~ a3_hit_a1;
-  assign \$860  = \$858  & \$859 ;
-  assign \$861  = \$860  & a3_older_next[3];
-  assign \$862  = { \$861 , \$857 , \$854 , \$852 , \$847  } + 5'h1f;
-  assign \$863  = a3_valid & a3_ok;
-  assign \$864  = ! a3_pool;
-  assign samples_grant_wen = \$863  & \$864 ;
-  assign \$865  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$867  = \$866  & calibration_queue_r0_b0[0];
-  assign \$868  = \$865  | \$867 ;
-  assign \$869  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$871  = \$870  & calibration_queue_r0_b0[1];
-  assign \$872  = \$869  | \$871 ;
-  assign \$873  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$875  = \$874  & calibration_queue_r0_b0[2];
-  assign \$876  = \$873  | \$875 ;
-  assign \$877  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$879  = \$878  & calibration_queue_r0_b0[3];
-  assign \$880  = \$877  | \$879 ;
-  assign \$881  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$882  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$883  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$884  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$885  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$886  = a3_fwd_ok & a3_fresh_slot[9];
-  assign \$887  = a3_sel_fresh[1] & calibration_parity_r1;
-  assign \$889  = \$888  & calibration_queue_r0_b0[4];
-  assign calibration_fetched_snap = \$887  | \$889 ;
-  assign \$890  = a3_hit_a1 | a3_older_hit;
-  assign \$891  = ~ \$890 ;
-  assign \$892  = a3_sel_new[1] & \$891 ;
-  assign \$895  = a3_hit_a1 | a3_older_hit;
-  assign \$896  = ~ \$895 ;
-  assign \$897  = \$894  & \$896 ;
-  assign \$898  = \$897  & calibration_grant_r1_b0[1];
-  assign \$900  = \$899  & calibration_queue_r0_b0[6];
-  assign \$901  = a3_fwd_ok & a3_hit_a1;
-  assign \$902  = a4_tag + 1'h1;
-  assign \$903  = \$901  & \$902 [0];
-  assign \$904  = a3_fwd_ok & a3_older_hit;
-  assign \$905  = ~ a3_hit_a1;
-  assign \$906  = \$904  & \$905 ;
-  assign \$907  = \$906  & a3_older_next[0];
-  assign \$908  = { \$907 , \$903 , \$900 , \$898 , \$893  } + 5'h1f;
-  assign \$909  = a3_hit_a1 | a3_older_hit;
-  assign \$910  = ~ \$909 ;
-  assign \$911  = a3_sel_new[1] & \$910 ;
-  assign \$914  = a3_hit_a1 | a3_older_hit;
-  assign \$915  = ~ \$914 ;
-  assign \$916  = \$913  & \$915 ;
-  assign \$917  = \$916  & calibration_grant_r1_b0[2];
-  assign \$919  = \$918  & calibration_queue_r0_b0[7];
-  assign \$920  = a3_fwd_ok & a3_hit_a1;
-  assign \$921  = a4_tag + 1'h1;
-  assign \$922  = \$920  & \$921 [1];
-  assign \$923  = a3_fwd_ok & a3_older_hit;
-  assign \$924  = ~ a3_hit_a1;
-  assign \$925  = \$923  & \$924 ;
-  assign \$926  = \$925  & a3_older_next[1];
-  assign \$927  = { \$926 , \$922 , \$919 , \$917 , \$912  } + 5'h1f;
-  assign \$928  = a3_hit_a1 | a3_older_hit;
-  assign \$929  = ~ \$928 ;
-  assign \$930  = a3_sel_new[1] & \$929 ;
-  assign \$933  = a3_hit_a1 | a3_older_hit;
-  assign \$934  = ~ \$933 ;
-  assign \$935  = \$932  & \$934 ;
-  assign \$936  = \$935  & calibration_grant_r1_b0[3];
-  assign \$938  = \$937  & calibration_queue_r0_b0[8];
-  assign \$939  = a3_fwd_ok & a3_hit_a1;
-  assign \$940  = a4_tag + 1'h1;
-  assign \$941  = \$939  & \$940 [2];
-  assign \$942  = a3_fwd_ok & a3_older_hit;
-  assign \$943  = ~ a3_hit_a1;
-  assign \$944  = \$942  & \$943 ;
-  assign \$945  = \$944  & a3_older_next[2];
-  assign \$946  = { \$945 , \$941 , \$938 , \$936 , \$931  } + 5'h1f;
-  assign \$947  = a3_hit_a1 | a3_older_hit;
-  assign \$948  = ~ \$947 ;
-  assign \$949  = a3_sel_new[1] & \$948 ;
-  assign \$952  = a3_hit_a1 | a3_older_hit;
-  assign \$953  = ~ \$952 ;
-  assign \$954  = \$951  & \$953 ;
-  assign \$955  = \$954  & calibration_grant_r1_b0[4];
-  assign \$957  = \$956  & calibration_queue_r0_b0[9];
-  assign \$958  = a3_fwd_ok & a3_hit_a1;
-  assign \$959  = a4_tag + 1'h1;
-  assign \$960  = \$958  & \$959 [3];
-  assign \$961  = a3_fwd_ok & a3_older_hit;
-  assign \$962  = ~ a3_hit_a1;
-  assign \$963  = \$961  & \$962 ;
-  assign \$964  = \$963  & a3_older_next[3];
-  assign \$965  = { \$964 , \$960 , \$957 , \$955 , \$950  } + 5'h1f;
-  assign \$966  = a3_valid & a3_ok;
-  assign calibration_grant_wen = \$966  & \$967 ;
-  assign \$972  = ! f2_err;
-  assign \$signal$295  = f2_valid & \$972 ;
-  assign \$973  = a4_valid & a4_ok;
-  assign \$974  = { \$973 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$975  = ~ \$974 ;
-  assign \$976  = \$975  + 1'h1;
-  assign \$977  = a5_valid & a5_ok;
-  assign \$978  = { \$977 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$979  = ~ \$978 ;
-  assign \$980  = \$979  + 1'h1;
-  assign \$981  = a4_valid & a4_ok;
-  assign \$982  = { \$981 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$983  = ~ \$982 ;
-  assign \$984  = \$983  + 1'h1;
+  assign \$594  = \$593  & calibration_queue_r0_b0[3];
+  assign \$595  = \$592  | \$594 ;
+  assign \$596  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$598  = \$597  & samples_queue_r0_b0[4];
+  assign \$599  = \$596  | \$598 ;
+  assign \$600  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$602  = \$601  & samples_queue_r0_b0[5];
+  assign \$603  = \$600  | \$602 ;
+  assign \$604  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$606  = \$605  & samples_queue_r0_b0[6];
+  assign \$607  = \$604  | \$606 ;
+  assign \$608  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$610  = \$609  & samples_queue_r0_b0[7];
+  assign \$611  = \$608  | \$610 ;
+  assign \$612  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$614  = \$613  & samples_queue_r0_b0[8];
+  assign \$615  = \$612  | \$614 ;
+  assign \$616  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$618  = \$617  & samples_queue_r0_b0[9];
+  assign \$619  = \$616  | \$618 ;
+  assign \$620  = a3_sel_fresh[0] & samples_parity_r1_b0;
+  assign \$621  = a3_sel_fresh[1] & calibration_parity_r1;
+  assign \$623  = \$622  & samples_queue_r0_b0[10];
+  assign \$625  = \$624  & calibration_queue_r0_b0[4];
+  assign \$626  = { \$625 , \$623 , \$621 , \$620  } + 4'hf;
+  assign \$627  = a3_hit_a1 | a3_older_hit;
+  assign \$628  = ~ \$627 ;
+  assign \$629  = a3_sel_new[0] & \$628 ;
+  assign \$631  = a3_hit_a1 | a3_older_hit;
+  assign \$632  = ~ \$631 ;
+  assign \$633  = a3_sel_new[1] & \$632 ;
+  assign \$636  = a3_hit_a1 | a3_older_hit;
+  assign \$637  = ~ \$636 ;
+  assign \$638  = \$635  & \$637 ;
+  assign \$639  = \$638  & samples_grant_r1_b0[1];
+  assign \$641  = a3_hit_a1 | a3_older_hit;
+  assign \$642  = ~ \$641 ;
+  assign \$643  = \$640  & \$642 ;
+  assign \$644  = \$643  & calibration_grant_r1_b0[1];
+  assign \$646  = \$645  & samples_queue_r0_b0[12];
+  assign \$648  = \$647  & calibration_queue_r0_b0[6];
+  assign \$649  = a3_fwd_ok & a3_hit_a1;
+  assign \$650  = a4_tag + 1'h1;
+  assign \$651  = \$649  & \$650 [0];
+  assign \$652  = a3_fwd_ok & a3_older_hit;
+  assign \$653  = ~ a3_hit_a1;
+  assign \$654  = \$652  & \$653 ;
+  assign \$655  = \$654  & a3_older_next[0];
+  assign \$656  = { \$655 , \$651 , \$648 , \$646 , \$644 , \$639 , \$634 , \$630  } + 8'hff;
+  assign \$657  = a3_hit_a1 | a3_older_hit;
+  assign \$658  = ~ \$657 ;
+  assign \$659  = a3_sel_new[0] & \$658 ;
+  assign \$661  = a3_hit_a1 | a3_older_hit;
+  assign \$662  = ~ \$661 ;
+  assign \$663  = a3_sel_new[1] & \$662 ;
+  assign \$666  = a3_hit_a1 | a3_older_hit;
+  assign \$667  = ~ \$666 ;
+  assign \$668  = \$665  & \$667 ;
+  assign \$669  = \$668  & samples_grant_r1_b0[2];
+  assign \$671  = a3_hit_a1 | a3_older_hit;
+  assign \$672  = ~ \$671 ;
+  assign \$673  = \$670  & \$672 ;
+  assign \$674  = \$673  & calibration_grant_r1_b0[2];
+  assign \$676  = \$675  & samples_queue_r0_b0[13];
+  assign \$678  = \$677  & calibration_queue_r0_b0[7];
+  assign \$679  = a3_fwd_ok & a3_hit_a1;
+  assign \$680  = a4_tag + 1'h1;
+  assign \$681  = \$679  & \$680 [1];
+  assign \$682  = a3_fwd_ok & a3_older_hit;
+  assign \$683  = ~ a3_hit_a1;
+  assign \$684  = \$682  & \$683 ;
+  assign \$685  = \$684  & a3_older_next[1];
+  assign \$686  = { \$685 , \$681 , \$678 , \$676 , \$674 , \$669 , \$664 , \$660  } + 8'hff;
+  assign \$687  = a3_hit_a1 | a3_older_hit;
+  assign \$688  = ~ \$687 ;
+  assign \$689  = a3_sel_new[0] & \$688 ;
+  assign \$691  = a3_hit_a1 | a3_older_hit;
+  assign \$692  = ~ \$691 ;
+  assign \$693  = a3_sel_new[1] & \$692 ;
+  assign \$696  = a3_hit_a1 | a3_older_hit;
+  assign \$697  = ~ \$696 ;
+  assign \$698  = \$695  & \$697 ;
+  assign \$699  = \$698  & samples_grant_r1_b0[3];
+  assign \$701  = a3_hit_a1 | a3_older_hit;
+  assign \$702  = ~ \$701 ;
+  assign \$703  = \$700  & \$702 ;
+  assign \$704  = \$703  & calibration_grant_r1_b0[3];
+  assign \$706  = \$705  & samples_queue_r0_b0[14];
+  assign \$708  = \$707  & calibration_queue_r0_b0[8];
+  assign \$709  = a3_fwd_ok & a3_hit_a1;
+  assign \$710  = a4_tag + 1'h1;
+  assign \$711  = \$709  & \$710 [2];
+  assign \$712  = a3_fwd_ok & a3_older_hit;
+  assign \$713  = ~ a3_hit_a1;
+  assign \$714  = \$712  & \$713 ;
+  assign \$715  = \$714  & a3_older_next[2];
+  assign \$716  = { \$715 , \$711 , \$708 , \$706 , \$704 , \$699 , \$694 , \$690  } + 8'hff;
+  assign \$717  = a3_hit_a1 | a3_older_hit;
+  assign \$718  = ~ \$717 ;
+  assign \$719  = a3_sel_new[0] & \$718 ;
+  assign \$721  = a3_hit_a1 | a3_older_hit;
+  assign \$722  = ~ \$721 ;
+  assign \$723  = a3_sel_new[1] & \$722 ;
+  assign \$726  = a3_hit_a1 | a3_older_hit;
+  assign \$727  = ~ \$726 ;
+  assign \$728  = \$725  & \$727 ;
+  assign \$729  = \$728  & samples_grant_r1_b0[4];
+  assign \$731  = a3_hit_a1 | a3_older_hit;
+  assign \$732  = ~ \$731 ;
+  assign \$733  = \$730  & \$732 ;
+  assign \$734  = \$733  & calibration_grant_r1_b0[4];
+  assign \$736  = \$735  & samples_queue_r0_b0[15];
+  assign \$738  = \$737  & calibration_queue_r0_b0[9];
+  assign \$739  = a3_fwd_ok & a3_hit_a1;
+  assign \$740  = a4_tag + 1'h1;
+  assign \$741  = \$739  & \$740 [3];
+  assign \$742  = a3_fwd_ok & a3_older_hit;
+  assign \$743  = ~ a3_hit_a1;
+  assign \$744  = \$742  & \$743 ;
+  assign \$745  = \$744  & a3_older_next[3];
+  assign \$746  = { \$745 , \$741 , \$738 , \$736 , \$734 , \$729 , \$724 , \$720  } + 8'hff;
+  assign \$747  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$749  = \$748  & samples_queue_r0_b0[0];
+  assign \$750  = \$747  | \$749 ;
+  assign \$751  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$753  = \$752  & samples_queue_r0_b0[1];
+  assign \$754  = \$751  | \$753 ;
+  assign \$755  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$757  = \$756  & samples_queue_r0_b0[2];
+  assign \$758  = \$755  | \$757 ;
+  assign \$759  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$761  = \$760  & samples_queue_r0_b0[3];
+  assign \$762  = \$759  | \$761 ;
+  assign \$763  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$765  = \$764  & samples_queue_r0_b0[4];
+  assign \$766  = \$763  | \$765 ;
+  assign \$767  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$769  = \$768  & samples_queue_r0_b0[5];
+  assign \$770  = \$767  | \$769 ;
+  assign \$771  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$773  = \$772  & samples_queue_r0_b0[6];
+  assign \$774  = \$771  | \$773 ;
+  assign \$775  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$777  = \$776  & samples_queue_r0_b0[7];
+  assign \$778  = \$775  | \$777 ;
+  assign \$779  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$781  = \$780  & samples_queue_r0_b0[8];
+  assign \$782  = \$779  | \$781 ;
+  assign \$783  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$785  = \$784  & samples_queue_r0_b0[9];
+  assign \$786  = \$783  | \$785 ;
+  assign \$787  = a3_sel_fresh[0] & samples_parity_r1_b0;
+  assign \$789  = \$788  & samples_queue_r0_b0[10];
+  assign samples_fetched_snap = \$787  | \$789 ;
+  assign \$790  = a3_hit_a1 | a3_older_hit;
+  assign \$791  = ~ \$790 ;
+  assign \$792  = a3_sel_new[0] & \$791 ;
+  assign \$795  = a3_hit_a1 | a3_older_hit;
+  assign \$796  = ~ \$795 ;
+  assign \$797  = \$794  & \$796 ;
+  assign \$798  = \$797  & samples_grant_r1_b0[1];
+  assign \$800  = \$799  & samples_queue_r0_b0[12];
+  assign \$801  = a3_fwd_ok & a3_hit_a1;
+  assign \$802  = a4_tag + 1'h1;
+  assign \$803  = \$801  & \$802 [0];
+  assign \$804  = a3_fwd_ok & a3_older_hit;
+  assign \$805  = ~ a3_hit_a1;
+  assign \$806  = \$804  & \$805 ;
+  assign \$807  = \$806  & a3_older_next[0];
+  assign \$808  = { \$807 , \$803 , \$800 , \$798 , \$793  } + 5'h1f;
+  assign \$809  = a3_hit_a1 | a3_older_hit;
+  assign \$810  = ~ \$809 ;
+  assign \$811  = a3_sel_new[0] & \$810 ;
+  assign \$814  = a3_hit_a1 | a3_older_hit;
+  assign \$815  = ~ \$814 ;
+  assign \$816  = \$813  & \$815 ;
+  assign \$817  = \$816  & samples_grant_r1_b0[2];
+  assign \$819  = \$818  & samples_queue_r0_b0[13];
+  assign \$820  = a3_fwd_ok & a3_hit_a1;
+  assign \$821  = a4_tag + 1'h1;
+  assign \$822  = \$820  & \$821 [1];
+  assign \$823  = a3_fwd_ok & a3_older_hit;
+  assign \$824  = ~ a3_hit_a1;
+  assign \$825  = \$823  & \$824 ;
+  assign \$826  = \$825  & a3_older_next[1];
+  assign \$827  = { \$826 , \$822 , \$819 , \$817 , \$812  } + 5'h1f;
+  assign \$828  = a3_hit_a1 | a3_older_hit;
+  assign \$829  = ~ \$828 ;
+  assign \$830  = a3_sel_new[0] & \$829 ;
+  assign \$833  = a3_hit_a1 | a3_older_hit;
+  assign \$834  = ~ \$833 ;
+  assign \$835  = \$832  & \$834 ;
+  assign \$836  = \$835  & samples_grant_r1_b0[3];
+  assign \$838  = \$837  & samples_queue_r0_b0[14];
+  assign \$839  = a3_fwd_ok & a3_hit_a1;
+  assign \$840  = a4_tag + 1'h1;
+  assign \$841  = \$839  & \$840 [2];
+  assign \$842  = a3_fwd_ok & a3_older_hit;
+  assign \$843  = ~ a3_hit_a1;
+  assign \$844  = \$842  & \$843 ;
+  assign \$845  = \$844  & a3_older_next[2];
+  assign \$846  = { \$845 , \$841 , \$838 , \$836 , \$831  } + 5'h1f;
+  assign \$847  = a3_hit_a1 | a3_older_hit;
+  assign \$848  = ~ \$847 ;
+  assign \$849  = a3_sel_new[0] & \$848 ;
+  assign \$852  = a3_hit_a1 | a3_older_hit;
+  assign \$853  = ~ \$852 ;
+  assign \$854  = \$851  & \$853 ;
+  assign \$855  = \$854  & samples_grant_r1_b0[4];
+  assign \$857  = \$856  & samples_queue_r0_b0[15];
+  assign \$858  = a3_fwd_ok & a3_hit_a1;
+  assign \$859  = a4_tag + 1'h1;
+  assign \$860  = \$858  & \$859 [3];
+  assign \$861  = a3_fwd_ok & a3_older_hit;
+  assign \$862  = ~ a3_hit_a1;
+  assign \$863  = \$861  & \$862 ;
+  assign \$864  = \$863  & a3_older_next[3];
+  assign \$865  = { \$864 , \$860 , \$857 , \$855 , \$850  } + 5'h1f;
+  assign \$866  = a3_valid & a3_ok;
+  assign \$867  = ! a3_pool;
+  assign samples_grant_wen = \$866  & \$867 ;
+  assign \$868  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$870  = \$869  & calibration_queue_r0_b0[0];
+  assign \$871  = \$868  | \$870 ;
+  assign \$872  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$874  = \$873  & calibration_queue_r0_b0[1];
+  assign \$875  = \$872  | \$874 ;
+  assign \$876  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$878  = \$877  & calibration_queue_r0_b0[2];
+  assign \$879  = \$876  | \$878 ;
+  assign \$880  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$882  = \$881  & calibration_queue_r0_b0[3];
+  assign \$883  = \$880  | \$882 ;
+  assign \$884  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$885  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$886  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$887  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$888  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$889  = a3_fwd_ok & a3_fresh_slot[9];
+  assign \$890  = a3_sel_fresh[1] & calibration_parity_r1;
+  assign \$892  = \$891  & calibration_queue_r0_b0[4];
+  assign calibration_fetched_snap = \$890  | \$892 ;
+  assign \$893  = a3_hit_a1 | a3_older_hit;
+  assign \$894  = ~ \$893 ;
+  assign \$895  = a3_sel_new[1] & \$894 ;
+  assign \$898  = a3_hit_a1 | a3_older_hit;
+  assign \$899  = ~ \$898 ;
+  assign \$900  = \$897  & \$899 ;
+  assign \$901  = \$900  & calibration_grant_r1_b0[1];
+  assign \$903  = \$902  & calibration_queue_r0_b0[6];
+  assign \$904  = a3_fwd_ok & a3_hit_a1;
+  assign \$905  = a4_tag + 1'h1;
+  assign \$906  = \$904  & \$905 [0];
+  assign \$907  = a3_fwd_ok & a3_older_hit;
+  assign \$908  = ~ a3_hit_a1;
+  assign \$909  = \$907  & \$908 ;
+  assign \$910  = \$909  & a3_older_next[0];
+  assign \$911  = { \$910 , \$906 , \$903 , \$901 , \$896  } + 5'h1f;
+  assign \$912  = a3_hit_a1 | a3_older_hit;
+  assign \$913  = ~ \$912 ;
+  assign \$914  = a3_sel_new[1] & \$913 ;
+  assign \$917  = a3_hit_a1 | a3_older_hit;
+  assign \$918  = ~ \$917 ;
+  assign \$919  = \$916  & \$918 ;
+  assign \$920  = \$919  & calibration_grant_r1_b0[2];
+  assign \$922  = \$921  & calibration_queue_r0_b0[7];
+  assign \$923  = a3_fwd_ok & a3_hit_a1;
+  assign \$924  = a4_tag + 1'h1;
+  assign \$925  = \$923  & \$924 [1];
+  assign \$926  = a3_fwd_ok & a3_older_hit;
+  assign \$927  = ~ a3_hit_a1;
+  assign \$928  = \$926  & \$927 ;
+  assign \$929  = \$928  & a3_older_next[1];
+  assign \$930  = { \$929 , \$925 , \$922 , \$920 , \$915  } + 5'h1f;
+  assign \$931  = a3_hit_a1 | a3_older_hit;
+  assign \$932  = ~ \$931 ;
+  assign \$933  = a3_sel_new[1] & \$932 ;
+  assign \$936  = a3_hit_a1 | a3_older_hit;
+  assign \$937  = ~ \$936 ;
+  assign \$938  = \$935  & \$937 ;
+  assign \$939  = \$938  & calibration_grant_r1_b0[3];
+  assign \$941  = \$940  & calibration_queue_r0_b0[8];
+  assign \$942  = a3_fwd_ok & a3_hit_a1;
+  assign \$943  = a4_tag + 1'h1;
+  assign \$944  = \$942  & \$943 [2];
+  assign \$945  = a3_fwd_ok & a3_older_hit;
+  assign \$946  = ~ a3_hit_a1;
+  assign \$947  = \$945  & \$946 ;
+  assign \$948  = \$947  & a3_older_next[2];
+  assign \$949  = { \$948 , \$944 , \$941 , \$939 , \$934  } + 5'h1f;
+  assign \$950  = a3_hit_a1 | a3_older_hit;
+  assign \$951  = ~ \$950 ;
+  assign \$952  = a3_sel_new[1] & \$951 ;
+  assign \$955  = a3_hit_a1 | a3_older_hit;
+  assign \$956  = ~ \$955 ;
+  assign \$957  = \$954  & \$956 ;
+  assign \$958  = \$957  & calibration_grant_r1_b0[4];
+  assign \$960  = \$959  & calibration_queue_r0_b0[9];
+  assign \$961  = a3_fwd_ok & a3_hit_a1;
+  assign \$962  = a4_tag + 1'h1;
+  assign \$963  = \$961  & \$962 [3];
+  assign \$964  = a3_fwd_ok & a3_older_hit;
+  assign \$965  = ~ a3_hit_a1;
+  assign \$966  = \$964  & \$965 ;
+  assign \$967  = \$966  & a3_older_next[3];
+  assign \$968  = { \$967 , \$963 , \$960 , \$958 , \$953  } + 5'h1f;
+  assign \$969  = a3_valid & a3_ok;
+  assign calibration_grant_wen = \$969  & \$970 ;
+  assign \$975  = ! f2_err;
+  assign \$signal$295  = f2_valid & \$975 ;
+  assign \$976  = a4_valid & a4_ok;
+  assign \$977  = { \$976 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$978  = ~ \$977 ;
+  assign \$979  = \$978  + 1'h1;
+  assign \$980  = a5_valid & a5_ok;
+  assign \$981  = { \$980 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$982  = ~ \$981 ;
+  assign \$983  = \$982  + 1'h1;
+  assign \$984  = a4_valid & a4_ok;
+  assign \$985  = { \$984 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$986  = ~ \$985 ;
+  assign \$987  = \$986  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$985  = ~ rel_f2;
-  assign \$986  = f3_quiet & \$985 ;
-  assign \$987  = \$986  ? f3_in : 2'h0;
-  assign \$988  = x1_select | x0_select;
-  assign \$989  = ~ \$988 ;
-  assign \$990  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$991  = { 1'h0, \$989  } & { \$990 [1], \$990  };
-  assign \$992  = { 1'h0, \$987  } & \$991 ;
-  assign \$993  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$994  = ~ \$993 ;
-  assign \$995  = \$994  + 1'h1;
-  assign released_f1 = \release  & \$995 [12];
-  assign \$996  = ~ f4_blocked;
-  assign \$997  = f4_mem_held[0] | f4_mem_held[1];
-  assign \$998  = f4_rest_held | \$997 ;
-  assign \$999  = \$996  & \$998 ;
-  assign \$signal$496  = f4_hit_a1 | \$999 ;
-  assign \$1000  = ~ f4_blocked;
-  assign \$1001  = f4_by_mem & f4_mem_ok;
-  assign \$1002  = f4_by_mem & f4_mem_ok;
-  assign \$1003  = \$1001 [0] | \$1002 [1];
-  assign \$1004  = f4_by_older | \$1003 ;
-  assign \$1005  = \$1000  & \$1004 ;
-  assign \release  = f4_by_a1 | \$1005 ;
-  assign \$1006  = ~ f4_go;
-  assign \$1007  = ~ \$signal$496 ;
-  assign \$1008  = \$signal$496  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1008  : f4_err;
+  assign \$988  = ~ rel_f2;
+  assign \$989  = f3_quiet & \$988 ;
+  assign \$990  = \$989  ? f3_in : 2'h0;
+  assign \$991  = x1_select | x0_select;
+  assign \$992  = ~ \$991 ;
+  assign \$993  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$994  = { 1'h0, \$992  } & { \$993 [1], \$993  };
+  assign \$995  = { 1'h0, \$990  } & \$994 ;
+  assign \$996  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$997  = ~ \$996 ;
+  assign \$998  = \$997  + 1'h1;
+  assign released_f1 = \release  & \$998 [12];
+  assign \$999  = ~ f4_blocked;
+  assign \$1000  = f4_mem_held[0] | f4_mem_held[1];
+  assign \$1001  = f4_rest_held | \$1000 ;
+  assign \$1002  = \$999  & \$1001 ;
+  assign \$signal$499  = f4_hit_a1 | \$1002 ;
+  assign \$1003  = ~ f4_blocked;
+  assign \$1004  = f4_by_mem & f4_mem_ok;
+  assign \$1005  = f4_by_mem & f4_mem_ok;
+  assign \$1006  = \$1004 [0] | \$1005 [1];
+  assign \$1007  = f4_by_older | \$1006 ;
+  assign \$1008  = \$1003  & \$1007 ;
+  assign \release  = f4_by_a1 | \$1008 ;
+  assign \$1009  = ~ f4_go;
+  assign \$1010  = ~ \$signal$499 ;
+  assign \$1011  = \$signal$499  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1011  : f4_err;
   assign \$signal$369  = \release  ? 4'h0 : unreleased_err;
-  assign \$1009  = f4_older ? f4_rest_snap : f4_mem_snap[0];
-  assign \$1010  = f4_hit_a1 ? f4_a1_snap : \$1009 ;
-  assign \w__data$447  = ~ \$1010 ;
-  assign \$1011  = ~ f4_blocked;
-  assign \$1012  = \$1011  & f4_by_older;
-  assign \$1013  = f4_by_a1 | \$1012 ;
-  assign \$1014  = f4_live[0] & \$1013 ;
-  assign \$1015  = ~ f4_blocked;
-  assign \$1016  = \$1015  & f4_by_mem_live[0];
-  assign \$1017  = \$1016  & f4_mem_ok[0];
-  assign \w__en$445  = \$1014  | \$1017 ;
-  assign \$1018  = f4_older ? f4_rest_snap : f4_mem_snap[0];
-  assign \$1019  = f4_hit_a1 ? f4_a1_snap : \$1018 ;
-  assign \$1020  = ~ \$1019 ;
-  assign \$1021  = f4_slot_samples + 10'h3ff;
-  assign \$1022  = ~ \$1021 [10];
-  assign \$1023  = ~ f4_blocked;
-  assign \$1024  = \$1023  & f4_by_older;
-  assign \$1025  = f4_by_a1 | \$1024 ;
-  assign \$1026  = f4_live[0] & \$1025 ;
-  assign \$1027  = ~ f4_blocked;
-  assign \$1028  = \$1027  & f4_by_mem_live[0];
-  assign \$1029  = \$1028  & f4_mem_ok[0];
-  assign samples_queue_wen = \$1026  | \$1029 ;
-  assign \$1030  = f4_older ? f4_rest_next : f4_mem_next_samples;
-  assign \$1031  = f4_hit_a1 ? f4_a1_next : \$1030 ;
-  assign \$1032  = f4_older ? f4_rest_snap : f4_mem_snap[1];
-  assign \$1033  = f4_hit_a1 ? f4_a1_snap : \$1032 ;
-  assign calibration_parity_wdata = ~ \$1033 ;
-  assign \$1034  = ~ f4_blocked;
-  assign \$1035  = \$1034  & f4_by_older;
-  assign \$1036  = f4_by_a1 | \$1035 ;
-  assign \$1037  = f4_live[1] & \$1036 ;
-  assign \$1038  = ~ f4_blocked;
-  assign \$1039  = \$1038  & f4_by_mem_live[1];
-  assign \$1040  = \$1039  & f4_mem_ok[1];
-  assign calibration_parity_wen = \$1037  | \$1040 ;
-  assign \$1041  = f4_older ? f4_rest_snap : f4_mem_snap[1];
-  assign \$1042  = f4_hit_a1 ? f4_a1_snap : \$1041 ;
-  assign \$1043  = ~ \$1042 ;
-  assign \$1044  = f4_slot_calibration + 4'hf;
-  assign \$1045  = ~ \$1044 [4];
-  assign \$1046  = ~ f4_blocked;
-  assign \$1047  = \$1046  & f4_by_older;
-  assign \$1048  = f4_by_a1 | \$1047 ;
-  assign \$1049  = f4_live[1] & \$1048 ;
-  assign \$1050  = ~ f4_blocked;
-  assign \$1051  = \$1050  & f4_by_mem_live[1];
-  assign \$1052  = \$1051  & f4_mem_ok[1];
-  assign calibration_queue_wen = \$1049  | \$1052 ;
-  assign \$1053  = f4_older ? f4_rest_next : f4_mem_next_calibration;
-  assign \$1054  = f4_hit_a1 ? f4_a1_next : \$1053 ;
-  assign \$1055  = { busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 7'h7f;
+  assign \$1012  = f4_older ? f4_rest_snap : f4_mem_snap[0];
+  assign \$1013  = f4_hit_a1 ? f4_a1_snap : \$1012 ;
+  assign \w__data$450  = ~ \$1013 ;
+  assign \$1014  = ~ f4_blocked;
+  assign \$1015  = \$1014  & f4_by_older;
+  assign \$1016  = f4_by_a1 | \$1015 ;
+  assign \$1017  = f4_live[0] & \$1016 ;
+  assign \$1018  = ~ f4_blocked;
+  assign \$1019  = \$1018  & f4_by_mem_live[0];
+  assign \$1020  = \$1019  & f4_mem_ok[0];
+  assign \w__en$448  = \$1017  | \$1020 ;
+  assign \$1021  = f4_older ? f4_rest_snap : f4_mem_snap[0];
+  assign \$1022  = f4_hit_a1 ? f4_a1_snap : \$1021 ;
+  assign \$1023  = ~ \$1022 ;
+  assign \$1024  = f4_slot_samples + 10'h3ff;
+  assign \$1025  = ~ \$1024 [10];
+  assign \$1026  = ~ f4_blocked;
+  assign \$1027  = \$1026  & f4_by_older;
+  assign \$1028  = f4_by_a1 | \$1027 ;
+  assign \$1029  = f4_live[0] & \$1028 ;
+  assign \$1030  = ~ f4_blocked;
+  assign \$1031  = \$1030  & f4_by_mem_live[0];
+  assign \$1032  = \$1031  & f4_mem_ok[0];
+  assign samples_queue_wen = \$1029  | \$1032 ;
+  assign \$1033  = f4_older ? f4_rest_next : f4_mem_next_samples;
+  assign \$1034  = f4_hit_a1 ? f4_a1_next : \$1033 ;
+  assign \$1035  = f4_older ? f4_rest_snap : f4_mem_snap[1];
+  assign \$1036  = f4_hit_a1 ? f4_a1_snap : \$1035 ;
+  assign calibration_parity_wdata = ~ \$1036 ;
+  assign \$1037  = ~ f4_blocked;
+  assign \$1038  = \$1037  & f4_by_older;
+  assign \$1039  = f4_by_a1 | \$1038 ;
+  assign \$1040  = f4_live[1] & \$1039 ;
+  assign \$1041  = ~ f4_blocked;
+  assign \$1042  = \$1041  & f4_by_mem_live[1];
+  assign \$1043  = \$1042  & f4_mem_ok[1];
+  assign calibration_parity_wen = \$1040  | \$1043 ;
+  assign \$1044  = f4_older ? f4_rest_snap : f4_mem_snap[1];
+  assign \$1045  = f4_hit_a1 ? f4_a1_snap : \$1044 ;
+  assign \$1046  = ~ \$1045 ;
+  assign \$1047  = f4_slot_calibration + 4'hf;
+  assign \$1048  = ~ \$1047 [4];
+  assign \$1049  = ~ f4_blocked;
+  assign \$1050  = \$1049  & f4_by_older;
+  assign \$1051  = f4_by_a1 | \$1050 ;
+  assign \$1052  = f4_live[1] & \$1051 ;
+  assign \$1053  = ~ f4_blocked;
+  assign \$1054  = \$1053  & f4_by_mem_live[1];
+  assign \$1055  = \$1054  & f4_mem_ok[1];
+  assign calibration_queue_wen = \$1052  | \$1055 ;
+  assign \$1056  = f4_older ? f4_rest_next : f4_mem_next_calibration;
+  assign \$1057  = f4_hit_a1 ? f4_a1_next : \$1056 ;
+  assign \$1058  = { busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 7'h7f;
   always @(posedge aclk_clk)
-    samples_grant_w_en <= \$1056 ;
+    samples_grant_w_en <= \$1059 ;
   always @(posedge aclk_clk)
-    samples_grant_w_addr <= \$1057 ;
+    samples_grant_w_addr <= \$1060 ;
   always @(posedge aclk_clk)
-    samples_grant_w_data <= \$1058 ;
+    samples_grant_w_data <= \$1061 ;
   always @(posedge aclk_clk)
     samples_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -6729,19 +6773,19 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     samples_parity_r3_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    samples_queue_w_en <= \$1059 ;
+    samples_queue_w_en <= \$1062 ;
   always @(posedge aclk_clk)
-    samples_queue_w_addr <= \$1060 ;
+    samples_queue_w_addr <= \$1063 ;
   always @(posedge aclk_clk)
-    samples_queue_w_data <= \$1061 ;
+    samples_queue_w_data <= \$1064 ;
   always @(posedge aclk_clk)
     samples_queue_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
-    calibration_grant_w_en <= \$1062 ;
+    calibration_grant_w_en <= \$1065 ;
   always @(posedge aclk_clk)
-    calibration_grant_w_addr <= \$1063 ;
+    calibration_grant_w_addr <= \$1066 ;
   always @(posedge aclk_clk)
-    calibration_grant_w_data <= \$1064 ;
+    calibration_grant_w_data <= \$1067 ;
   always @(posedge aclk_clk)
     calibration_grant_r0_b0 <= \r__data$39 ;
   always @(posedge aclk_clk)
@@ -6751,37 +6795,37 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     calibration_grant_r3_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
-    calibration_parity_row0 <= \$1065 ;
+    calibration_parity_row0 <= \$1068 ;
   always @(posedge aclk_clk)
-    calibration_parity_row1 <= \$1066 ;
+    calibration_parity_row1 <= \$1069 ;
   always @(posedge aclk_clk)
-    calibration_parity_row2 <= \$1067 ;
+    calibration_parity_row2 <= \$1070 ;
   always @(posedge aclk_clk)
-    calibration_parity_row3 <= \$1068 ;
+    calibration_parity_row3 <= \$1071 ;
   always @(posedge aclk_clk)
-    calibration_parity_row4 <= \$1069 ;
+    calibration_parity_row4 <= \$1072 ;
   always @(posedge aclk_clk)
-    calibration_parity_row5 <= \$1070 ;
+    calibration_parity_row5 <= \$1073 ;
   always @(posedge aclk_clk)
-    calibration_parity_row6 <= \$1071 ;
+    calibration_parity_row6 <= \$1074 ;
   always @(posedge aclk_clk)
-    calibration_parity_row7 <= \$1072 ;
+    calibration_parity_row7 <= \$1075 ;
   always @(posedge aclk_clk)
-    calibration_parity_row8 <= \$1073 ;
+    calibration_parity_row8 <= \$1076 ;
   always @(posedge aclk_clk)
-    calibration_parity_row9 <= \$1074 ;
+    calibration_parity_row9 <= \$1077 ;
   always @(posedge aclk_clk)
-    calibration_parity_row10 <= \$1075 ;
+    calibration_parity_row10 <= \$1078 ;
   always @(posedge aclk_clk)
-    calibration_parity_row11 <= \$1076 ;
+    calibration_parity_row11 <= \$1079 ;
   always @(posedge aclk_clk)
-    calibration_parity_row12 <= \$1077 ;
+    calibration_parity_row12 <= \$1080 ;
   always @(posedge aclk_clk)
-    calibration_parity_row13 <= \$1078 ;
+    calibration_parity_row13 <= \$1081 ;
   always @(posedge aclk_clk)
-    calibration_parity_row14 <= \$1079 ;
+    calibration_parity_row14 <= \$1082 ;
   always @(posedge aclk_clk)
-    calibration_parity_row15 <= \$1080 ;
+    calibration_parity_row15 <= \$1083 ;
   always @(posedge aclk_clk)
     calibration_parity_r0_addr <= calibration_parity_addr;
   always @(posedge aclk_clk)
@@ -6799,55 +6843,55 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     calibration_parity_r3 <= \$20 ;
   always @(posedge aclk_clk)
-    calibration_queue_w_en <= \$1081 ;
+    calibration_queue_w_en <= \$1084 ;
   always @(posedge aclk_clk)
-    calibration_queue_w_addr <= \$1082 ;
+    calibration_queue_w_addr <= \$1085 ;
   always @(posedge aclk_clk)
-    calibration_queue_w_data <= \$1083 ;
+    calibration_queue_w_data <= \$1086 ;
   always @(posedge aclk_clk)
     calibration_queue_r0_b0 <= \r__data$84 ;
   always @(posedge aclk_clk)
-    view_ar_pool0 <= \$1084 ;
+    view_ar_pool0 <= \$1087 ;
   always @(posedge aclk_clk)
-    view_ar_pool1 <= \$1085 ;
+    view_ar_pool1 <= \$1088 ;
   always @(posedge aclk_clk)
-    view_ar_never1 <= \$1086 ;
+    view_ar_never1 <= \$1089 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1 <= \$1087 ;
+    samples_fresh_view1 <= \$1090 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1_view2 <= \$1088 ;
+    samples_fresh_view1_view2 <= \$1091 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1_view2_view3 <= \$1089 ;
+    samples_fresh_view1_view2_view3 <= \$1092 ;
   always @(posedge aclk_clk)
-    samples_fresh_view1_view2_view3_view4 <= \$1090 ;
+    samples_fresh_view1_view2_view3_view4 <= \$1093 ;
   always @(posedge aclk_clk)
-    view_ar_never0 <= \$1091 ;
+    view_ar_never0 <= \$1094 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1 <= \$1092 ;
+    calibration_fresh_view1 <= \$1095 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1_view2 <= \$1093 ;
+    calibration_fresh_view1_view2 <= \$1096 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1_view2_view3 <= \$1094 ;
+    calibration_fresh_view1_view2_view3 <= \$1097 ;
   always @(posedge aclk_clk)
-    calibration_fresh_view1_view2_view3_view4 <= \$1095 ;
+    calibration_fresh_view1_view2_view3_view4 <= \$1098 ;
   always @(posedge aclk_clk)
-    view_ar_held2 <= \$1096 ;
+    view_ar_held2 <= \$1099 ;
   always @(posedge aclk_clk)
-    view_ar_next2 <= \$1097 ;
+    view_ar_next2 <= \$1100 ;
   always @(posedge aclk_clk)
-    view_aw_pool0 <= \$1098 ;
+    view_aw_pool0 <= \$1101 ;
   always @(posedge aclk_clk)
-    view_aw_pool1 <= \$1099 ;
+    view_aw_pool1 <= \$1102 ;
   always @(posedge aclk_clk)
-    view_aw_never1 <= \$1100 ;
+    view_aw_never1 <= \$1103 ;
   always @(posedge aclk_clk)
-    view_aw_never0 <= \$1101 ;
+    view_aw_never0 <= \$1104 ;
   always @(posedge aclk_clk)
-    view_aw_held2 <= \$1102 ;
+    view_aw_held2 <= \$1105 ;
   always @(posedge aclk_clk)
-    view_aw_next2 <= \$1103 ;
+    view_aw_next2 <= \$1106 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1104 ;
+    a0_valid <= \$1107 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -6857,7 +6901,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a0_fits <= { \$78 , \$74  };
   always @(posedge aclk_clk)
-    a1_valid <= \$1105 ;
+    a1_valid <= \$1108 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -6869,17 +6913,17 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a1_in <= { \$81 , \$80  };
   always @(posedge aclk_clk)
-    a1_select <= \$1106 ;
+    a1_select <= \$1109 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1107 ;
+    x0_valid <= \$1110 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1108 ;
+    x0_select <= \$1111 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1109 ;
+    x1_valid <= \$1112 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -6887,9 +6931,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     x1_err <= \$94 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1110 ;
+    x1_select <= \$1113 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1111 ;
+    x2_valid <= \$1114 ;
   always @(posedge aclk_clk)
     x2_ok <= \$95 ;
   always @(posedge aclk_clk)
@@ -6901,37 +6945,37 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1112 ;
+    a2_valid <= \$1115 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    samples_seen <= \$1113 ;
+    samples_seen <= \$1116 ;
   always @(posedge aclk_clk)
-    samples_seen_prev <= \$1114 ;
+    samples_seen_prev <= \$1117 ;
   always @(posedge aclk_clk)
-    samples_has_fresh <= \$1115 ;
+    samples_has_fresh <= \$1118 ;
   always @(posedge aclk_clk)
-    samples_head <= \$1116 ;
+    samples_head <= \$1119 ;
   always @(posedge aclk_clk)
-    samples_fresh <= \$1117 ;
+    samples_fresh <= \$1120 ;
   always @(posedge aclk_clk)
-    samples_fresh_slot <= \$1118 ;
+    samples_fresh_slot <= \$1121 ;
   always @(posedge aclk_clk)
-    calibration_seen <= \$1119 ;
+    calibration_seen <= \$1122 ;
   always @(posedge aclk_clk)
-    calibration_seen_prev <= \$1120 ;
+    calibration_seen_prev <= \$1123 ;
   always @(posedge aclk_clk)
-    calibration_has_fresh <= \$1121 ;
+    calibration_has_fresh <= \$1124 ;
   always @(posedge aclk_clk)
-    calibration_head <= \$1122 ;
+    calibration_head <= \$1125 ;
   always @(posedge aclk_clk)
-    calibration_fresh <= \$1123 ;
+    calibration_fresh <= \$1126 ;
   always @(posedge aclk_clk)
-    \calibration_parity_addr$69  <= \$1124 ;
+    \calibration_parity_addr$69  <= \$1127 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1125 ;
+    a2_ring <= \$1128 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -6947,7 +6991,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_restart_head <= \$151 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1126 ;
+    a3_valid <= \$1129 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -6961,7 +7005,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_ever <= { \$158 , \$155  };
   always @(posedge aclk_clk)
-    a3_ring <= \$1127 ;
+    a3_ring <= \$1130 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -6977,7 +7021,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$173 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1128 ;
+    a4_valid <= \$1131 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6989,11 +7033,11 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a4_slot <= \$174 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$743 [8], \$713 [8], \$683 [8], \$653 [8] };
+    a4_tag <= { \$746 [8], \$716 [8], \$686 [8], \$656 [8] };
   always @(posedge aclk_clk)
-    a4_snap <= \$623 [4];
+    a4_snap <= \$626 [4];
   always @(posedge aclk_clk)
-    a5_valid <= \$1129 ;
+    a5_valid <= \$1132 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -7017,7 +7061,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_older_next <= \$197 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$1130 ;
+    f0_valid <= \$1133 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -7033,7 +7077,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[1];
   always @(posedge aclk_clk)
-    f1_valid <= \$1131 ;
+    f1_valid <= \$1134 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -7049,59 +7093,59 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1132 ;
+    f1_same_second_eq0 <= \$1135 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1133 ;
+    f1_same_second_eq3 <= \$1136 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1134 ;
+    f1_same_second_eq6 <= \$1137 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1135 ;
+    f1_same_second_eq9 <= \$1138 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1136 ;
+    f1_same_second_eq12 <= \$1139 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1137 ;
+    f1_same_second_eq15 <= \$1140 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1138 ;
+    f1_same_second_eq18 <= \$1141 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1139 ;
+    f1_same_second_eq21 <= \$1142 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1140 ;
+    f1_same_second_eq24 <= \$1143 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1141 ;
+    f1_same_second_eq27 <= \$1144 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1142 ;
+    f1_same_second_eq30 <= \$1145 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1143 ;
+    f1_same_third_eq0 <= \$1146 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1144 ;
+    f1_same_third_eq3 <= \$1147 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1145 ;
+    f1_same_third_eq6 <= \$1148 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1146 ;
+    f1_same_third_eq9 <= \$1149 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1147 ;
+    f1_same_third_eq12 <= \$1150 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1148 ;
+    f1_same_third_eq15 <= \$1151 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1149 ;
+    f1_same_third_eq18 <= \$1152 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1150 ;
+    f1_same_third_eq21 <= \$1153 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1151 ;
+    f1_same_third_eq24 <= \$1154 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1152 ;
+    f1_same_third_eq27 <= \$1155 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1153 ;
+    f1_same_third_eq30 <= \$1156 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$1154 ;
+    f1_hit <= \$1157 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$1155 ;
+    f1_misaligned <= \$1158 ;
   always @(posedge aclk_clk)
     f1_samples_slot <= \$235 [9:0];
   always @(posedge aclk_clk)
     calibration_parity_addr <= \$237 [3:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1156 ;
+    f2_valid <= \$1159 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -7123,9 +7167,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f2_same_third <= \$305 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1157 ;
+    f3_valid <= \$1160 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1158 ;
+    f3_go <= \$1161 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -7147,11 +7191,11 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$976 [12];
+    f3_hit_a2 <= \$979 [12];
   always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$312 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$980 [12];
+    f3_hit_a3 <= \$983 [12];
   always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$315 [4];
   always @(posedge aclk_clk)
@@ -7161,11 +7205,11 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$320 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1159 ;
+    f3_quiet <= \$1162 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1160 ;
+    f4_valid <= \$1163 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1161 ;
+    f4_go <= \$1164 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -7179,7 +7223,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$984 [12];
+    f4_hit_a1 <= \$987 [12];
   always @(posedge aclk_clk)
     f4_a1_next <= \$328 [3:0];
   always @(posedge aclk_clk)
@@ -7201,11 +7245,11 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_mem_next_calibration <= { \$362 , \$361 , \$360 , \$359  };
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1162 ;
+    f4_by_a1 <= \$1165 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1163 ;
+    f4_by_older <= \$1166 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1164 ;
+    f4_by_mem <= \$1167 ;
   always @(posedge aclk_clk)
     f4_mem_ok <= { \$388 [6], \$383 [6] };
   always @(posedge aclk_clk)
@@ -7215,9 +7259,9 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_live <= \$398 [1:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1165 ;
+    f4_by_mem_live <= \$1168 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$1166 ;
+    f4_blocked <= \$1169 ;
   always @(posedge aclk_clk)
     f4_taken_a4 <= \$402 [12];
   always @(posedge aclk_clk)
@@ -7227,43 +7271,43 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_raced <= \$412 [2];
   always @(posedge aclk_clk)
-    f4_slot_samples <= \$1167 ;
+    f4_slot_samples <= \$1170 ;
   always @(posedge aclk_clk)
-    samples_push <= \$1168 ;
+    samples_push <= \$1171 ;
   always @(posedge aclk_clk)
-    samples_queue_waddr <= \$1169 ;
+    samples_queue_waddr <= \$1172 ;
   always @(posedge aclk_clk)
-    samples_pushed <= \$1170 ;
+    samples_pushed <= \$1173 ;
   always @(posedge aclk_clk)
-    samples_popped <= \$1171 ;
+    samples_popped <= \$1174 ;
   always @(posedge aclk_clk)
-    samples_count <= \$1172 ;
+    samples_count <= \$1175 ;
   always @(posedge aclk_clk)
-    samples_at <= \$1173 ;
+    samples_at <= \$1176 ;
   always @(posedge aclk_clk)
-    samples_nonempty <= \$1174 ;
+    samples_nonempty <= \$1177 ;
   always @(posedge aclk_clk)
     calibration_parity_wrows <= { \$476 , \$475 , \$474 , \$473 , \$472 , \$471 , \$470 , \$469 , \$468 , \$467 , \$466 , \$465 , \$464 , \$463 , \$462 , \$461  };
   always @(posedge aclk_clk)
-    f4_slot_calibration <= \$1175 ;
+    f4_slot_calibration <= \$1178 ;
   always @(posedge aclk_clk)
-    calibration_push <= \$1176 ;
+    calibration_push <= \$1179 ;
   always @(posedge aclk_clk)
-    calibration_queue_waddr <= \$1177 ;
+    calibration_queue_waddr <= \$1180 ;
   always @(posedge aclk_clk)
-    calibration_pushed <= \$1178 ;
+    calibration_pushed <= \$1181 ;
   always @(posedge aclk_clk)
-    calibration_popped <= \$1179 ;
+    calibration_popped <= \$1182 ;
   always @(posedge aclk_clk)
-    calibration_count <= \$1180 ;
+    calibration_count <= \$1183 ;
   always @(posedge aclk_clk)
-    calibration_at <= \$1181 ;
+    calibration_at <= \$1184 ;
   always @(posedge aclk_clk)
-    calibration_nonempty <= \$1182 ;
+    calibration_nonempty <= \$1185 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1183 ;
+    f5_valid <= \$1186 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1184 ;
+    f5_ok <= \$1187 ;
   always @(posedge aclk_clk)
     f5_err <= \$signal$369 ;
   always @(posedge aclk_clk)
@@ -7293,27 +7337,27 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a5_overwrite <= \$543 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1185 ;
+    a6_valid <= \$1188 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$1186 ;
+    f6_valid <= \$1189 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$1187 ;
+    x3_valid <= \$1190 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1188 ;
+    x4_valid <= \$1191 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1189 ;
+    x5_valid <= \$1192 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1190 ;
+    x6_valid <= \$1193 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -7373,19 +7417,25 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$1191 ;
+    grant_cpu_q <= \$1194 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1192 ;
+    freed_cpu_q <= \$1195 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1193 ;
+    flushed_cpu_q <= \$1196 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1194 ;
+    busy_0 <= \$1197 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1195 ;
+    busy_6 <= \$1198 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1196 ;
+    busy_12 <= \$1199 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1197 ;
+    busy_18 <= \$1200 ;
+  always @(posedge aclk_clk)
+    busy_24 <= \$1201 ;
+  always @(posedge aclk_clk)
+    busy_30 <= \$1202 ;
+  always @(posedge aclk_clk)
+    busy_36 <= \$1203 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
     (* full_case = 32'd1 *)
@@ -7540,896 +7590,834 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1056  = samples_grant_wen;
-    if (aclk_rst) begin
-      \$1056  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1057  = samples_grant_w_addr;
-    if (samples_grant_wen) begin
-      \$1057  = { \$783 , \$779 , \$775 , \$771 , \$767 , \$763 , \$759 , \$755 , \$751 , \$747  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1058  = samples_grant_w_data;
-    if (samples_grant_wen) begin
-      \$1058  = samples_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1059  = samples_queue_wen;
+    \$1059  = samples_grant_wen;
     if (aclk_rst) begin
       \$1059  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1060  = samples_queue_w_addr;
-    if (samples_queue_wen) begin
-      \$1060  = samples_queue_waddr;
+    \$1060  = samples_grant_w_addr;
+    if (samples_grant_wen) begin
+      \$1060  = { \$786 , \$782 , \$778 , \$774 , \$770 , \$766 , \$762 , \$758 , \$754 , \$750  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1061  = samples_queue_w_data;
-    if (samples_queue_wen) begin
-      \$1061  = samples_queue_wdata;
+    \$1061  = samples_grant_w_data;
+    if (samples_grant_wen) begin
+      \$1061  = samples_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1062  = calibration_grant_wen;
+    \$1062  = samples_queue_wen;
     if (aclk_rst) begin
       \$1062  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1063  = calibration_grant_w_addr;
-    if (calibration_grant_wen) begin
-      \$1063  = { \$880 , \$876 , \$872 , \$868  };
+    \$1063  = samples_queue_w_addr;
+    if (samples_queue_wen) begin
+      \$1063  = samples_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1064  = calibration_grant_w_data;
-    if (calibration_grant_wen) begin
-      \$1064  = calibration_grant_wdata;
+    \$1064  = samples_queue_w_data;
+    if (samples_queue_wen) begin
+      \$1064  = samples_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1065  = calibration_parity_row0;
+    \$1065  = calibration_grant_wen;
+    if (aclk_rst) begin
+      \$1065  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1066  = calibration_grant_w_addr;
+    if (calibration_grant_wen) begin
+      \$1066  = { \$883 , \$879 , \$875 , \$871  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1067  = calibration_grant_w_data;
+    if (calibration_grant_wen) begin
+      \$1067  = calibration_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1068  = calibration_parity_row0;
     if (\$1 ) begin
-      \$1065  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1066  = calibration_parity_row1;
-    if (\$2 ) begin
-      \$1066  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1067  = calibration_parity_row2;
-    if (\$3 ) begin
-      \$1067  = calibration_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1068  = calibration_parity_row3;
-    if (\$4 ) begin
       \$1068  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1069  = calibration_parity_row4;
-    if (\$5 ) begin
+    \$1069  = calibration_parity_row1;
+    if (\$2 ) begin
       \$1069  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1070  = calibration_parity_row5;
-    if (\$6 ) begin
+    \$1070  = calibration_parity_row2;
+    if (\$3 ) begin
       \$1070  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1071  = calibration_parity_row6;
-    if (\$7 ) begin
+    \$1071  = calibration_parity_row3;
+    if (\$4 ) begin
       \$1071  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1072  = calibration_parity_row7;
-    if (\$8 ) begin
+    \$1072  = calibration_parity_row4;
+    if (\$5 ) begin
       \$1072  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1073  = calibration_parity_row8;
-    if (\$9 ) begin
+    \$1073  = calibration_parity_row5;
+    if (\$6 ) begin
       \$1073  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1074  = calibration_parity_row9;
-    if (\$10 ) begin
+    \$1074  = calibration_parity_row6;
+    if (\$7 ) begin
       \$1074  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1075  = calibration_parity_row10;
-    if (\$11 ) begin
+    \$1075  = calibration_parity_row7;
+    if (\$8 ) begin
       \$1075  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1076  = calibration_parity_row11;
-    if (\$12 ) begin
+    \$1076  = calibration_parity_row8;
+    if (\$9 ) begin
       \$1076  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1077  = calibration_parity_row12;
-    if (\$13 ) begin
+    \$1077  = calibration_parity_row9;
+    if (\$10 ) begin
       \$1077  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1078  = calibration_parity_row13;
-    if (\$14 ) begin
+    \$1078  = calibration_parity_row10;
+    if (\$11 ) begin
       \$1078  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1079  = calibration_parity_row14;
-    if (\$15 ) begin
+    \$1079  = calibration_parity_row11;
+    if (\$12 ) begin
       \$1079  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1080  = calibration_parity_row15;
-    if (\$16 ) begin
+    \$1080  = calibration_parity_row12;
+    if (\$13 ) begin
       \$1080  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1081  = calibration_queue_wen;
-    if (aclk_rst) begin
-      \$1081  = 1'h0;
+    \$1081  = calibration_parity_row13;
+    if (\$14 ) begin
+      \$1081  = calibration_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1082  = calibration_queue_w_addr;
+    \$1082  = calibration_parity_row14;
+    if (\$15 ) begin
+      \$1082  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1083  = calibration_parity_row15;
+    if (\$16 ) begin
+      \$1083  = calibration_parity_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1084  = calibration_queue_wen;
+    if (aclk_rst) begin
+      \$1084  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1085  = calibration_queue_w_addr;
     if (calibration_queue_wen) begin
-      \$1082  = calibration_queue_waddr;
+      \$1085  = calibration_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1083  = calibration_queue_w_data;
+    \$1086  = calibration_queue_w_data;
     if (calibration_queue_wen) begin
-      \$1083  = calibration_queue_wdata;
+      \$1086  = calibration_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1084  = view_ar_pool;
+    \$1087  = view_ar_pool;
     if (aclk_rst) begin
-      \$1084  = 2'h0;
+      \$1087  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1085  = view_ar_pool0;
+    \$1088  = view_ar_pool0;
     if (aclk_rst) begin
-      \$1085  = 2'h0;
+      \$1088  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1086  = view_ar_never0;
+    \$1089  = view_ar_never0;
     if (aclk_rst) begin
-      \$1086  = 2'h0;
+      \$1089  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1087  = samples_fresh;
-    if (aclk_rst) begin
-      \$1087  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1088  = samples_fresh_view1;
-    if (aclk_rst) begin
-      \$1088  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1089  = samples_fresh_view1_view2;
-    if (aclk_rst) begin
-      \$1089  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1090  = samples_fresh_view1_view2_view3;
+    \$1090  = samples_fresh;
     if (aclk_rst) begin
       \$1090  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1091 [0] = \$22 ;
-    \$1091 [1] = \$24 ;
+    \$1091  = samples_fresh_view1;
     if (aclk_rst) begin
-      \$1091  = 2'h0;
+      \$1091  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1092  = calibration_fresh;
+    \$1092  = samples_fresh_view1_view2;
     if (aclk_rst) begin
-      \$1092  = 5'h00;
+      \$1092  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1093  = calibration_fresh_view1;
+    \$1093  = samples_fresh_view1_view2_view3;
     if (aclk_rst) begin
-      \$1093  = 5'h00;
+      \$1093  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1094  = calibration_fresh_view1_view2;
+    \$1094 [0] = \$22 ;
+    \$1094 [1] = \$24 ;
     if (aclk_rst) begin
-      \$1094  = 5'h00;
+      \$1094  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1095  = calibration_fresh_view1_view2_view3;
+    \$1095  = calibration_fresh;
     if (aclk_rst) begin
       \$1095  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1096  = \$33 ;
+    \$1096  = calibration_fresh_view1;
     if (aclk_rst) begin
-      \$1096  = 1'h0;
+      \$1096  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1097  = { \$45 , \$42 , \$39 , \$36  };
+    \$1097  = calibration_fresh_view1_view2;
     if (aclk_rst) begin
-      \$1097  = 4'h0;
+      \$1097  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1098  = view_aw_pool;
+    \$1098  = calibration_fresh_view1_view2_view3;
     if (aclk_rst) begin
-      \$1098  = 2'h0;
+      \$1098  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1099  = view_aw_pool0;
+    \$1099  = \$33 ;
     if (aclk_rst) begin
-      \$1099  = 2'h0;
+      \$1099  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1100  = view_aw_never0;
+    \$1100  = { \$45 , \$42 , \$39 , \$36  };
     if (aclk_rst) begin
-      \$1100  = 2'h0;
+      \$1100  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1101 [0] = \$47 ;
-    \$1101 [1] = \$49 ;
+    \$1101  = view_aw_pool;
     if (aclk_rst) begin
       \$1101  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1102  = \$58 ;
+    \$1102  = view_aw_pool0;
     if (aclk_rst) begin
-      \$1102  = 1'h0;
+      \$1102  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1103  = { \$70 , \$67 , \$64 , \$61  };
+    \$1103  = view_aw_never0;
     if (aclk_rst) begin
-      \$1103  = 4'h0;
+      \$1103  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1104  = alloc_valid;
+    \$1104 [0] = \$47 ;
+    \$1104 [1] = \$49 ;
     if (aclk_rst) begin
-      \$1104  = 1'h0;
+      \$1104  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1105  = a0_valid;
+    \$1105  = \$58 ;
     if (aclk_rst) begin
       \$1105  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1106  = { \$87 , \$84  };
+    \$1106  = { \$70 , \$67 , \$64 , \$61  };
     if (aclk_rst) begin
-      \$1106  = 2'h0;
+      \$1106  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1107  = flush_valid;
+    \$1107  = alloc_valid;
     if (aclk_rst) begin
       \$1107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1108  = { 1'h0, \$90  };
+    \$1108  = a0_valid;
     if (aclk_rst) begin
-      \$1108  = 2'h0;
+      \$1108  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1109  = x0_valid;
+    \$1109  = { \$87 , \$84  };
     if (aclk_rst) begin
-      \$1109  = 1'h0;
+      \$1109  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1110  = x0_select;
+    \$1110  = flush_valid;
     if (aclk_rst) begin
-      \$1110  = 2'h0;
+      \$1110  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1111  = x1_valid;
+    \$1111  = { 1'h0, \$90  };
     if (aclk_rst) begin
-      \$1111  = 1'h0;
+      \$1111  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1112  = a1_valid;
+    \$1112  = x0_valid;
     if (aclk_rst) begin
       \$1112  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1113  = samples_seen;
+    \$1113  = x0_select;
+    if (aclk_rst) begin
+      \$1113  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1114  = x1_valid;
+    if (aclk_rst) begin
+      \$1114  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1115  = a1_valid;
+    if (aclk_rst) begin
+      \$1115  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1116  = samples_seen;
     if (\$98 ) begin
-      \$1113  = \$99 ;
+      \$1116  = \$99 ;
     end
     if (aclk_rst) begin
-      \$1113  = 11'h000;
+      \$1116  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1114  = samples_seen;
-    if (aclk_rst) begin
-      \$1114  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1115  = samples_has_fresh;
-    if (samples_take_fresh) begin
-      \$1115  = \$100 ;
-    end else if (x1_select[0]) begin
-      \$1115  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$1115  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1116  = samples_head;
-    if (samples_pop) begin
-      \$1116  = \$103 [9:0];
-    end
-    if (x1_select[0]) begin
-      \$1116  = samples_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$1116  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1117  = samples_fresh_next;
+    \$1117  = samples_seen;
     if (aclk_rst) begin
       \$1117  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1118  = \$104 [9:0];
+    \$1118  = samples_has_fresh;
+    if (samples_take_fresh) begin
+      \$1118  = \$100 ;
+    end else if (x1_select[0]) begin
+      \$1118  = 1'h1;
+    end
     if (aclk_rst) begin
-      \$1118  = 10'h000;
+      \$1118  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1119  = calibration_seen;
+    \$1119  = samples_head;
+    if (samples_pop) begin
+      \$1119  = \$103 [9:0];
+    end
+    if (x1_select[0]) begin
+      \$1119  = samples_queue_waddr;
+    end
+    if (aclk_rst) begin
+      \$1119  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1120  = samples_fresh_next;
+    if (aclk_rst) begin
+      \$1120  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1121  = \$104 [9:0];
+    if (aclk_rst) begin
+      \$1121  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1122  = calibration_seen;
     if (\$107 ) begin
-      \$1119  = \$108 ;
+      \$1122  = \$108 ;
     end
     if (aclk_rst) begin
-      \$1119  = 5'h00;
+      \$1122  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1120  = calibration_seen;
-    if (aclk_rst) begin
-      \$1120  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1121  = calibration_has_fresh;
-    if (calibration_take_fresh) begin
-      \$1121  = \$109 ;
-    end else if (x1_select[1]) begin
-      \$1121  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$1121  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1122  = calibration_head;
-    if (calibration_pop) begin
-      \$1122  = \$112 [3:0];
-    end
-    if (x1_select[1]) begin
-      \$1122  = calibration_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$1122  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1123  = calibration_fresh_next;
+    \$1123  = calibration_seen;
     if (aclk_rst) begin
       \$1123  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1124  = \$113 [3:0];
+    \$1124  = calibration_has_fresh;
+    if (calibration_take_fresh) begin
+      \$1124  = \$109 ;
+    end else if (x1_select[1]) begin
+      \$1124  = 1'h1;
+    end
     if (aclk_rst) begin
-      \$1124  = 4'h0;
+      \$1124  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1125  = 1'h0;
+    \$1125  = calibration_head;
+    if (calibration_pop) begin
+      \$1125  = \$112 [3:0];
+    end
+    if (x1_select[1]) begin
+      \$1125  = calibration_queue_waddr;
+    end
     if (aclk_rst) begin
-      \$1125  = 1'h0;
+      \$1125  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1126  = a2_valid;
+    \$1126  = calibration_fresh_next;
     if (aclk_rst) begin
-      \$1126  = 1'h0;
+      \$1126  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1127  = a2_ring;
+    \$1127  = \$113 [3:0];
     if (aclk_rst) begin
-      \$1127  = 1'h0;
+      \$1127  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1128  = a3_valid;
+    \$1128  = 1'h0;
     if (aclk_rst) begin
       \$1128  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1129  = a4_valid;
+    \$1129  = a2_valid;
     if (aclk_rst) begin
       \$1129  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1130  = free_valid;
+    \$1130  = a2_ring;
     if (aclk_rst) begin
       \$1130  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1131  = f0_valid;
+    \$1131  = a3_valid;
     if (aclk_rst) begin
       \$1131  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1132  = \$212 ;
+    \$1132  = a4_valid;
     if (aclk_rst) begin
       \$1132  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1133  = \$213 ;
+    \$1133  = free_valid;
     if (aclk_rst) begin
       \$1133  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1134  = \$214 ;
+    \$1134  = f0_valid;
     if (aclk_rst) begin
       \$1134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1135  = \$215 ;
+    \$1135  = \$212 ;
     if (aclk_rst) begin
       \$1135  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1136  = \$216 ;
+    \$1136  = \$213 ;
     if (aclk_rst) begin
       \$1136  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1137  = \$217 ;
+    \$1137  = \$214 ;
     if (aclk_rst) begin
       \$1137  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1138  = \$218 ;
+    \$1138  = \$215 ;
     if (aclk_rst) begin
       \$1138  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1139  = \$219 ;
+    \$1139  = \$216 ;
     if (aclk_rst) begin
       \$1139  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1140  = \$220 ;
+    \$1140  = \$217 ;
     if (aclk_rst) begin
       \$1140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1141  = \$221 ;
+    \$1141  = \$218 ;
     if (aclk_rst) begin
       \$1141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1142  = \$222 ;
+    \$1142  = \$219 ;
     if (aclk_rst) begin
       \$1142  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1143  = \$223 ;
+    \$1143  = \$220 ;
     if (aclk_rst) begin
       \$1143  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1144  = \$224 ;
+    \$1144  = \$221 ;
     if (aclk_rst) begin
       \$1144  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1145  = \$225 ;
+    \$1145  = \$222 ;
     if (aclk_rst) begin
       \$1145  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1146  = \$226 ;
+    \$1146  = \$223 ;
     if (aclk_rst) begin
       \$1146  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1147  = \$227 ;
+    \$1147  = \$224 ;
     if (aclk_rst) begin
       \$1147  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1148  = \$228 ;
+    \$1148  = \$225 ;
     if (aclk_rst) begin
       \$1148  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1149  = \$229 ;
+    \$1149  = \$226 ;
     if (aclk_rst) begin
       \$1149  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1150  = \$230 ;
+    \$1150  = \$227 ;
     if (aclk_rst) begin
       \$1150  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1151  = \$231 ;
+    \$1151  = \$228 ;
     if (aclk_rst) begin
       \$1151  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1152  = \$232 ;
+    \$1152  = \$229 ;
     if (aclk_rst) begin
       \$1152  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1153  = \$233 ;
+    \$1153  = \$230 ;
     if (aclk_rst) begin
       \$1153  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1156  = f1_valid;
+    \$1154  = \$231 ;
+    if (aclk_rst) begin
+      \$1154  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1155  = \$232 ;
+    if (aclk_rst) begin
+      \$1155  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1156  = \$233 ;
     if (aclk_rst) begin
       \$1156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1157  = f2_valid;
-    if (aclk_rst) begin
-      \$1157  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1158  = \$signal$295 ;
-    if (aclk_rst) begin
-      \$1158  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1159  = \$327 ;
+    \$1159  = f1_valid;
     if (aclk_rst) begin
       \$1159  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1160  = f3_valid;
+    \$1160  = f2_valid;
     if (aclk_rst) begin
       \$1160  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1161  = f3_go;
+    \$1161  = \$signal$295 ;
     if (aclk_rst) begin
       \$1161  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1162  = \$367 ;
+    \$1162  = \$327 ;
     if (aclk_rst) begin
       \$1162  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1163  = \$375 ;
+    \$1163  = f3_valid;
     if (aclk_rst) begin
       \$1163  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1164  = \$378 ;
+    \$1164  = f3_go;
     if (aclk_rst) begin
-      \$1164  = 2'h0;
+      \$1164  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1165  = \$992 [1:0];
+    \$1165  = \$367 ;
     if (aclk_rst) begin
-      \$1165  = 2'h0;
+      \$1165  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1166  = \$399 ;
+    \$1166  = \$375 ;
     if (aclk_rst) begin
       \$1166  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1167  = f4_slot_samples;
+    \$1167  = \$378 ;
+    if (aclk_rst) begin
+      \$1167  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1168  = \$995 [1:0];
+    if (aclk_rst) begin
+      \$1168  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1169  = \$399 ;
+    if (aclk_rst) begin
+      \$1169  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1170  = f4_slot_samples;
     if (f3_in[0]) begin
-      \$1167  = f3_slot;
+      \$1170  = f3_slot;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1168  = \$420 ;
+    \$1171  = \$420 ;
     if (aclk_rst) begin
-      \$1168  = 1'h0;
+      \$1171  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1169  = samples_queue_waddr;
+    \$1172  = samples_queue_waddr;
     if (\$428 ) begin
-      \$1169  = \$431 [9:0];
+      \$1172  = \$431 [9:0];
     end
     if (aclk_rst) begin
-      \$1169  = 10'h000;
+      \$1172  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1170  = samples_push;
+    \$1173  = samples_push;
     if (x1_select[0]) begin
-      \$1170  = 1'h0;
+      \$1173  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1170  = 1'h0;
+      \$1173  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1171  = samples_pop;
-    if (x1_select[0]) begin
-      \$1171  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1171  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1172  = \$435 [10:0];
-    if (x1_select[0]) begin
-      \$1172  = 11'h000;
-    end
-    if (aclk_rst) begin
-      \$1172  = 11'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1173  = samples_at;
-    if (\$438 ) begin
-      \$1173 [0] = samples_at[0];
-      \$1173 [1] = samples_at[1];
-      \$1173 [2] = samples_at[2];
-    end
-    if (\$444 ) begin
-      \$1173 [0] = samples_at[1];
-      \$1173 [1] = samples_at[2];
-      \$1173 [2] = \$445 ;
-    end
-    if (\$451 ) begin
-      \$1173 [0] = 1'h0;
-      \$1173 [1] = samples_at[0];
-      \$1173 [2] = samples_at[1];
-    end
-    if (\$457 ) begin
-      \$1173 [0] = samples_at[0];
-      \$1173 [1] = samples_at[1];
-      \$1173 [2] = samples_at[2];
-    end
-    if (x1_select[0]) begin
-      \$1173  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$1173  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1174  = samples_nonempty;
-    if (\$438 ) begin
-      \$1174  = \$441 ;
-    end
-    if (\$444 ) begin
-      \$1174  = \$448 ;
-    end
-    if (\$451 ) begin
-      \$1174  = \$454 ;
-    end
-    if (\$457 ) begin
-      \$1174  = \$460 ;
-    end
+    \$1174  = samples_pop;
     if (x1_select[0]) begin
       \$1174  = 1'h0;
     end
@@ -8439,103 +8427,103 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1175  = f4_slot_calibration;
+    \$1175  = \$435 [10:0];
+    if (x1_select[0]) begin
+      \$1175  = 11'h000;
+    end
+    if (aclk_rst) begin
+      \$1175  = 11'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1176  = samples_at;
+    if (\$438 ) begin
+      \$1176 [0] = samples_at[0];
+      \$1176 [1] = samples_at[1];
+      \$1176 [2] = samples_at[2];
+    end
+    if (\$444 ) begin
+      \$1176 [0] = samples_at[1];
+      \$1176 [1] = samples_at[2];
+      \$1176 [2] = \$445 ;
+    end
+    if (\$451 ) begin
+      \$1176 [0] = 1'h0;
+      \$1176 [1] = samples_at[0];
+      \$1176 [2] = samples_at[1];
+    end
+    if (\$457 ) begin
+      \$1176 [0] = samples_at[0];
+      \$1176 [1] = samples_at[1];
+      \$1176 [2] = samples_at[2];
+    end
+    if (x1_select[0]) begin
+      \$1176  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$1176  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1177  = samples_nonempty;
+    if (\$438 ) begin
+      \$1177  = \$441 ;
+    end
+    if (\$444 ) begin
+      \$1177  = \$448 ;
+    end
+    if (\$451 ) begin
+      \$1177  = \$454 ;
+    end
+    if (\$457 ) begin
+      \$1177  = \$460 ;
+    end
+    if (x1_select[0]) begin
+      \$1177  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1177  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1178  = f4_slot_calibration;
     if (f3_in[1]) begin
-      \$1175  = f3_slot[3:0];
+      \$1178  = f3_slot[3:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1176  = \$484 ;
+    \$1179  = \$484 ;
     if (aclk_rst) begin
-      \$1176  = 1'h0;
+      \$1179  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1177  = calibration_queue_waddr;
+    \$1180  = calibration_queue_waddr;
     if (\$492 ) begin
-      \$1177  = \$495 [3:0];
+      \$1180  = \$495 [3:0];
     end
     if (aclk_rst) begin
-      \$1177  = 4'h0;
+      \$1180  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1178  = calibration_push;
+    \$1181  = calibration_push;
     if (x1_select[1]) begin
-      \$1178  = 1'h0;
+      \$1181  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1178  = 1'h0;
+      \$1181  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1179  = calibration_pop;
-    if (x1_select[1]) begin
-      \$1179  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1179  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1180  = \$499 [4:0];
-    if (x1_select[1]) begin
-      \$1180  = 5'h00;
-    end
-    if (aclk_rst) begin
-      \$1180  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1181  = calibration_at;
-    if (\$502 ) begin
-      \$1181 [0] = calibration_at[0];
-      \$1181 [1] = calibration_at[1];
-      \$1181 [2] = calibration_at[2];
-    end
-    if (\$508 ) begin
-      \$1181 [0] = calibration_at[1];
-      \$1181 [1] = calibration_at[2];
-      \$1181 [2] = \$509 ;
-    end
-    if (\$515 ) begin
-      \$1181 [0] = 1'h0;
-      \$1181 [1] = calibration_at[0];
-      \$1181 [2] = calibration_at[1];
-    end
-    if (\$521 ) begin
-      \$1181 [0] = calibration_at[0];
-      \$1181 [1] = calibration_at[1];
-      \$1181 [2] = calibration_at[2];
-    end
-    if (x1_select[1]) begin
-      \$1181  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$1181  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1182  = calibration_nonempty;
-    if (\$502 ) begin
-      \$1182  = \$505 ;
-    end
-    if (\$508 ) begin
-      \$1182  = \$512 ;
-    end
-    if (\$515 ) begin
-      \$1182  = \$518 ;
-    end
-    if (\$521 ) begin
-      \$1182  = \$524 ;
-    end
+    \$1182  = calibration_pop;
     if (x1_select[1]) begin
       \$1182  = 1'h0;
     end
@@ -8545,114 +8533,197 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1183  = f4_valid;
+    \$1183  = \$499 [4:0];
+    if (x1_select[1]) begin
+      \$1183  = 5'h00;
+    end
     if (aclk_rst) begin
-      \$1183  = 1'h0;
+      \$1183  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1184  = \release ;
+    \$1184  = calibration_at;
+    if (\$502 ) begin
+      \$1184 [0] = calibration_at[0];
+      \$1184 [1] = calibration_at[1];
+      \$1184 [2] = calibration_at[2];
+    end
+    if (\$508 ) begin
+      \$1184 [0] = calibration_at[1];
+      \$1184 [1] = calibration_at[2];
+      \$1184 [2] = \$509 ;
+    end
+    if (\$515 ) begin
+      \$1184 [0] = 1'h0;
+      \$1184 [1] = calibration_at[0];
+      \$1184 [2] = calibration_at[1];
+    end
+    if (\$521 ) begin
+      \$1184 [0] = calibration_at[0];
+      \$1184 [1] = calibration_at[1];
+      \$1184 [2] = calibration_at[2];
+    end
+    if (x1_select[1]) begin
+      \$1184  = 3'h1;
+    end
     if (aclk_rst) begin
-      \$1184  = 1'h0;
+      \$1184  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1185  = a5_valid;
+    \$1185  = calibration_nonempty;
+    if (\$502 ) begin
+      \$1185  = \$505 ;
+    end
+    if (\$508 ) begin
+      \$1185  = \$512 ;
+    end
+    if (\$515 ) begin
+      \$1185  = \$518 ;
+    end
+    if (\$521 ) begin
+      \$1185  = \$524 ;
+    end
+    if (x1_select[1]) begin
+      \$1185  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1185  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1186  = f5_valid;
+    \$1186  = f4_valid;
     if (aclk_rst) begin
       \$1186  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1187  = x2_valid;
+    \$1187  = \release ;
     if (aclk_rst) begin
       \$1187  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1188  = x3_valid;
+    \$1188  = a5_valid;
     if (aclk_rst) begin
       \$1188  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1189  = x4_valid;
+    \$1189  = f5_valid;
     if (aclk_rst) begin
       \$1189  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1190  = x5_valid;
+    \$1190  = x2_valid;
     if (aclk_rst) begin
       \$1190  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1191  = \$544 ;
+    \$1191  = x3_valid;
     if (aclk_rst) begin
       \$1191  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1192  = \$545 ;
+    \$1192  = x4_valid;
     if (aclk_rst) begin
       \$1192  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1193  = \$546 ;
+    \$1193  = x5_valid;
     if (aclk_rst) begin
       \$1193  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1194  = \$547 ;
+    \$1194  = \$544 ;
     if (aclk_rst) begin
       \$1194  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1195  = \$548 ;
+    \$1195  = \$545 ;
     if (aclk_rst) begin
       \$1195  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1196  = \$549 ;
+    \$1196  = \$546 ;
     if (aclk_rst) begin
       \$1196  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
-    \$1197  = \$550 ;
+    \$1197  = \$547 ;
     if (aclk_rst) begin
       \$1197  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1198  = \$548 ;
+    if (aclk_rst) begin
+      \$1198  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1199  = \$549 ;
+    if (aclk_rst) begin
+      \$1199  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1200  = \$550 ;
+    if (aclk_rst) begin
+      \$1200  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1201  = \$551 ;
+    if (aclk_rst) begin
+      \$1201  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1202  = \$552 ;
+    if (aclk_rst) begin
+      \$1202  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
+    \$1203  = \$553 ;
+    if (aclk_rst) begin
+      \$1203  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
     samples_fresh_next = samples_fresh;
     if (samples_take_fresh) begin
-      samples_fresh_next = \$558 ;
+      samples_fresh_next = \$561 ;
     end else if (x1_select[0]) begin
       samples_fresh_next = 11'h000;
     end
@@ -8661,7 +8732,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
     if (\$auto$verilog_backend.cc:2355:dump_module$111 ) begin end
     calibration_fresh_next = calibration_fresh;
     if (calibration_take_fresh) begin
-      calibration_fresh_next = \$564 ;
+      calibration_fresh_next = \$567 ;
     end else if (x1_select[1]) begin
       calibration_fresh_next = 5'h00;
     end
@@ -8671,13 +8742,13 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
     (* full_case = 32'd1 *)
     casez (a4_pool)
       1'h0:
-          grant_addr = { 1'h0, \$969  };
+          grant_addr = { 1'h0, \$972  };
       1'h1:
-          grant_addr = { 1'h0, \$971  };
+          grant_addr = { 1'h0, \$974  };
     endcase
   end
-  assign samples_grant_waddr = { \$783 , \$779 , \$775 , \$771 , \$767 , \$763 , \$759 , \$755 , \$751 , \$747  };
-  assign calibration_grant_waddr = { \$880 , \$876 , \$872 , \$868  };
+  assign samples_grant_waddr = { \$786 , \$782 , \$778 , \$774 , \$770 , \$766 , \$762 , \$758 , \$754 , \$750  };
+  assign calibration_grant_waddr = { \$883 , \$879 , \$875 , \$871  };
   assign \calibration_parity_addr$72  = view_ar_slot[3:0];
   assign \calibration_parity_addr$75  = view_aw_slot[3:0];
   assign samples_parity_data = samples_parity_r2_b0;
@@ -8688,84 +8759,84 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \samples_grant_data$115  = samples_grant_r3_b0;
   assign \calibration_parity_data$116  = calibration_parity_r3;
   assign \calibration_grant_data$117  = calibration_grant_r3_b0;
-  assign flush_reg_select = \port$28728$39 [3:2];
+  assign flush_reg_select = \port$28730$39 [3:2];
   assign samples_tail = samples_queue_waddr;
   assign calibration_fresh_slot = \calibration_parity_addr$69 ;
   assign calibration_tail = calibration_queue_waddr;
   assign samples_flushing = x1_select[0];
   assign calibration_flushing = x1_select[1];
-  assign \$signal  = { \$616 , \$612 , \$608 , \$604 , \$600 , \$596 , \$592 , \$585 , \$578 , \$571  };
-  assign next_tag = { \$743 [8], \$713 [8], \$683 [8], \$653 [8] };
-  assign fetched_snap = \$623 [4];
-  assign free_reg_hit = \port$28728$39 [1:0];
+  assign \$signal  = { \$619 , \$615 , \$611 , \$607 , \$603 , \$599 , \$595 , \$588 , \$581 , \$574  };
+  assign next_tag = { \$746 [8], \$716 [8], \$686 [8], \$656 [8] };
+  assign fetched_snap = \$626 [4];
+  assign free_reg_hit = \port$28730$39 [1:0];
   assign f1_calibration_slot = calibration_parity_addr;
-  assign \$signal$307  = \$976 [12];
-  assign hit_a3 = \$980 [12];
-  assign \$signal$326  = \$984 [12];
-  assign f3_by_mem_base = \$992 [1:0];
+  assign \$signal$307  = \$979 [12];
+  assign hit_a3 = \$983 [12];
+  assign \$signal$326  = \$987 [12];
+  assign f3_by_mem_base = \$995 [1:0];
   assign f4_rows_calibration = calibration_parity_wrows;
   assign w__addr = samples_grant_w_addr;
   assign w__en = samples_grant_w_en;
-  assign w__data = { \$551 [3:0], samples_grant_w_data[0] };
+  assign w__data = { \$554 [3:0], samples_grant_w_data[0] };
   assign r__addr = f1_samples_slot;
   assign samples_grant_addr = f1_samples_slot;
-  assign \r__addr$435  = samples_fresh_slot;
-  assign \samples_grant_addr$436  = samples_fresh_slot;
-  assign \r__addr$437  = view_ar_slot;
-  assign \samples_grant_addr$438  = view_ar_slot;
-  assign \r__addr$439  = view_aw_slot;
-  assign \samples_grant_addr$440  = view_aw_slot;
-  assign \samples_grant_data$441  = samples_grant_r0_b0;
-  assign \samples_grant_data$442  = samples_grant_r1_b0;
-  assign \w__addr$443  = f4_slot_samples;
+  assign \r__addr$438  = samples_fresh_slot;
+  assign \samples_grant_addr$439  = samples_fresh_slot;
+  assign \r__addr$440  = view_ar_slot;
+  assign \samples_grant_addr$441  = view_ar_slot;
+  assign \r__addr$442  = view_aw_slot;
+  assign \samples_grant_addr$443  = view_aw_slot;
+  assign \samples_grant_data$444  = samples_grant_r0_b0;
+  assign \samples_grant_data$445  = samples_grant_r1_b0;
+  assign \w__addr$446  = f4_slot_samples;
   assign samples_parity_waddr = f4_slot_samples;
-  assign samples_parity_wen = \w__en$445 ;
-  assign samples_parity_wdata = \w__data$447 ;
-  assign \r__addr$449  = f1_samples_slot;
+  assign samples_parity_wen = \w__en$448 ;
+  assign samples_parity_wdata = \w__data$450 ;
+  assign \r__addr$452  = f1_samples_slot;
   assign samples_parity_addr = f1_samples_slot;
-  assign \r__addr$451  = samples_fresh_slot;
-  assign \samples_parity_addr$452  = samples_fresh_slot;
-  assign \r__addr$453  = view_ar_slot;
-  assign \samples_parity_addr$454  = view_ar_slot;
-  assign \r__addr$455  = view_aw_slot;
-  assign \samples_parity_addr$456  = view_aw_slot;
-  assign \samples_parity_data$457  = samples_parity_r0_b0;
-  assign \samples_parity_data$458  = samples_parity_r1_b0;
-  assign \w__addr$459  = samples_queue_w_addr;
-  assign \w__en$460  = samples_queue_w_en;
-  assign \w__data$461  = samples_queue_w_data;
-  assign \r__addr$462  = samples_head;
+  assign \r__addr$454  = samples_fresh_slot;
+  assign \samples_parity_addr$455  = samples_fresh_slot;
+  assign \r__addr$456  = view_ar_slot;
+  assign \samples_parity_addr$457  = view_ar_slot;
+  assign \r__addr$458  = view_aw_slot;
+  assign \samples_parity_addr$459  = view_aw_slot;
+  assign \samples_parity_data$460  = samples_parity_r0_b0;
+  assign \samples_parity_data$461  = samples_parity_r1_b0;
+  assign \w__addr$462  = samples_queue_w_addr;
+  assign \w__en$463  = samples_queue_w_en;
+  assign \w__data$464  = samples_queue_w_data;
+  assign \r__addr$465  = samples_head;
   assign samples_queue_addr = samples_head;
   assign samples_queue_data = samples_queue_r0_b0;
-  assign \w__addr$465  = calibration_grant_w_addr;
-  assign \w__en$466  = calibration_grant_w_en;
-  assign \w__data$467  = { \$552 [3:0], calibration_grant_w_data[0] };
-  assign \r__addr$468  = calibration_parity_addr;
+  assign \w__addr$468  = calibration_grant_w_addr;
+  assign \w__en$469  = calibration_grant_w_en;
+  assign \w__data$470  = { \$555 [3:0], calibration_grant_w_data[0] };
+  assign \r__addr$471  = calibration_parity_addr;
   assign calibration_grant_addr = calibration_parity_addr;
-  assign \r__addr$470  = \calibration_parity_addr$69 ;
-  assign \calibration_grant_addr$471  = \calibration_parity_addr$69 ;
-  assign \r__addr$472  = view_ar_slot[3:0];
-  assign \calibration_grant_addr$473  = view_ar_slot[3:0];
-  assign \r__addr$474  = view_aw_slot[3:0];
-  assign \calibration_grant_addr$475  = view_aw_slot[3:0];
-  assign \calibration_grant_data$476  = calibration_grant_r0_b0;
-  assign \calibration_grant_data$477  = calibration_grant_r1_b0;
-  assign \calibration_parity_data$478  = calibration_parity_r0;
-  assign \calibration_parity_data$479  = calibration_parity_r1;
-  assign \w__addr$480  = calibration_queue_w_addr;
-  assign \w__en$481  = calibration_queue_w_en;
-  assign \w__data$482  = calibration_queue_w_data;
-  assign \r__addr$483  = calibration_head;
+  assign \r__addr$473  = \calibration_parity_addr$69 ;
+  assign \calibration_grant_addr$474  = \calibration_parity_addr$69 ;
+  assign \r__addr$475  = view_ar_slot[3:0];
+  assign \calibration_grant_addr$476  = view_ar_slot[3:0];
+  assign \r__addr$477  = view_aw_slot[3:0];
+  assign \calibration_grant_addr$478  = view_aw_slot[3:0];
+  assign \calibration_grant_data$479  = calibration_grant_r0_b0;
+  assign \calibration_grant_data$480  = calibration_grant_r1_b0;
+  assign \calibration_parity_data$481  = calibration_parity_r0;
+  assign \calibration_parity_data$482  = calibration_parity_r1;
+  assign \w__addr$483  = calibration_queue_w_addr;
+  assign \w__en$484  = calibration_queue_w_en;
+  assign \w__data$485  = calibration_queue_w_data;
+  assign \r__addr$486  = calibration_head;
   assign calibration_queue_addr = calibration_head;
   assign calibration_queue_data = calibration_queue_r0_b0;
   assign view_ar_held = view_ar_held2;
   assign view_ar_next = view_ar_next2;
   assign view_aw_held = view_aw_held2;
   assign view_aw_next = view_aw_next2;
-  assign \$signal$490  = { \$783 , \$779 , \$775 , \$771 , \$767 , \$763 , \$759 , \$755 , \$751 , \$747  };
-  assign samples_next_tag = { \$862 [5], \$843 [5], \$824 [5], \$805 [5] };
-  assign \$signal$493  = { \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , \$880 , \$876 , \$872 , \$868  };
-  assign calibration_next_tag = { \$965 [5], \$946 [5], \$927 [5], \$908 [5] };
+  assign \$signal$493  = { \$786 , \$782 , \$778 , \$774 , \$770 , \$766 , \$762 , \$758 , \$754 , \$750  };
+  assign samples_next_tag = { \$865 [5], \$846 [5], \$827 [5], \$808 [5] };
+  assign \$signal$496  = { \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$879 , \$875 , \$871  };
+  assign calibration_next_tag = { \$968 [5], \$949 [5], \$930 [5], \$911 [5] };
   assign calibration_parity_waddr = f4_slot_calibration;
   assign flushed_valid = x6_valid;
   assign flushed_ok = x6_payload[0];
@@ -8777,7 +8848,7 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[15:6];
-  assign \grant_addr$509  = a6_payload[47:16];
+  assign \grant_addr$512  = a6_payload[47:16];
   assign grant_tag = a6_payload[51:48];
   assign grant_user = a6_payload[61:52];
   assign grant_overwrite = a6_payload[62];
@@ -8793,7 +8864,10 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign freed_src = free_info_d6[0];
   assign freed_addr = free_info_d6[32:1];
   assign freed_tag = free_info_d6[36:33];
-  assign busy = \$1055 [7];
+  assign grant_cpu = grant_cpu_q;
+  assign freed_cpu = freed_cpu_q;
+  assign flushed_cpu = flushed_cpu_q;
+  assign busy = \$1058 [7];
   assign \samples_grant_wdata.snap  = samples_grant_wdata[0];
   assign \samples_grant_wdata.next  = samples_grant_wdata[4:1];
   assign \samples_grant_r0_b0.snap  = samples_grant_r0_b0[0];
@@ -8838,38 +8912,38 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \samples_grant_data$115.next  = samples_grant_r3_b0[4:1];
   assign \calibration_grant_data$117.snap  = calibration_grant_r3_b0[0];
   assign \calibration_grant_data$117.next  = calibration_grant_r3_b0[4:1];
-  assign \samples_grant_data$441.snap  = samples_grant_r0_b0[0];
-  assign \samples_grant_data$441.next  = samples_grant_r0_b0[4:1];
-  assign \samples_grant_data$442.snap  = samples_grant_r1_b0[0];
-  assign \samples_grant_data$442.next  = samples_grant_r1_b0[4:1];
+  assign \samples_grant_data$444.snap  = samples_grant_r0_b0[0];
+  assign \samples_grant_data$444.next  = samples_grant_r0_b0[4:1];
+  assign \samples_grant_data$445.snap  = samples_grant_r1_b0[0];
+  assign \samples_grant_data$445.next  = samples_grant_r1_b0[4:1];
   assign \samples_queue_data.slot  = samples_queue_r0_b0[9:0];
   assign \samples_queue_data.snap  = samples_queue_r0_b0[10];
   assign \samples_queue_data.zero  = samples_queue_r0_b0[11];
   assign \samples_queue_data.next  = samples_queue_r0_b0[15:12];
-  assign \calibration_grant_data$476.snap  = calibration_grant_r0_b0[0];
-  assign \calibration_grant_data$476.next  = calibration_grant_r0_b0[4:1];
-  assign \calibration_grant_data$477.snap  = calibration_grant_r1_b0[0];
-  assign \calibration_grant_data$477.next  = calibration_grant_r1_b0[4:1];
+  assign \calibration_grant_data$479.snap  = calibration_grant_r0_b0[0];
+  assign \calibration_grant_data$479.next  = calibration_grant_r0_b0[4:1];
+  assign \calibration_grant_data$480.snap  = calibration_grant_r1_b0[0];
+  assign \calibration_grant_data$480.next  = calibration_grant_r1_b0[4:1];
   assign \calibration_queue_data.slot  = calibration_queue_r0_b0[3:0];
   assign \calibration_queue_data.snap  = calibration_queue_r0_b0[4];
   assign \calibration_queue_data.zero  = calibration_queue_r0_b0[5];
   assign \calibration_queue_data.next  = calibration_queue_r0_b0[9:6];
-  assign calibration_queue_wdata[9:6] = \$1054 ;
-  assign calibration_queue_wdata[5] = \$1045 ;
-  assign calibration_queue_wdata[4] = \$1043 ;
+  assign calibration_queue_wdata[9:6] = \$1057 ;
+  assign calibration_queue_wdata[5] = \$1048 ;
+  assign calibration_queue_wdata[4] = \$1046 ;
   assign calibration_queue_wdata[3:0] = f4_slot_calibration;
-  assign samples_queue_wdata[15:12] = \$1031 ;
-  assign samples_queue_wdata[11] = \$1022 ;
-  assign samples_queue_wdata[10] = \$1020 ;
+  assign samples_queue_wdata[15:12] = \$1034 ;
+  assign samples_queue_wdata[11] = \$1025 ;
+  assign samples_queue_wdata[10] = \$1023 ;
   assign samples_queue_wdata[9:0] = f4_slot_samples;
-  assign calibration_grant_wdata[4:1] = { \$965 [5], \$946 [5], \$927 [5], \$908 [5] };
+  assign calibration_grant_wdata[4:1] = { \$968 [5], \$949 [5], \$930 [5], \$911 [5] };
   assign calibration_grant_wdata[0] = calibration_fetched_snap;
-  assign samples_grant_wdata[4:1] = { \$862 [5], \$843 [5], \$824 [5], \$805 [5] };
+  assign samples_grant_wdata[4:1] = { \$865 [5], \$846 [5], \$827 [5], \$808 [5] };
   assign samples_grant_wdata[0] = samples_fetched_snap;
-  assign \$1155 [1] = \$236 [10];
-  assign \$1155 [0] = \$234 [8];
-  assign \$1154 [1] = f0_hit[1];
-  assign \$1154 [0] = f0_hit[0];
+  assign \$1158 [1] = \$236 [10];
+  assign \$1158 [0] = \$234 [8];
+  assign \$1157 [1] = f0_hit[1];
+  assign \$1157 [0] = f0_hit[0];
   assign \$73  = \$71 [12];
   assign \$77  = \$75 [12];
   assign \$81  = a0_pool;
@@ -8881,20 +8955,20 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$155  = \$153 [11];
   assign \$158  = \$156 [5];
   assign \$173  = \$172 ;
-  assign \$566  = a3_sel_head[0];
-  assign \$569  = a3_sel_head[1];
-  assign \$573  = a3_sel_head[0];
-  assign \$576  = a3_sel_head[1];
-  assign \$580  = a3_sel_head[0];
-  assign \$583  = a3_sel_head[1];
-  assign \$587  = a3_sel_head[0];
-  assign \$590  = a3_sel_head[1];
-  assign \$594  = a3_sel_head[0];
-  assign \$598  = a3_sel_head[0];
-  assign \$602  = a3_sel_head[0];
-  assign \$606  = a3_sel_head[0];
-  assign \$610  = a3_sel_head[0];
-  assign \$614  = a3_sel_head[0];
+  assign \$569  = a3_sel_head[0];
+  assign \$572  = a3_sel_head[1];
+  assign \$576  = a3_sel_head[0];
+  assign \$579  = a3_sel_head[1];
+  assign \$583  = a3_sel_head[0];
+  assign \$586  = a3_sel_head[1];
+  assign \$590  = a3_sel_head[0];
+  assign \$593  = a3_sel_head[1];
+  assign \$597  = a3_sel_head[0];
+  assign \$601  = a3_sel_head[0];
+  assign \$605  = a3_sel_head[0];
+  assign \$609  = a3_sel_head[0];
+  assign \$613  = a3_sel_head[0];
+  assign \$617  = a3_sel_head[0];
   assign \$176  = a3_restart_head[0];
   assign \$179  = a3_restart_head[1];
   assign \$202  = \$200 [32];
@@ -8925,84 +8999,84 @@ module \hwalloc_guarded.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$519  = calibration_pushed;
   assign \$520  = calibration_popped;
   assign \$536  = 1'h0;
-  assign \$619  = a3_sel_head[0];
-  assign \$621  = a3_sel_head[1];
-  assign \$627  = \$626 ;
-  assign \$631  = \$630 ;
-  assign \$632  = a3_sel_last[0];
-  assign \$637  = a3_sel_last[1];
-  assign \$642  = a3_sel_head[0];
-  assign \$644  = a3_sel_head[1];
-  assign \$657  = 1'h0;
-  assign \$661  = 1'h0;
-  assign \$662  = a3_sel_last[0];
-  assign \$667  = a3_sel_last[1];
-  assign \$672  = a3_sel_head[0];
-  assign \$674  = a3_sel_head[1];
-  assign \$687  = 1'h0;
-  assign \$691  = 1'h0;
-  assign \$692  = a3_sel_last[0];
-  assign \$697  = a3_sel_last[1];
-  assign \$702  = a3_sel_head[0];
-  assign \$704  = a3_sel_head[1];
-  assign \$717  = 1'h0;
-  assign \$721  = 1'h0;
-  assign \$722  = a3_sel_last[0];
-  assign \$727  = a3_sel_last[1];
-  assign \$732  = a3_sel_head[0];
-  assign \$734  = a3_sel_head[1];
-  assign \$745  = a3_sel_head[0];
-  assign \$749  = a3_sel_head[0];
-  assign \$753  = a3_sel_head[0];
-  assign \$757  = a3_sel_head[0];
-  assign \$761  = a3_sel_head[0];
-  assign \$765  = a3_sel_head[0];
-  assign \$769  = a3_sel_head[0];
-  assign \$773  = a3_sel_head[0];
-  assign \$777  = a3_sel_head[0];
-  assign \$781  = a3_sel_head[0];
-  assign \$785  = a3_sel_head[0];
-  assign \$790  = \$789 ;
-  assign \$791  = a3_sel_last[0];
-  assign \$796  = a3_sel_head[0];
-  assign \$809  = 1'h0;
-  assign \$810  = a3_sel_last[0];
-  assign \$815  = a3_sel_head[0];
-  assign \$828  = 1'h0;
-  assign \$829  = a3_sel_last[0];
-  assign \$834  = a3_sel_head[0];
-  assign \$847  = 1'h0;
-  assign \$848  = a3_sel_last[0];
-  assign \$853  = a3_sel_head[0];
-  assign \$866  = a3_sel_head[1];
-  assign \$870  = a3_sel_head[1];
-  assign \$874  = a3_sel_head[1];
-  assign \$878  = a3_sel_head[1];
-  assign \$888  = a3_sel_head[1];
-  assign \$893  = \$892 ;
-  assign \$894  = a3_sel_last[1];
-  assign \$899  = a3_sel_head[1];
-  assign \$912  = 1'h0;
-  assign \$913  = a3_sel_last[1];
-  assign \$918  = a3_sel_head[1];
-  assign \$931  = 1'h0;
-  assign \$932  = a3_sel_last[1];
-  assign \$937  = a3_sel_head[1];
-  assign \$950  = 1'h0;
-  assign \$951  = a3_sel_last[1];
-  assign \$956  = a3_sel_head[1];
-  assign \$967  = a3_pool;
-  assign \$968  = { 7'h00, a4_slot, 8'h00 };
-  assign \$969 [29:0] = { 5'h00, \$968  };
-  assign \$969 [30] = 1'h1;
-  assign \$970  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$971 [29:21], \$971 [19:0] } = { 10'h000, \$970  };
-  assign { \$971 [30], \$971 [20] } = 2'h3;
+  assign \$622  = a3_sel_head[0];
+  assign \$624  = a3_sel_head[1];
+  assign \$630  = \$629 ;
+  assign \$634  = \$633 ;
+  assign \$635  = a3_sel_last[0];
+  assign \$640  = a3_sel_last[1];
+  assign \$645  = a3_sel_head[0];
+  assign \$647  = a3_sel_head[1];
+  assign \$660  = 1'h0;
+  assign \$664  = 1'h0;
+  assign \$665  = a3_sel_last[0];
+  assign \$670  = a3_sel_last[1];
+  assign \$675  = a3_sel_head[0];
+  assign \$677  = a3_sel_head[1];
+  assign \$690  = 1'h0;
+  assign \$694  = 1'h0;
+  assign \$695  = a3_sel_last[0];
+  assign \$700  = a3_sel_last[1];
+  assign \$705  = a3_sel_head[0];
+  assign \$707  = a3_sel_head[1];
+  assign \$720  = 1'h0;
+  assign \$724  = 1'h0;
+  assign \$725  = a3_sel_last[0];
+  assign \$730  = a3_sel_last[1];
+  assign \$735  = a3_sel_head[0];
+  assign \$737  = a3_sel_head[1];
+  assign \$748  = a3_sel_head[0];
+  assign \$752  = a3_sel_head[0];
+  assign \$756  = a3_sel_head[0];
+  assign \$760  = a3_sel_head[0];
+  assign \$764  = a3_sel_head[0];
+  assign \$768  = a3_sel_head[0];
+  assign \$772  = a3_sel_head[0];
+  assign \$776  = a3_sel_head[0];
+  assign \$780  = a3_sel_head[0];
+  assign \$784  = a3_sel_head[0];
+  assign \$788  = a3_sel_head[0];
+  assign \$793  = \$792 ;
+  assign \$794  = a3_sel_last[0];
+  assign \$799  = a3_sel_head[0];
+  assign \$812  = 1'h0;
+  assign \$813  = a3_sel_last[0];
+  assign \$818  = a3_sel_head[0];
+  assign \$831  = 1'h0;
+  assign \$832  = a3_sel_last[0];
+  assign \$837  = a3_sel_head[0];
+  assign \$850  = 1'h0;
+  assign \$851  = a3_sel_last[0];
+  assign \$856  = a3_sel_head[0];
+  assign \$869  = a3_sel_head[1];
+  assign \$873  = a3_sel_head[1];
+  assign \$877  = a3_sel_head[1];
+  assign \$881  = a3_sel_head[1];
+  assign \$891  = a3_sel_head[1];
+  assign \$896  = \$895 ;
+  assign \$897  = a3_sel_last[1];
+  assign \$902  = a3_sel_head[1];
+  assign \$915  = 1'h0;
+  assign \$916  = a3_sel_last[1];
+  assign \$921  = a3_sel_head[1];
+  assign \$934  = 1'h0;
+  assign \$935  = a3_sel_last[1];
+  assign \$940  = a3_sel_head[1];
+  assign \$953  = 1'h0;
+  assign \$954  = a3_sel_last[1];
+  assign \$959  = a3_sel_head[1];
+  assign \$970  = a3_pool;
+  assign \$971  = { 7'h00, a4_slot, 8'h00 };
+  assign \$972 [29:0] = { 5'h00, \$971  };
+  assign \$972 [30] = 1'h1;
+  assign \$973  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$974 [29:21], \$974 [19:0] } = { 10'h000, \$973  };
+  assign { \$974 [30], \$974 [20] } = 2'h3;
 endmodule
 
 module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \burst$25 , s_axi_awlock, s_axi_awcache, s_axi_awprot, s_axi_awqos, s_axi_awvalid, s_axi_wdata, s_axi_wstrb, s_axi_wlast, s_axi_wvalid, b_skid_out_ready, s_axi_arid, s_axi_araddr, len, size, burst, s_axi_arlock
 , s_axi_arcache, s_axi_arprot, s_axi_arqos, s_axi_arvalid, r_skid_out_ready, m_axi_awready, w_skid_out_ready, m_axi_bid, m_axi_bresp, m_axi_bvalid, m_axi_arready, m_axi_rid, m_axi_rdata, m_axi_rresp, m_axi_rlast, m_axi_rvalid, aclk_rst, s_axi_arready, m_axi_rready, s_axi_awready, s_axi_wready
-, m_axi_bready, view_ar_held, view_ar_next, view_aw_held, view_aw_next, lock_on, unlock, \port$31947$1 , \port$32000$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused, aw_err, aw_id
+, m_axi_bready, view_ar_held, view_ar_next, view_aw_held, view_aw_next, lock_on, unlock, \port$31918$1 , \port$31971$1 , locked, ar_checked, ar_refused, ar_err, ar_id, ar_addr, ar_tag, ar_pool, aw_checked, aw_refused, aw_err, aw_id
 , aw_addr, aw_tag, aw_pool, m_axi_arvalid, s_axi_rvalid, r_skid_out_data, m_axi_wvalid, w_skid_out_data, m_axi_awvalid, s_axi_bvalid, b_skid_out_data, view_ar_pool, view_ar_slot, view_aw_pool, view_aw_slot, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$112  = 0;
   wire \$1 ;
@@ -9929,10 +10003,10 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   wire [9:0] \out_slot$31 ;
   wire out_valid;
   wire \out_valid$246 ;
-  output [60:0] \port$31947$1 ;
-  wire [60:0] \port$31947$1 ;
-  output [60:0] \port$32000$1 ;
-  wire [60:0] \port$32000$1 ;
+  output [60:0] \port$31918$1 ;
+  wire [60:0] \port$31918$1 ;
+  output [60:0] \port$31971$1 ;
+  wire [60:0] \port$31971$1 ;
   (* keep = 32'd1 *)
   wire r_answer_free;
   reg r_refusal_busy = 1'h0;
@@ -12947,8 +13021,8 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$21 , \size$23 , \b
   assign b_skid_out_valid = s_axi_bvalid;
   assign s_axi_bid = b_skid_out_data[3:0];
   assign s_axi_bresp = b_skid_out_data[5:4];
-  assign \port$31947$1  = ar_queue_data0[61:1];
-  assign \port$32000$1  = aw_queue_data0[61:1];
+  assign \port$31918$1  = ar_queue_data0[61:1];
+  assign \port$31971$1  = aw_queue_data0[61:1];
   assign \$101  = ar_queue_push;
   assign \$192  = ar_queue_w_data;
   assign \$196  = \$195 ;
@@ -14805,10 +14879,10 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, aclk_rst, valid
   assign \$220  = \$218 ;
 endmodule
 
-module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$28437$0 , \port$28438$0 , \port$28439$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$28728$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$30998$0 , \port$30998$48 , rsp_freed_valid, \port$31001$0 , rsp_flushed_valid, \port$31013$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$31041$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$31132$0 , bus__w_beat_from_queue
-, e1_exhausted, e1_access, \port$31663$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$31896$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked
-, guard_aw_refused, guard_aw_err, guard_aw_id, guard_aw_addr, guard_aw_tag, guard_aw_pool, aclk_clk);
+module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, \port$0$141 , bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$28440$0 , \port$28441$0 , \port$28442$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, req_free
+, req_flush, \port$28730$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$30997$0 , \port$30997$48 , rsp_freed_valid, \port$31000$0 , rsp_flushed_valid, \port$31012$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$31040$0 , bus__r_slow_ack, rsp_freed_cpu, rsp_flushed_cpu, \port$31125$0 
+, bus__w_addr_queued, bus__w_addr_from_queue, \port$31137$0 , bus__w_beat_from_queue, e1_exhausted, e1_access, \port$31668$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, w2_valid, \port$31867$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id
+, guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked, guard_aw_refused, guard_aw_err, guard_aw_id, guard_aw_addr, guard_aw_tag, guard_aw_pool, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$115  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -32546,9 +32620,9 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$25959 ;
   wire \$2596 ;
   wire \$25960 ;
-  wire [7:0] \$25961 ;
-  wire [7:0] \$25962 ;
-  wire [8:0] \$25963 ;
+  wire [8:0] \$25961 ;
+  wire [8:0] \$25962 ;
+  wire [9:0] \$25963 ;
   wire \$25964 ;
   wire \$25965 ;
   wire \$25966 ;
@@ -32832,19 +32906,19 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$26215 ;
   wire \$26216 ;
   wire \$26217 ;
-  wire \$26218 ;
-  wire \$26219 ;
+  reg [31:0] \$26218 ;
+  reg \$26219 ;
   wire \$2622 ;
-  wire \$26220 ;
-  reg [31:0] \$26221 ;
+  reg \$26220 ;
+  reg [1:0] \$26221 ;
   reg \$26222 ;
-  reg \$26223 ;
-  reg [1:0] \$26224 ;
-  reg \$26225 ;
-  reg [1:0] \$26226 ;
-  reg [2:0] \$26227 ;
-  reg [4:0] \$26228 ;
-  reg [5:0] \$26229 ;
+  reg [1:0] \$26223 ;
+  reg [2:0] \$26224 ;
+  reg [4:0] \$26225 ;
+  reg [5:0] \$26226 ;
+  reg \$26227 ;
+  reg \$26228 ;
+  reg \$26229 ;
   wire \$2623 ;
   reg \$26230 ;
   reg \$26231 ;
@@ -32852,98 +32926,98 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$26233 ;
   reg \$26234 ;
   reg \$26235 ;
-  reg \$26236 ;
+  reg [1:0] \$26236 ;
   reg \$26237 ;
-  reg \$26238 ;
+  wire [1:0] \$26238 ;
   reg [1:0] \$26239 ;
   wire \$2624 ;
-  reg \$26240 ;
-  wire [1:0] \$26241 ;
+  reg [1:0] \$26240 ;
+  reg [1:0] \$26241 ;
   reg [1:0] \$26242 ;
   reg [1:0] \$26243 ;
   reg [1:0] \$26244 ;
   reg [1:0] \$26245 ;
   reg [1:0] \$26246 ;
-  reg [1:0] \$26247 ;
-  reg [1:0] \$26248 ;
+  reg \$26247 ;
+  wire [1:0] \$26248 ;
   reg [1:0] \$26249 ;
   wire [5:0] \$2625 ;
-  reg \$26250 ;
-  wire [1:0] \$26251 ;
+  reg [1:0] \$26250 ;
+  reg [1:0] \$26251 ;
   reg [1:0] \$26252 ;
   reg [1:0] \$26253 ;
   reg [1:0] \$26254 ;
   reg [1:0] \$26255 ;
   reg [1:0] \$26256 ;
-  reg [1:0] \$26257 ;
-  reg [1:0] \$26258 ;
+  reg \$26257 ;
+  wire [1:0] \$26258 ;
   reg [1:0] \$26259 ;
   wire \$2626 ;
-  reg \$26260 ;
-  wire [1:0] \$26261 ;
+  reg [1:0] \$26260 ;
+  reg [1:0] \$26261 ;
   reg [1:0] \$26262 ;
   reg [1:0] \$26263 ;
   reg [1:0] \$26264 ;
   reg [1:0] \$26265 ;
   reg [1:0] \$26266 ;
-  reg [1:0] \$26267 ;
-  reg [1:0] \$26268 ;
+  reg \$26267 ;
+  wire [1:0] \$26268 ;
   reg [1:0] \$26269 ;
   wire \$2627 ;
-  reg \$26270 ;
-  wire [1:0] \$26271 ;
+  reg [1:0] \$26270 ;
+  reg [1:0] \$26271 ;
   reg [1:0] \$26272 ;
   reg [1:0] \$26273 ;
   reg [1:0] \$26274 ;
   reg [1:0] \$26275 ;
   reg [1:0] \$26276 ;
-  reg [1:0] \$26277 ;
-  reg [1:0] \$26278 ;
+  reg \$26277 ;
+  wire [1:0] \$26278 ;
   reg [1:0] \$26279 ;
   wire \$2628 ;
-  reg \$26280 ;
-  wire [1:0] \$26281 ;
+  reg [1:0] \$26280 ;
+  reg [1:0] \$26281 ;
   reg [1:0] \$26282 ;
   reg [1:0] \$26283 ;
   reg [1:0] \$26284 ;
   reg [1:0] \$26285 ;
   reg [1:0] \$26286 ;
-  reg [1:0] \$26287 ;
-  reg [1:0] \$26288 ;
+  reg \$26287 ;
+  wire [1:0] \$26288 ;
   reg [1:0] \$26289 ;
   wire \$2629 ;
-  reg \$26290 ;
-  wire [1:0] \$26291 ;
+  reg [1:0] \$26290 ;
+  reg [1:0] \$26291 ;
   reg [1:0] \$26292 ;
   reg [1:0] \$26293 ;
   reg [1:0] \$26294 ;
   reg [1:0] \$26295 ;
   reg [1:0] \$26296 ;
-  reg [1:0] \$26297 ;
-  reg [1:0] \$26298 ;
+  reg \$26297 ;
+  wire [1:0] \$26298 ;
   reg [1:0] \$26299 ;
   wire \$263 ;
   wire \$2630 ;
-  reg \$26300 ;
-  wire [1:0] \$26301 ;
+  reg [1:0] \$26300 ;
+  reg [1:0] \$26301 ;
   reg [1:0] \$26302 ;
   reg [1:0] \$26303 ;
   reg [1:0] \$26304 ;
   reg [1:0] \$26305 ;
   reg [1:0] \$26306 ;
-  reg [1:0] \$26307 ;
-  reg [1:0] \$26308 ;
+  reg \$26307 ;
+  wire [1:0] \$26308 ;
   reg [1:0] \$26309 ;
   wire [5:0] \$2631 ;
-  reg \$26310 ;
-  wire [1:0] \$26311 ;
+  reg [1:0] \$26310 ;
+  reg [1:0] \$26311 ;
   reg [1:0] \$26312 ;
   reg [1:0] \$26313 ;
   reg [1:0] \$26314 ;
   reg [1:0] \$26315 ;
-  reg [1:0] \$26316 ;
-  reg [1:0] \$26317 ;
-  reg [1:0] \$26318 ;
+  reg \$26316 ;
+  reg \$26317 ;
+  reg \$26318 ;
   reg \$26319 ;
   wire \$2632 ;
   reg \$26320 ;
@@ -32976,126 +33050,89 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$26345 ;
   reg \$26346 ;
   reg \$26347 ;
-  reg \$26348 ;
-  reg \$26349 ;
+  reg [7:0] \$26348 ;
+  reg [5:0] \$26349 ;
   wire \$2635 ;
-  reg \$26350 ;
-  reg [7:0] \$26351 ;
-  reg [5:0] \$26352 ;
-  reg [2:0] \$26353 ;
-  reg [31:0] \$26354 ;
-  reg [2:0] \$26355 ;
-  reg [31:0] \$26356 ;
-  reg [4:0] \$26357 ;
-  reg \$26358 ;
+  reg [2:0] \$26350 ;
+  reg [31:0] \$26351 ;
+  reg [2:0] \$26352 ;
+  reg [31:0] \$26353 ;
+  reg [4:0] \$26354 ;
+  reg \$26355 ;
+  reg \$26356 ;
+  reg [5:0] \$26357 ;
+  reg [17:0] \$26358 ;
   reg \$26359 ;
   wire \$2636 ;
-  reg [5:0] \$26360 ;
-  reg [17:0] \$26361 ;
-  reg \$26362 ;
-  reg \$26363 ;
+  reg \$26360 ;
+  reg \$26361 ;
+  reg [10:0] \$26362 ;
+  reg [10:0] \$26363 ;
   reg \$26364 ;
-  reg [10:0] \$26365 ;
+  reg \$26365 ;
   reg [10:0] \$26366 ;
-  reg \$26367 ;
-  reg \$26368 ;
-  reg [10:0] \$26369 ;
+  reg [31:0] \$26367 ;
+  reg [31:0] \$26368 ;
+  reg [31:0] \$26369 ;
   wire [5:0] \$2637 ;
   reg [31:0] \$26370 ;
-  reg [31:0] \$26371 ;
-  reg [31:0] \$26372 ;
-  reg [31:0] \$26373 ;
-  reg [17:0] \$26374 ;
-  reg \$26375 ;
-  reg \$26376 ;
+  reg [17:0] \$26371 ;
+  reg \$26372 ;
+  reg \$26373 ;
+  reg \$26374 ;
+  reg [4:0] \$26375 ;
+  reg [4:0] \$26376 ;
   reg \$26377 ;
-  reg [4:0] \$26378 ;
+  reg \$26378 ;
   reg [4:0] \$26379 ;
   wire \$2638 ;
-  reg \$26380 ;
-  reg \$26381 ;
-  reg [4:0] \$26382 ;
+  reg [31:0] \$26380 ;
+  reg [31:0] \$26381 ;
+  reg [31:0] \$26382 ;
   reg [31:0] \$26383 ;
   reg [31:0] \$26384 ;
   reg [31:0] \$26385 ;
-  reg [31:0] \$26386 ;
-  reg [31:0] \$26387 ;
-  reg [31:0] \$26388 ;
-  reg \$26389 ;
+  reg \$26386 ;
+  reg [12:0] \$26387 ;
+  reg [3:0] \$26388 ;
+  reg [3:0] \$26389 ;
   wire \$2639 ;
-  reg [12:0] \$26390 ;
+  reg [3:0] \$26390 ;
   reg [3:0] \$26391 ;
-  reg [3:0] \$26392 ;
-  reg [3:0] \$26393 ;
-  reg [3:0] \$26394 ;
-  reg [8:0] \$26395 ;
-  reg [9:0] \$26396 ;
+  reg [8:0] \$26392 ;
+  reg [9:0] \$26393 ;
+  reg \$26394 ;
+  reg \$26395 ;
+  reg [12:0] \$26396 ;
   reg \$26397 ;
-  reg \$26398 ;
-  reg [12:0] \$26399 ;
+  reg [11:0] \$26398 ;
+  reg \$26399 ;
   wire \$264 ;
   wire \$2640 ;
-  reg \$26400 ;
-  reg [11:0] \$26401 ;
-  reg \$26402 ;
-  reg [31:0] \$26403 ;
+  wire [3:0] \$26400 ;
+  reg \$26401 ;
+  reg [42:0] \$26402 ;
+  reg [3:0] \$26403 ;
   reg [3:0] \$26404 ;
-  reg [31:0] \$26405 ;
-  reg [31:0] \$26406 ;
-  reg [31:0] \$26407 ;
-  reg \$26408 ;
+  reg [3:0] \$26405 ;
+  reg [3:0] \$26406 ;
+  reg [8:0] \$26407 ;
+  reg [9:0] \$26408 ;
   reg \$26409 ;
   wire \$2641 ;
-  reg [1:0] \$26410 ;
-  reg [1:0] \$26411 ;
-  reg [3:0] \$26412 ;
-  reg [31:0] \$26413 ;
-  reg [31:0] \$26414 ;
-  reg [42:0] \$26415 ;
-  reg [3:0] \$26416 ;
-  reg [3:0] \$26417 ;
-  reg [3:0] \$26418 ;
-  reg [3:0] \$26419 ;
+  reg \$26410 ;
+  reg \$26411 ;
+  reg \$26412 ;
+  reg [5:0] \$26413 ;
+  reg [5:0] \$26414 ;
+  reg \$26415 ;
+  reg \$26416 ;
+  reg [16:0] \$26417 ;
+  reg [16:0] \$26418 ;
   wire \$2642 ;
-  reg [8:0] \$26420 ;
-  reg [9:0] \$26421 ;
-  reg \$26422 ;
-  reg [3:0] \$26423 ;
-  reg [7:0] \$26424 ;
-  reg [7:0] \$26425 ;
-  reg [15:0] \$26426 ;
-  reg [31:0] \$26427 ;
-  reg \$26428 ;
-  reg [3:0] \$26429 ;
   wire [5:0] \$2643 ;
-  reg \$26430 ;
-  reg \$26431 ;
-  reg [3:0] \$26432 ;
-  reg [31:0] \$26433 ;
-  reg \$26434 ;
-  reg \$26435 ;
-  reg \$26436 ;
-  reg \$26437 ;
-  reg \$26438 ;
-  reg \$26439 ;
   wire \$2644 ;
-  reg \$26440 ;
-  reg \$26441 ;
-  reg \$26442 ;
-  reg \$26443 ;
-  reg \$26444 ;
-  reg \$26445 ;
-  reg \$26446 ;
-  reg \$26447 ;
-  reg \$26448 ;
-  reg \$26449 ;
   wire \$2645 ;
-  reg [5:0] \$26450 ;
-  reg [5:0] \$26451 ;
-  reg \$26452 ;
-  reg \$26453 ;
-  reg [16:0] \$26454 ;
-  reg [16:0] \$26455 ;
   wire \$2646 ;
   wire \$2647 ;
   wire \$2648 ;
@@ -41275,7 +41312,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire [1:0] \$auto$rtlil.cc:2739:Not$14 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$16 ;
   wire \$auto$rtlil.cc:2739:Not$18 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$2 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$2 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$20 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$22 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$24 ;
@@ -41332,9 +41369,9 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   (* init = 13'h0000 *)
   wire [12:0] \$signal$502 ;
   reg \$signal$580  = 1'h0;
+  reg [31:0] \$signal$615  = 32'd0;
   reg \$signal$616  = 1'h0;
   reg [3:0] \$signal$617  = 4'h0;
-  reg \$signal$620  = 1'h0;
   reg \$signal$621  = 1'h0;
   reg [3:0] \$signal$622  = 4'h0;
   reg [31:0] \$signal$623  = 32'd0;
@@ -41468,9 +41505,9 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr$771 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$782 ;
+  wire [3:0] \$signature__addr$783 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$805 ;
+  wire [3:0] \$signature__addr$807 ;
   wire [29:0] \$signature__data ;
   wire [29:0] \$signature__data$418 ;
   wire [29:0] \$signature__data$419 ;
@@ -41536,8 +41573,8 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire [29:0] \$signature__data$765 ;
   wire [30:0] \$signature__data$769 ;
   (* init = 13'h0000 *)
-  wire [12:0] \$signature__data$783 ;
-  wire [42:0] \$signature__data$806 ;
+  wire [12:0] \$signature__data$784 ;
+  wire [42:0] \$signature__data$808 ;
   (* init = 1'h0 *)
   wire \$signature__en ;
   (* init = 1'h0 *)
@@ -41602,8 +41639,8 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$signature__en$766 ;
   (* init = 1'h0 *)
   wire \$signature__en$770 ;
-  wire \$signature__en$784 ;
-  wire \$signature__en$807 ;
+  wire \$signature__en$785 ;
+  wire \$signature__en$809 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -41628,12 +41665,12 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire bus__r_err;
   input bus__r_req;
   wire bus__r_req;
+  wire [1:0] bus__r_req_parts;
   wire bus__r_slow;
-  output bus__r_slow_ack;
+  input bus__r_slow_ack;
   wire bus__r_slow_ack;
   wire [31:0] bus__r_slow_data;
   (* init = 1'h0 *)
-  output bus__w_ack;
   wire bus__w_ack;
   input [11:0] bus__w_addr;
   wire [11:0] bus__w_addr;
@@ -42052,32 +42089,36 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   output new_alloc;
   wire new_alloc;
   wire popped;
-  output \port$28437$0 ;
-  wire \port$28437$0 ;
-  output \port$28438$0 ;
-  wire \port$28438$0 ;
-  output \port$28439$0 ;
-  wire \port$28439$0 ;
-  output [41:0] \port$28728$1 ;
-  wire [41:0] \port$28728$1 ;
-  input [15:0] \port$30998$0 ;
-  wire [15:0] \port$30998$0 ;
-  input [13:0] \port$30998$48 ;
-  wire [13:0] \port$30998$48 ;
-  input [16:0] \port$31001$0 ;
-  wire [16:0] \port$31001$0 ;
-  input [15:0] \port$31013$0 ;
-  wire [15:0] \port$31013$0 ;
-  input [36:0] \port$31041$0 ;
-  wire [36:0] \port$31041$0 ;
-  input [35:0] \port$31132$0 ;
-  wire [35:0] \port$31132$0 ;
+  input \port$0$141 ;
+  wire \port$0$141 ;
+  output \port$28440$0 ;
+  wire \port$28440$0 ;
+  output \port$28441$0 ;
+  wire \port$28441$0 ;
+  output \port$28442$0 ;
+  wire \port$28442$0 ;
+  output [41:0] \port$28730$1 ;
+  wire [41:0] \port$28730$1 ;
+  input [15:0] \port$30997$0 ;
+  wire [15:0] \port$30997$0 ;
+  input [13:0] \port$30997$48 ;
+  wire [13:0] \port$30997$48 ;
+  input [16:0] \port$31000$0 ;
+  wire [16:0] \port$31000$0 ;
+  input [15:0] \port$31012$0 ;
+  wire [15:0] \port$31012$0 ;
+  input [36:0] \port$31040$0 ;
+  wire [36:0] \port$31040$0 ;
+  input \port$31125$0 ;
+  wire \port$31125$0 ;
+  input [35:0] \port$31137$0 ;
+  wire [35:0] \port$31137$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$31663$0 ;
-  wire [5:0] \port$31663$0 ;
+  output [5:0] \port$31668$0 ;
+  wire [5:0] \port$31668$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$31896$0 ;
-  wire [5:0] \port$31896$0 ;
+  output [5:0] \port$31867$0 ;
+  wire [5:0] \port$31867$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -42139,7 +42180,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$804 ;
+  wire [3:0] \read__addr$806 ;
   wire [12:0] read__data;
   wire [42:0] \read__data$600 ;
   reg ready = 1'h0;
@@ -42163,6 +42204,8 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire req_free_oor;
   wire req_free_pool;
   wire [3:0] req_free_tag;
+  input rsp_flushed_cpu;
+  wire rsp_flushed_cpu;
   wire [3:0] rsp_flushed_err;
   wire rsp_flushed_ok;
   wire rsp_flushed_pool;
@@ -42172,6 +42215,8 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   input rsp_flushed_valid;
   wire rsp_flushed_valid;
   wire [31:0] rsp_freed_addr;
+  input rsp_freed_cpu;
+  wire rsp_freed_cpu;
   wire [3:0] rsp_freed_err;
   wire rsp_freed_in_pool;
   wire rsp_freed_ok;
@@ -42181,6 +42226,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire [9:0] rsp_freed_user;
   input rsp_freed_valid;
   wire rsp_freed_valid;
+  wire rsp_grant_cpu;
   wire [3:0] rsp_grant_err;
   wire rsp_grant_ok;
   wire rsp_grant_pool;
@@ -42396,7 +42442,6 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg [7:0] w1_a4_2 = 8'h00;
   reg [7:0] w1_a7_5 = 8'h00;
   reg [31:0] w1_calibration_addr = 32'd0;
-  reg [31:0] w1_data = 32'd0;
   reg [1:0] w1_hit = 2'h0;
   output w1_is_command;
   reg w1_is_command = 1'h0;
@@ -42420,15 +42465,17 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg w2_is_pool1_free = 1'h0;
   reg w2_is_pool1_low_water = 1'h0;
   reg w2_plain = 1'h0;
+  output w2_valid;
+  reg w2_valid = 1'h0;
   reg [12:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$784 )
+    if (\$signature__en$785 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [42:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$807 )
+    if (\$signature__en$809 )
       command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$580 , \$26104 , \$26102 [2], \$26099 [2], \$26096 [2], \$26093 [2], \$26090 [2], \$26087 [2], \$26084 [2], \$26081 [2], \$26078 [2], \$26075 [2], \$26072 [2], \$26069 [2], \$26066 [2], \$26063 [2], \$26060 [2], \$26057 [2], \$26054 [2], \$26051 [2], \$26048 [2], \$26045 [2], \$26042 [2], \$26039 [2], \$26036 [2], \$26033 [2], \$26030 [2], \$26027 [2], \$26024 [2], \$26021 [2], \$26018 [2], \$26015 [2], \$26012 [2], \$26009 [2], w1_is_flush };
   end
   assign \read__data$600  = command_queue_ring[command_queue_rd];
@@ -42625,20 +42672,20 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$448  = log_bank7_3[log_bank7_3_rrow];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$31001$0 [16] ? { 7'h00, \port$31001$0 [15] } : 8'hff;
+  assign \$2  = \port$31000$0 [16] ? { 7'h00, \port$31000$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$31013$0 [14:5], 47'h000000000000, \port$31013$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$31013$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$30998$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30998$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30998$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$31001$0 [14:5], \port$31041$0 [32:1], 4'h0, \port$31041$0 [36:33], \$2 , 1'h0, \port$31041$0 [0], 3'h1, \port$31001$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$31012$0 [14:5], 47'h000000000000, \port$31012$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$31012$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$30997$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30997$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30997$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$31000$0 [14:5], \port$31040$0 [32:1], 4'h0, \port$31040$0 [36:33], \$2 , 1'h0, \port$31040$0 [0], 3'h1, \port$31000$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$31013$0 [14:5], 47'h000000000000, \port$31013$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$31013$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$30998$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30998$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30998$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$31012$0 [14:5], 47'h000000000000, \port$31012$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$31012$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$30997$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30997$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30997$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$30998$0 [4:1] == 1'h1;
+  assign \$15  = \port$30997$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
   assign \$17  = cycle - 4'ha;
   assign \$18  = cycle - 4'ha;
@@ -42646,26 +42693,26 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$20  = cycle - 4'ha;
   assign \$21  = guard_ar_refused + guard_aw_refused;
   assign \$34  = guard_ar_refused | guard_aw_refused;
-  assign \$35  = rsp_grant_valid & \port$30998$0 [0];
-  assign \$36  = ! \port$30998$0 [5];
+  assign \$35  = rsp_grant_valid & \port$30997$0 [0];
+  assign \$36  = ! \port$30997$0 [5];
   assign \$37  = \$35  & \$36 ;
-  assign \$38  = rsp_freed_valid & \port$31001$0 [0];
-  assign \$39  = ! \port$31001$0 [15];
+  assign \$38  = rsp_freed_valid & \port$31000$0 [0];
+  assign \$39  = ! \port$31000$0 [15];
   assign \$40  = \$38  & \$39 ;
-  assign \$41  = rsp_flushed_valid & \port$31013$0 [0];
-  assign \$42  = ! \port$31013$0 [15];
+  assign \$41  = rsp_flushed_valid & \port$31012$0 [0];
+  assign \$42  = ! \port$31012$0 [15];
   assign \$43  = \$41  & \$42 ;
-  assign \$44  = \port$30998$0 [4:1] == 1'h1;
+  assign \$44  = \port$30997$0 [4:1] == 1'h1;
   assign \$45  = rsp_grant_valid & \$44 ;
-  assign \$46  = ! \port$30998$0 [5];
+  assign \$46  = ! \port$30997$0 [5];
   assign \$47  = \$45  & \$46 ;
-  assign \$48  = rsp_grant_valid & \port$30998$0 [0];
+  assign \$48  = rsp_grant_valid & \port$30997$0 [0];
   assign \$50  = \$48  & \$49 ;
-  assign \$51  = rsp_freed_valid & \port$31001$0 [0];
+  assign \$51  = rsp_freed_valid & \port$31000$0 [0];
   assign \$53  = \$51  & \$52 ;
-  assign \$54  = rsp_flushed_valid & \port$31013$0 [0];
+  assign \$54  = rsp_flushed_valid & \port$31012$0 [0];
   assign \$56  = \$54  & \$55 ;
-  assign \$57  = \port$30998$0 [4:1] == 1'h1;
+  assign \$57  = \port$30997$0 [4:1] == 1'h1;
   assign \$58  = rsp_grant_valid & \$57 ;
   assign \$60  = \$58  & \$59 ;
   assign \$61  = \$signal$28  > 1'h0;
@@ -43903,7 +43950,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1360  = guard_ar_refused ^ guard_aw_refused;
   assign \$1361  = guard_ar_refused & guard_aw_refused;
   assign \$1362  = refused + { \$1361 , \$1360  };
-  assign \$1363  = ~ \$25963 [8];
+  assign \$1363  = ~ \$25963 [9];
   assign \$1364  = bus__r_req & \$1363 ;
   assign \$1365  = ~ alloc_queue_pop;
   assign \$1366  = alloc_queue_count[0] & \$1365 ;
@@ -44079,12 +44126,12 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1536  = \$1535  ? 1'h0 : alloc_queue_count[9];
   assign \$1537  = \$1533  ? alloc_queue_count[8] : \$1536 ;
   assign \$1538  = alloc_queue_count[0] | staged_valid;
-  assign \$1539  = \$1538  | \$25963 [8];
+  assign \$1539  = \$1538  | \$25963 [9];
   assign \$1540  = req_alloc & native_alloc_valid;
   assign \$1541  = ~ \$1540 ;
   assign \$1542  = \$1539  & \$1541 ;
   assign \$1543  = alloc_queue_count[0] | staged_valid;
-  assign \$1544  = \$1543  | \$25963 [8];
+  assign \$1544  = \$1543  | \$25963 [9];
   assign \$1545  = req_alloc & native_alloc_valid;
   assign \$1546  = ~ \$1545 ;
   assign \$1547  = \$1544  & \$1546 ;
@@ -44093,7 +44140,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1550  = \$1548  & \$1549 ;
   assign \$1551  = \$1547  & \$1550 ;
   assign \$1552  = ~ \$1551 ;
-  assign \$1553  = \$25963 [8] & \$1552 ;
+  assign \$1553  = \$25963 [9] & \$1552 ;
   assign \$1554  = bus__r_addr[11:6] - 3'h4;
   assign \$1555  = bus__r_addr[11:6] - 3'h4;
   assign \$1557  = bus__r_addr[11:6] - 3'h4;
@@ -44294,10 +44341,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1825  = \$1824 [11:6] - 3'h4;
   assign \$1826  = w0_samples_is & w0_samples_slot_ok;
   assign \$1827  = w0_calibration_is & w0_calibration_slot_ok;
-  assign \$1828  = bus__w_beat_from_queue ? \port$31132$0 [31:0] : bus__w_data;
-  assign \$1829  = bus__w_beat_from_queue ? \port$31132$0 [31:0] : bus__w_data;
+  assign \$1828  = bus__w_beat_from_queue ? \port$31137$0 [31:0] : bus__w_data;
+  assign \$1829  = bus__w_beat_from_queue ? \port$31137$0 [31:0] : bus__w_data;
   assign \$1831  = 31'h40000000 + \$1830 ;
-  assign \$1832  = bus__w_beat_from_queue ? \port$31132$0 [31:0] : bus__w_data;
+  assign \$1832  = bus__w_beat_from_queue ? \port$31137$0 [31:0] : bus__w_data;
   assign \$1834  = 31'h40100000 + \$1833 ;
   assign \$1835  = ~ command_queue_pop;
   assign \$1836  = command_queue_count[0] & \$1835 ;
@@ -44483,8 +44530,8 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$2016  = 1'h1 << \$2015 [7:5];
   assign \$2017  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$2018  = 1'h1 << \$2017 [11:8];
-  assign \$2019  = bus__w_beat_from_queue ? \port$31132$0 [31:0] : bus__w_data;
-  assign \$2020  = bus__w_beat_from_queue ? \port$31132$0 [35:32] : bus__w_strb;
+  assign \$2019  = bus__w_beat_from_queue ? \port$31137$0 [31:0] : bus__w_data;
+  assign \$2020  = bus__w_beat_from_queue ? \port$31137$0 [35:32] : bus__w_strb;
   assign \$2021  = ~ w1_is_command;
   assign \$2022  = w1_valid & \$2021 ;
   assign \$2023  = ~ w1_a1_0[0];
@@ -44681,40 +44728,40 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$2214  = \$2210  | \$2213 ;
   assign \$2215  = ~ \$2214 ;
   assign \$2216  = { \$2215 , \$2207 , \$2199 , \$2191 , \$2183 , \$2175  } + 6'h3f;
-  assign \$2217  = \$signal$620  & \$signal$621 ;
+  assign \$2217  = w2_valid & \$signal$621 ;
   assign \$2218  = \$2217  & w2_is_ctrl;
   assign \$2219  = \$2218  & \$signal$623 [0];
-  assign \$2220  = \$signal$620  & \$signal$621 ;
+  assign \$2220  = w2_valid & \$signal$621 ;
   assign \$2221  = \$2220  & w2_is_err_pop;
-  assign \$2222  = \$signal$620  & w2_is_irq_status;
+  assign \$2222  = w2_valid & w2_is_irq_status;
   assign \$2223  = \$2222  & \$signal$622 [0];
   assign \$2224  = \$2223  ? \$signal$623 [5:0] : 6'h00;
-  assign \$2225  = \$signal$620  & w2_is_irq_enable;
+  assign \$2225  = w2_valid & w2_is_irq_enable;
   assign \$2226  = \$2225  & \$signal$622 [0];
-  assign \$2227  = \$signal$620  & w2_is_guard_ctrl;
+  assign \$2227  = w2_valid & w2_is_guard_ctrl;
   assign \$2228  = \$2227  & \$signal$622 [0];
-  assign \$2229  = \$signal$620  & w2_is_guard_status;
+  assign \$2229  = w2_valid & w2_is_guard_status;
   assign \$2230  = \$2229  & \$signal$622 [0];
   assign \$2231  = \$2230  & \$signal$623 [0];
-  assign \$2232  = \$signal$620  & w2_is_pool0_low_water;
+  assign \$2232  = w2_valid & w2_is_pool0_low_water;
   assign \$2233  = \$2232  & \$signal$622 [0];
-  assign \$2234  = \$signal$620  & w2_is_pool0_low_water;
+  assign \$2234  = w2_valid & w2_is_pool0_low_water;
   assign \$2235  = \$2234  & \$signal$622 [1];
-  assign \$2236  = \$signal$620  & w2_is_pool0_low_water;
+  assign \$2236  = w2_valid & w2_is_pool0_low_water;
   assign \$2237  = \$2236  & \$signal$622 [2];
-  assign \$2238  = \$signal$620  & w2_is_pool1_low_water;
+  assign \$2238  = w2_valid & w2_is_pool1_low_water;
   assign \$2239  = \$2238  & \$signal$622 [0];
-  assign \$2240  = \$signal$620  & w2_is_pool1_low_water;
+  assign \$2240  = w2_valid & w2_is_pool1_low_water;
   assign \$2241  = \$2240  & \$signal$622 [1];
-  assign \$2242  = \$signal$620  & w2_is_pool1_low_water;
+  assign \$2242  = w2_valid & w2_is_pool1_low_water;
   assign \$2243  = \$2242  & \$signal$622 [2];
-  assign \$2244  = | \port$31001$0 [4:1];
+  assign \$2244  = | \port$31000$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$2244 ;
-  assign \$2245  = | \port$31013$0 [4:1];
+  assign \$2245  = | \port$31012$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$2245 ;
-  assign \$2246  = ~ \port$30998$0 [0];
+  assign \$2246  = ~ \port$30997$0 [0];
   assign \$2247  = rsp_grant_valid & \$2246 ;
-  assign \$2248  = \port$30998$0 [4:1] != 1'h1;
+  assign \$2248  = \port$30997$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$2247  & \$2248 ;
   assign log_kept_ge1 = e1_n_at_least[0] & space_ge1;
   assign log_kept_ge2 = e1_n_at_least[1] & space_ge2;
@@ -68473,12 +68520,12 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$25964  = ~ alloc_queue_pop;
   assign \$25965  = alloc_queue_count[0] & \$25964 ;
   assign \$25966  = alloc_queue_held[0] | \$25965 ;
-  assign \$signature__en$784  = alloc_queue_push & \$25966 ;
+  assign \$signature__en$785  = alloc_queue_push & \$25966 ;
   assign \$25967  = req_alloc & native_alloc_valid;
   assign \$25968  = ~ \$25967 ;
   assign alloc_queue_pop = alloc_queue_count[0] & \$25968 ;
   assign \$25969  = alloc_queue_count[0] | staged_valid;
-  assign \$25970  = \$25969  | \$25963 [8];
+  assign \$25970  = \$25969  | \$25963 [9];
   assign \$25971  = req_alloc & native_alloc_valid;
   assign \$25972  = ~ \$25971 ;
   assign \$25973  = \$25970  & \$25972 ;
@@ -68491,7 +68538,6 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign bus__r_data = \$25977  | \$25978 ;
   assign \$25979  = | r2_found_in;
   assign bus__r_err = ~ \$25979 ;
-  assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
   assign \$25981  = ~ \$25980 ;
   assign \$25982  = \$25981  + 1'h1;
   assign \$25984  = ~ \$25983 ;
@@ -68504,7 +68550,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign w0_calibration_is = bus__w_addr_from_queue ? \$25988 [6] : \$25991 [6];
   assign w0_in_pools_queued = 6'h30 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 6'h30 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$31132$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$31137$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -68517,12 +68563,12 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$25994  = bus__w_addr[5:0] == 3'h4;
   assign \$25995  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$25994  | \$25995 ;
-  assign \$25996  = \port$31132$0 [18:0] - 11'h400;
+  assign \$25996  = \port$31137$0 [18:0] - 11'h400;
   assign \$25997  = ~ \$25996 [19];
   assign \$25998  = bus__w_data[18:0] - 11'h400;
   assign \$25999  = ~ \$25998 [19];
   assign w0_samples_slot_ok = bus__w_beat_from_queue ? w0_samples_slot_ok_queued : w0_samples_slot_ok_pins;
-  assign \$26000  = \port$31132$0 [18:0] - 5'h10;
+  assign \$26000  = \port$31137$0 [18:0] - 5'h10;
   assign \$26001  = ~ \$26000 [19];
   assign \$26002  = bus__w_data[18:0] - 5'h10;
   assign \$26003  = ~ \$26002 [19];
@@ -68530,7 +68576,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26004  = ~ command_queue_pop;
   assign \$26005  = command_queue_count[0] & \$26004 ;
   assign \$26006  = command_queue_held[0] | \$26005 ;
-  assign \$signature__en$807  = command_queue_push & \$26006 ;
+  assign \$signature__en$809  = command_queue_push & \$26006 ;
   assign \$26007  = w1_pool_is[0] & w1_samples_addr[0];
   assign \$26008  = w1_pool_is[1] & w1_calibration_addr[0];
   assign \$26009  = { \$26008 , \$26007  } + 2'h3;
@@ -68746,58 +68792,55 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26215  = \$signal$636  & \$signal$621 ;
   assign \$26216  = ~ \$26215 ;
   assign bus__w_err = \$26214  & \$26216 ;
-  assign \$26217  = rsp_freed_valid & \port$31041$0 [0];
-  assign \$26218  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$26217  | \$26218 ;
-  assign \$26219  = rsp_freed_valid & \port$31041$0 [0];
-  assign \$26220  = \$26219  ? \port$31001$0 [0] : \port$31013$0 [0];
-  assign bus__w_slow_err = ~ \$26220 ;
+  assign bus__w_slow_ack = rsp_freed_cpu | rsp_flushed_cpu;
+  assign \$26217  = rsp_freed_cpu ? \port$31000$0 [0] : \port$31012$0 [0];
+  assign bus__w_slow_err = ~ \$26217 ;
   always @(posedge aclk_clk)
-    cycle <= \$26221 ;
+    cycle <= \$26218 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$26222 ;
+    \$signal  <= \$26219 ;
   always @(posedge aclk_clk)
-    ready <= \$26223 ;
+    ready <= \$26220 ;
   always @(posedge aclk_clk)
     e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$30998$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30998$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30998$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$30997$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$30997$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$30997$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$26224 ;
+    \$signal$28  <= \$26221 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$26225 ;
+    e1_exhausted <= \$26222 ;
   always @(posedge aclk_clk)
     e1_guard0 <= \$19 ;
   always @(posedge aclk_clk)
     e1_guard1 <= { \$20 [31:0], 28'h0000000, guard_aw_id, guard_aw_addr, 4'h0, guard_aw_tag, guard_aw_pool, 5'h14, guard_aw_err };
   always @(posedge aclk_clk)
-    e1_n_guard <= \$26226 ;
+    e1_n_guard <= \$26223 ;
   always @(posedge aclk_clk)
-    e1_n_all <= \$26227 ;
+    e1_n_all <= \$26224 ;
   always @(posedge aclk_clk)
-    e1_n_at_least <= \$26228 ;
+    e1_n_at_least <= \$26225 ;
   always @(posedge aclk_clk)
-    e1_n_is <= \$26229 ;
+    e1_n_is <= \$26226 ;
   always @(posedge aclk_clk)
-    e1_access <= \$26230 ;
+    e1_access <= \$26227 ;
   always @(posedge aclk_clk)
-    samples_ev_grant <= \$26231 ;
+    samples_ev_grant <= \$26228 ;
   always @(posedge aclk_clk)
-    samples_ev_free <= \$26232 ;
+    samples_ev_free <= \$26229 ;
   always @(posedge aclk_clk)
-    samples_ev_flush <= \$26233 ;
+    samples_ev_flush <= \$26230 ;
   always @(posedge aclk_clk)
-    samples_ev_fail <= \$26234 ;
+    samples_ev_fail <= \$26231 ;
   always @(posedge aclk_clk)
-    calibration_ev_grant <= \$26235 ;
+    calibration_ev_grant <= \$26232 ;
   always @(posedge aclk_clk)
-    calibration_ev_free <= \$26236 ;
+    calibration_ev_free <= \$26233 ;
   always @(posedge aclk_clk)
-    calibration_ev_flush <= \$26237 ;
+    calibration_ev_flush <= \$26234 ;
   always @(posedge aclk_clk)
-    calibration_ev_fail <= \$26238 ;
+    calibration_ev_fail <= \$26235 ;
   always @(posedge aclk_clk)
     e2_entry0 <= e1_new0;
   always @(posedge aclk_clk)
@@ -68849,25 +68892,25 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     log_bank0_select4_3 <= \$192 ;
   always @(posedge aclk_clk)
-    log_bank0_row <= \$26239 ;
+    log_bank0_row <= \$26236 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$26240 ;
+    log_bank0_wen <= \$26237 ;
   always @(posedge aclk_clk)
-    log_bank0_0_wrow <= \$26241 ;
+    log_bank0_0_wrow <= \$26238 ;
   always @(posedge aclk_clk)
-    log_bank0_0_rrow <= \$26242 ;
+    log_bank0_0_rrow <= \$26239 ;
   always @(posedge aclk_clk)
-    log_bank0_1_wrow <= \$26243 ;
+    log_bank0_1_wrow <= \$26240 ;
   always @(posedge aclk_clk)
-    log_bank0_1_rrow <= \$26244 ;
+    log_bank0_1_rrow <= \$26241 ;
   always @(posedge aclk_clk)
-    log_bank0_2_wrow <= \$26245 ;
+    log_bank0_2_wrow <= \$26242 ;
   always @(posedge aclk_clk)
-    log_bank0_2_rrow <= \$26246 ;
+    log_bank0_2_rrow <= \$26243 ;
   always @(posedge aclk_clk)
-    log_bank0_3_wrow <= \$26247 ;
+    log_bank0_3_wrow <= \$26244 ;
   always @(posedge aclk_clk)
-    log_bank0_3_rrow <= \$26248 ;
+    log_bank0_3_rrow <= \$26245 ;
   always @(posedge aclk_clk)
     log_bank1_select0_0 <= \$208 ;
   always @(posedge aclk_clk)
@@ -68909,25 +68952,25 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     log_bank1_select4_3 <= \$337 ;
   always @(posedge aclk_clk)
-    log_bank1_row <= \$26249 ;
+    log_bank1_row <= \$26246 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$26250 ;
+    log_bank1_wen <= \$26247 ;
   always @(posedge aclk_clk)
-    log_bank1_0_wrow <= \$26251 ;
+    log_bank1_0_wrow <= \$26248 ;
   always @(posedge aclk_clk)
-    log_bank1_0_rrow <= \$26252 ;
+    log_bank1_0_rrow <= \$26249 ;
   always @(posedge aclk_clk)
-    log_bank1_1_wrow <= \$26253 ;
+    log_bank1_1_wrow <= \$26250 ;
   always @(posedge aclk_clk)
-    log_bank1_1_rrow <= \$26254 ;
+    log_bank1_1_rrow <= \$26251 ;
   always @(posedge aclk_clk)
-    log_bank1_2_wrow <= \$26255 ;
+    log_bank1_2_wrow <= \$26252 ;
   always @(posedge aclk_clk)
-    log_bank1_2_rrow <= \$26256 ;
+    log_bank1_2_rrow <= \$26253 ;
   always @(posedge aclk_clk)
-    log_bank1_3_wrow <= \$26257 ;
+    log_bank1_3_wrow <= \$26254 ;
   always @(posedge aclk_clk)
-    log_bank1_3_rrow <= \$26258 ;
+    log_bank1_3_rrow <= \$26255 ;
   always @(posedge aclk_clk)
     log_bank2_select0_0 <= \$353 ;
   always @(posedge aclk_clk)
@@ -68969,25 +69012,25 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     log_bank2_select4_3 <= \$482 ;
   always @(posedge aclk_clk)
-    log_bank2_row <= \$26259 ;
+    log_bank2_row <= \$26256 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$26260 ;
+    log_bank2_wen <= \$26257 ;
   always @(posedge aclk_clk)
-    log_bank2_0_wrow <= \$26261 ;
+    log_bank2_0_wrow <= \$26258 ;
   always @(posedge aclk_clk)
-    log_bank2_0_rrow <= \$26262 ;
+    log_bank2_0_rrow <= \$26259 ;
   always @(posedge aclk_clk)
-    log_bank2_1_wrow <= \$26263 ;
+    log_bank2_1_wrow <= \$26260 ;
   always @(posedge aclk_clk)
-    log_bank2_1_rrow <= \$26264 ;
+    log_bank2_1_rrow <= \$26261 ;
   always @(posedge aclk_clk)
-    log_bank2_2_wrow <= \$26265 ;
+    log_bank2_2_wrow <= \$26262 ;
   always @(posedge aclk_clk)
-    log_bank2_2_rrow <= \$26266 ;
+    log_bank2_2_rrow <= \$26263 ;
   always @(posedge aclk_clk)
-    log_bank2_3_wrow <= \$26267 ;
+    log_bank2_3_wrow <= \$26264 ;
   always @(posedge aclk_clk)
-    log_bank2_3_rrow <= \$26268 ;
+    log_bank2_3_rrow <= \$26265 ;
   always @(posedge aclk_clk)
     log_bank3_select0_0 <= \$498 ;
   always @(posedge aclk_clk)
@@ -69029,25 +69072,25 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     log_bank3_select4_3 <= \$627 ;
   always @(posedge aclk_clk)
-    log_bank3_row <= \$26269 ;
+    log_bank3_row <= \$26266 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$26270 ;
+    log_bank3_wen <= \$26267 ;
   always @(posedge aclk_clk)
-    log_bank3_0_wrow <= \$26271 ;
+    log_bank3_0_wrow <= \$26268 ;
   always @(posedge aclk_clk)
-    log_bank3_0_rrow <= \$26272 ;
+    log_bank3_0_rrow <= \$26269 ;
   always @(posedge aclk_clk)
-    log_bank3_1_wrow <= \$26273 ;
+    log_bank3_1_wrow <= \$26270 ;
   always @(posedge aclk_clk)
-    log_bank3_1_rrow <= \$26274 ;
+    log_bank3_1_rrow <= \$26271 ;
   always @(posedge aclk_clk)
-    log_bank3_2_wrow <= \$26275 ;
+    log_bank3_2_wrow <= \$26272 ;
   always @(posedge aclk_clk)
-    log_bank3_2_rrow <= \$26276 ;
+    log_bank3_2_rrow <= \$26273 ;
   always @(posedge aclk_clk)
-    log_bank3_3_wrow <= \$26277 ;
+    log_bank3_3_wrow <= \$26274 ;
   always @(posedge aclk_clk)
-    log_bank3_3_rrow <= \$26278 ;
+    log_bank3_3_rrow <= \$26275 ;
   always @(posedge aclk_clk)
     log_bank4_select0_0 <= \$643 ;
   always @(posedge aclk_clk)
@@ -69089,25 +69132,25 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     log_bank4_select4_3 <= \$772 ;
   always @(posedge aclk_clk)
-    log_bank4_row <= \$26279 ;
+    log_bank4_row <= \$26276 ;
   always @(posedge aclk_clk)
-    log_bank4_wen <= \$26280 ;
+    log_bank4_wen <= \$26277 ;
   always @(posedge aclk_clk)
-    log_bank4_0_wrow <= \$26281 ;
+    log_bank4_0_wrow <= \$26278 ;
   always @(posedge aclk_clk)
-    log_bank4_0_rrow <= \$26282 ;
+    log_bank4_0_rrow <= \$26279 ;
   always @(posedge aclk_clk)
-    log_bank4_1_wrow <= \$26283 ;
+    log_bank4_1_wrow <= \$26280 ;
   always @(posedge aclk_clk)
-    log_bank4_1_rrow <= \$26284 ;
+    log_bank4_1_rrow <= \$26281 ;
   always @(posedge aclk_clk)
-    log_bank4_2_wrow <= \$26285 ;
+    log_bank4_2_wrow <= \$26282 ;
   always @(posedge aclk_clk)
-    log_bank4_2_rrow <= \$26286 ;
+    log_bank4_2_rrow <= \$26283 ;
   always @(posedge aclk_clk)
-    log_bank4_3_wrow <= \$26287 ;
+    log_bank4_3_wrow <= \$26284 ;
   always @(posedge aclk_clk)
-    log_bank4_3_rrow <= \$26288 ;
+    log_bank4_3_rrow <= \$26285 ;
   always @(posedge aclk_clk)
     log_bank5_select0_0 <= \$788 ;
   always @(posedge aclk_clk)
@@ -69149,25 +69192,25 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     log_bank5_select4_3 <= \$917 ;
   always @(posedge aclk_clk)
-    log_bank5_row <= \$26289 ;
+    log_bank5_row <= \$26286 ;
   always @(posedge aclk_clk)
-    log_bank5_wen <= \$26290 ;
+    log_bank5_wen <= \$26287 ;
   always @(posedge aclk_clk)
-    log_bank5_0_wrow <= \$26291 ;
+    log_bank5_0_wrow <= \$26288 ;
   always @(posedge aclk_clk)
-    log_bank5_0_rrow <= \$26292 ;
+    log_bank5_0_rrow <= \$26289 ;
   always @(posedge aclk_clk)
-    log_bank5_1_wrow <= \$26293 ;
+    log_bank5_1_wrow <= \$26290 ;
   always @(posedge aclk_clk)
-    log_bank5_1_rrow <= \$26294 ;
+    log_bank5_1_rrow <= \$26291 ;
   always @(posedge aclk_clk)
-    log_bank5_2_wrow <= \$26295 ;
+    log_bank5_2_wrow <= \$26292 ;
   always @(posedge aclk_clk)
-    log_bank5_2_rrow <= \$26296 ;
+    log_bank5_2_rrow <= \$26293 ;
   always @(posedge aclk_clk)
-    log_bank5_3_wrow <= \$26297 ;
+    log_bank5_3_wrow <= \$26294 ;
   always @(posedge aclk_clk)
-    log_bank5_3_rrow <= \$26298 ;
+    log_bank5_3_rrow <= \$26295 ;
   always @(posedge aclk_clk)
     log_bank6_select0_0 <= \$933 ;
   always @(posedge aclk_clk)
@@ -69209,25 +69252,25 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     log_bank6_select4_3 <= \$1062 ;
   always @(posedge aclk_clk)
-    log_bank6_row <= \$26299 ;
+    log_bank6_row <= \$26296 ;
   always @(posedge aclk_clk)
-    log_bank6_wen <= \$26300 ;
+    log_bank6_wen <= \$26297 ;
   always @(posedge aclk_clk)
-    log_bank6_0_wrow <= \$26301 ;
+    log_bank6_0_wrow <= \$26298 ;
   always @(posedge aclk_clk)
-    log_bank6_0_rrow <= \$26302 ;
+    log_bank6_0_rrow <= \$26299 ;
   always @(posedge aclk_clk)
-    log_bank6_1_wrow <= \$26303 ;
+    log_bank6_1_wrow <= \$26300 ;
   always @(posedge aclk_clk)
-    log_bank6_1_rrow <= \$26304 ;
+    log_bank6_1_rrow <= \$26301 ;
   always @(posedge aclk_clk)
-    log_bank6_2_wrow <= \$26305 ;
+    log_bank6_2_wrow <= \$26302 ;
   always @(posedge aclk_clk)
-    log_bank6_2_rrow <= \$26306 ;
+    log_bank6_2_rrow <= \$26303 ;
   always @(posedge aclk_clk)
-    log_bank6_3_wrow <= \$26307 ;
+    log_bank6_3_wrow <= \$26304 ;
   always @(posedge aclk_clk)
-    log_bank6_3_rrow <= \$26308 ;
+    log_bank6_3_rrow <= \$26305 ;
   always @(posedge aclk_clk)
     log_bank7_select0_0 <= \$1078 ;
   always @(posedge aclk_clk)
@@ -69269,105 +69312,105 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     log_bank7_select4_3 <= \$1207 ;
   always @(posedge aclk_clk)
-    log_bank7_row <= \$26309 ;
+    log_bank7_row <= \$26306 ;
   always @(posedge aclk_clk)
-    log_bank7_wen <= \$26310 ;
+    log_bank7_wen <= \$26307 ;
   always @(posedge aclk_clk)
-    log_bank7_0_wrow <= \$26311 ;
+    log_bank7_0_wrow <= \$26308 ;
   always @(posedge aclk_clk)
-    log_bank7_0_rrow <= \$26312 ;
+    log_bank7_0_rrow <= \$26309 ;
   always @(posedge aclk_clk)
-    log_bank7_1_wrow <= \$26313 ;
+    log_bank7_1_wrow <= \$26310 ;
   always @(posedge aclk_clk)
-    log_bank7_1_rrow <= \$26314 ;
+    log_bank7_1_rrow <= \$26311 ;
   always @(posedge aclk_clk)
-    log_bank7_2_wrow <= \$26315 ;
+    log_bank7_2_wrow <= \$26312 ;
   always @(posedge aclk_clk)
-    log_bank7_2_rrow <= \$26316 ;
+    log_bank7_2_rrow <= \$26313 ;
   always @(posedge aclk_clk)
-    log_bank7_3_wrow <= \$26317 ;
+    log_bank7_3_wrow <= \$26314 ;
   always @(posedge aclk_clk)
-    log_bank7_3_rrow <= \$26318 ;
+    log_bank7_3_rrow <= \$26315 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$26319 ;
+    space_ge1 <= \$26316 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$26320 ;
+    space_ge2 <= \$26317 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$26321 ;
+    space_ge3 <= \$26318 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$26322 ;
+    space_ge4 <= \$26319 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$26323 ;
+    space_ge5 <= \$26320 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$26324 ;
+    space_ge6 <= \$26321 ;
   always @(posedge aclk_clk)
-    space_ge7 <= \$26325 ;
+    space_ge7 <= \$26322 ;
   always @(posedge aclk_clk)
-    space_ge8 <= \$26326 ;
+    space_ge8 <= \$26323 ;
   always @(posedge aclk_clk)
-    space_ge9 <= \$26327 ;
+    space_ge9 <= \$26324 ;
   always @(posedge aclk_clk)
-    space_ge10 <= \$26328 ;
+    space_ge10 <= \$26325 ;
   always @(posedge aclk_clk)
-    space_ge11 <= \$26329 ;
+    space_ge11 <= \$26326 ;
   always @(posedge aclk_clk)
-    space_ge12 <= \$26330 ;
+    space_ge12 <= \$26327 ;
   always @(posedge aclk_clk)
-    space_ge13 <= \$26331 ;
+    space_ge13 <= \$26328 ;
   always @(posedge aclk_clk)
-    space_ge14 <= \$26332 ;
+    space_ge14 <= \$26329 ;
   always @(posedge aclk_clk)
-    space_ge15 <= \$26333 ;
+    space_ge15 <= \$26330 ;
   always @(posedge aclk_clk)
-    space_ge16 <= \$26334 ;
+    space_ge16 <= \$26331 ;
   always @(posedge aclk_clk)
-    space_ge17 <= \$26335 ;
+    space_ge17 <= \$26332 ;
   always @(posedge aclk_clk)
-    space_ge18 <= \$26336 ;
+    space_ge18 <= \$26333 ;
   always @(posedge aclk_clk)
-    space_ge19 <= \$26337 ;
+    space_ge19 <= \$26334 ;
   always @(posedge aclk_clk)
-    space_ge20 <= \$26338 ;
+    space_ge20 <= \$26335 ;
   always @(posedge aclk_clk)
-    space_ge21 <= \$26339 ;
+    space_ge21 <= \$26336 ;
   always @(posedge aclk_clk)
-    space_ge22 <= \$26340 ;
+    space_ge22 <= \$26337 ;
   always @(posedge aclk_clk)
-    space_ge23 <= \$26341 ;
+    space_ge23 <= \$26338 ;
   always @(posedge aclk_clk)
-    space_ge24 <= \$26342 ;
+    space_ge24 <= \$26339 ;
   always @(posedge aclk_clk)
-    space_ge25 <= \$26343 ;
+    space_ge25 <= \$26340 ;
   always @(posedge aclk_clk)
-    space_ge26 <= \$26344 ;
+    space_ge26 <= \$26341 ;
   always @(posedge aclk_clk)
-    space_ge27 <= \$26345 ;
+    space_ge27 <= \$26342 ;
   always @(posedge aclk_clk)
-    space_ge28 <= \$26346 ;
+    space_ge28 <= \$26343 ;
   always @(posedge aclk_clk)
-    space_ge29 <= \$26347 ;
+    space_ge29 <= \$26344 ;
   always @(posedge aclk_clk)
-    space_ge30 <= \$26348 ;
+    space_ge30 <= \$26345 ;
   always @(posedge aclk_clk)
-    space_ge31 <= \$26349 ;
+    space_ge31 <= \$26346 ;
   always @(posedge aclk_clk)
-    space_ge32 <= \$26350 ;
+    space_ge32 <= \$26347 ;
   always @(posedge aclk_clk)
-    tail_bank <= \$26351 ;
+    tail_bank <= \$26348 ;
   always @(posedge aclk_clk)
-    space <= \$26352 ;
+    space <= \$26349 ;
   always @(posedge aclk_clk)
-    n_kept_q <= \$26353 ;
+    n_kept_q <= \$26350 ;
   always @(posedge aclk_clk)
-    \$signal$407  <= \$26354 ;
+    \$signal$407  <= \$26351 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$26355 ;
+    n_dropped <= \$26352 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$26356 ;
+    err_dropped <= \$26353 ;
   always @(posedge aclk_clk)
-    head <= \$26357 ;
+    head <= \$26354 ;
   always @(posedge aclk_clk)
-    \$signal$411  <= \$26358 ;
+    \$signal$411  <= \$26355 ;
   always @(posedge aclk_clk)
     head_bank_0 <= \$1279 ;
   always @(posedge aclk_clk)
@@ -69379,91 +69422,91 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     head_entry <= \$1287 ;
   always @(posedge aclk_clk)
-    head_shown_valid <= \$26359 ;
+    head_shown_valid <= \$26356 ;
   always @(posedge aclk_clk)
-    \$signal$450  <= \$26360 ;
+    \$signal$450  <= \$26357 ;
   always @(posedge aclk_clk)
-    samples_lw_limit <= \$26361 ;
+    samples_lw_limit <= \$26358 ;
   always @(posedge aclk_clk)
-    samples_lw_short <= \$26362 ;
+    samples_lw_short <= \$26359 ;
   always @(posedge aclk_clk)
-    samples_lw_granted_1 <= \$26363 ;
+    samples_lw_granted_1 <= \$26360 ;
   always @(posedge aclk_clk)
-    samples_lw_granted_2 <= \$26364 ;
+    samples_lw_granted_2 <= \$26361 ;
   always @(posedge aclk_clk)
-    samples_in_use <= \$26365 ;
+    samples_in_use <= \$26362 ;
   always @(posedge aclk_clk)
-    samples_in_use_was <= \$26366 ;
+    samples_in_use_was <= \$26363 ;
   always @(posedge aclk_clk)
-    samples_in_use_rose <= \$26367 ;
+    samples_in_use_rose <= \$26364 ;
   always @(posedge aclk_clk)
-    samples_hw_grow <= \$26368 ;
+    samples_hw_grow <= \$26365 ;
   always @(posedge aclk_clk)
-    samples_high_water <= \$26369 ;
+    samples_high_water <= \$26366 ;
   always @(posedge aclk_clk)
-    samples_allocs <= \$26370 ;
+    samples_allocs <= \$26367 ;
   always @(posedge aclk_clk)
-    samples_fails <= \$26371 ;
+    samples_fails <= \$26368 ;
   always @(posedge aclk_clk)
-    samples_frees <= \$26372 ;
+    samples_frees <= \$26369 ;
   always @(posedge aclk_clk)
-    samples_flushes <= \$26373 ;
+    samples_flushes <= \$26370 ;
   always @(posedge aclk_clk)
-    calibration_lw_limit <= \$26374 ;
+    calibration_lw_limit <= \$26371 ;
   always @(posedge aclk_clk)
-    calibration_lw_short <= \$26375 ;
+    calibration_lw_short <= \$26372 ;
   always @(posedge aclk_clk)
-    calibration_lw_granted_1 <= \$26376 ;
+    calibration_lw_granted_1 <= \$26373 ;
   always @(posedge aclk_clk)
-    calibration_lw_granted_2 <= \$26377 ;
+    calibration_lw_granted_2 <= \$26374 ;
   always @(posedge aclk_clk)
-    calibration_in_use <= \$26378 ;
+    calibration_in_use <= \$26375 ;
   always @(posedge aclk_clk)
-    calibration_in_use_was <= \$26379 ;
+    calibration_in_use_was <= \$26376 ;
   always @(posedge aclk_clk)
-    calibration_in_use_rose <= \$26380 ;
+    calibration_in_use_rose <= \$26377 ;
   always @(posedge aclk_clk)
-    calibration_hw_grow <= \$26381 ;
+    calibration_hw_grow <= \$26378 ;
   always @(posedge aclk_clk)
-    calibration_high_water <= \$26382 ;
+    calibration_high_water <= \$26379 ;
   always @(posedge aclk_clk)
-    calibration_allocs <= \$26383 ;
+    calibration_allocs <= \$26380 ;
   always @(posedge aclk_clk)
-    calibration_fails <= \$26384 ;
+    calibration_fails <= \$26381 ;
   always @(posedge aclk_clk)
-    calibration_frees <= \$26385 ;
+    calibration_frees <= \$26382 ;
   always @(posedge aclk_clk)
-    calibration_flushes <= \$26386 ;
+    calibration_flushes <= \$26383 ;
   always @(posedge aclk_clk)
-    \$signal$481  <= \$26387 ;
+    \$signal$481  <= \$26384 ;
   always @(posedge aclk_clk)
-    refused <= \$26388 ;
+    refused <= \$26385 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$26389 ;
+    r1_valid <= \$26386 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$26390 ;
+    alloc_queue_head <= \$26387 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$26391 ;
+    alloc_queue_rd <= \$26388 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$26392 ;
+    alloc_queue_rd_next <= \$26389 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$26393 ;
+    alloc_queue_wr <= \$26390 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$26394 ;
+    alloc_queue_wr_next <= \$26391 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$26395 ;
+    alloc_queue_held <= \$26392 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$26396 ;
+    alloc_queue_count <= \$26393 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$26397 ;
+    req_alloc <= \$26394 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$26398 ;
+    staged_valid <= \$26395 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$26399 ;
+    alloc_queue_w_data <= \$26396 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$26400 ;
+    req_alloc_pool <= \$26397 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$26401 ;
+    req_alloc_size <= \$26398 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$1564 [12];
   always @(posedge aclk_clk)
@@ -69565,19 +69608,19 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     r1_sel_pool1_low_water <= \$1711 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$26402 ;
+    r2_valid <= \$26399 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$26403 ;
+    r2_block0 <= \$1742 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$26404 ;
+    r2_found_in <= \$26400 ;
   always @(posedge aclk_clk)
-    r2_block1 <= \$26405 ;
+    r2_block1 <= \$1750 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$26406 ;
+    r2_block4 <= \$1780 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$26407 ;
+    r2_block5 <= \$1810 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$26408 ;
+    w1_valid <= \$26401 ;
   always @(posedge aclk_clk)
     w1_is_free <= \$1815 ;
   always @(posedge aclk_clk)
@@ -69585,100 +69628,100 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     w1_is_command <= \$1823 ;
   always @(posedge aclk_clk)
-    \$signal$580  <= \$26409 ;
+    \$signal$580  <= \$1825 [0];
   always @(posedge aclk_clk)
-    w1_pool_is <= \$26410 ;
+    w1_pool_is <= { w0_calibration_is, w0_samples_is };
   always @(posedge aclk_clk)
-    w1_hit <= \$26411 ;
+    w1_hit <= { \$1827 , \$1826  };
   always @(posedge aclk_clk)
-    w1_tag <= \$26412 ;
+    w1_tag <= \$1828 [22:19];
   always @(posedge aclk_clk)
-    w1_samples_addr <= \$26413 ;
+    w1_samples_addr <= \$1831 [31:0];
   always @(posedge aclk_clk)
-    w1_calibration_addr <= \$26414 ;
+    w1_calibration_addr <= \$1834 [31:0];
   always @(posedge aclk_clk)
-    command_queue_head <= \$26415 ;
+    command_queue_head <= \$26402 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$26416 ;
+    command_queue_rd <= \$26403 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$26417 ;
+    command_queue_rd_next <= \$26404 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$26418 ;
+    command_queue_wr <= \$26405 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$26419 ;
+    command_queue_wr_next <= \$26406 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$26420 ;
+    command_queue_held <= \$26407 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$26421 ;
+    command_queue_count <= \$26408 ;
   always @(posedge aclk_clk)
-    native_turn <= \$26422 ;
+    native_turn <= \$26409 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$26423 ;
+    w1_a1_0 <= \$2012 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$26424 ;
+    w1_a4_2 <= \$2014 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$26425 ;
+    w1_a7_5 <= \$2016 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$26426 ;
+    w1_a11_8 <= \$2018 ;
   always @(posedge aclk_clk)
-    w1_data <= \$26427 ;
+    \$signal$615  <= \$2019 ;
   always @(posedge aclk_clk)
-    \$signal$616  <= \$26428 ;
+    \$signal$616  <= w0_full_word;
   always @(posedge aclk_clk)
-    \$signal$617  <= \$26429 ;
+    \$signal$617  <= \$2020 ;
   always @(posedge aclk_clk)
-    \$signal$620  <= \$26430 ;
+    w2_valid <= \$26410 ;
   always @(posedge aclk_clk)
-    \$signal$621  <= \$26431 ;
+    \$signal$621  <= \$signal$616 ;
   always @(posedge aclk_clk)
-    \$signal$622  <= \$26432 ;
+    \$signal$622  <= \$signal$617 ;
   always @(posedge aclk_clk)
-    \$signal$623  <= \$26433 ;
+    \$signal$623  <= \$signal$615 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$26434 ;
+    w2_is_ctrl <= \$2030 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$26435 ;
+    w2_is_irq_status <= \$2038 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$26436 ;
+    w2_is_irq_enable <= \$2046 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$26437 ;
+    w2_is_err_pop <= \$2054 ;
   always @(posedge aclk_clk)
-    w2_is_guard_ctrl <= \$26438 ;
+    w2_is_guard_ctrl <= \$2062 ;
   always @(posedge aclk_clk)
-    w2_is_guard_status <= \$26439 ;
+    w2_is_guard_status <= \$2070 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$26440 ;
+    w2_is_pool0_free <= \$2078 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$26441 ;
+    w2_is_pool0_flush <= \$2086 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$26442 ;
+    w2_is_pool0_low_water <= \$2094 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$26443 ;
+    w2_is_pool1_free <= \$2102 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$26444 ;
+    w2_is_pool1_flush <= \$2110 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$26445 ;
+    w2_is_pool1_low_water <= \$2118 ;
   always @(posedge aclk_clk)
-    \$signal$636  <= \$26446 ;
+    \$signal$636  <= \$2167 [6];
   always @(posedge aclk_clk)
-    w2_plain <= \$26447 ;
+    w2_plain <= \$2216 [6];
   always @(posedge aclk_clk)
-    \$signal$410  <= \$26448 ;
+    \$signal$410  <= \$26411 ;
   always @(posedge aclk_clk)
-    w1c <= \$26449 ;
+    w1c <= \$26412 ;
   always @(posedge aclk_clk)
-    \$signal$451  <= \$26450 ;
+    \$signal$451  <= \$26413 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$26451 ;
+    irq_enable <= \$26414 ;
   always @(posedge aclk_clk)
-    guard_lock_on <= \$26452 ;
+    guard_lock_on <= \$26415 ;
   always @(posedge aclk_clk)
-    guard_unlock <= \$26453 ;
+    guard_unlock <= \$26416 ;
   always @(posedge aclk_clk)
-    samples_low_water <= \$26454 ;
+    samples_low_water <= \$26417 ;
   always @(posedge aclk_clk)
-    calibration_low_water <= \$26455 ;
-  assign \$auto$rtlil.cc:2739:Not$2  = ~ { bus__r_req, \$25960  };
+    calibration_low_water <= \$26418 ;
+  assign \$auto$rtlil.cc:2739:Not$2  = ~ { \port$31125$0 , \port$0$141 , \$25960  };
   assign \$auto$rtlil.cc:2739:Not$102  = ~ bus__w_addr_queued[8];
   assign \$auto$rtlil.cc:2739:Not$104  = ~ bus__w_addr[8];
   assign \$auto$rtlil.cc:2739:Not$106  = ~ { bus__w_addr_queued[8], bus__w_addr_queued[6] };
@@ -70752,1037 +70795,1073 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26221  = \$1 [31:0];
+    \$26218  = \$1 [31:0];
     if (aclk_rst) begin
-      \$26221  = 32'd0;
+      \$26218  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26222  = busy;
+    \$26219  = busy;
+    if (aclk_rst) begin
+      \$26219  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
+    \$26220  = \ready$6 ;
+    if (aclk_rst) begin
+      \$26220  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
+    \$26221  = \$14 [1:0];
+    if (aclk_rst) begin
+      \$26221  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
+    \$26222  = \$16 ;
     if (aclk_rst) begin
       \$26222  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26223  = \ready$6 ;
+    \$26223  = \$21 ;
     if (aclk_rst) begin
-      \$26223  = 1'h0;
+      \$26223  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26224  = \$14 [1:0];
+    \$26224  = \$22 ;
     if (aclk_rst) begin
-      \$26224  = 2'h0;
+      \$26224  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26225  = \$16 ;
+    \$26225  = { \$27 , \$26 , \$25 , \$24 , \$23  };
     if (aclk_rst) begin
-      \$26225  = 1'h0;
+      \$26225  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26226  = \$21 ;
+    \$26226  = { \$33 , \$32 , \$31 , \$30 , \$29 , \$28  };
     if (aclk_rst) begin
-      \$26226  = 2'h0;
+      \$26226  = 6'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26227  = \$22 ;
+    \$26227  = \$34 ;
     if (aclk_rst) begin
-      \$26227  = 3'h0;
+      \$26227  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26228  = { \$27 , \$26 , \$25 , \$24 , \$23  };
+    \$26228  = \$37 ;
     if (aclk_rst) begin
-      \$26228  = 5'h00;
+      \$26228  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26229  = { \$33 , \$32 , \$31 , \$30 , \$29 , \$28  };
+    \$26229  = \$40 ;
     if (aclk_rst) begin
-      \$26229  = 6'h01;
+      \$26229  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26230  = \$34 ;
+    \$26230  = \$43 ;
     if (aclk_rst) begin
       \$26230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26231  = \$37 ;
+    \$26231  = \$47 ;
     if (aclk_rst) begin
       \$26231  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26232  = \$40 ;
+    \$26232  = \$50 ;
     if (aclk_rst) begin
       \$26232  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26233  = \$43 ;
+    \$26233  = \$53 ;
     if (aclk_rst) begin
       \$26233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26234  = \$47 ;
+    \$26234  = \$56 ;
     if (aclk_rst) begin
       \$26234  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26235  = \$50 ;
+    \$26235  = \$60 ;
     if (aclk_rst) begin
       \$26235  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26236  = \$53 ;
+    \$26236  = log_bank0_row;
+    if (log_bank0_enable) begin
+      \$26236  = \$193 [1:0];
+    end
     if (aclk_rst) begin
-      \$26236  = 1'h0;
+      \$26236  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26237  = \$56 ;
+    \$26237  = log_bank0_enable;
     if (aclk_rst) begin
       \$26237  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26238  = \$60 ;
-    if (aclk_rst) begin
-      \$26238  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26239  = log_bank0_row;
-    if (log_bank0_enable) begin
-      \$26239  = \$193 [1:0];
-    end
-    if (aclk_rst) begin
-      \$26239  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26240  = log_bank0_enable;
-    if (aclk_rst) begin
-      \$26240  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26242  = log_bank0_0_rrow;
+    \$26239  = log_bank0_0_rrow;
     if (\$196 ) begin
-      \$26242  = head[4:3];
+      \$26239  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26243  = log_bank0_1_wrow;
+    \$26240  = log_bank0_1_wrow;
     if (space_ge1) begin
-      \$26243  = log_bank0_row;
+      \$26240  = log_bank0_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26244  = log_bank0_1_rrow;
+    \$26241  = log_bank0_1_rrow;
     if (\$199 ) begin
-      \$26244  = head[4:3];
+      \$26241  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26245  = log_bank0_2_wrow;
+    \$26242  = log_bank0_2_wrow;
     if (e1_n_at_least[0]) begin
-      \$26245  = log_bank0_row;
+      \$26242  = log_bank0_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26246  = log_bank0_2_rrow;
+    \$26243  = log_bank0_2_rrow;
     if (\$202 ) begin
-      \$26246  = head[4:3];
+      \$26243  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26247  = log_bank0_3_wrow;
+    \$26244  = log_bank0_3_wrow;
     if (log_kept_ge1) begin
-      \$26247  = log_bank0_row;
+      \$26244  = log_bank0_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26248  = log_bank0_3_rrow;
+    \$26245  = log_bank0_3_rrow;
     if (\$205 ) begin
-      \$26248  = head[4:3];
+      \$26245  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26249  = log_bank1_row;
+    \$26246  = log_bank1_row;
     if (log_bank1_enable) begin
-      \$26249  = \$338 [1:0];
+      \$26246  = \$338 [1:0];
     end
     if (aclk_rst) begin
-      \$26249  = 2'h0;
+      \$26246  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26250  = log_bank1_enable;
+    \$26247  = log_bank1_enable;
     if (aclk_rst) begin
-      \$26250  = 1'h0;
+      \$26247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26252  = log_bank1_0_rrow;
+    \$26249  = log_bank1_0_rrow;
     if (\$341 ) begin
-      \$26252  = head[4:3];
+      \$26249  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26253  = log_bank1_1_wrow;
+    \$26250  = log_bank1_1_wrow;
     if (space_ge1) begin
-      \$26253  = log_bank1_row;
+      \$26250  = log_bank1_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26254  = log_bank1_1_rrow;
+    \$26251  = log_bank1_1_rrow;
     if (\$344 ) begin
-      \$26254  = head[4:3];
+      \$26251  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26255  = log_bank1_2_wrow;
+    \$26252  = log_bank1_2_wrow;
     if (e1_n_at_least[0]) begin
-      \$26255  = log_bank1_row;
+      \$26252  = log_bank1_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26256  = log_bank1_2_rrow;
+    \$26253  = log_bank1_2_rrow;
     if (\$347 ) begin
-      \$26256  = head[4:3];
+      \$26253  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26257  = log_bank1_3_wrow;
+    \$26254  = log_bank1_3_wrow;
     if (log_kept_ge1) begin
-      \$26257  = log_bank1_row;
+      \$26254  = log_bank1_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26258  = log_bank1_3_rrow;
+    \$26255  = log_bank1_3_rrow;
     if (\$350 ) begin
-      \$26258  = head[4:3];
+      \$26255  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26259  = log_bank2_row;
+    \$26256  = log_bank2_row;
     if (log_bank2_enable) begin
-      \$26259  = \$483 [1:0];
+      \$26256  = \$483 [1:0];
     end
     if (aclk_rst) begin
-      \$26259  = 2'h0;
+      \$26256  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26260  = log_bank2_enable;
+    \$26257  = log_bank2_enable;
     if (aclk_rst) begin
-      \$26260  = 1'h0;
+      \$26257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26262  = log_bank2_0_rrow;
+    \$26259  = log_bank2_0_rrow;
     if (\$486 ) begin
-      \$26262  = head[4:3];
+      \$26259  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26263  = log_bank2_1_wrow;
+    \$26260  = log_bank2_1_wrow;
     if (space_ge1) begin
-      \$26263  = log_bank2_row;
+      \$26260  = log_bank2_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26264  = log_bank2_1_rrow;
+    \$26261  = log_bank2_1_rrow;
     if (\$489 ) begin
-      \$26264  = head[4:3];
+      \$26261  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26265  = log_bank2_2_wrow;
+    \$26262  = log_bank2_2_wrow;
     if (e1_n_at_least[0]) begin
-      \$26265  = log_bank2_row;
+      \$26262  = log_bank2_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26266  = log_bank2_2_rrow;
+    \$26263  = log_bank2_2_rrow;
     if (\$492 ) begin
-      \$26266  = head[4:3];
+      \$26263  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26267  = log_bank2_3_wrow;
+    \$26264  = log_bank2_3_wrow;
     if (log_kept_ge1) begin
-      \$26267  = log_bank2_row;
+      \$26264  = log_bank2_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26268  = log_bank2_3_rrow;
+    \$26265  = log_bank2_3_rrow;
     if (\$495 ) begin
-      \$26268  = head[4:3];
+      \$26265  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26269  = log_bank3_row;
+    \$26266  = log_bank3_row;
     if (log_bank3_enable) begin
-      \$26269  = \$628 [1:0];
+      \$26266  = \$628 [1:0];
     end
     if (aclk_rst) begin
-      \$26269  = 2'h0;
+      \$26266  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26270  = log_bank3_enable;
+    \$26267  = log_bank3_enable;
     if (aclk_rst) begin
-      \$26270  = 1'h0;
+      \$26267  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26272  = log_bank3_0_rrow;
+    \$26269  = log_bank3_0_rrow;
     if (\$631 ) begin
-      \$26272  = head[4:3];
+      \$26269  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26273  = log_bank3_1_wrow;
+    \$26270  = log_bank3_1_wrow;
     if (space_ge1) begin
-      \$26273  = log_bank3_row;
+      \$26270  = log_bank3_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26274  = log_bank3_1_rrow;
+    \$26271  = log_bank3_1_rrow;
     if (\$634 ) begin
-      \$26274  = head[4:3];
+      \$26271  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26275  = log_bank3_2_wrow;
+    \$26272  = log_bank3_2_wrow;
     if (e1_n_at_least[0]) begin
-      \$26275  = log_bank3_row;
+      \$26272  = log_bank3_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26276  = log_bank3_2_rrow;
+    \$26273  = log_bank3_2_rrow;
     if (\$637 ) begin
-      \$26276  = head[4:3];
+      \$26273  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26277  = log_bank3_3_wrow;
+    \$26274  = log_bank3_3_wrow;
     if (log_kept_ge1) begin
-      \$26277  = log_bank3_row;
+      \$26274  = log_bank3_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26278  = log_bank3_3_rrow;
+    \$26275  = log_bank3_3_rrow;
     if (\$640 ) begin
-      \$26278  = head[4:3];
+      \$26275  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26279  = log_bank4_row;
+    \$26276  = log_bank4_row;
     if (log_bank4_enable) begin
-      \$26279  = \$773 [1:0];
+      \$26276  = \$773 [1:0];
     end
     if (aclk_rst) begin
-      \$26279  = 2'h0;
+      \$26276  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26280  = log_bank4_enable;
+    \$26277  = log_bank4_enable;
     if (aclk_rst) begin
-      \$26280  = 1'h0;
+      \$26277  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26282  = log_bank4_0_rrow;
+    \$26279  = log_bank4_0_rrow;
     if (\$776 ) begin
-      \$26282  = head[4:3];
+      \$26279  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26283  = log_bank4_1_wrow;
+    \$26280  = log_bank4_1_wrow;
     if (space_ge1) begin
-      \$26283  = log_bank4_row;
+      \$26280  = log_bank4_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26284  = log_bank4_1_rrow;
+    \$26281  = log_bank4_1_rrow;
     if (\$779 ) begin
-      \$26284  = head[4:3];
+      \$26281  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26285  = log_bank4_2_wrow;
+    \$26282  = log_bank4_2_wrow;
     if (e1_n_at_least[0]) begin
-      \$26285  = log_bank4_row;
+      \$26282  = log_bank4_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26286  = log_bank4_2_rrow;
+    \$26283  = log_bank4_2_rrow;
     if (\$782 ) begin
-      \$26286  = head[4:3];
+      \$26283  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26287  = log_bank4_3_wrow;
+    \$26284  = log_bank4_3_wrow;
     if (log_kept_ge1) begin
-      \$26287  = log_bank4_row;
+      \$26284  = log_bank4_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26288  = log_bank4_3_rrow;
+    \$26285  = log_bank4_3_rrow;
     if (\$785 ) begin
-      \$26288  = head[4:3];
+      \$26285  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26289  = log_bank5_row;
+    \$26286  = log_bank5_row;
     if (log_bank5_enable) begin
-      \$26289  = \$918 [1:0];
+      \$26286  = \$918 [1:0];
     end
     if (aclk_rst) begin
-      \$26289  = 2'h0;
+      \$26286  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26290  = log_bank5_enable;
+    \$26287  = log_bank5_enable;
     if (aclk_rst) begin
-      \$26290  = 1'h0;
+      \$26287  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26292  = log_bank5_0_rrow;
+    \$26289  = log_bank5_0_rrow;
     if (\$921 ) begin
-      \$26292  = head[4:3];
+      \$26289  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26293  = log_bank5_1_wrow;
+    \$26290  = log_bank5_1_wrow;
     if (space_ge1) begin
-      \$26293  = log_bank5_row;
+      \$26290  = log_bank5_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26294  = log_bank5_1_rrow;
+    \$26291  = log_bank5_1_rrow;
     if (\$924 ) begin
-      \$26294  = head[4:3];
+      \$26291  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26295  = log_bank5_2_wrow;
+    \$26292  = log_bank5_2_wrow;
     if (e1_n_at_least[0]) begin
-      \$26295  = log_bank5_row;
+      \$26292  = log_bank5_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26296  = log_bank5_2_rrow;
+    \$26293  = log_bank5_2_rrow;
     if (\$927 ) begin
-      \$26296  = head[4:3];
+      \$26293  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26297  = log_bank5_3_wrow;
+    \$26294  = log_bank5_3_wrow;
     if (log_kept_ge1) begin
-      \$26297  = log_bank5_row;
+      \$26294  = log_bank5_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26298  = log_bank5_3_rrow;
+    \$26295  = log_bank5_3_rrow;
     if (\$930 ) begin
-      \$26298  = head[4:3];
+      \$26295  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26299  = log_bank6_row;
+    \$26296  = log_bank6_row;
     if (log_bank6_enable) begin
-      \$26299  = \$1063 [1:0];
+      \$26296  = \$1063 [1:0];
     end
     if (aclk_rst) begin
-      \$26299  = 2'h0;
+      \$26296  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26300  = log_bank6_enable;
+    \$26297  = log_bank6_enable;
     if (aclk_rst) begin
-      \$26300  = 1'h0;
+      \$26297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26302  = log_bank6_0_rrow;
+    \$26299  = log_bank6_0_rrow;
     if (\$1066 ) begin
-      \$26302  = head[4:3];
+      \$26299  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26303  = log_bank6_1_wrow;
+    \$26300  = log_bank6_1_wrow;
     if (space_ge1) begin
-      \$26303  = log_bank6_row;
+      \$26300  = log_bank6_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26304  = log_bank6_1_rrow;
+    \$26301  = log_bank6_1_rrow;
     if (\$1069 ) begin
-      \$26304  = head[4:3];
+      \$26301  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26305  = log_bank6_2_wrow;
+    \$26302  = log_bank6_2_wrow;
     if (e1_n_at_least[0]) begin
-      \$26305  = log_bank6_row;
+      \$26302  = log_bank6_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26306  = log_bank6_2_rrow;
+    \$26303  = log_bank6_2_rrow;
     if (\$1072 ) begin
-      \$26306  = head[4:3];
+      \$26303  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26307  = log_bank6_3_wrow;
+    \$26304  = log_bank6_3_wrow;
     if (log_kept_ge1) begin
-      \$26307  = log_bank6_row;
+      \$26304  = log_bank6_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26308  = log_bank6_3_rrow;
+    \$26305  = log_bank6_3_rrow;
     if (\$1075 ) begin
-      \$26308  = head[4:3];
+      \$26305  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26309  = log_bank7_row;
+    \$26306  = log_bank7_row;
     if (log_bank7_enable) begin
-      \$26309  = \$1208 [1:0];
+      \$26306  = \$1208 [1:0];
     end
     if (aclk_rst) begin
-      \$26309  = 2'h0;
+      \$26306  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26310  = log_bank7_enable;
+    \$26307  = log_bank7_enable;
     if (aclk_rst) begin
-      \$26310  = 1'h0;
+      \$26307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26312  = log_bank7_0_rrow;
+    \$26309  = log_bank7_0_rrow;
     if (\$1211 ) begin
-      \$26312  = head[4:3];
+      \$26309  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26313  = log_bank7_1_wrow;
+    \$26310  = log_bank7_1_wrow;
     if (space_ge1) begin
-      \$26313  = log_bank7_row;
+      \$26310  = log_bank7_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26314  = log_bank7_1_rrow;
+    \$26311  = log_bank7_1_rrow;
     if (\$1214 ) begin
-      \$26314  = head[4:3];
+      \$26311  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26315  = log_bank7_2_wrow;
+    \$26312  = log_bank7_2_wrow;
     if (e1_n_at_least[0]) begin
-      \$26315  = log_bank7_row;
+      \$26312  = log_bank7_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26316  = log_bank7_2_rrow;
+    \$26313  = log_bank7_2_rrow;
     if (\$1217 ) begin
-      \$26316  = head[4:3];
+      \$26313  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26317  = log_bank7_3_wrow;
+    \$26314  = log_bank7_3_wrow;
     if (log_kept_ge1) begin
-      \$26317  = log_bank7_row;
+      \$26314  = log_bank7_row;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26318  = log_bank7_3_rrow;
+    \$26315  = log_bank7_3_rrow;
     if (\$1220 ) begin
-      \$26318  = head[4:3];
+      \$26315  = head[4:3];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26319  = \$1221 ;
+    \$26316  = \$1221 ;
+    if (aclk_rst) begin
+      \$26316  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
+    \$26317  = \$1222 ;
+    if (aclk_rst) begin
+      \$26317  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
+    \$26318  = \$1223 ;
+    if (aclk_rst) begin
+      \$26318  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
+    \$26319  = \$1224 ;
     if (aclk_rst) begin
       \$26319  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26320  = \$1222 ;
+    \$26320  = \$1225 ;
     if (aclk_rst) begin
       \$26320  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26321  = \$1223 ;
+    \$26321  = \$1226 ;
     if (aclk_rst) begin
       \$26321  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26322  = \$1224 ;
+    \$26322  = \$1227 ;
     if (aclk_rst) begin
       \$26322  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26323  = \$1225 ;
+    \$26323  = \$1228 ;
     if (aclk_rst) begin
       \$26323  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26324  = \$1226 ;
+    \$26324  = \$1229 ;
     if (aclk_rst) begin
       \$26324  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26325  = \$1227 ;
+    \$26325  = \$1230 ;
     if (aclk_rst) begin
       \$26325  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26326  = \$1228 ;
+    \$26326  = \$1231 ;
     if (aclk_rst) begin
       \$26326  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26327  = \$1229 ;
+    \$26327  = \$1232 ;
     if (aclk_rst) begin
       \$26327  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26328  = \$1230 ;
+    \$26328  = \$1233 ;
     if (aclk_rst) begin
       \$26328  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26329  = \$1231 ;
+    \$26329  = \$1234 ;
     if (aclk_rst) begin
       \$26329  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26330  = \$1232 ;
+    \$26330  = \$1235 ;
     if (aclk_rst) begin
       \$26330  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26331  = \$1233 ;
+    \$26331  = \$1236 ;
     if (aclk_rst) begin
       \$26331  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26332  = \$1234 ;
+    \$26332  = \$1237 ;
     if (aclk_rst) begin
       \$26332  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26333  = \$1235 ;
+    \$26333  = \$1238 ;
     if (aclk_rst) begin
       \$26333  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26334  = \$1236 ;
+    \$26334  = \$1239 ;
     if (aclk_rst) begin
       \$26334  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26335  = \$1237 ;
+    \$26335  = \$1240 ;
     if (aclk_rst) begin
       \$26335  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26336  = \$1238 ;
+    \$26336  = \$1241 ;
     if (aclk_rst) begin
       \$26336  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26337  = \$1239 ;
+    \$26337  = \$1242 ;
     if (aclk_rst) begin
       \$26337  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26338  = \$1240 ;
+    \$26338  = \$1243 ;
     if (aclk_rst) begin
       \$26338  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26339  = \$1241 ;
+    \$26339  = \$1244 ;
     if (aclk_rst) begin
       \$26339  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26340  = \$1242 ;
+    \$26340  = \$1245 ;
     if (aclk_rst) begin
       \$26340  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26341  = \$1243 ;
+    \$26341  = \$1246 ;
     if (aclk_rst) begin
       \$26341  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26342  = \$1244 ;
+    \$26342  = \$1247 ;
     if (aclk_rst) begin
       \$26342  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26343  = \$1245 ;
+    \$26343  = \$1248 ;
     if (aclk_rst) begin
       \$26343  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26344  = \$1246 ;
+    \$26344  = \$1249 ;
     if (aclk_rst) begin
       \$26344  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26345  = \$1247 ;
+    \$26345  = \$1250 ;
     if (aclk_rst) begin
       \$26345  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26346  = \$1248 ;
+    \$26346  = \$1251 ;
     if (aclk_rst) begin
       \$26346  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26347  = \$1249 ;
+    \$26347  = \$1252 ;
     if (aclk_rst) begin
       \$26347  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26348  = \$1250 ;
+    \$26348 [0] = \$1253 ;
+    \$26348 [1] = \$1254 ;
+    \$26348 [2] = \$1255 ;
+    \$26348 [3] = \$1256 ;
+    \$26348 [4] = \$1257 ;
+    \$26348 [5] = \$1258 ;
+    \$26348 [6] = \$1259 ;
+    \$26348 [7] = \$1260 ;
     if (aclk_rst) begin
-      \$26348  = 1'h1;
+      \$26348  = 8'h01;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26349  = \$1251 ;
+    \$26349  = \$1263 ;
     if (aclk_rst) begin
-      \$26349  = 1'h1;
+      \$26349  = 6'h20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26350  = \$1252 ;
+    \$26350  = { log_kept_ge4, \$2256 , \$2254  };
     if (aclk_rst) begin
-      \$26350  = 1'h1;
+      \$26350  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26351 [0] = \$1253 ;
-    \$26351 [1] = \$1254 ;
-    \$26351 [2] = \$1255 ;
-    \$26351 [3] = \$1256 ;
-    \$26351 [4] = \$1257 ;
-    \$26351 [5] = \$1258 ;
-    \$26351 [6] = \$1259 ;
-    \$26351 [7] = \$1260 ;
-    if (aclk_rst) begin
-      \$26351  = 8'h01;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26352  = \$1263 ;
-    if (aclk_rst) begin
-      \$26352  = 6'h20;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26353  = { log_kept_ge4, \$2256 , \$2254  };
-    if (aclk_rst) begin
-      \$26353  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26354  = \$1264 [31:0];
+    \$26351  = \$1264 [31:0];
     if (\$signal$410 ) begin
-      \$26354  = 32'd0;
+      \$26351  = 32'd0;
     end
     if (aclk_rst) begin
-      \$26354  = 32'd0;
+      \$26351  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26355  = \$1275 ;
+    \$26352  = \$1275 ;
     if (aclk_rst) begin
-      \$26355  = 3'h0;
+      \$26352  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26356  = \$1276 [31:0];
+    \$26353  = \$1276 [31:0];
     if (\$signal$410 ) begin
-      \$26356  = 32'd0;
+      \$26353  = 32'd0;
     end
     if (aclk_rst) begin
-      \$26356  = 32'd0;
+      \$26353  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26357  = head;
+    \$26354  = head;
     if (popped) begin
-      \$26357  = \$1277 [4:0];
+      \$26354  = \$1277 [4:0];
     end
     if (aclk_rst) begin
-      \$26357  = 5'h00;
+      \$26354  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26358  = \$1278 ;
+    \$26355  = \$1278 ;
     if (aclk_rst) begin
-      \$26358  = 1'h0;
+      \$26355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26359  = \$signal$411 ;
+    \$26356  = \$signal$411 ;
+    if (aclk_rst) begin
+      \$26356  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
+    \$26357  = \$1290 ;
+    if (aclk_rst) begin
+      \$26357  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
+    \$26358  = \$1291 ;
+    if (aclk_rst) begin
+      \$26358  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
+    \$26359  = \$1292 ;
     if (aclk_rst) begin
       \$26359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26360  = \$1290 ;
+    \$26360  = samples_ev_grant;
     if (aclk_rst) begin
-      \$26360  = 6'h00;
+      \$26360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26361  = \$1291 ;
+    \$26361  = samples_lw_granted_1;
     if (aclk_rst) begin
-      \$26361  = 18'h00000;
+      \$26361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26362  = \$1292 ;
+    \$26362  = \$1303 [10:0];
     if (aclk_rst) begin
-      \$26362  = 1'h0;
+      \$26362  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26363  = samples_ev_grant;
+    \$26363  = samples_in_use;
     if (aclk_rst) begin
-      \$26363  = 1'h0;
+      \$26363  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26364  = samples_lw_granted_1;
+    \$26364  = \$1313 ;
     if (aclk_rst) begin
       \$26364  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26365  = \$1303 [10:0];
+    \$26365  = \$1319 ;
     if (aclk_rst) begin
-      \$26365  = 11'h000;
+      \$26365  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26366  = samples_in_use;
+    \$26366  = samples_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$410 ) begin
+      \$26366  = samples_in_use;
+    end else begin
+      if (samples_hw_grow) begin
+        \$26366  = samples_in_use_was;
+      end
+    end
     if (aclk_rst) begin
       \$26366  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26367  = \$1313 ;
-    if (aclk_rst) begin
-      \$26367  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26368  = \$1319 ;
-    if (aclk_rst) begin
-      \$26368  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26369  = samples_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$410 ) begin
-      \$26369  = samples_in_use;
+      \$26367  = 32'd0;
     end else begin
-      if (samples_hw_grow) begin
-        \$26369  = samples_in_use_was;
-      end
+      \$26367  = \$1320 [31:0];
     end
     if (aclk_rst) begin
-      \$26369  = 11'h000;
+      \$26367  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$410 ) begin
+      \$26368  = 32'd0;
+    end else begin
+      \$26368  = \$1321 [31:0];
+    end
+    if (aclk_rst) begin
+      \$26368  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$410 ) begin
+      \$26369  = 32'd0;
+    end else begin
+      \$26369  = \$1322 [31:0];
+    end
+    if (aclk_rst) begin
+      \$26369  = 32'd0;
     end
   end
   always @* begin
@@ -71791,7 +71870,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$410 ) begin
       \$26370  = 32'd0;
     end else begin
-      \$26370  = \$1320 [31:0];
+      \$26370  = \$1323 [31:0];
     end
     if (aclk_rst) begin
       \$26370  = 32'd0;
@@ -71799,109 +71878,109 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$410 ) begin
-      \$26371  = 32'd0;
-    end else begin
-      \$26371  = \$1321 [31:0];
-    end
+    \$26371  = \$1324 ;
     if (aclk_rst) begin
-      \$26371  = 32'd0;
+      \$26371  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$410 ) begin
-      \$26372  = 32'd0;
-    end else begin
-      \$26372  = \$1322 [31:0];
-    end
+    \$26372  = \$1325 ;
     if (aclk_rst) begin
-      \$26372  = 32'd0;
+      \$26372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$410 ) begin
-      \$26373  = 32'd0;
-    end else begin
-      \$26373  = \$1323 [31:0];
-    end
+    \$26373  = calibration_ev_grant;
     if (aclk_rst) begin
-      \$26373  = 32'd0;
+      \$26373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26374  = \$1324 ;
+    \$26374  = calibration_lw_granted_1;
     if (aclk_rst) begin
-      \$26374  = 18'h00000;
+      \$26374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26375  = \$1325 ;
+    \$26375  = \$1336 [4:0];
     if (aclk_rst) begin
-      \$26375  = 1'h0;
+      \$26375  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26376  = calibration_ev_grant;
+    \$26376  = calibration_in_use;
     if (aclk_rst) begin
-      \$26376  = 1'h0;
+      \$26376  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26377  = calibration_lw_granted_1;
+    \$26377  = \$1346 ;
     if (aclk_rst) begin
       \$26377  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26378  = \$1336 [4:0];
+    \$26378  = \$1352 ;
     if (aclk_rst) begin
-      \$26378  = 5'h00;
+      \$26378  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26379  = calibration_in_use;
+    \$26379  = calibration_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$410 ) begin
+      \$26379  = calibration_in_use;
+    end else begin
+      if (calibration_hw_grow) begin
+        \$26379  = calibration_in_use_was;
+      end
+    end
     if (aclk_rst) begin
       \$26379  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26380  = \$1346 ;
-    if (aclk_rst) begin
-      \$26380  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26381  = \$1352 ;
-    if (aclk_rst) begin
-      \$26381  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26382  = calibration_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$410 ) begin
-      \$26382  = calibration_in_use;
+      \$26380  = 32'd0;
     end else begin
-      if (calibration_hw_grow) begin
-        \$26382  = calibration_in_use_was;
-      end
+      \$26380  = \$1353 [31:0];
     end
     if (aclk_rst) begin
-      \$26382  = 5'h00;
+      \$26380  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$410 ) begin
+      \$26381  = 32'd0;
+    end else begin
+      \$26381  = \$1354 [31:0];
+    end
+    if (aclk_rst) begin
+      \$26381  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$410 ) begin
+      \$26382  = 32'd0;
+    end else begin
+      \$26382  = \$1355 [31:0];
+    end
+    if (aclk_rst) begin
+      \$26382  = 32'd0;
     end
   end
   always @* begin
@@ -71910,7 +71989,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$410 ) begin
       \$26383  = 32'd0;
     end else begin
-      \$26383  = \$1353 [31:0];
+      \$26383  = \$1356 [31:0];
     end
     if (aclk_rst) begin
       \$26383  = 32'd0;
@@ -71922,7 +72001,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$410 ) begin
       \$26384  = 32'd0;
     end else begin
-      \$26384  = \$1354 [31:0];
+      \$26384  = \$1359 [31:0];
     end
     if (aclk_rst) begin
       \$26384  = 32'd0;
@@ -71934,7 +72013,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$410 ) begin
       \$26385  = 32'd0;
     end else begin
-      \$26385  = \$1355 [31:0];
+      \$26385  = \$1362 [31:0];
     end
     if (aclk_rst) begin
       \$26385  = 32'd0;
@@ -71942,623 +72021,339 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$410 ) begin
-      \$26386  = 32'd0;
-    end else begin
-      \$26386  = \$1356 [31:0];
-    end
+    \$26386  = \$1364 ;
     if (aclk_rst) begin
-      \$26386  = 32'd0;
+      \$26386  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$410 ) begin
-      \$26387  = 32'd0;
-    end else begin
-      \$26387  = \$1359 [31:0];
-    end
-    if (aclk_rst) begin
-      \$26387  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$410 ) begin
-      \$26388  = 32'd0;
-    end else begin
-      \$26388  = \$1362 [31:0];
-    end
-    if (aclk_rst) begin
-      \$26388  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26389  = \$1364 ;
-    if (aclk_rst) begin
-      \$26389  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26390  = alloc_queue_head;
+    \$26387  = alloc_queue_head;
     if (\$1367 ) begin
-      \$26390  = \$1368 ;
+      \$26387  = \$1368 ;
     end
     if (aclk_rst) begin
-      \$26390  = 13'h0000;
+      \$26387  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26391  = alloc_queue_rd;
+    \$26388  = alloc_queue_rd;
     if (\$1372 ) begin
-      \$26391  = alloc_queue_rd_next;
+      \$26388  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$26391  = 4'h0;
+      \$26388  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26392  = alloc_queue_rd_next;
+    \$26389  = alloc_queue_rd_next;
     if (\$1372 ) begin
-      \$26392  = \$1373 [3:0];
+      \$26389  = \$1373 [3:0];
     end
     if (aclk_rst) begin
-      \$26392  = 4'h1;
+      \$26389  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26393  = alloc_queue_wr;
+    \$26390  = alloc_queue_wr;
     if (\$1377 ) begin
-      \$26393  = alloc_queue_wr_next;
+      \$26390  = alloc_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$26393  = 4'h0;
+      \$26390  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26394  = alloc_queue_wr_next;
+    \$26391  = alloc_queue_wr_next;
     if (\$1377 ) begin
-      \$26394  = \$1378 [3:0];
+      \$26391  = \$1378 [3:0];
     end
     if (aclk_rst) begin
-      \$26394  = 4'h1;
+      \$26391  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26395 [0] = \$1389 ;
-    \$26395 [1] = \$1400 ;
-    \$26395 [2] = \$1411 ;
-    \$26395 [3] = \$1422 ;
-    \$26395 [4] = \$1433 ;
-    \$26395 [5] = \$1444 ;
-    \$26395 [6] = \$1455 ;
-    \$26395 [7] = \$1466 ;
-    \$26395 [8] = \$1477 ;
+    \$26392 [0] = \$1389 ;
+    \$26392 [1] = \$1400 ;
+    \$26392 [2] = \$1411 ;
+    \$26392 [3] = \$1422 ;
+    \$26392 [4] = \$1433 ;
+    \$26392 [5] = \$1444 ;
+    \$26392 [6] = \$1455 ;
+    \$26392 [7] = \$1466 ;
+    \$26392 [8] = \$1477 ;
     if (aclk_rst) begin
-      \$26395  = 9'h000;
+      \$26392  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26396 [0] = \$1483 ;
-    \$26396 [1] = \$1489 ;
-    \$26396 [2] = \$1495 ;
-    \$26396 [3] = \$1501 ;
-    \$26396 [4] = \$1507 ;
-    \$26396 [5] = \$1513 ;
-    \$26396 [6] = \$1519 ;
-    \$26396 [7] = \$1525 ;
-    \$26396 [8] = \$1531 ;
-    \$26396 [9] = \$1537 ;
+    \$26393 [0] = \$1483 ;
+    \$26393 [1] = \$1489 ;
+    \$26393 [2] = \$1495 ;
+    \$26393 [3] = \$1501 ;
+    \$26393 [4] = \$1507 ;
+    \$26393 [5] = \$1513 ;
+    \$26393 [6] = \$1519 ;
+    \$26393 [7] = \$1525 ;
+    \$26393 [8] = \$1531 ;
+    \$26393 [9] = \$1537 ;
     if (aclk_rst) begin
-      \$26396  = 10'h000;
+      \$26393  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26397  = \$1542 ;
+    \$26394  = \$1542 ;
+    if (aclk_rst) begin
+      \$26394  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
+    \$26395  = \$1553 ;
+    if (aclk_rst) begin
+      \$26395  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
+    \$26396  = { \$1556 , \$1554 [0] };
+    if (aclk_rst) begin
+      \$26396  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
+    \$26397  = \$1561 [0];
     if (aclk_rst) begin
       \$26397  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26398  = \$1553 ;
+    \$26398  = \$1561 [12:1];
     if (aclk_rst) begin
-      \$26398  = 1'h0;
+      \$26398  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26399  = { \$1556 , \$1554 [0] };
+    \$26399  = r1_valid;
     if (aclk_rst) begin
-      \$26399  = 13'h0000;
+      \$26399  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26400  = \$1561 [0];
+    \$26401  = bus__w_req;
     if (aclk_rst) begin
-      \$26400  = 1'h0;
+      \$26401  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26401  = \$1561 [12:1];
+    \$26402  = command_queue_head;
+    if (\$1837 ) begin
+      \$26402  = \$1838 ;
+    end
     if (aclk_rst) begin
-      \$26401  = 12'h000;
+      \$26402  = 43'h00000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26402  = r1_valid;
+    \$26403  = command_queue_rd;
+    if (\$1842 ) begin
+      \$26403  = command_queue_rd_next;
+    end
     if (aclk_rst) begin
-      \$26402  = 1'h0;
+      \$26403  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26403  = \$1742 ;
+    \$26404  = command_queue_rd_next;
+    if (\$1842 ) begin
+      \$26404  = \$1843 [3:0];
+    end
     if (aclk_rst) begin
-      \$26403  = 32'd0;
+      \$26404  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26404 [0] = \$1743 [16];
-    \$26404 [1] = \$1751 [4];
-    \$26404 [2] = \$1781 [15];
-    \$26404 [3] = \$1811 [15];
+    \$26405  = command_queue_wr;
+    if (\$1847 ) begin
+      \$26405  = command_queue_wr_next;
+    end
     if (aclk_rst) begin
-      \$26404  = 4'h0;
+      \$26405  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26405  = \$1750 ;
+    \$26406  = command_queue_wr_next;
+    if (\$1847 ) begin
+      \$26406  = \$1848 [3:0];
+    end
     if (aclk_rst) begin
-      \$26405  = 32'd0;
+      \$26406  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26406  = \$1780 ;
+    \$26407 [0] = \$1859 ;
+    \$26407 [1] = \$1870 ;
+    \$26407 [2] = \$1881 ;
+    \$26407 [3] = \$1892 ;
+    \$26407 [4] = \$1903 ;
+    \$26407 [5] = \$1914 ;
+    \$26407 [6] = \$1925 ;
+    \$26407 [7] = \$1936 ;
+    \$26407 [8] = \$1947 ;
     if (aclk_rst) begin
-      \$26406  = 32'd0;
+      \$26407  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26407  = \$1810 ;
+    \$26408 [0] = \$1953 ;
+    \$26408 [1] = \$1959 ;
+    \$26408 [2] = \$1965 ;
+    \$26408 [3] = \$1971 ;
+    \$26408 [4] = \$1977 ;
+    \$26408 [5] = \$1983 ;
+    \$26408 [6] = \$1989 ;
+    \$26408 [7] = \$1995 ;
+    \$26408 [8] = \$2001 ;
+    \$26408 [9] = \$2007 ;
     if (aclk_rst) begin
-      \$26407  = 32'd0;
+      \$26408  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26408  = bus__w_req;
-    if (aclk_rst) begin
-      \$26408  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26409  = \$1825 [0];
+    \$26409  = \$2010 ;
     if (aclk_rst) begin
       \$26409  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26410  = { w0_calibration_is, w0_samples_is };
+    \$26410  = \$2022 ;
     if (aclk_rst) begin
-      \$26410  = 2'h0;
+      \$26410  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26411  = { \$1827 , \$1826  };
+    \$26411  = \$2219 ;
     if (aclk_rst) begin
-      \$26411  = 2'h0;
+      \$26411  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26412  = \$1828 [22:19];
+    \$26412  = \$2221 ;
     if (aclk_rst) begin
-      \$26412  = 4'h0;
+      \$26412  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26413  = \$1831 [31:0];
+    \$26413  = \$2224 ;
     if (aclk_rst) begin
-      \$26413  = 32'd0;
+      \$26413  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26414  = \$1834 [31:0];
-    if (aclk_rst) begin
-      \$26414  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26415  = command_queue_head;
-    if (\$1837 ) begin
-      \$26415  = \$1838 ;
-    end
-    if (aclk_rst) begin
-      \$26415  = 43'h00000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26416  = command_queue_rd;
-    if (\$1842 ) begin
-      \$26416  = command_queue_rd_next;
-    end
-    if (aclk_rst) begin
-      \$26416  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26417  = command_queue_rd_next;
-    if (\$1842 ) begin
-      \$26417  = \$1843 [3:0];
-    end
-    if (aclk_rst) begin
-      \$26417  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26418  = command_queue_wr;
-    if (\$1847 ) begin
-      \$26418  = command_queue_wr_next;
-    end
-    if (aclk_rst) begin
-      \$26418  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26419  = command_queue_wr_next;
-    if (\$1847 ) begin
-      \$26419  = \$1848 [3:0];
-    end
-    if (aclk_rst) begin
-      \$26419  = 4'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26420 [0] = \$1859 ;
-    \$26420 [1] = \$1870 ;
-    \$26420 [2] = \$1881 ;
-    \$26420 [3] = \$1892 ;
-    \$26420 [4] = \$1903 ;
-    \$26420 [5] = \$1914 ;
-    \$26420 [6] = \$1925 ;
-    \$26420 [7] = \$1936 ;
-    \$26420 [8] = \$1947 ;
-    if (aclk_rst) begin
-      \$26420  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26421 [0] = \$1953 ;
-    \$26421 [1] = \$1959 ;
-    \$26421 [2] = \$1965 ;
-    \$26421 [3] = \$1971 ;
-    \$26421 [4] = \$1977 ;
-    \$26421 [5] = \$1983 ;
-    \$26421 [6] = \$1989 ;
-    \$26421 [7] = \$1995 ;
-    \$26421 [8] = \$2001 ;
-    \$26421 [9] = \$2007 ;
-    if (aclk_rst) begin
-      \$26421  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26422  = \$2010 ;
-    if (aclk_rst) begin
-      \$26422  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26423  = \$2012 ;
-    if (aclk_rst) begin
-      \$26423  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26424  = \$2014 ;
-    if (aclk_rst) begin
-      \$26424  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26425  = \$2016 ;
-    if (aclk_rst) begin
-      \$26425  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26426  = \$2018 ;
-    if (aclk_rst) begin
-      \$26426  = 16'h0000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26427  = \$2019 ;
-    if (aclk_rst) begin
-      \$26427  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26428  = w0_full_word;
-    if (aclk_rst) begin
-      \$26428  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26429  = \$2020 ;
-    if (aclk_rst) begin
-      \$26429  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26430  = \$2022 ;
-    if (aclk_rst) begin
-      \$26430  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26431  = \$signal$616 ;
-    if (aclk_rst) begin
-      \$26431  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26432  = \$signal$617 ;
-    if (aclk_rst) begin
-      \$26432  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26433  = w1_data;
-    if (aclk_rst) begin
-      \$26433  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26434  = \$2030 ;
-    if (aclk_rst) begin
-      \$26434  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26435  = \$2038 ;
-    if (aclk_rst) begin
-      \$26435  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26436  = \$2046 ;
-    if (aclk_rst) begin
-      \$26436  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26437  = \$2054 ;
-    if (aclk_rst) begin
-      \$26437  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26438  = \$2062 ;
-    if (aclk_rst) begin
-      \$26438  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26439  = \$2070 ;
-    if (aclk_rst) begin
-      \$26439  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26440  = \$2078 ;
-    if (aclk_rst) begin
-      \$26440  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26441  = \$2086 ;
-    if (aclk_rst) begin
-      \$26441  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26442  = \$2094 ;
-    if (aclk_rst) begin
-      \$26442  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26443  = \$2102 ;
-    if (aclk_rst) begin
-      \$26443  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26444  = \$2110 ;
-    if (aclk_rst) begin
-      \$26444  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26445  = \$2118 ;
-    if (aclk_rst) begin
-      \$26445  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26446  = \$2167 [6];
-    if (aclk_rst) begin
-      \$26446  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26447  = \$2216 [6];
-    if (aclk_rst) begin
-      \$26447  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26448  = \$2219 ;
-    if (aclk_rst) begin
-      \$26448  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26449  = \$2221 ;
-    if (aclk_rst) begin
-      \$26449  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26450  = \$2224 ;
-    if (aclk_rst) begin
-      \$26450  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26451  = irq_enable;
+    \$26414  = irq_enable;
     if (\$2226 ) begin
-      \$26451  = \$signal$623 [5:0];
+      \$26414  = \$signal$623 [5:0];
     end
     if (aclk_rst) begin
-      \$26451  = 6'h00;
+      \$26414  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26452  = guard_lock_on;
+    \$26415  = guard_lock_on;
     if (\$2228 ) begin
-      \$26452  = \$signal$623 [0];
+      \$26415  = \$signal$623 [0];
     end
     if (aclk_rst) begin
-      \$26452  = 1'h0;
+      \$26415  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26453  = \$2231 ;
+    \$26416  = \$2231 ;
     if (aclk_rst) begin
-      \$26453  = 1'h0;
+      \$26416  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26454  = samples_low_water;
+    \$26417  = samples_low_water;
     if (\$2233 ) begin
-      \$26454 [7:0] = \$signal$623 [7:0];
+      \$26417 [7:0] = \$signal$623 [7:0];
     end
     if (\$2235 ) begin
-      \$26454 [15:8] = \$signal$623 [15:8];
+      \$26417 [15:8] = \$signal$623 [15:8];
     end
     if (\$2237 ) begin
-      \$26454 [16] = \$signal$623 [16];
+      \$26417 [16] = \$signal$623 [16];
     end
     if (aclk_rst) begin
-      \$26454  = 17'h00000;
+      \$26417  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
-    \$26455  = calibration_low_water;
+    \$26418  = calibration_low_water;
     if (\$2239 ) begin
-      \$26455 [7:0] = \$signal$623 [7:0];
+      \$26418 [7:0] = \$signal$623 [7:0];
     end
     if (\$2241 ) begin
-      \$26455 [15:8] = \$signal$623 [15:8];
+      \$26418 [15:8] = \$signal$623 [15:8];
     end
     if (\$2243 ) begin
-      \$26455 [16] = \$signal$623 [16];
+      \$26418 [16] = \$signal$623 [16];
     end
     if (aclk_rst) begin
-      \$26455  = 17'h00000;
+      \$26418  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$30998$0 [4:1];
-  assign rsp_grant_pool = \port$30998$0 [5];
-  assign rsp_grant_user = \port$30998$48 [13:4];
-  assign rsp_flushed_err = \port$31013$0 [4:1];
-  assign rsp_flushed_pool = \port$31013$0 [15];
-  assign rsp_flushed_user = \port$31013$0 [14:5];
-  assign rsp_freed_err = \port$31001$0 [4:1];
-  assign rsp_freed_src = \port$31041$0 [0];
-  assign rsp_freed_in_pool = \port$31001$0 [16];
-  assign rsp_freed_pool = \port$31001$0 [15];
-  assign rsp_freed_tag = \port$31041$0 [36:33];
-  assign rsp_freed_addr = \port$31041$0 [32:1];
-  assign rsp_freed_user = \port$31001$0 [14:5];
-  assign rsp_grant_ok = \port$30998$0 [0];
-  assign rsp_freed_ok = \port$31001$0 [0];
-  assign rsp_flushed_ok = \port$31013$0 [0];
+  assign rsp_grant_err = \port$30997$0 [4:1];
+  assign rsp_grant_pool = \port$30997$0 [5];
+  assign rsp_grant_user = \port$30997$48 [13:4];
+  assign rsp_flushed_err = \port$31012$0 [4:1];
+  assign rsp_flushed_pool = \port$31012$0 [15];
+  assign rsp_flushed_user = \port$31012$0 [14:5];
+  assign rsp_freed_err = \port$31000$0 [4:1];
+  assign rsp_freed_src = \port$31040$0 [0];
+  assign rsp_freed_in_pool = \port$31000$0 [16];
+  assign rsp_freed_pool = \port$31000$0 [15];
+  assign rsp_freed_tag = \port$31040$0 [36:33];
+  assign rsp_freed_addr = \port$31040$0 [32:1];
+  assign rsp_freed_user = \port$31000$0 [14:5];
+  assign rsp_grant_ok = \port$30997$0 [0];
+  assign rsp_freed_ok = \port$31000$0 [0];
+  assign rsp_flushed_ok = \port$31012$0 [0];
   assign space_under = { \$25874 [6], \$25874  };
   assign \$signal$406  = { log_kept_ge4, \$2256 , \$2254  };
   assign \$signal$452  = { e1_access, low_water_hit, \$25956 , \$25955 , e1_exhausted, \$25954  };
   assign \$signal$502  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$31132$0 [31:0];
+  assign bus__w_data_queued = \port$31137$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$580 , \$26104 , \$26102 [2], \$26099 [2], \$26096 [2], \$26093 [2], \$26090 [2], \$26087 [2], \$26084 [2], \$26081 [2], \$26078 [2], \$26075 [2], \$26072 [2], \$26069 [2], \$26066 [2], \$26063 [2], \$26060 [2], \$26057 [2], \$26054 [2], \$26051 [2], \$26048 [2], \$26045 [2], \$26042 [2], \$26039 [2], \$26036 [2], \$26033 [2], \$26030 [2], \$26027 [2], \$26024 [2], \$26021 [2], \$26018 [2], \$26015 [2], \$26012 [2], \$26009 [2], w1_is_flush };
-  assign bus__w_strb_queued = \port$31132$0 [35:32];
+  assign bus__w_strb_queued = \port$31137$0 [35:32];
   assign \$signature__addr  = log_bank0_0_wrow;
   assign \$signature__data$645  = { \$2445 [5], \$2439 [5], \$2433 [5], \$2427 [5], \$2421 [5], \$2415 [5], \$2409 [5], \$2403 [5], \$2397 [5], \$2391 [5], \$2385 [5], \$2379 [5], \$2373 [5], \$2367 [5], \$2361 [5], \$2355 [5], \$2349 [5], \$2343 [5], \$2337 [5], \$2331 [5], \$2325 [5], \$2319 [5], \$2313 [5], \$2307 [5], \$2301 [5], \$2295 [5], \$2289 [5], \$2283 [5], \$2277 [5], \$2271 [5] };
   assign \$signature__en  = log_bank0_wen;
@@ -72687,23 +72482,25 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__data$769  = { \$25553 [5], \$25547 [5], \$25541 [5], \$25535 [5], \$25529 [5], \$25523 [5], \$25517 [5], \$25511 [5], \$25505 [5], \$25499 [5], \$25493 [5], \$25487 [5], \$25481 [5], \$25475 [5], \$25469 [5], \$25463 [5], \$25457 [5], \$25451 [5], \$25445 [5], \$25439 [5], \$25433 [5], \$25427 [5], \$25421 [5], \$25415 [5], \$25409 [5], \$25403 [5], \$25397 [5], \$25391 [5], \$25385 [5], \$25379 [5], \$25373 [5] };
   assign \$signature__en$770  = log_bank7_wen;
   assign \$signature__addr$771  = log_bank7_3_rrow;
-  assign bus__r_slow = \$25963 [8];
+  assign bus__r_req_parts = { \port$31125$0 , \port$0$141  };
+  assign bus__r_slow = \$25963 [9];
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$782  = alloc_queue_wr;
-  assign \$signature__data$783  = alloc_queue_w_data;
+  assign \$signature__addr$783  = alloc_queue_wr;
+  assign \$signature__data$784  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$30998$0 [0], \port$30998$0 [4:1], 4'h0, \port$30998$48 [3:0], 9'h000, \port$30998$0 [15:6] };
-  assign rsp_grant_slot = \port$30998$0 [15:6];
-  assign rsp_grant_tag = \port$30998$48 [3:0];
-  assign bus__r_slow_data = { \port$30998$0 [0], \port$30998$0 [4:1], 4'h0, \port$30998$48 [3:0], 9'h000, \port$30998$0 [15:6] };
+  assign handle = { \port$30997$0 [0], \port$30997$0 [4:1], 4'h0, \port$30997$48 [3:0], 9'h000, \port$30997$0 [15:6] };
+  assign rsp_grant_slot = \port$30997$0 [15:6];
+  assign rsp_grant_tag = \port$30997$48 [3:0];
+  assign rsp_grant_cpu = bus__r_slow_ack;
+  assign bus__r_slow_data = { \port$30997$0 [0], \port$30997$0 [4:1], 4'h0, \port$30997$48 [3:0], 9'h000, \port$30997$0 [15:6] };
   assign w0_samples_is_queued = \$25982 [6];
   assign w0_samples_is_pins = \$25985 [6];
   assign w0_calibration_is_queued = \$25988 [6];
   assign w0_calibration_is_pins = \$25991 [6];
   assign bus__w_slow = w1_is_command;
-  assign \read__addr$804  = command_queue_rd;
-  assign \$signature__addr$805  = command_queue_wr;
-  assign \$signature__data$806  = { w1_pool_is, w1_hit, w1_tag, \$signal$580 , \$26104 , \$26102 [2], \$26099 [2], \$26096 [2], \$26093 [2], \$26090 [2], \$26087 [2], \$26084 [2], \$26081 [2], \$26078 [2], \$26075 [2], \$26072 [2], \$26069 [2], \$26066 [2], \$26063 [2], \$26060 [2], \$26057 [2], \$26054 [2], \$26051 [2], \$26048 [2], \$26045 [2], \$26042 [2], \$26039 [2], \$26036 [2], \$26033 [2], \$26030 [2], \$26027 [2], \$26024 [2], \$26021 [2], \$26018 [2], \$26015 [2], \$26012 [2], \$26009 [2], w1_is_flush };
+  assign \read__addr$806  = command_queue_rd;
+  assign \$signature__addr$807  = command_queue_wr;
+  assign \$signature__data$808  = { w1_pool_is, w1_hit, w1_tag, \$signal$580 , \$26104 , \$26102 [2], \$26099 [2], \$26096 [2], \$26093 [2], \$26090 [2], \$26087 [2], \$26084 [2], \$26081 [2], \$26078 [2], \$26075 [2], \$26072 [2], \$26069 [2], \$26066 [2], \$26063 [2], \$26060 [2], \$26057 [2], \$26054 [2], \$26051 [2], \$26048 [2], \$26045 [2], \$26042 [2], \$26039 [2], \$26036 [2], \$26033 [2], \$26030 [2], \$26027 [2], \$26024 [2], \$26021 [2], \$26018 [2], \$26015 [2], \$26012 [2], \$26009 [2], w1_is_flush };
   assign req_free_addr = \$26213 [32:1];
   assign req_free_oor = \$26213 [33];
   assign req_free_pool = \$26213 [34];
@@ -72711,26 +72508,30 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign req_free_hit = \$26213 [40:39];
   assign req_flush_select = \$26213 [42:41];
   assign req_flush_pool = \$26213 [34];
-  assign \port$28437$0  = \$25954 ;
-  assign \port$28438$0  = \$25955 ;
-  assign \port$28439$0  = \$25956 ;
-  assign new_alloc = \$25963 [8];
-  assign \port$28728$1  = \$26213 [42:1];
-  assign \port$31663$0  = \$signal$450 ;
-  assign bus__w_ack = \$signal$620 ;
-  assign \port$31896$0  = \$signal$451 ;
-  assign \$26311  = log_bank7_row;
-  assign \$26301  = log_bank6_row;
-  assign \$26291  = log_bank5_row;
-  assign \$26281  = log_bank4_row;
-  assign \$26271  = log_bank3_row;
-  assign \$26261  = log_bank2_row;
-  assign \$26251  = log_bank1_row;
-  assign \$26241  = log_bank0_row;
-  assign \$49  = \port$30998$0 [5];
-  assign \$52  = \port$31001$0 [15];
-  assign \$55  = \port$31013$0 [15];
-  assign \$59  = \port$30998$0 [5];
+  assign bus__w_ack = w2_valid;
+  assign \port$28440$0  = \$25954 ;
+  assign \port$28441$0  = \$25955 ;
+  assign \port$28442$0  = \$25956 ;
+  assign new_alloc = \$25963 [9];
+  assign \port$28730$1  = \$26213 [42:1];
+  assign \port$31668$0  = \$signal$450 ;
+  assign \port$31867$0  = \$signal$451 ;
+  assign \$26400 [3] = \$1811 [15];
+  assign \$26400 [2] = \$1781 [15];
+  assign \$26400 [1] = \$1751 [4];
+  assign \$26400 [0] = \$1743 [16];
+  assign \$26308  = log_bank7_row;
+  assign \$26298  = log_bank6_row;
+  assign \$26288  = log_bank5_row;
+  assign \$26278  = log_bank4_row;
+  assign \$26268  = log_bank3_row;
+  assign \$26258  = log_bank2_row;
+  assign \$26248  = log_bank1_row;
+  assign \$26238  = log_bank0_row;
+  assign \$49  = \port$30997$0 [5];
+  assign \$52  = \port$31000$0 [15];
+  assign \$55  = \port$31012$0 [15];
+  assign \$59  = \port$30997$0 [5];
   assign \$63  = \$62 ;
   assign \$66  = \$65 ;
   assign \$69  = \$68 ;
@@ -72826,7 +72627,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1343  = calibration_ev_grant;
   assign \$1350  = \$1348 [5];
   assign \$25961 [5:0] = bus__r_addr[5:0];
-  assign \$25961 [7:6] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign \$25961 [8:6] = \$auto$rtlil.cc:2739:Not$2 ;
   assign \$1562  = bus__r_addr;
   assign { \$1565 [11:3], \$1565 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
   assign \$1565 [2] = \$auto$rtlil.cc:2739:Not$4 ;

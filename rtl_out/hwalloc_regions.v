@@ -39,20 +39,20 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire aclk_rst;
   input [1:0] alloc_pool;
   wire [1:0] alloc_pool;
-  wire [1:0] \alloc_pool$128 ;
+  wire [1:0] \alloc_pool$130 ;
   wire [12:0] alloc_port_size;
   output alloc_ready;
   wire alloc_ready;
   input [12:0] alloc_size;
   wire [12:0] alloc_size;
-  wire [12:0] \alloc_size$130 ;
+  wire [12:0] \alloc_size$132 ;
   wire alloc_src;
   input [7:0] alloc_user;
   wire [7:0] alloc_user;
-  wire [7:0] \alloc_user$132 ;
+  wire [7:0] \alloc_user$134 ;
   input alloc_valid;
   wire alloc_valid;
-  wire \alloc_valid$126 ;
+  wire \alloc_valid$128 ;
   input aresetn;
   wire aresetn;
   wire bus__r_ack;
@@ -65,45 +65,47 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire \bus__r_err$67 ;
   wire bus__r_req;
   wire \bus__r_req$69 ;
+  wire [1:0] bus__r_req_parts;
+  wire [1:0] \bus__r_req_parts$71 ;
   wire bus__r_slow;
-  wire \bus__r_slow$71 ;
+  wire \bus__r_slow$73 ;
   wire bus__r_slow_ack;
-  wire \bus__r_slow_ack$73 ;
+  wire \bus__r_slow_ack$75 ;
   wire [31:0] bus__r_slow_data;
-  wire [31:0] \bus__r_slow_data$75 ;
+  wire [31:0] \bus__r_slow_data$77 ;
   wire bus__w_ack;
-  wire \bus__w_ack$77 ;
+  wire \bus__w_ack$79 ;
   wire [11:0] bus__w_addr;
-  wire [11:0] \bus__w_addr$79 ;
+  wire [11:0] \bus__w_addr$81 ;
   wire bus__w_addr_from_queue;
-  wire \bus__w_addr_from_queue$81 ;
+  wire \bus__w_addr_from_queue$83 ;
   wire [11:0] bus__w_addr_queued;
-  wire [11:0] \bus__w_addr_queued$83 ;
+  wire [11:0] \bus__w_addr_queued$85 ;
   wire bus__w_beat_from_queue;
-  wire \bus__w_beat_from_queue$85 ;
+  wire \bus__w_beat_from_queue$87 ;
   wire [31:0] bus__w_data;
-  wire [31:0] \bus__w_data$87 ;
+  wire [31:0] \bus__w_data$89 ;
   wire [31:0] bus__w_data_queued;
-  wire [31:0] \bus__w_data_queued$89 ;
+  wire [31:0] \bus__w_data_queued$91 ;
   wire bus__w_err;
-  wire \bus__w_err$91 ;
+  wire \bus__w_err$93 ;
   wire bus__w_req;
-  wire \bus__w_req$93 ;
+  wire \bus__w_req$95 ;
   wire bus__w_slow;
-  wire \bus__w_slow$95 ;
+  wire \bus__w_slow$97 ;
   wire bus__w_slow_ack;
-  wire \bus__w_slow_ack$97 ;
+  wire \bus__w_slow_ack$99 ;
   wire bus__w_slow_err;
-  wire \bus__w_slow_err$99 ;
+  wire \bus__w_slow_err$101 ;
   wire [3:0] bus__w_strb;
-  wire [3:0] \bus__w_strb$101 ;
+  wire [3:0] \bus__w_strb$103 ;
   wire [3:0] bus__w_strb_queued;
-  wire [3:0] \bus__w_strb_queued$103 ;
+  wire [3:0] \bus__w_strb_queued$105 ;
   wire busy;
-  wire \busy$210 ;
+  wire \busy$218 ;
   input [1:0] flush_pool;
   wire [1:0] flush_pool;
-  wire [1:0] \flush_pool$153 ;
+  wire [1:0] \flush_pool$155 ;
   wire [1:0] flush_port_pool;
   wire flush_port_valid;
   output flush_ready;
@@ -112,27 +114,28 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire flush_src;
   input [7:0] flush_user;
   wire [7:0] flush_user;
-  wire [7:0] \flush_user$155 ;
+  wire [7:0] \flush_user$157 ;
   input flush_valid;
   wire flush_valid;
-  wire \flush_valid$151 ;
+  wire \flush_valid$153 ;
+  wire flushed_cpu;
   output [3:0] flushed_err;
   wire [3:0] flushed_err;
-  wire [3:0] \flushed_err$168 ;
+  wire [3:0] \flushed_err$170 ;
   output flushed_ok;
   wire flushed_ok;
-  wire \flushed_ok$166 ;
+  wire \flushed_ok$168 ;
   wire [1:0] flushed_pool;
   wire flushed_src;
   output [7:0] flushed_user;
   wire [7:0] flushed_user;
-  wire [7:0] \flushed_user$170 ;
+  wire [7:0] \flushed_user$172 ;
   output flushed_valid;
   wire flushed_valid;
-  wire \flushed_valid$175 ;
+  wire \flushed_valid$177 ;
   input [31:0] free_addr;
   wire [31:0] free_addr;
-  wire [31:0] \free_addr$135 ;
+  wire [31:0] \free_addr$137 ;
   wire free_oor;
   wire [1:0] free_oor_pool;
   wire [31:0] free_port_addr;
@@ -142,60 +145,62 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire free_src;
   input [3:0] free_tag;
   wire [3:0] free_tag;
-  wire [3:0] \free_tag$156 ;
+  wire [3:0] \free_tag$158 ;
   input [7:0] free_user;
   wire [7:0] free_user;
-  wire [7:0] \free_user$137 ;
+  wire [7:0] \free_user$139 ;
   input free_valid;
   wire free_valid;
-  wire \free_valid$133 ;
+  wire \free_valid$135 ;
   wire [31:0] freed_addr;
+  wire freed_cpu;
   output [3:0] freed_err;
   wire [3:0] freed_err;
-  wire [3:0] \freed_err$167 ;
+  wire [3:0] \freed_err$169 ;
   wire freed_in_pool;
   output freed_ok;
   wire freed_ok;
-  wire \freed_ok$165 ;
+  wire \freed_ok$167 ;
   wire [1:0] freed_pool;
   wire freed_src;
   wire [3:0] freed_tag;
   output [7:0] freed_user;
   wire [7:0] freed_user;
-  wire [7:0] \freed_user$169 ;
+  wire [7:0] \freed_user$171 ;
   output freed_valid;
   wire freed_valid;
-  wire \freed_valid$173 ;
+  wire \freed_valid$175 ;
   output [31:0] grant_addr;
   wire [31:0] grant_addr;
-  wire [31:0] \grant_addr$162 ;
+  wire [31:0] \grant_addr$164 ;
+  wire grant_cpu;
   output [3:0] grant_err;
   wire [3:0] grant_err;
-  wire [3:0] \grant_err$159 ;
+  wire [3:0] \grant_err$161 ;
   output grant_ok;
   wire grant_ok;
-  wire \grant_ok$158 ;
+  wire \grant_ok$160 ;
   wire grant_overwrite;
   output [1:0] grant_pool;
   wire [1:0] grant_pool;
-  wire [1:0] \grant_pool$160 ;
+  wire [1:0] \grant_pool$162 ;
   wire [12:0] grant_size;
   output [8:0] grant_slot;
   wire [8:0] grant_slot;
-  wire [8:0] \grant_slot$161 ;
+  wire [8:0] \grant_slot$163 ;
   wire grant_src;
   output [3:0] grant_tag;
   wire [3:0] grant_tag;
-  wire [3:0] \grant_tag$164 ;
+  wire [3:0] \grant_tag$166 ;
   output [7:0] grant_user;
   wire [7:0] grant_user;
-  wire [7:0] \grant_user$163 ;
+  wire [7:0] \grant_user$165 ;
   output grant_valid;
   wire grant_valid;
-  wire \grant_valid$171 ;
+  wire \grant_valid$173 ;
   output irq;
   wire irq;
-  wire \irq$212 ;
+  wire \irq$220 ;
   wire native_alloc_valid;
   wire native_flush_valid;
   wire native_free_valid;
@@ -213,6 +218,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire req_free_oor;
   wire [1:0] req_free_pool;
   wire [3:0] req_free_tag;
+  wire rsp_flushed_cpu;
   wire [3:0] rsp_flushed_err;
   wire rsp_flushed_ok;
   wire [1:0] rsp_flushed_pool;
@@ -220,6 +226,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire [7:0] rsp_flushed_user;
   wire rsp_flushed_valid;
   wire [31:0] rsp_freed_addr;
+  wire rsp_freed_cpu;
   wire [3:0] rsp_freed_err;
   wire rsp_freed_in_pool;
   wire rsp_freed_ok;
@@ -228,6 +235,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   wire [3:0] rsp_freed_tag;
   wire [7:0] rsp_freed_user;
   wire rsp_freed_valid;
+  wire rsp_grant_cpu;
   wire [3:0] rsp_grant_err;
   wire rsp_grant_ok;
   wire rsp_grant_overwrite;
@@ -241,90 +249,90 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   reg running = 1'h0;
   input [11:0] s_axil_araddr;
   wire [11:0] s_axil_araddr;
-  wire [11:0] \s_axil_araddr$117 ;
+  wire [11:0] \s_axil_araddr$119 ;
   input [2:0] s_axil_arprot;
   wire [2:0] s_axil_arprot;
-  wire [2:0] \s_axil_arprot$118 ;
+  wire [2:0] \s_axil_arprot$120 ;
   output s_axil_arready;
   wire s_axil_arready;
-  wire \s_axil_arready$116 ;
+  wire \s_axil_arready$118 ;
   input s_axil_arvalid;
   wire s_axil_arvalid;
-  wire \s_axil_arvalid$115 ;
+  wire \s_axil_arvalid$117 ;
   input [11:0] s_axil_awaddr;
   wire [11:0] s_axil_awaddr;
-  wire [11:0] \s_axil_awaddr$106 ;
+  wire [11:0] \s_axil_awaddr$108 ;
   input [2:0] s_axil_awprot;
   wire [2:0] s_axil_awprot;
-  wire [2:0] \s_axil_awprot$107 ;
+  wire [2:0] \s_axil_awprot$109 ;
   output s_axil_awready;
   wire s_axil_awready;
-  wire \s_axil_awready$105 ;
+  wire \s_axil_awready$107 ;
   input s_axil_awvalid;
   wire s_axil_awvalid;
-  wire \s_axil_awvalid$104 ;
+  wire \s_axil_awvalid$106 ;
   input s_axil_bready;
   wire s_axil_bready;
-  wire \s_axil_bready$113 ;
+  wire \s_axil_bready$115 ;
   output [1:0] s_axil_bresp;
   wire [1:0] s_axil_bresp;
-  wire [1:0] \s_axil_bresp$114 ;
+  wire [1:0] \s_axil_bresp$116 ;
   output s_axil_bvalid;
   wire s_axil_bvalid;
-  wire \s_axil_bvalid$112 ;
+  wire \s_axil_bvalid$114 ;
   output [31:0] s_axil_rdata;
   wire [31:0] s_axil_rdata;
-  wire [31:0] \s_axil_rdata$121 ;
+  wire [31:0] \s_axil_rdata$123 ;
   input s_axil_rready;
   wire s_axil_rready;
-  wire \s_axil_rready$120 ;
+  wire \s_axil_rready$122 ;
   output [1:0] s_axil_rresp;
   wire [1:0] s_axil_rresp;
-  wire [1:0] \s_axil_rresp$122 ;
+  wire [1:0] \s_axil_rresp$124 ;
   output s_axil_rvalid;
   wire s_axil_rvalid;
-  wire \s_axil_rvalid$119 ;
+  wire \s_axil_rvalid$121 ;
   input [31:0] s_axil_wdata;
   wire [31:0] s_axil_wdata;
-  wire [31:0] \s_axil_wdata$110 ;
+  wire [31:0] \s_axil_wdata$112 ;
   output s_axil_wready;
   wire s_axil_wready;
-  wire \s_axil_wready$109 ;
+  wire \s_axil_wready$111 ;
   input [3:0] s_axil_wstrb;
   wire [3:0] s_axil_wstrb;
-  wire [3:0] \s_axil_wstrb$111 ;
+  wire [3:0] \s_axil_wstrb$113 ;
   input s_axil_wvalid;
   wire s_axil_wvalid;
-  wire \s_axil_wvalid$108 ;
+  wire \s_axil_wvalid$110 ;
   assign aclk_rst = ~ aresetn;
   assign \$1  = ~ req_alloc;
   assign alloc_ready = running & \$1 ;
   assign \$2  = ~ req_free;
   assign free_ready = running & \$2 ;
   assign \$3  = alloc_valid & alloc_ready;
-  assign \alloc_valid$126  = req_alloc | \$3 ;
-  assign \alloc_pool$128  = req_alloc ? req_alloc_pool : alloc_pool;
-  assign \alloc_size$130  = req_alloc ? req_alloc_size : alloc_size;
-  assign \alloc_user$132  = req_alloc ? 8'h00 : alloc_user;
+  assign \alloc_valid$128  = req_alloc | \$3 ;
+  assign \alloc_pool$130  = req_alloc ? req_alloc_pool : alloc_pool;
+  assign \alloc_size$132  = req_alloc ? req_alloc_size : alloc_size;
+  assign \alloc_user$134  = req_alloc ? 8'h00 : alloc_user;
   assign \$4  = free_valid & free_ready;
-  assign \free_valid$133  = req_free | \$4 ;
-  assign \free_addr$135  = req_free ? \$20 [31:0] : free_addr;
-  assign \free_user$137  = req_free ? 8'h00 : free_user;
+  assign \free_valid$135  = req_free | \$4 ;
+  assign \free_addr$137  = req_free ? \$20 [31:0] : free_addr;
+  assign \free_user$139  = req_free ? 8'h00 : free_user;
   assign free_oor = req_free & \$20 [32];
   assign flush_port_valid = flush_valid & running;
   assign \$5  = ~ req_flush;
   assign flush_ready = running & \$5 ;
   assign \$6  = flush_valid & flush_ready;
-  assign \flush_valid$151  = req_flush | \$6 ;
-  assign \flush_pool$153  = req_flush ? \$20 [34:33] : flush_pool;
-  assign \flush_user$155  = req_flush ? 8'h00 : flush_user;
-  assign \free_tag$156  = req_free ? \$20 [38:35] : free_tag;
+  assign \flush_valid$153  = req_flush | \$6 ;
+  assign \flush_pool$155  = req_flush ? \$20 [34:33] : flush_pool;
+  assign \flush_user$157  = req_flush ? 8'h00 : flush_user;
+  assign \free_tag$158  = req_free ? \$20 [38:35] : free_tag;
   assign \$7  = ~ grant_src;
-  assign grant_valid = \grant_valid$171  & \$7 ;
+  assign grant_valid = \grant_valid$173  & \$7 ;
   assign \$8  = ~ \$14 [0];
-  assign freed_valid = \freed_valid$173  & \$8 ;
+  assign freed_valid = \freed_valid$175  & \$8 ;
   assign \$9  = ~ flushed_src;
-  assign flushed_valid = \flushed_valid$175  & \$9 ;
+  assign flushed_valid = \flushed_valid$177  & \$9 ;
   always @(posedge aclk)
     running <= \$10 ;
   \hwalloc_regions.axil  axil (
@@ -339,9 +347,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4376$0 (\$11 [4:0]),
-    .\port$4376$48 (\$11 [51:48]),
-    .\port$4376$7 (\$11 [15:7]),
+    .\port$4375$0 (\$11 [4:0]),
+    .\port$4375$48 (\$11 [51:48]),
+    .\port$4375$7 (\$11 [15:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -369,39 +377,42 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   );
   \hwalloc_regions.core  core (
     .a6_payload(\$11 ),
-    .a6_valid(\grant_valid$171 ),
+    .a6_valid(\grant_valid$173 ),
     .aclk_clk(aclk),
     .aclk_rst(aclk_rst),
-    .alloc_pool(\alloc_pool$128 ),
+    .alloc_pool(\alloc_pool$130 ),
     .alloc_port_size(alloc_size),
-    .alloc_size(\alloc_size$130 ),
+    .alloc_size(\alloc_size$132 ),
     .alloc_size_d6(rsp_grant_size),
     .alloc_src(req_alloc),
     .alloc_src_d6(grant_src),
-    .alloc_user(\alloc_user$132 ),
-    .alloc_valid(\alloc_valid$126 ),
+    .alloc_user(\alloc_user$134 ),
+    .alloc_valid(\alloc_valid$128 ),
     .busy(busy),
     .f6_payload(\$12 ),
-    .f6_valid(\freed_valid$173 ),
-    .flush_pool(\flush_pool$153 ),
+    .f6_valid(\freed_valid$175 ),
+    .flush_pool(\flush_pool$155 ),
     .flush_port_pool(flush_pool),
     .flush_port_valid(flush_port_valid),
     .flush_src(req_flush),
     .flush_src_d6(flushed_src),
-    .flush_user(\flush_user$155 ),
-    .flush_valid(\flush_valid$151 ),
-    .free_addr(\free_addr$135 ),
+    .flush_user(\flush_user$157 ),
+    .flush_valid(\flush_valid$153 ),
+    .flushed_cpu_q(rsp_flushed_cpu),
+    .free_addr(\free_addr$137 ),
     .free_info_d6(\$14 ),
     .free_oor(free_oor),
     .free_oor_pool(\$20 [34:33]),
     .free_port_addr(free_addr),
     .free_src(req_free),
-    .free_tag(\free_tag$156 ),
-    .free_user(\free_user$137 ),
-    .free_valid(\free_valid$133 ),
-    .\port$3941$40 (\$20 [44:39]),
+    .free_tag(\free_tag$158 ),
+    .free_user(\free_user$139 ),
+    .free_valid(\free_valid$135 ),
+    .freed_cpu_q(rsp_freed_cpu),
+    .grant_cpu_q(bus__r_slow_ack),
+    .\port$3943$40 (\$20 [44:39]),
     .x6_payload(\$13 ),
-    .x6_valid(\flushed_valid$175 )
+    .x6_valid(\flushed_valid$177 )
   );
   \hwalloc_regions.regs  regs (
     .aclk_clk(aclk),
@@ -411,7 +422,6 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__r_err(bus__r_err),
     .bus__r_req(bus__r_req),
     .bus__r_slow_ack(bus__r_slow_ack),
-    .bus__w_ack(bus__w_ack),
     .bus__w_addr(s_axil_awaddr),
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_addr_queued(bus__w_addr_queued),
@@ -430,18 +440,20 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
     .new_alloc(bus__r_slow),
-    .\port$3567$0 (\$16 ),
-    .\port$3568$0 (\$17 ),
-    .\port$3570$0 (\$18 ),
-    .\port$3941$1 (\$20 ),
-    .\port$4376$0 (\$11 [15:0]),
-    .\port$4376$48 (\$11 [60:48]),
-    .\port$4379$0 (\$12 ),
-    .\port$4391$0 (\$13 ),
-    .\port$4419$0 (\$14 ),
-    .\port$4514$0 (\$15 ),
-    .\port$4684$0 (\$signal ),
-    .\port$4956$0 (\$signal$58 ),
+    .\port$0$138 (s_axil_arvalid),
+    .\port$3570$0 (\$16 ),
+    .\port$3571$0 (\$17 ),
+    .\port$3573$0 (\$18 ),
+    .\port$3943$1 (\$20 ),
+    .\port$4375$0 (\$11 [15:0]),
+    .\port$4375$48 (\$11 [60:48]),
+    .\port$4378$0 (\$12 ),
+    .\port$4390$0 (\$13 ),
+    .\port$4418$0 (\$14 ),
+    .\port$4507$0 (s_axil_arready),
+    .\port$4519$0 (\$15 ),
+    .\port$4689$0 (\$signal ),
+    .\port$4925$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -449,13 +461,16 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .req_alloc_size(req_alloc_size),
     .req_flush(req_flush),
     .req_free(req_free),
+    .rsp_flushed_cpu(rsp_flushed_cpu),
     .rsp_flushed_src(flushed_src),
-    .rsp_flushed_valid(\flushed_valid$175 ),
-    .rsp_freed_valid(\freed_valid$173 ),
+    .rsp_flushed_valid(\flushed_valid$177 ),
+    .rsp_freed_cpu(rsp_freed_cpu),
+    .rsp_freed_valid(\freed_valid$175 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$171 ),
-    .w1_is_command(bus__w_slow)
+    .rsp_grant_valid(\grant_valid$173 ),
+    .w1_is_command(bus__w_slow),
+    .w2_valid(bus__w_ack)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
@@ -475,48 +490,50 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   assign \bus__r_data$65  = bus__r_data;
   assign \bus__r_err$67  = bus__r_err;
   assign \bus__r_req$69  = bus__r_req;
-  assign \bus__r_slow$71  = bus__r_slow;
-  assign \bus__r_slow_ack$73  = bus__r_slow_ack;
+  assign bus__r_req_parts = { s_axil_arready, s_axil_arvalid };
+  assign \bus__r_req_parts$71  = { s_axil_arready, s_axil_arvalid };
+  assign \bus__r_slow$73  = bus__r_slow;
+  assign \bus__r_slow_ack$75  = bus__r_slow_ack;
   assign bus__r_slow_data = { \$11 [0], \$11 [4:1], 4'h0, \$11 [51:48], 10'h000, \$11 [15:7] };
-  assign \bus__r_slow_data$75  = { \$11 [0], \$11 [4:1], 4'h0, \$11 [51:48], 10'h000, \$11 [15:7] };
-  assign \bus__w_ack$77  = bus__w_ack;
+  assign \bus__r_slow_data$77  = { \$11 [0], \$11 [4:1], 4'h0, \$11 [51:48], 10'h000, \$11 [15:7] };
+  assign \bus__w_ack$79  = bus__w_ack;
   assign bus__w_addr = s_axil_awaddr;
-  assign \bus__w_addr$79  = s_axil_awaddr;
-  assign \bus__w_addr_from_queue$81  = bus__w_addr_from_queue;
-  assign \bus__w_addr_queued$83  = bus__w_addr_queued;
-  assign \bus__w_beat_from_queue$85  = bus__w_beat_from_queue;
+  assign \bus__w_addr$81  = s_axil_awaddr;
+  assign \bus__w_addr_from_queue$83  = bus__w_addr_from_queue;
+  assign \bus__w_addr_queued$85  = bus__w_addr_queued;
+  assign \bus__w_beat_from_queue$87  = bus__w_beat_from_queue;
   assign bus__w_data = s_axil_wdata;
-  assign \bus__w_data$87  = s_axil_wdata;
+  assign \bus__w_data$89  = s_axil_wdata;
   assign bus__w_data_queued = \$15 [31:0];
-  assign \bus__w_data_queued$89  = \$15 [31:0];
-  assign \bus__w_err$91  = bus__w_err;
-  assign \bus__w_req$93  = bus__w_req;
-  assign \bus__w_slow$95  = bus__w_slow;
-  assign \bus__w_slow_ack$97  = bus__w_slow_ack;
-  assign \bus__w_slow_err$99  = bus__w_slow_err;
+  assign \bus__w_data_queued$91  = \$15 [31:0];
+  assign \bus__w_err$93  = bus__w_err;
+  assign \bus__w_req$95  = bus__w_req;
+  assign \bus__w_slow$97  = bus__w_slow;
+  assign \bus__w_slow_ack$99  = bus__w_slow_ack;
+  assign \bus__w_slow_err$101  = bus__w_slow_err;
   assign bus__w_strb = s_axil_wstrb;
-  assign \bus__w_strb$101  = s_axil_wstrb;
+  assign \bus__w_strb$103  = s_axil_wstrb;
   assign bus__w_strb_queued = \$15 [35:32];
-  assign \bus__w_strb_queued$103  = \$15 [35:32];
-  assign \s_axil_awvalid$104  = s_axil_awvalid;
-  assign \s_axil_awready$105  = s_axil_awready;
-  assign \s_axil_awaddr$106  = s_axil_awaddr;
-  assign \s_axil_awprot$107  = s_axil_awprot;
-  assign \s_axil_wvalid$108  = s_axil_wvalid;
-  assign \s_axil_wready$109  = s_axil_wready;
-  assign \s_axil_wdata$110  = s_axil_wdata;
-  assign \s_axil_wstrb$111  = s_axil_wstrb;
-  assign \s_axil_bvalid$112  = s_axil_bvalid;
-  assign \s_axil_bready$113  = s_axil_bready;
-  assign \s_axil_bresp$114  = s_axil_bresp;
-  assign \s_axil_arvalid$115  = s_axil_arvalid;
-  assign \s_axil_arready$116  = s_axil_arready;
-  assign \s_axil_araddr$117  = s_axil_araddr;
-  assign \s_axil_arprot$118  = s_axil_arprot;
-  assign \s_axil_rvalid$119  = s_axil_rvalid;
-  assign \s_axil_rready$120  = s_axil_rready;
-  assign \s_axil_rdata$121  = s_axil_rdata;
-  assign \s_axil_rresp$122  = s_axil_rresp;
+  assign \bus__w_strb_queued$105  = \$15 [35:32];
+  assign \s_axil_awvalid$106  = s_axil_awvalid;
+  assign \s_axil_awready$107  = s_axil_awready;
+  assign \s_axil_awaddr$108  = s_axil_awaddr;
+  assign \s_axil_awprot$109  = s_axil_awprot;
+  assign \s_axil_wvalid$110  = s_axil_wvalid;
+  assign \s_axil_wready$111  = s_axil_wready;
+  assign \s_axil_wdata$112  = s_axil_wdata;
+  assign \s_axil_wstrb$113  = s_axil_wstrb;
+  assign \s_axil_bvalid$114  = s_axil_bvalid;
+  assign \s_axil_bready$115  = s_axil_bready;
+  assign \s_axil_bresp$116  = s_axil_bresp;
+  assign \s_axil_arvalid$117  = s_axil_arvalid;
+  assign \s_axil_arready$118  = s_axil_arready;
+  assign \s_axil_araddr$119  = s_axil_araddr;
+  assign \s_axil_arprot$120  = s_axil_arprot;
+  assign \s_axil_rvalid$121  = s_axil_rvalid;
+  assign \s_axil_rready$122  = s_axil_rready;
+  assign \s_axil_rdata$123  = s_axil_rdata;
+  assign \s_axil_rresp$124  = s_axil_rresp;
   assign alloc_src = req_alloc;
   assign free_src = req_free;
   assign req_free_addr = \$20 [31:0];
@@ -533,21 +550,21 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   assign flush_src = req_flush;
   assign req_flush_pool = \$20 [34:33];
   assign req_free_tag = \$20 [38:35];
-  assign \grant_ok$158  = \$11 [0];
-  assign \grant_err$159  = \$11 [4:1];
-  assign \grant_pool$160  = \$11 [6:5];
-  assign \grant_slot$161  = \$11 [15:7];
-  assign \grant_addr$162  = \$11 [47:16];
-  assign \grant_user$163  = \$11 [59:52];
-  assign \grant_tag$164  = \$11 [51:48];
-  assign \freed_ok$165  = \$12 [0];
-  assign \flushed_ok$166  = \$13 [0];
-  assign \freed_err$167  = \$12 [4:1];
-  assign \flushed_err$168  = \$13 [4:1];
-  assign \freed_user$169  = \$12 [12:5];
-  assign \flushed_user$170  = \$13 [12:5];
+  assign \grant_ok$160  = \$11 [0];
+  assign \grant_err$161  = \$11 [4:1];
+  assign \grant_pool$162  = \$11 [6:5];
+  assign \grant_slot$163  = \$11 [15:7];
+  assign \grant_addr$164  = \$11 [47:16];
+  assign \grant_user$165  = \$11 [59:52];
+  assign \grant_tag$166  = \$11 [51:48];
+  assign \freed_ok$167  = \$12 [0];
+  assign \flushed_ok$168  = \$13 [0];
+  assign \freed_err$169  = \$12 [4:1];
+  assign \flushed_err$170  = \$13 [4:1];
+  assign \freed_user$171  = \$12 [12:5];
+  assign \flushed_user$172  = \$13 [12:5];
   assign freed_src = \$14 [0];
-  assign rsp_grant_valid = \grant_valid$171 ;
+  assign rsp_grant_valid = \grant_valid$173 ;
   assign rsp_grant_ok = \$11 [0];
   assign rsp_grant_err = \$11 [4:1];
   assign rsp_grant_pool = \$11 [6:5];
@@ -557,8 +574,10 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   assign grant_size = rsp_grant_size;
   assign rsp_grant_overwrite = \$11 [60];
   assign grant_overwrite = \$11 [60];
+  assign rsp_grant_cpu = bus__r_slow_ack;
+  assign grant_cpu = bus__r_slow_ack;
   assign rsp_grant_tag = \$11 [51:48];
-  assign rsp_freed_valid = \freed_valid$173 ;
+  assign rsp_freed_valid = \freed_valid$175 ;
   assign rsp_freed_ok = \$12 [0];
   assign rsp_freed_err = \$12 [4:1];
   assign rsp_freed_pool = \$12 [14:13];
@@ -571,16 +590,18 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
   assign freed_addr = \$14 [32:1];
   assign rsp_freed_tag = \$14 [36:33];
   assign freed_tag = \$14 [36:33];
-  assign rsp_flushed_valid = \flushed_valid$175 ;
+  assign freed_cpu = rsp_freed_cpu;
+  assign rsp_flushed_valid = \flushed_valid$177 ;
   assign rsp_flushed_ok = \$13 [0];
   assign rsp_flushed_err = \$13 [4:1];
   assign rsp_flushed_pool = \$13 [14:13];
   assign flushed_pool = \$13 [14:13];
   assign rsp_flushed_user = \$13 [12:5];
   assign rsp_flushed_src = flushed_src;
-  assign \busy$210  = busy;
+  assign flushed_cpu = rsp_flushed_cpu;
+  assign \busy$218  = busy;
   assign ready = running;
-  assign \irq$212  = irq;
+  assign \irq$220  = irq;
   assign native_alloc_valid = alloc_valid;
   assign native_free_valid = free_valid;
   assign native_flush_valid = flush_valid;
@@ -600,7 +621,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4376$0 , \port$4376$7 , \port$4376$48 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4375$0 , \port$4375$7 , \port$4375$48 , r_slow_push, ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1458,8 +1479,8 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire \$signal ;
   wire \$signal$101 ;
   wire \$signal$103 ;
-  wire \$signal$128 ;
-  wire \$signal$130 ;
+  wire \$signal$129 ;
+  wire \$signal$131 ;
   wire \$signal$39 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
@@ -1486,6 +1507,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire bus__r_err;
   output bus__r_req;
   wire bus__r_req;
+  wire [1:0] bus__r_req_parts;
   input bus__r_slow;
   wire bus__r_slow;
   wire bus__r_slow_ack;
@@ -1510,12 +1532,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4376$0 ;
-  wire [4:0] \port$4376$0 ;
-  input [3:0] \port$4376$48 ;
-  wire [3:0] \port$4376$48 ;
-  input [8:0] \port$4376$7 ;
-  wire [8:0] \port$4376$7 ;
+  input [4:0] \port$4375$0 ;
+  wire [4:0] \port$4375$0 ;
+  input [3:0] \port$4375$48 ;
+  wire [3:0] \port$4375$48 ;
+  input [8:0] \port$4375$7 ;
+  wire [8:0] \port$4375$7 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1683,7 +1705,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$111 )
-      r_slow_ring[r_slow_wr] <= { \port$4376$0 [0], \port$4376$0 [4:1], 4'h0, \port$4376$48 , 10'h000, \port$4376$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4375$0 [0], \port$4375$0 [4:1], 4'h0, \port$4375$48 , 10'h000, \port$4375$7  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$148  = \$147  ? r_fast_held[5] : r_fast_held[4];
@@ -1795,7 +1817,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4376$0 [0], \port$4376$0 [4:1], 4'h0, \port$4376$48 , 10'h000, \port$4376$7  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4375$0 [0], \port$4375$0 [4:1], 4'h0, \port$4375$48 , 10'h000, \port$4375$7  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -2295,11 +2317,11 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign s_axil_awready = ~ w_addrs_full[1];
   assign s_axil_wready = ~ w_datas_full[1];
   assign \$760  = ~ w_addrs_full[1];
-  assign \$signal$128  = s_axil_awvalid & \$760 ;
+  assign \$signal$129  = s_axil_awvalid & \$760 ;
   assign \$761  = ~ w_datas_full[1];
-  assign \$signal$130  = s_axil_wvalid & \$761 ;
-  assign \$762  = w_addrs_full[0] | \$signal$128 ;
-  assign \$763  = w_datas_full[0] | \$signal$130 ;
+  assign \$signal$131  = s_axil_wvalid & \$761 ;
+  assign \$762  = w_addrs_full[0] | \$signal$129 ;
+  assign \$763  = w_datas_full[0] | \$signal$131 ;
   assign \$764  = \$762  & \$763 ;
   assign \$signal$101  = \$764  & w_room;
   assign \$765  = ~ w_addrs_full[0];
@@ -2307,13 +2329,13 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$767  = ~ w_addrs_full[0];
   assign \$768  = \$signal$101  & \$767 ;
   assign \$769  = ~ \$768 ;
-  assign w_addrs_push = \$signal$128  & \$769 ;
+  assign w_addrs_push = \$signal$129  & \$769 ;
   assign \$770  = ~ w_datas_full[0];
   assign w_datas_pop = \$signal$101  & \$771 ;
   assign \$772  = ~ w_datas_full[0];
   assign \$773  = \$signal$101  & \$772 ;
   assign \$774  = ~ \$773 ;
-  assign w_datas_push = \$signal$130  & \$774 ;
+  assign w_datas_push = \$signal$131  & \$774 ;
   assign \$775  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
   assign s_axil_bvalid = w_kinds_full[0] & \$775 ;
   assign \$776  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
@@ -3212,7 +3234,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4376$0 [0], \port$4376$0 [4:1], 4'h0, \port$4376$48 , 10'h000, \port$4376$7  };
+  assign r_slow_w_data = { \port$4375$0 [0], \port$4375$0 [4:1], 4'h0, \port$4375$48 , 10'h000, \port$4375$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3224,12 +3246,13 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$108  = r_slow_rd;
   assign \$signature__addr$109  = r_slow_wr;
-  assign \$signature__data$110  = { \port$4376$0 [0], \port$4376$0 [4:1], 4'h0, \port$4376$48 , 10'h000, \port$4376$7  };
+  assign \$signature__data$110  = { \port$4375$0 [0], \port$4375$0 [4:1], 4'h0, \port$4375$48 , 10'h000, \port$4375$7  };
   assign s_axil_arready = ar_room;
+  assign bus__r_req_parts = { ar_room, s_axil_arvalid };
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4376$0 [0], \port$4376$0 [4:1], 4'h0, \port$4376$48 , 10'h000, \port$4376$7  };
+  assign bus__r_slow_data = { \port$4375$0 [0], \port$4375$0 [4:1], 4'h0, \port$4375$48 , 10'h000, \port$4375$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3269,16 +3292,16 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$3941$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, alloc_src, aclk_clk);
+, \port$3943$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, grant_cpu_q, freed_cpu_q, flushed_cpu_q, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$137  = 0;
   wire \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$1000 ;
-  wire [4:0] \$1001 ;
+  wire \$1001 ;
   wire \$1002 ;
   wire \$1003 ;
-  wire \$1004 ;
+  wire [4:0] \$1004 ;
   wire \$1005 ;
   wire \$1006 ;
   wire \$1007 ;
@@ -3287,17 +3310,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$101 ;
   wire \$1010 ;
   wire \$1011 ;
-  wire [4:0] \$1012 ;
+  wire \$1012 ;
   wire \$1013 ;
   wire \$1014 ;
-  wire \$1015 ;
+  wire [4:0] \$1015 ;
   wire \$1016 ;
   wire \$1017 ;
-  wire [4:0] \$1018 ;
+  wire \$1018 ;
   wire \$1019 ;
   wire \$102 ;
   wire \$1020 ;
-  wire \$1021 ;
+  wire [4:0] \$1021 ;
   wire \$1022 ;
   wire \$1023 ;
   wire \$1024 ;
@@ -3336,17 +3359,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1054 ;
   wire \$1055 ;
   wire \$1056 ;
-  wire [4:0] \$1057 ;
+  wire \$1057 ;
   wire \$1058 ;
   wire \$1059 ;
   wire \$106 ;
-  wire \$1060 ;
+  wire [4:0] \$1060 ;
   wire \$1061 ;
   wire \$1062 ;
-  wire [5:0] \$1063 ;
+  wire \$1063 ;
   wire \$1064 ;
   wire \$1065 ;
-  wire \$1066 ;
+  wire [5:0] \$1066 ;
   wire \$1067 ;
   wire \$1068 ;
   wire \$1069 ;
@@ -3357,17 +3380,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1073 ;
   wire \$1074 ;
   wire \$1075 ;
-  wire [4:0] \$1076 ;
+  wire \$1076 ;
   wire \$1077 ;
   wire \$1078 ;
-  wire \$1079 ;
+  wire [4:0] \$1079 ;
   wire \$108 ;
   wire \$1080 ;
   wire \$1081 ;
-  wire [5:0] \$1082 ;
+  wire \$1082 ;
   wire \$1083 ;
   wire \$1084 ;
-  wire \$1085 ;
+  wire [5:0] \$1085 ;
   wire \$1086 ;
   wire \$1087 ;
   wire \$1088 ;
@@ -3378,18 +3401,18 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1092 ;
   wire \$1093 ;
   wire \$1094 ;
-  wire [4:0] \$1095 ;
+  wire \$1095 ;
   wire \$1096 ;
   wire \$1097 ;
-  wire \$1098 ;
+  wire [4:0] \$1098 ;
   wire \$1099 ;
   wire \$11 ;
   wire [3:0] \$110 ;
   wire \$1100 ;
-  wire [5:0] \$1101 ;
+  wire \$1101 ;
   wire \$1102 ;
   wire \$1103 ;
-  wire \$1104 ;
+  wire [5:0] \$1104 ;
   wire \$1105 ;
   wire \$1106 ;
   wire \$1107 ;
@@ -3400,70 +3423,70 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1111 ;
   wire \$1112 ;
   wire \$1113 ;
-  wire [4:0] \$1114 ;
+  wire \$1114 ;
   wire \$1115 ;
   wire \$1116 ;
-  wire \$1117 ;
+  wire [4:0] \$1117 ;
   wire \$1118 ;
   wire \$1119 ;
   wire \$112 ;
-  wire [5:0] \$1120 ;
+  wire \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
-  wire [21:0] \$1123 ;
-  wire [31:0] \$1124 ;
-  wire [23:0] \$1125 ;
-  wire [31:0] \$1126 ;
-  wire [18:0] \$1127 ;
-  wire [31:0] \$1128 ;
-  wire \$1129 ;
+  wire [5:0] \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
+  wire [21:0] \$1126 ;
+  wire [31:0] \$1127 ;
+  wire [23:0] \$1128 ;
+  wire [31:0] \$1129 ;
   wire \$113 ;
-  wire \$1130 ;
-  wire [11:0] \$1131 ;
-  wire [11:0] \$1132 ;
-  wire [12:0] \$1133 ;
-  wire \$1134 ;
+  wire [18:0] \$1130 ;
+  wire [31:0] \$1131 ;
+  wire \$1132 ;
+  wire \$1133 ;
+  wire [11:0] \$1134 ;
   wire [11:0] \$1135 ;
-  wire [11:0] \$1136 ;
-  wire [12:0] \$1137 ;
-  wire \$1138 ;
+  wire [12:0] \$1136 ;
+  wire \$1137 ;
+  wire [11:0] \$1138 ;
   wire [11:0] \$1139 ;
   wire \$114 ;
-  wire [11:0] \$1140 ;
-  wire [12:0] \$1141 ;
-  wire \$1142 ;
-  wire \$1143 ;
-  wire [2:0] \$1144 ;
-  wire [2:0] \$1145 ;
-  wire [2:0] \$1146 ;
+  wire [12:0] \$1140 ;
+  wire \$1141 ;
+  wire [11:0] \$1142 ;
+  wire [11:0] \$1143 ;
+  wire [12:0] \$1144 ;
+  wire \$1145 ;
+  wire \$1146 ;
   wire [2:0] \$1147 ;
-  wire [3:0] \$1148 ;
-  wire [3:0] \$1149 ;
+  wire [2:0] \$1148 ;
+  wire [2:0] \$1149 ;
   wire \$115 ;
-  wire [11:0] \$1150 ;
-  wire [11:0] \$1151 ;
-  wire [12:0] \$1152 ;
-  wire \$1153 ;
-  wire \$1154 ;
-  wire \$1155 ;
+  wire [2:0] \$1150 ;
+  wire [3:0] \$1151 ;
+  wire [3:0] \$1152 ;
+  wire [11:0] \$1153 ;
+  wire [11:0] \$1154 ;
+  wire [12:0] \$1155 ;
   wire \$1156 ;
   wire \$1157 ;
   wire \$1158 ;
-  wire [2:0] \$1159 ;
+  wire \$1159 ;
   wire \$116 ;
-  wire [2:0] \$1160 ;
+  wire \$1160 ;
   wire \$1161 ;
   wire [2:0] \$1162 ;
-  wire \$1163 ;
+  wire [2:0] \$1163 ;
   wire \$1164 ;
-  wire \$1165 ;
+  wire [2:0] \$1165 ;
   wire \$1166 ;
   wire \$1167 ;
-  wire [3:0] \$1168 ;
+  wire \$1168 ;
   wire \$1169 ;
   wire \$117 ;
   wire \$1170 ;
-  wire \$1171 ;
+  wire [3:0] \$1171 ;
   wire \$1172 ;
   wire \$1173 ;
   wire \$1174 ;
@@ -3474,21 +3497,21 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1179 ;
   wire \$118 ;
   wire \$1180 ;
-  wire [7:0] \$1181 ;
+  wire \$1181 ;
   wire \$1182 ;
   wire \$1183 ;
-  wire \$1184 ;
+  wire [7:0] \$1184 ;
   wire \$1185 ;
   wire \$1186 ;
   wire \$1187 ;
   wire \$1188 ;
   wire \$1189 ;
   wire \$119 ;
-  wire [3:0] \$1190 ;
-  wire [3:0] \$1191 ;
+  wire \$1190 ;
+  wire \$1191 ;
   wire \$1192 ;
-  wire \$1193 ;
-  wire \$1194 ;
+  wire [3:0] \$1193 ;
+  wire [3:0] \$1194 ;
   wire \$1195 ;
   wire \$1196 ;
   wire \$1197 ;
@@ -3512,36 +3535,36 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1212 ;
   wire \$1213 ;
   wire \$1214 ;
-  wire [4:0] \$1215 ;
+  wire \$1215 ;
   wire \$1216 ;
   wire \$1217 ;
-  wire \$1218 ;
+  wire [4:0] \$1218 ;
   wire \$1219 ;
   wire [8:0] \$122 ;
   wire \$1220 ;
   wire \$1221 ;
   wire \$1222 ;
   wire \$1223 ;
-  wire [3:0] \$1224 ;
-  wire [3:0] \$1225 ;
-  wire [8:0] \$1226 ;
-  reg \$1227 ;
-  reg [6:0] \$1228 ;
-  reg [4:0] \$1229 ;
+  wire \$1224 ;
+  wire \$1225 ;
+  wire \$1226 ;
+  wire [3:0] \$1227 ;
+  wire [3:0] \$1228 ;
+  wire [8:0] \$1229 ;
   wire [3:0] \$123 ;
   reg \$1230 ;
   reg [6:0] \$1231 ;
-  reg [12:0] \$1232 ;
+  reg [4:0] \$1232 ;
   reg \$1233 ;
-  reg [8:0] \$1234 ;
-  reg [4:0] \$1235 ;
+  reg [6:0] \$1234 ;
+  reg [12:0] \$1235 ;
   reg \$1236 ;
-  reg [3:0] \$1237 ;
+  reg [8:0] \$1237 ;
   reg [4:0] \$1238 ;
   reg \$1239 ;
   wire [8:0] \$124 ;
-  reg \$1240 ;
-  reg \$1241 ;
+  reg [3:0] \$1240 ;
+  reg [4:0] \$1241 ;
   reg \$1242 ;
   reg \$1243 ;
   reg \$1244 ;
@@ -3557,41 +3580,41 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1253 ;
   reg \$1254 ;
   reg \$1255 ;
-  reg [3:0] \$1256 ;
-  reg [9:0] \$1257 ;
+  reg \$1256 ;
+  reg \$1257 ;
   reg \$1258 ;
-  reg \$1259 ;
+  reg [3:0] \$1259 ;
   wire [2:0] \$126 ;
-  reg [2:0] \$1260 ;
+  reg [9:0] \$1260 ;
   reg \$1261 ;
-  reg [2:0] \$1262 ;
-  reg \$1263 ;
-  reg [2:0] \$1264 ;
-  reg \$1265 ;
+  reg \$1262 ;
+  reg [2:0] \$1263 ;
+  reg \$1264 ;
+  reg [2:0] \$1265 ;
   reg \$1266 ;
-  reg [7:0] \$1267 ;
-  reg [7:0] \$1268 ;
+  reg [2:0] \$1267 ;
+  reg \$1268 ;
   reg \$1269 ;
   wire [2:0] \$127 ;
-  reg [6:0] \$1270 ;
+  reg [7:0] \$1270 ;
   reg [7:0] \$1271 ;
-  reg [6:0] \$1272 ;
-  reg [9:0] \$1273 ;
-  reg [9:0] \$1274 ;
-  reg \$1275 ;
-  reg \$1276 ;
+  reg \$1272 ;
+  reg [6:0] \$1273 ;
+  reg [7:0] \$1274 ;
+  reg [6:0] \$1275 ;
+  reg [9:0] \$1276 ;
   reg [9:0] \$1277 ;
-  reg [8:0] \$1278 ;
-  reg [4:0] \$1279 ;
+  reg \$1278 ;
+  reg \$1279 ;
   wire [2:0] \$128 ;
-  reg [4:0] \$1280 ;
-  reg \$1281 ;
-  reg [3:0] \$1282 ;
+  reg [9:0] \$1280 ;
+  reg [8:0] \$1281 ;
+  reg [4:0] \$1282 ;
   reg [4:0] \$1283 ;
-  reg [3:0] \$1284 ;
-  reg \$1285 ;
-  reg \$1286 ;
-  reg \$1287 ;
+  reg \$1284 ;
+  reg [3:0] \$1285 ;
+  reg [4:0] \$1286 ;
+  reg [3:0] \$1287 ;
   reg \$1288 ;
   reg \$1289 ;
   wire [2:0] \$129 ;
@@ -3622,41 +3645,41 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1311 ;
   reg \$1312 ;
   reg \$1313 ;
-  wire [2:0] \$1314 ;
-  wire [2:0] \$1315 ;
+  reg \$1314 ;
+  reg \$1315 ;
   reg \$1316 ;
-  reg \$1317 ;
-  reg \$1318 ;
+  wire [2:0] \$1317 ;
+  wire [2:0] \$1318 ;
   reg \$1319 ;
   wire [2:0] \$132 ;
   reg \$1320 ;
   reg \$1321 ;
   reg \$1322 ;
   reg \$1323 ;
-  reg [2:0] \$1324 ;
-  reg [2:0] \$1325 ;
+  reg \$1324 ;
+  reg \$1325 ;
   reg \$1326 ;
-  reg [6:0] \$1327 ;
-  reg \$1328 ;
-  reg [6:0] \$1329 ;
+  reg [2:0] \$1327 ;
+  reg [2:0] \$1328 ;
+  reg \$1329 ;
   wire \$133 ;
-  reg \$1330 ;
+  reg [6:0] \$1330 ;
   reg \$1331 ;
-  reg [7:0] \$1332 ;
-  reg [2:0] \$1333 ;
+  reg [6:0] \$1332 ;
+  reg \$1333 ;
   reg \$1334 ;
-  reg [8:0] \$1335 ;
-  reg [3:0] \$1336 ;
+  reg [7:0] \$1335 ;
+  reg [2:0] \$1336 ;
   reg \$1337 ;
-  reg [3:0] \$1338 ;
-  reg \$1339 ;
+  reg [8:0] \$1338 ;
+  reg [3:0] \$1339 ;
   wire \$134 ;
   reg \$1340 ;
-  reg [4:0] \$1341 ;
-  reg [2:0] \$1342 ;
+  reg [3:0] \$1341 ;
+  reg \$1342 ;
   reg \$1343 ;
-  reg \$1344 ;
-  reg \$1345 ;
+  reg [4:0] \$1344 ;
+  reg [2:0] \$1345 ;
   reg \$1346 ;
   reg \$1347 ;
   reg \$1348 ;
@@ -3673,6 +3696,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1358 ;
   reg \$1359 ;
   wire \$136 ;
+  reg \$1360 ;
+  reg \$1361 ;
+  reg \$1362 ;
+  reg \$1363 ;
+  reg \$1364 ;
+  reg \$1365 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
@@ -4190,32 +4219,32 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$60 ;
   wire \$600 ;
   wire \$601 ;
-  wire [4:0] \$602 ;
-  wire [4:0] \$603 ;
-  wire [4:0] \$604 ;
-  wire \$605 ;
-  wire \$606 ;
-  wire \$607 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire [4:0] \$605 ;
+  wire [4:0] \$606 ;
+  wire [4:0] \$607 ;
   wire \$608 ;
   wire \$609 ;
   wire [7:0] \$61 ;
-  wire [7:0] \$610 ;
+  wire \$610 ;
   wire \$611 ;
   wire \$612 ;
-  wire \$613 ;
-  wire [10:0] \$614 ;
-  wire [10:0] \$615 ;
-  wire [10:0] \$616 ;
-  wire \$617 ;
-  wire \$618 ;
-  wire \$619 ;
+  wire [7:0] \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire [10:0] \$617 ;
+  wire [10:0] \$618 ;
+  wire [10:0] \$619 ;
   wire [7:0] \$62 ;
   wire \$620 ;
   wire \$621 ;
-  wire [4:0] \$622 ;
+  wire \$622 ;
   wire \$623 ;
   wire \$624 ;
-  wire \$625 ;
+  wire [4:0] \$625 ;
   wire \$626 ;
   wire \$627 ;
   wire \$628 ;
@@ -4268,10 +4297,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
-  wire [5:0] \$673 ;
+  wire \$673 ;
   wire \$674 ;
   wire \$675 ;
-  wire \$676 ;
+  wire [5:0] \$676 ;
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
@@ -4305,17 +4334,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$703 ;
   wire \$704 ;
   wire \$705 ;
-  wire [4:0] \$706 ;
+  wire \$706 ;
   wire \$707 ;
   wire \$708 ;
-  wire \$709 ;
+  wire [4:0] \$709 ;
   wire \$71 ;
   wire \$710 ;
   wire \$711 ;
-  wire [10:0] \$712 ;
+  wire \$712 ;
   wire \$713 ;
   wire \$714 ;
-  wire \$715 ;
+  wire [10:0] \$715 ;
   wire \$716 ;
   wire \$717 ;
   wire \$718 ;
@@ -4348,17 +4377,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$742 ;
   wire \$743 ;
   wire \$744 ;
-  wire [4:0] \$745 ;
+  wire \$745 ;
   wire \$746 ;
   wire \$747 ;
-  wire \$748 ;
+  wire [4:0] \$748 ;
   wire \$749 ;
   wire \$75 ;
   wire \$750 ;
-  wire [10:0] \$751 ;
+  wire \$751 ;
   wire \$752 ;
   wire \$753 ;
-  wire \$754 ;
+  wire [10:0] \$754 ;
   wire \$755 ;
   wire \$756 ;
   wire \$757 ;
@@ -4391,17 +4420,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$781 ;
   wire \$782 ;
   wire \$783 ;
-  wire [4:0] \$784 ;
+  wire \$784 ;
   wire \$785 ;
   wire \$786 ;
-  wire \$787 ;
+  wire [4:0] \$787 ;
   wire \$788 ;
   wire \$789 ;
   wire [6:0] \$79 ;
-  wire [10:0] \$790 ;
+  wire \$790 ;
   wire \$791 ;
   wire \$792 ;
-  wire \$793 ;
+  wire [10:0] \$793 ;
   wire \$794 ;
   wire \$795 ;
   wire \$796 ;
@@ -4435,17 +4464,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$820 ;
   wire \$821 ;
   wire \$822 ;
-  wire [4:0] \$823 ;
+  wire \$823 ;
   wire \$824 ;
   wire \$825 ;
-  wire \$826 ;
+  wire [4:0] \$826 ;
   wire \$827 ;
   wire \$828 ;
-  wire [10:0] \$829 ;
+  wire \$829 ;
   wire \$83 ;
   wire \$830 ;
   wire \$831 ;
-  wire \$832 ;
+  wire [10:0] \$832 ;
   wire \$833 ;
   wire \$834 ;
   wire \$835 ;
@@ -4492,17 +4521,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$872 ;
   wire \$873 ;
   wire \$874 ;
-  wire [4:0] \$875 ;
+  wire \$875 ;
   wire \$876 ;
   wire \$877 ;
-  wire \$878 ;
+  wire [4:0] \$878 ;
   wire \$879 ;
   wire \$88 ;
   wire \$880 ;
-  wire [5:0] \$881 ;
+  wire \$881 ;
   wire \$882 ;
   wire \$883 ;
-  wire \$884 ;
+  wire [5:0] \$884 ;
   wire \$885 ;
   wire \$886 ;
   wire \$887 ;
@@ -4513,18 +4542,18 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$891 ;
   wire \$892 ;
   wire \$893 ;
-  wire [4:0] \$894 ;
+  wire \$894 ;
   wire \$895 ;
   wire \$896 ;
-  wire \$897 ;
+  wire [4:0] \$897 ;
   wire \$898 ;
   wire \$899 ;
   wire \$9 ;
   wire \$90 ;
-  wire [5:0] \$900 ;
+  wire \$900 ;
   wire \$901 ;
   wire \$902 ;
-  wire \$903 ;
+  wire [5:0] \$903 ;
   wire \$904 ;
   wire \$905 ;
   wire \$906 ;
@@ -4535,17 +4564,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$910 ;
   wire \$911 ;
   wire \$912 ;
-  wire [4:0] \$913 ;
+  wire \$913 ;
   wire \$914 ;
   wire \$915 ;
-  wire \$916 ;
+  wire [4:0] \$916 ;
   wire \$917 ;
   wire \$918 ;
-  wire [5:0] \$919 ;
+  wire \$919 ;
   wire \$92 ;
   wire \$920 ;
   wire \$921 ;
-  wire \$922 ;
+  wire [5:0] \$922 ;
   wire \$923 ;
   wire \$924 ;
   wire \$925 ;
@@ -4556,17 +4585,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$93 ;
   wire \$930 ;
   wire \$931 ;
-  wire [4:0] \$932 ;
+  wire \$932 ;
   wire \$933 ;
   wire \$934 ;
-  wire \$935 ;
+  wire [4:0] \$935 ;
   wire \$936 ;
   wire \$937 ;
-  wire [5:0] \$938 ;
+  wire \$938 ;
   wire \$939 ;
   wire \$94 ;
   wire \$940 ;
-  wire \$941 ;
+  wire [5:0] \$941 ;
   wire \$942 ;
   wire \$943 ;
   wire \$944 ;
@@ -4588,17 +4617,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$959 ;
   wire \$96 ;
   wire \$960 ;
-  wire [4:0] \$961 ;
+  wire \$961 ;
   wire \$962 ;
   wire \$963 ;
-  wire \$964 ;
+  wire [4:0] \$964 ;
   wire \$965 ;
   wire \$966 ;
-  wire [4:0] \$967 ;
+  wire \$967 ;
   wire \$968 ;
   wire \$969 ;
   wire \$97 ;
-  wire \$970 ;
+  wire [4:0] \$970 ;
   wire \$971 ;
   wire \$972 ;
   wire \$973 ;
@@ -4606,17 +4635,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$975 ;
   wire \$976 ;
   wire \$977 ;
-  wire [4:0] \$978 ;
+  wire \$978 ;
   wire \$979 ;
   wire \$98 ;
   wire \$980 ;
-  wire \$981 ;
+  wire [4:0] \$981 ;
   wire \$982 ;
   wire \$983 ;
-  wire [4:0] \$984 ;
+  wire \$984 ;
   wire \$985 ;
   wire \$986 ;
-  wire \$987 ;
+  wire [4:0] \$987 ;
   wire \$988 ;
   wire \$989 ;
   wire \$99 ;
@@ -4625,20 +4654,20 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$992 ;
   wire \$993 ;
   wire \$994 ;
-  wire [4:0] \$995 ;
+  wire \$995 ;
   wire \$996 ;
   wire \$997 ;
-  wire \$998 ;
+  wire [4:0] \$998 ;
   wire \$999 ;
   wire [8:0] \$signal ;
   wire \$signal$269 ;
   wire \$signal$281 ;
   wire \$signal$300 ;
   wire [3:0] \$signal$345 ;
-  wire [8:0] \$signal$472 ;
   wire [8:0] \$signal$475 ;
   wire [8:0] \$signal$478 ;
-  wire \$signal$481 ;
+  wire [8:0] \$signal$481 ;
+  wire \$signal$484 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [12:0] a0_size = 13'h0000;
@@ -4761,13 +4790,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 4'h0 *)
   wire [3:0] config_grant_addr;
   (* init = 4'h0 *)
-  wire [3:0] \config_grant_addr$461 ;
+  wire [3:0] \config_grant_addr$464 ;
   (* init = 5'h00 *)
   wire [4:0] config_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \config_grant_data$463 ;
-  wire [3:0] \config_grant_data$463.next ;
-  wire \config_grant_data$463.snap ;
+  wire [4:0] \config_grant_data$466 ;
+  wire [3:0] \config_grant_data$466.next ;
+  wire \config_grant_data$466.snap ;
   wire [3:0] \config_grant_data.next ;
   wire \config_grant_data.snap ;
   reg [4:0] config_grant_r0_b0 = 5'h00;
@@ -4793,7 +4822,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 1'h0 *)
   wire config_parity_data;
   (* init = 1'h0 *)
-  wire \config_parity_data$465 ;
+  wire \config_parity_data$468 ;
   reg config_parity_r0 = 1'h0;
   reg [3:0] config_parity_r0_addr = 4'h0;
   reg config_parity_r1 = 1'h0;
@@ -4861,13 +4890,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 7'h00 *)
   wire [6:0] event_grant_addr;
   (* init = 7'h00 *)
-  wire [6:0] \event_grant_addr$416 ;
+  wire [6:0] \event_grant_addr$419 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$418 ;
-  wire [3:0] \event_grant_data$418.next ;
-  wire \event_grant_data$418.snap ;
+  wire [4:0] \event_grant_data$421 ;
+  wire [3:0] \event_grant_data$421.next ;
+  wire \event_grant_data$421.snap ;
   wire [3:0] \event_grant_data.next ;
   wire \event_grant_data.snap ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
@@ -4891,11 +4920,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 7'h00 *)
   wire [6:0] event_parity_addr;
   (* init = 7'h00 *)
-  wire [6:0] \event_parity_addr$428 ;
+  wire [6:0] \event_parity_addr$431 ;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
-  wire \event_parity_data$430 ;
+  wire \event_parity_data$433 ;
   reg event_parity_r0_b0 = 1'h0;
   reg event_parity_r1_b0 = 1'h0;
   (* init = 7'h00 *)
@@ -5084,6 +5113,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [7:0] flush_user;
   input flush_valid;
   wire flush_valid;
+  (* init = 1'h0 *)
+  wire flushed_cpu;
+  output flushed_cpu_q;
+  reg flushed_cpu_q = 1'h0;
   wire [3:0] flushed_err;
   wire flushed_ok;
   wire [1:0] flushed_pool;
@@ -5118,6 +5151,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   input free_valid;
   wire free_valid;
   wire [31:0] freed_addr;
+  (* init = 1'h0 *)
+  wire freed_cpu;
+  output freed_cpu_q;
+  reg freed_cpu_q = 1'h0;
   wire [3:0] freed_err;
   wire freed_in_pool;
   wire freed_ok;
@@ -5128,7 +5165,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$494 ;
+  wire [31:0] \grant_addr$497 ;
+  (* init = 1'h0 *)
+  wire grant_cpu;
+  output grant_cpu_q;
+  reg grant_cpu_q = 1'h0;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -5152,13 +5193,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 9'h000 *)
   wire [8:0] log_grant_addr;
   (* init = 9'h000 *)
-  wire [8:0] \log_grant_addr$443 ;
+  wire [8:0] \log_grant_addr$446 ;
   (* init = 5'h00 *)
   wire [4:0] log_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \log_grant_data$444 ;
-  wire [3:0] \log_grant_data$444.next ;
-  wire \log_grant_data$444.snap ;
+  wire [4:0] \log_grant_data$447 ;
+  wire [3:0] \log_grant_data$447.next ;
+  wire \log_grant_data$447.snap ;
   wire [3:0] \log_grant_data.next ;
   wire \log_grant_data.snap ;
   reg [4:0] log_grant_r0_b0 = 5'h00;
@@ -5180,11 +5221,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 9'h000 *)
   wire [8:0] log_parity_addr;
   (* init = 9'h000 *)
-  wire [8:0] \log_parity_addr$453 ;
+  wire [8:0] \log_parity_addr$456 ;
   (* init = 1'h0 *)
   wire log_parity_data;
   (* init = 1'h0 *)
-  wire \log_parity_data$454 ;
+  wire \log_parity_data$457 ;
   reg log_parity_r0_b0 = 1'h0;
   reg log_parity_r1_b0 = 1'h0;
   (* init = 9'h000 *)
@@ -5195,32 +5236,32 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [9:0] log_seen_prev = 10'h000;
   wire log_take_fresh;
   wire [3:0] next_tag;
-  input [5:0] \port$3941$40 ;
-  wire [5:0] \port$3941$40 ;
+  input [5:0] \port$3943$40 ;
+  wire [5:0] \port$3943$40 ;
   (* init = 7'h00 *)
   wire [6:0] r__addr;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$415 ;
+  wire [6:0] \r__addr$418 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$425 ;
+  wire [6:0] \r__addr$428 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$427 ;
+  wire [6:0] \r__addr$430 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$434 ;
+  wire [6:0] \r__addr$437 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$440 ;
+  wire [8:0] \r__addr$443 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$442 ;
+  wire [8:0] \r__addr$445 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$450 ;
+  wire [8:0] \r__addr$453 ;
   (* init = 9'h000 *)
-  wire [8:0] \r__addr$452 ;
+  wire [8:0] \r__addr$455 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$458 ;
+  wire [3:0] \r__addr$461 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$460 ;
+  wire [3:0] \r__addr$463 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$469 ;
+  wire [3:0] \r__addr$472 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -5240,38 +5281,38 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 7'h00 *)
   wire [6:0] w__addr;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$419 ;
+  wire [6:0] \w__addr$422 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$431 ;
+  wire [6:0] \w__addr$434 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$437 ;
+  wire [8:0] \w__addr$440 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$445 ;
+  wire [8:0] \w__addr$448 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$455 ;
+  wire [3:0] \w__addr$458 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$466 ;
+  wire [3:0] \w__addr$469 ;
   wire [4:0] w__data;
-  wire \w__data$423 ;
+  wire \w__data$426 ;
   (* init = 13'h0000 *)
-  wire [12:0] \w__data$433 ;
-  wire [4:0] \w__data$439 ;
-  wire \w__data$448 ;
-  wire [4:0] \w__data$457 ;
+  wire [12:0] \w__data$436 ;
+  wire [4:0] \w__data$442 ;
+  wire \w__data$451 ;
+  wire [4:0] \w__data$460 ;
   (* init = 10'h000 *)
-  wire [9:0] \w__data$468 ;
+  wire [9:0] \w__data$471 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$421 ;
+  wire \w__en$424 ;
   (* init = 1'h0 *)
-  wire \w__en$432 ;
+  wire \w__en$435 ;
   (* init = 1'h0 *)
-  wire \w__en$438 ;
-  wire \w__en$447 ;
+  wire \w__en$441 ;
+  wire \w__en$450 ;
   (* init = 1'h0 *)
-  wire \w__en$456 ;
+  wire \w__en$459 ;
   (* init = 1'h0 *)
-  wire \w__en$467 ;
+  wire \w__en$470 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [7:0] x0_user = 8'h00;
@@ -5300,7 +5341,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] config_grant [15:0];
   always @(posedge aclk_clk) begin
     if (config_grant_w_en)
-      config_grant[config_grant_w_addr] <= { \$604 [3:0], config_grant_w_data[0] };
+      config_grant[config_grant_w_addr] <= { \$607 [3:0], config_grant_w_data[0] };
   end
   reg [4:0] _0_;
   reg [4:0] _1_;
@@ -5325,7 +5366,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] event_grant [127:0];
   always @(posedge aclk_clk) begin
     if (event_grant_w_en)
-      event_grant[event_grant_w_addr] <= { \$602 [3:0], event_grant_w_data[0] };
+      event_grant[event_grant_w_addr] <= { \$605 [3:0], event_grant_w_data[0] };
   end
   reg [4:0] _3_;
   reg [4:0] _4_;
@@ -5338,8 +5379,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* no_rw_check = 32'd1 *)
   reg [0:0] event_parity [127:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$421 )
-      event_parity[f4_slot_event] <= \w__data$423 ;
+    if (\w__en$424 )
+      event_parity[f4_slot_event] <= \w__data$426 ;
   end
   reg [0:0] _5_;
   reg [0:0] _6_;
@@ -5365,7 +5406,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] log_grant [511:0];
   always @(posedge aclk_clk) begin
     if (log_grant_w_en)
-      log_grant[log_grant_w_addr] <= { \$603 [3:0], log_grant_w_data[0] };
+      log_grant[log_grant_w_addr] <= { \$606 [3:0], log_grant_w_data[0] };
   end
   reg [4:0] _8_;
   reg [4:0] _9_;
@@ -5380,7 +5421,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [0:0] log_parity [511:0];
   always @(posedge aclk_clk) begin
     if (log_parity_wen)
-      log_parity[f4_slot_log] <= \w__data$448 ;
+      log_parity[f4_slot_log] <= \w__data$451 ;
   end
   reg [0:0] _10_;
   reg [0:0] _11_;
@@ -5430,10 +5471,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$43  = \$42  & a0_fits[2];
   assign \$44  = ! flush_port_pool;
   assign \$45  = flush_port_valid & \$44 ;
-  assign \$46  = flush_src ? \port$3941$40 [3] : \$45 ;
+  assign \$46  = flush_src ? \port$3943$40 [3] : \$45 ;
   assign \$47  = flush_port_pool == 1'h1;
   assign \$48  = flush_port_valid & \$47 ;
-  assign \$49  = flush_src ? \port$3941$40 [4] : \$48 ;
+  assign \$49  = flush_src ? \port$3943$40 [4] : \$48 ;
   assign \$50  = x0_pool >= 2'h3;
   assign \$51  = x0_pool == 2'h2;
   assign \$52  = \$51  ? 4'h8 : 4'h0;
@@ -5540,7 +5581,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$164  = a2_ok & a2_from_fresh;
   assign \$165  = \$164  ? a2_in : 3'h0;
   assign \$166  = a2_ok & a2_from_fresh;
-  assign \$168  = a3_ok ? { \$664 , \$663 , \$662 , \$658 , \$654 , \$650 , \$643 , \$636 , \$629  } : 9'h000;
+  assign \$168  = a3_ok ? { \$667 , \$666 , \$665 , \$661 , \$657 , \$653 , \$646 , \$639 , \$632  } : 9'h000;
   assign \$169  = a4_ok ? grant_addr : 32'd0;
   assign \$171  = \$170  & event_queue_r0_b0[8];
   assign \$172  = a3_restart_fresh | \$171 ;
@@ -5567,19 +5608,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$194  = free_port_addr - 32'd2147745792;
   assign \$195  = ~ \$194 [32];
   assign \$197  = \$193  & \$196 ;
-  assign \$198  = free_src ? \port$3941$40 [0] : \$197 ;
+  assign \$198  = free_src ? \port$3943$40 [0] : \$197 ;
   assign \$199  = free_port_addr - 32'd2148532224;
   assign \$200  = ~ \$199 [32];
   assign \$201  = free_port_addr - 32'd2148663296;
   assign \$202  = ~ \$201 [32];
   assign \$204  = \$200  & \$203 ;
-  assign \$205  = free_src ? \port$3941$40 [1] : \$204 ;
+  assign \$205  = free_src ? \port$3943$40 [1] : \$204 ;
   assign \$206  = free_port_addr - 32'd2149580800;
   assign \$207  = ~ \$206 [32];
   assign \$208  = free_port_addr - 32'd2149597184;
   assign \$209  = ~ \$208 [32];
   assign \$211  = \$207  & \$210 ;
-  assign \$212  = free_src ? \port$3941$40 [2] : \$211 ;
+  assign \$212  = free_src ? \port$3943$40 [2] : \$211 ;
   assign \$213  = f0_addr[2:0] == f2_addr[2:0];
   assign \$214  = f0_addr[5:3] == f2_addr[5:3];
   assign \$215  = f0_addr[8:6] == f2_addr[8:6];
@@ -5701,12 +5742,12 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$333  = \$332  + 1'h1;
   assign \$334  = a4_tag + 1'h1;
   assign \$335  = a5_tag + 1'h1;
-  assign \$336  = \$1133 [12] ? \$334 [3:0] : \$335 [3:0];
-  assign \$337  = \$1133 [12] ? a4_snap : a5_snap;
+  assign \$336  = \$1136 [12] ? \$334 [3:0] : \$335 [3:0];
+  assign \$337  = \$1136 [12] ? a4_snap : a5_snap;
   assign \$338  = f2_same_third & f5_ok;
-  assign \$339  = ~ \$1133 [12];
+  assign \$339  = ~ \$1136 [12];
   assign \$340  = \$signal$269  & \$339 ;
-  assign \$341  = ~ \$1137 [12];
+  assign \$341  = ~ \$1140 [12];
   assign \$342  = \$340  & \$341 ;
   assign \$343  = f2_same_third & f5_ok;
   assign \$344  = ~ \$343 ;
@@ -5742,7 +5783,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$377  = config_parity_r0 == config_grant_r0_b0[0];
   assign \$378  = \$376  & \$377 ;
   assign \$379  = \$375  & \$378 ;
-  assign \$395  = f3_go & \$1141 [12];
+  assign \$395  = f3_go & \$1144 [12];
   assign \$396  = a4_tag ^ f3_tag;
   assign \$397  = ~ \$396 ;
   assign \$398  = \$397  + 1'h1;
@@ -5780,7 +5821,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$433  = f3_flushed ? 3'h0 : 3'h7;
   assign \$434  = { 1'h0, \$432  } & { \$433 [2], \$433  };
   assign \$435  = { 1'h0, f3_in } & \$434 ;
-  assign \$436  = \$1141 [12] | released_f1;
+  assign \$436  = \$1144 [12] | released_f1;
   assign \$437  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$438  = ~ \$437 ;
   assign \$439  = \$438  + 1'h1;
@@ -5930,573 +5971,576 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$591  = \release  & f4_taken_a4;
   assign \$592  = ~ \$591 ;
   assign \$593  = \$590  & \$592 ;
-  assign \$594  = | { a1_select[1:0], a1_valid, a0_valid, config_push, event_push };
-  assign \$595  = | { x1_valid, x0_select, x0_valid, a1_select[2] };
-  assign \$596  = | { a2_ring, a2_valid, x2_valid, x1_select };
-  assign \$597  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
-  assign \$598  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
-  assign \$599  = | { f4_by_mem[1:0], f4_by_older, f4_by_a1, f4_blocked, f4_go };
-  assign \$600  = | { a6_valid, f4_by_mem_live, f5_valid, f4_by_mem[2] };
-  assign \$601  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid };
-  assign \$602  = event_grant_w_data[4:1] + 1'h1;
-  assign \$603  = log_grant_w_data[4:1] + 1'h1;
-  assign \$604  = config_grant_w_data[4:1] + 1'h1;
-  assign \$605  = event_has_fresh | x1_select[0];
-  assign event_take_fresh = a1_select[0] & \$605 ;
-  assign \$606  = ~ x1_select[0];
-  assign \$607  = a1_select[0] & \$606 ;
-  assign \$608  = ~ event_has_fresh;
-  assign \$609  = \$607  & \$608 ;
-  assign event_pop = \$609  & event_nonempty;
-  assign \$610  = event_fresh_slot + 1'h1;
-  assign \$612  = ~ x1_select[1];
-  assign \$613  = \$612  & log_at_last;
-  assign \$614  = log_fresh + 1'h1;
-  assign \$615  = x1_select[1] ? 11'h001 : \$614 ;
-  assign \$616  = \$613  ? 11'h000 : \$615 ;
-  assign \$617  = config_has_fresh | x1_select[2];
-  assign config_take_fresh = a1_select[2] & \$617 ;
-  assign \$618  = ~ x1_select[2];
-  assign \$619  = a1_select[2] & \$618 ;
-  assign \$620  = ~ config_has_fresh;
-  assign \$621  = \$619  & \$620 ;
-  assign config_pop = \$621  & config_nonempty;
-  assign \$622  = \config_parity_addr$71  + 1'h1;
-  assign \$623  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$625  = \$624  & event_queue_r0_b0[0];
-  assign \$626  = \$623  | \$625 ;
-  assign \$628  = \$627  & config_queue_r0_b0[0];
+  assign \$594  = a5_valid & alloc_src_d5;
+  assign \$595  = f5_valid & free_info_d5[0];
+  assign \$596  = x5_valid & flush_src_d5;
+  assign \$597  = | { a1_select[1:0], a1_valid, a0_valid, config_push, event_push };
+  assign \$598  = | { x1_valid, x0_select, x0_valid, a1_select[2] };
+  assign \$599  = | { a2_ring, a2_valid, x2_valid, x1_select };
+  assign \$600  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
+  assign \$601  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
+  assign \$602  = | { f4_by_mem[1:0], f4_by_older, f4_by_a1, f4_blocked, f4_go };
+  assign \$603  = | { a6_valid, f4_by_mem_live, f5_valid, f4_by_mem[2] };
+  assign \$604  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid };
+  assign \$605  = event_grant_w_data[4:1] + 1'h1;
+  assign \$606  = log_grant_w_data[4:1] + 1'h1;
+  assign \$607  = config_grant_w_data[4:1] + 1'h1;
+  assign \$608  = event_has_fresh | x1_select[0];
+  assign event_take_fresh = a1_select[0] & \$608 ;
+  assign \$609  = ~ x1_select[0];
+  assign \$610  = a1_select[0] & \$609 ;
+  assign \$611  = ~ event_has_fresh;
+  assign \$612  = \$610  & \$611 ;
+  assign event_pop = \$612  & event_nonempty;
+  assign \$613  = event_fresh_slot + 1'h1;
+  assign \$615  = ~ x1_select[1];
+  assign \$616  = \$615  & log_at_last;
+  assign \$617  = log_fresh + 1'h1;
+  assign \$618  = x1_select[1] ? 11'h001 : \$617 ;
+  assign \$619  = \$616  ? 11'h000 : \$618 ;
+  assign \$620  = config_has_fresh | x1_select[2];
+  assign config_take_fresh = a1_select[2] & \$620 ;
+  assign \$621  = ~ x1_select[2];
+  assign \$622  = a1_select[2] & \$621 ;
+  assign \$623  = ~ config_has_fresh;
+  assign \$624  = \$622  & \$623 ;
+  assign config_pop = \$624  & config_nonempty;
+  assign \$625  = \config_parity_addr$71  + 1'h1;
+  assign \$626  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$628  = \$627  & event_queue_r0_b0[0];
   assign \$629  = \$626  | \$628 ;
-  assign \$630  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$632  = \$631  & event_queue_r0_b0[1];
-  assign \$633  = \$630  | \$632 ;
-  assign \$635  = \$634  & config_queue_r0_b0[1];
+  assign \$631  = \$630  & config_queue_r0_b0[0];
+  assign \$632  = \$629  | \$631 ;
+  assign \$633  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$635  = \$634  & event_queue_r0_b0[1];
   assign \$636  = \$633  | \$635 ;
-  assign \$637  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$639  = \$638  & event_queue_r0_b0[2];
-  assign \$640  = \$637  | \$639 ;
-  assign \$642  = \$641  & config_queue_r0_b0[2];
+  assign \$638  = \$637  & config_queue_r0_b0[1];
+  assign \$639  = \$636  | \$638 ;
+  assign \$640  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$642  = \$641  & event_queue_r0_b0[2];
   assign \$643  = \$640  | \$642 ;
-  assign \$644  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$646  = \$645  & event_queue_r0_b0[3];
-  assign \$647  = \$644  | \$646 ;
-  assign \$649  = \$648  & config_queue_r0_b0[3];
+  assign \$645  = \$644  & config_queue_r0_b0[2];
+  assign \$646  = \$643  | \$645 ;
+  assign \$647  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$649  = \$648  & event_queue_r0_b0[3];
   assign \$650  = \$647  | \$649 ;
-  assign \$651  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$653  = \$652  & event_queue_r0_b0[4];
-  assign \$654  = \$651  | \$653 ;
-  assign \$655  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$657  = \$656  & event_queue_r0_b0[5];
-  assign \$658  = \$655  | \$657 ;
-  assign \$659  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$661  = \$660  & event_queue_r0_b0[6];
-  assign \$662  = \$659  | \$661 ;
-  assign \$663  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$664  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$665  = a3_sel_fresh[0] & event_parity_r1_b0;
-  assign \$666  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$667  = a3_sel_fresh[1] & \$666 ;
-  assign \$668  = a3_sel_fresh[2] & config_parity_r1;
-  assign \$670  = \$669  & event_queue_r0_b0[7];
-  assign \$672  = \$671  & config_queue_r0_b0[4];
-  assign \$673  = { \$672 , \$670 , \$668 , \$667 , \$665  } + 5'h1f;
-  assign \$674  = a3_hit_a1 | a3_older_hit;
-  assign \$675  = ~ \$674 ;
-  assign \$676  = a3_sel_new[0] & \$675 ;
-  assign \$678  = a3_hit_a1 | a3_older_hit;
-  assign \$679  = ~ \$678 ;
-  assign \$680  = a3_sel_new[1] & \$679 ;
-  assign \$682  = a3_hit_a1 | a3_older_hit;
-  assign \$683  = ~ \$682 ;
-  assign \$684  = a3_sel_new[2] & \$683 ;
-  assign \$687  = a3_hit_a1 | a3_older_hit;
-  assign \$688  = ~ \$687 ;
-  assign \$689  = \$686  & \$688 ;
-  assign \$690  = \$689  & event_grant_r1_b0[1];
-  assign \$692  = a3_hit_a1 | a3_older_hit;
-  assign \$693  = ~ \$692 ;
-  assign \$694  = \$691  & \$693 ;
-  assign \$695  = \$694  & log_grant_r1_b0[1];
-  assign \$697  = a3_hit_a1 | a3_older_hit;
-  assign \$698  = ~ \$697 ;
-  assign \$699  = \$696  & \$698 ;
-  assign \$700  = \$699  & config_grant_r1_b0[1];
-  assign \$702  = \$701  & event_queue_r0_b0[9];
-  assign \$704  = \$703  & config_queue_r0_b0[6];
-  assign \$705  = a3_fwd_ok & a3_hit_a1;
-  assign \$706  = a4_tag + 1'h1;
-  assign \$707  = \$705  & \$706 [0];
-  assign \$708  = a3_fwd_ok & a3_older_hit;
-  assign \$709  = ~ a3_hit_a1;
-  assign \$710  = \$708  & \$709 ;
-  assign \$711  = \$710  & a3_older_next[0];
-  assign \$712  = { \$711 , \$707 , \$704 , \$702 , \$700 , \$695 , \$690 , \$685 , \$681 , \$677  } + 10'h3ff;
-  assign \$713  = a3_hit_a1 | a3_older_hit;
-  assign \$714  = ~ \$713 ;
-  assign \$715  = a3_sel_new[0] & \$714 ;
-  assign \$717  = a3_hit_a1 | a3_older_hit;
-  assign \$718  = ~ \$717 ;
-  assign \$719  = a3_sel_new[1] & \$718 ;
-  assign \$721  = a3_hit_a1 | a3_older_hit;
-  assign \$722  = ~ \$721 ;
-  assign \$723  = a3_sel_new[2] & \$722 ;
-  assign \$726  = a3_hit_a1 | a3_older_hit;
-  assign \$727  = ~ \$726 ;
-  assign \$728  = \$725  & \$727 ;
-  assign \$729  = \$728  & event_grant_r1_b0[2];
-  assign \$731  = a3_hit_a1 | a3_older_hit;
-  assign \$732  = ~ \$731 ;
-  assign \$733  = \$730  & \$732 ;
-  assign \$734  = \$733  & log_grant_r1_b0[2];
-  assign \$736  = a3_hit_a1 | a3_older_hit;
-  assign \$737  = ~ \$736 ;
-  assign \$738  = \$735  & \$737 ;
-  assign \$739  = \$738  & config_grant_r1_b0[2];
-  assign \$741  = \$740  & event_queue_r0_b0[10];
-  assign \$743  = \$742  & config_queue_r0_b0[7];
-  assign \$744  = a3_fwd_ok & a3_hit_a1;
-  assign \$745  = a4_tag + 1'h1;
-  assign \$746  = \$744  & \$745 [1];
-  assign \$747  = a3_fwd_ok & a3_older_hit;
-  assign \$748  = ~ a3_hit_a1;
-  assign \$749  = \$747  & \$748 ;
-  assign \$750  = \$749  & a3_older_next[1];
-  assign \$751  = { \$750 , \$746 , \$743 , \$741 , \$739 , \$734 , \$729 , \$724 , \$720 , \$716  } + 10'h3ff;
-  assign \$752  = a3_hit_a1 | a3_older_hit;
-  assign \$753  = ~ \$752 ;
-  assign \$754  = a3_sel_new[0] & \$753 ;
-  assign \$756  = a3_hit_a1 | a3_older_hit;
-  assign \$757  = ~ \$756 ;
-  assign \$758  = a3_sel_new[1] & \$757 ;
-  assign \$760  = a3_hit_a1 | a3_older_hit;
-  assign \$761  = ~ \$760 ;
-  assign \$762  = a3_sel_new[2] & \$761 ;
-  assign \$765  = a3_hit_a1 | a3_older_hit;
-  assign \$766  = ~ \$765 ;
-  assign \$767  = \$764  & \$766 ;
-  assign \$768  = \$767  & event_grant_r1_b0[3];
-  assign \$770  = a3_hit_a1 | a3_older_hit;
-  assign \$771  = ~ \$770 ;
-  assign \$772  = \$769  & \$771 ;
-  assign \$773  = \$772  & log_grant_r1_b0[3];
-  assign \$775  = a3_hit_a1 | a3_older_hit;
-  assign \$776  = ~ \$775 ;
-  assign \$777  = \$774  & \$776 ;
-  assign \$778  = \$777  & config_grant_r1_b0[3];
-  assign \$780  = \$779  & event_queue_r0_b0[11];
-  assign \$782  = \$781  & config_queue_r0_b0[8];
-  assign \$783  = a3_fwd_ok & a3_hit_a1;
-  assign \$784  = a4_tag + 1'h1;
-  assign \$785  = \$783  & \$784 [2];
-  assign \$786  = a3_fwd_ok & a3_older_hit;
-  assign \$787  = ~ a3_hit_a1;
-  assign \$788  = \$786  & \$787 ;
-  assign \$789  = \$788  & a3_older_next[2];
-  assign \$790  = { \$789 , \$785 , \$782 , \$780 , \$778 , \$773 , \$768 , \$763 , \$759 , \$755  } + 10'h3ff;
-  assign \$791  = a3_hit_a1 | a3_older_hit;
-  assign \$792  = ~ \$791 ;
-  assign \$793  = a3_sel_new[0] & \$792 ;
-  assign \$795  = a3_hit_a1 | a3_older_hit;
-  assign \$796  = ~ \$795 ;
-  assign \$797  = a3_sel_new[1] & \$796 ;
-  assign \$799  = a3_hit_a1 | a3_older_hit;
-  assign \$800  = ~ \$799 ;
-  assign \$801  = a3_sel_new[2] & \$800 ;
-  assign \$804  = a3_hit_a1 | a3_older_hit;
-  assign \$805  = ~ \$804 ;
-  assign \$806  = \$803  & \$805 ;
-  assign \$807  = \$806  & event_grant_r1_b0[4];
-  assign \$809  = a3_hit_a1 | a3_older_hit;
-  assign \$810  = ~ \$809 ;
-  assign \$811  = \$808  & \$810 ;
-  assign \$812  = \$811  & log_grant_r1_b0[4];
-  assign \$814  = a3_hit_a1 | a3_older_hit;
-  assign \$815  = ~ \$814 ;
-  assign \$816  = \$813  & \$815 ;
-  assign \$817  = \$816  & config_grant_r1_b0[4];
-  assign \$819  = \$818  & event_queue_r0_b0[12];
-  assign \$821  = \$820  & config_queue_r0_b0[9];
-  assign \$822  = a3_fwd_ok & a3_hit_a1;
-  assign \$823  = a4_tag + 1'h1;
-  assign \$824  = \$822  & \$823 [3];
-  assign \$825  = a3_fwd_ok & a3_older_hit;
-  assign \$826  = ~ a3_hit_a1;
-  assign \$827  = \$825  & \$826 ;
-  assign \$828  = \$827  & a3_older_next[3];
-  assign \$829  = { \$828 , \$824 , \$821 , \$819 , \$817 , \$812 , \$807 , \$802 , \$798 , \$794  } + 10'h3ff;
-  assign \$830  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$832  = \$831  & event_queue_r0_b0[0];
-  assign \$833  = \$830  | \$832 ;
-  assign \$834  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$836  = \$835  & event_queue_r0_b0[1];
-  assign \$837  = \$834  | \$836 ;
-  assign \$838  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$840  = \$839  & event_queue_r0_b0[2];
-  assign \$841  = \$838  | \$840 ;
-  assign \$842  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$844  = \$843  & event_queue_r0_b0[3];
-  assign \$845  = \$842  | \$844 ;
-  assign \$846  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$848  = \$847  & event_queue_r0_b0[4];
-  assign \$849  = \$846  | \$848 ;
-  assign \$850  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$852  = \$851  & event_queue_r0_b0[5];
-  assign \$853  = \$850  | \$852 ;
-  assign \$854  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$856  = \$855  & event_queue_r0_b0[6];
-  assign \$857  = \$854  | \$856 ;
-  assign \$858  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$859  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$860  = a3_sel_fresh[0] & event_parity_r1_b0;
-  assign \$862  = \$861  & event_queue_r0_b0[7];
-  assign event_fetched_snap = \$860  | \$862 ;
-  assign \$863  = a3_hit_a1 | a3_older_hit;
-  assign \$864  = ~ \$863 ;
-  assign \$865  = a3_sel_new[0] & \$864 ;
-  assign \$868  = a3_hit_a1 | a3_older_hit;
-  assign \$869  = ~ \$868 ;
-  assign \$870  = \$867  & \$869 ;
-  assign \$871  = \$870  & event_grant_r1_b0[1];
-  assign \$873  = \$872  & event_queue_r0_b0[9];
-  assign \$874  = a3_fwd_ok & a3_hit_a1;
-  assign \$875  = a4_tag + 1'h1;
-  assign \$876  = \$874  & \$875 [0];
-  assign \$877  = a3_fwd_ok & a3_older_hit;
-  assign \$878  = ~ a3_hit_a1;
-  assign \$879  = \$877  & \$878 ;
-  assign \$880  = \$879  & a3_older_next[0];
-  assign \$881  = { \$880 , \$876 , \$873 , \$871 , \$866  } + 5'h1f;
-  assign \$882  = a3_hit_a1 | a3_older_hit;
-  assign \$883  = ~ \$882 ;
-  assign \$884  = a3_sel_new[0] & \$883 ;
-  assign \$887  = a3_hit_a1 | a3_older_hit;
-  assign \$888  = ~ \$887 ;
-  assign \$889  = \$886  & \$888 ;
-  assign \$890  = \$889  & event_grant_r1_b0[2];
-  assign \$892  = \$891  & event_queue_r0_b0[10];
-  assign \$893  = a3_fwd_ok & a3_hit_a1;
-  assign \$894  = a4_tag + 1'h1;
-  assign \$895  = \$893  & \$894 [1];
-  assign \$896  = a3_fwd_ok & a3_older_hit;
-  assign \$897  = ~ a3_hit_a1;
-  assign \$898  = \$896  & \$897 ;
-  assign \$899  = \$898  & a3_older_next[1];
-  assign \$900  = { \$899 , \$895 , \$892 , \$890 , \$885  } + 5'h1f;
-  assign \$901  = a3_hit_a1 | a3_older_hit;
-  assign \$902  = ~ \$901 ;
-  assign \$903  = a3_sel_new[0] & \$902 ;
-  assign \$906  = a3_hit_a1 | a3_older_hit;
-  assign \$907  = ~ \$906 ;
-  assign \$908  = \$905  & \$907 ;
-  assign \$909  = \$908  & event_grant_r1_b0[3];
-  assign \$911  = \$910  & event_queue_r0_b0[11];
-  assign \$912  = a3_fwd_ok & a3_hit_a1;
-  assign \$913  = a4_tag + 1'h1;
-  assign \$914  = \$912  & \$913 [2];
-  assign \$915  = a3_fwd_ok & a3_older_hit;
-  assign \$916  = ~ a3_hit_a1;
-  assign \$917  = \$915  & \$916 ;
-  assign \$918  = \$917  & a3_older_next[2];
-  assign \$919  = { \$918 , \$914 , \$911 , \$909 , \$904  } + 5'h1f;
-  assign \$920  = a3_hit_a1 | a3_older_hit;
-  assign \$921  = ~ \$920 ;
-  assign \$922  = a3_sel_new[0] & \$921 ;
-  assign \$925  = a3_hit_a1 | a3_older_hit;
-  assign \$926  = ~ \$925 ;
-  assign \$927  = \$924  & \$926 ;
-  assign \$928  = \$927  & event_grant_r1_b0[4];
-  assign \$930  = \$929  & event_queue_r0_b0[12];
-  assign \$931  = a3_fwd_ok & a3_hit_a1;
-  assign \$932  = a4_tag + 1'h1;
-  assign \$933  = \$931  & \$932 [3];
-  assign \$934  = a3_fwd_ok & a3_older_hit;
-  assign \$935  = ~ a3_hit_a1;
-  assign \$936  = \$934  & \$935 ;
-  assign \$937  = \$936  & a3_older_next[3];
-  assign \$938  = { \$937 , \$933 , \$930 , \$928 , \$923  } + 5'h1f;
-  assign \$939  = a3_valid & a3_ok;
-  assign \$940  = ! a3_pool;
-  assign event_grant_wen = \$939  & \$940 ;
-  assign \$941  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$942  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$943  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$944  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$945  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$946  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$947  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$948  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$949  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$950  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign log_fetched_snap = a3_sel_fresh[1] & \$950 ;
-  assign \$951  = a3_hit_a1 | a3_older_hit;
-  assign \$952  = ~ \$951 ;
-  assign \$953  = a3_sel_new[1] & \$952 ;
-  assign \$956  = a3_hit_a1 | a3_older_hit;
-  assign \$957  = ~ \$956 ;
-  assign \$958  = \$955  & \$957 ;
-  assign \$959  = \$958  & log_grant_r1_b0[1];
-  assign \$960  = a3_fwd_ok & a3_hit_a1;
-  assign \$961  = a4_tag + 1'h1;
-  assign \$962  = \$960  & \$961 [0];
-  assign \$963  = a3_fwd_ok & a3_older_hit;
-  assign \$964  = ~ a3_hit_a1;
-  assign \$965  = \$963  & \$964 ;
-  assign \$966  = \$965  & a3_older_next[0];
-  assign \$967  = { \$966 , \$962 , \$959 , \$954  } + 4'hf;
-  assign \$968  = a3_hit_a1 | a3_older_hit;
-  assign \$969  = ~ \$968 ;
-  assign \$970  = a3_sel_new[1] & \$969 ;
-  assign \$973  = a3_hit_a1 | a3_older_hit;
-  assign \$974  = ~ \$973 ;
-  assign \$975  = \$972  & \$974 ;
-  assign \$976  = \$975  & log_grant_r1_b0[2];
-  assign \$977  = a3_fwd_ok & a3_hit_a1;
-  assign \$978  = a4_tag + 1'h1;
-  assign \$979  = \$977  & \$978 [1];
-  assign \$980  = a3_fwd_ok & a3_older_hit;
-  assign \$981  = ~ a3_hit_a1;
-  assign \$982  = \$980  & \$981 ;
-  assign \$983  = \$982  & a3_older_next[1];
-  assign \$984  = { \$983 , \$979 , \$976 , \$971  } + 4'hf;
-  assign \$985  = a3_hit_a1 | a3_older_hit;
-  assign \$986  = ~ \$985 ;
-  assign \$987  = a3_sel_new[1] & \$986 ;
-  assign \$990  = a3_hit_a1 | a3_older_hit;
-  assign \$991  = ~ \$990 ;
-  assign \$992  = \$989  & \$991 ;
-  assign \$993  = \$992  & log_grant_r1_b0[3];
-  assign \$994  = a3_fwd_ok & a3_hit_a1;
-  assign \$995  = a4_tag + 1'h1;
-  assign \$996  = \$994  & \$995 [2];
-  assign \$997  = a3_fwd_ok & a3_older_hit;
-  assign \$998  = ~ a3_hit_a1;
-  assign \$999  = \$997  & \$998 ;
-  assign \$1000  = \$999  & a3_older_next[2];
-  assign \$1001  = { \$1000 , \$996 , \$993 , \$988  } + 4'hf;
-  assign \$1002  = a3_hit_a1 | a3_older_hit;
-  assign \$1003  = ~ \$1002 ;
-  assign \$1004  = a3_sel_new[1] & \$1003 ;
-  assign \$1007  = a3_hit_a1 | a3_older_hit;
-  assign \$1008  = ~ \$1007 ;
-  assign \$1009  = \$1006  & \$1008 ;
-  assign \$1010  = \$1009  & log_grant_r1_b0[4];
-  assign \$1011  = a3_fwd_ok & a3_hit_a1;
-  assign \$1012  = a4_tag + 1'h1;
-  assign \$1013  = \$1011  & \$1012 [3];
-  assign \$1014  = a3_fwd_ok & a3_older_hit;
-  assign \$1015  = ~ a3_hit_a1;
-  assign \$1016  = \$1014  & \$1015 ;
-  assign \$1017  = \$1016  & a3_older_next[3];
-  assign \$1018  = { \$1017 , \$1013 , \$1010 , \$1005  } + 4'hf;
-  assign \$1019  = a3_valid & a3_ok;
-  assign \$1020  = a3_pool == 1'h1;
-  assign log_grant_wen = \$1019  & \$1020 ;
-  assign \$1021  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$1023  = \$1022  & config_queue_r0_b0[0];
-  assign \$1024  = \$1021  | \$1023 ;
-  assign \$1025  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$1027  = \$1026  & config_queue_r0_b0[1];
-  assign \$1028  = \$1025  | \$1027 ;
-  assign \$1029  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$1031  = \$1030  & config_queue_r0_b0[2];
-  assign \$1032  = \$1029  | \$1031 ;
-  assign \$1033  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$1035  = \$1034  & config_queue_r0_b0[3];
-  assign \$1036  = \$1033  | \$1035 ;
-  assign \$1037  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$1038  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$1039  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$1040  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$1041  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$1042  = a3_sel_fresh[2] & config_parity_r1;
-  assign \$1044  = \$1043  & config_queue_r0_b0[4];
-  assign config_fetched_snap = \$1042  | \$1044 ;
-  assign \$1045  = a3_hit_a1 | a3_older_hit;
-  assign \$1046  = ~ \$1045 ;
-  assign \$1047  = a3_sel_new[2] & \$1046 ;
-  assign \$1050  = a3_hit_a1 | a3_older_hit;
-  assign \$1051  = ~ \$1050 ;
-  assign \$1052  = \$1049  & \$1051 ;
-  assign \$1053  = \$1052  & config_grant_r1_b0[1];
-  assign \$1055  = \$1054  & config_queue_r0_b0[6];
-  assign \$1056  = a3_fwd_ok & a3_hit_a1;
-  assign \$1057  = a4_tag + 1'h1;
-  assign \$1058  = \$1056  & \$1057 [0];
-  assign \$1059  = a3_fwd_ok & a3_older_hit;
-  assign \$1060  = ~ a3_hit_a1;
-  assign \$1061  = \$1059  & \$1060 ;
-  assign \$1062  = \$1061  & a3_older_next[0];
-  assign \$1063  = { \$1062 , \$1058 , \$1055 , \$1053 , \$1048  } + 5'h1f;
-  assign \$1064  = a3_hit_a1 | a3_older_hit;
-  assign \$1065  = ~ \$1064 ;
-  assign \$1066  = a3_sel_new[2] & \$1065 ;
-  assign \$1069  = a3_hit_a1 | a3_older_hit;
-  assign \$1070  = ~ \$1069 ;
-  assign \$1071  = \$1068  & \$1070 ;
-  assign \$1072  = \$1071  & config_grant_r1_b0[2];
-  assign \$1074  = \$1073  & config_queue_r0_b0[7];
-  assign \$1075  = a3_fwd_ok & a3_hit_a1;
-  assign \$1076  = a4_tag + 1'h1;
-  assign \$1077  = \$1075  & \$1076 [1];
-  assign \$1078  = a3_fwd_ok & a3_older_hit;
-  assign \$1079  = ~ a3_hit_a1;
-  assign \$1080  = \$1078  & \$1079 ;
-  assign \$1081  = \$1080  & a3_older_next[1];
-  assign \$1082  = { \$1081 , \$1077 , \$1074 , \$1072 , \$1067  } + 5'h1f;
-  assign \$1083  = a3_hit_a1 | a3_older_hit;
-  assign \$1084  = ~ \$1083 ;
-  assign \$1085  = a3_sel_new[2] & \$1084 ;
-  assign \$1088  = a3_hit_a1 | a3_older_hit;
-  assign \$1089  = ~ \$1088 ;
-  assign \$1090  = \$1087  & \$1089 ;
-  assign \$1091  = \$1090  & config_grant_r1_b0[3];
-  assign \$1093  = \$1092  & config_queue_r0_b0[8];
-  assign \$1094  = a3_fwd_ok & a3_hit_a1;
-  assign \$1095  = a4_tag + 1'h1;
-  assign \$1096  = \$1094  & \$1095 [2];
-  assign \$1097  = a3_fwd_ok & a3_older_hit;
-  assign \$1098  = ~ a3_hit_a1;
-  assign \$1099  = \$1097  & \$1098 ;
-  assign \$1100  = \$1099  & a3_older_next[2];
-  assign \$1101  = { \$1100 , \$1096 , \$1093 , \$1091 , \$1086  } + 5'h1f;
-  assign \$1102  = a3_hit_a1 | a3_older_hit;
-  assign \$1103  = ~ \$1102 ;
-  assign \$1104  = a3_sel_new[2] & \$1103 ;
-  assign \$1107  = a3_hit_a1 | a3_older_hit;
-  assign \$1108  = ~ \$1107 ;
-  assign \$1109  = \$1106  & \$1108 ;
-  assign \$1110  = \$1109  & config_grant_r1_b0[4];
-  assign \$1112  = \$1111  & config_queue_r0_b0[9];
-  assign \$1113  = a3_fwd_ok & a3_hit_a1;
-  assign \$1114  = a4_tag + 1'h1;
-  assign \$1115  = \$1113  & \$1114 [3];
-  assign \$1116  = a3_fwd_ok & a3_older_hit;
-  assign \$1117  = ~ a3_hit_a1;
-  assign \$1118  = \$1116  & \$1117 ;
-  assign \$1119  = \$1118  & a3_older_next[3];
-  assign \$1120  = { \$1119 , \$1115 , \$1112 , \$1110 , \$1105  } + 5'h1f;
-  assign \$1121  = a3_valid & a3_ok;
-  assign \$1122  = a3_pool == 2'h2;
-  assign config_grant_wen = \$1121  & \$1122 ;
-  assign \$1129  = ! f2_err;
-  assign \$signal$269  = f2_valid & \$1129 ;
-  assign \$1130  = a4_valid & a4_ok;
-  assign \$1131  = { \$1130 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1132  = ~ \$1131 ;
-  assign \$1133  = \$1132  + 1'h1;
-  assign \$1134  = a5_valid & a5_ok;
-  assign \$1135  = { \$1134 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1136  = ~ \$1135 ;
-  assign \$1137  = \$1136  + 1'h1;
-  assign \$1138  = a4_valid & a4_ok;
-  assign \$1139  = { \$1138 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1140  = ~ \$1139 ;
-  assign \$1141  = \$1140  + 1'h1;
+  assign \$652  = \$651  & config_queue_r0_b0[3];
+  assign \$653  = \$650  | \$652 ;
+  assign \$654  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$656  = \$655  & event_queue_r0_b0[4];
+  assign \$657  = \$654  | \$656 ;
+  assign \$658  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$660  = \$659  & event_queue_r0_b0[5];
+  assign \$661  = \$658  | \$660 ;
+  assign \$662  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$664  = \$663  & event_queue_r0_b0[6];
+  assign \$665  = \$662  | \$664 ;
+  assign \$666  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$667  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$668  = a3_sel_fresh[0] & event_parity_r1_b0;
+  assign \$669  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$670  = a3_sel_fresh[1] & \$669 ;
+  assign \$671  = a3_sel_fresh[2] & config_parity_r1;
+  assign \$673  = \$672  & event_queue_r0_b0[7];
+  assign \$675  = \$674  & config_queue_r0_b0[4];
+  assign \$676  = { \$675 , \$673 , \$671 , \$670 , \$668  } + 5'h1f;
+  assign \$677  = a3_hit_a1 | a3_older_hit;
+  assign \$678  = ~ \$677 ;
+  assign \$679  = a3_sel_new[0] & \$678 ;
+  assign \$681  = a3_hit_a1 | a3_older_hit;
+  assign \$682  = ~ \$681 ;
+  assign \$683  = a3_sel_new[1] & \$682 ;
+  assign \$685  = a3_hit_a1 | a3_older_hit;
+  assign \$686  = ~ \$685 ;
+  assign \$687  = a3_sel_new[2] & \$686 ;
+  assign \$690  = a3_hit_a1 | a3_older_hit;
+  assign \$691  = ~ \$690 ;
+  assign \$692  = \$689  & \$691 ;
+  assign \$693  = \$692  & event_grant_r1_b0[1];
+  assign \$695  = a3_hit_a1 | a3_older_hit;
+  assign \$696  = ~ \$695 ;
+  assign \$697  = \$694  & \$696 ;
+  assign \$698  = \$697  & log_grant_r1_b0[1];
+  assign \$700  = a3_hit_a1 | a3_older_hit;
+  assign \$701  = ~ \$700 ;
+  assign \$702  = \$699  & \$701 ;
+  assign \$703  = \$702  & config_grant_r1_b0[1];
+  assign \$705  = \$704  & event_queue_r0_b0[9];
+  assign \$707  = \$706  & config_queue_r0_b0[6];
+  assign \$708  = a3_fwd_ok & a3_hit_a1;
+  assign \$709  = a4_tag + 1'h1;
+  assign \$710  = \$708  & \$709 [0];
+  assign \$711  = a3_fwd_ok & a3_older_hit;
+  assign \$712  = ~ a3_hit_a1;
+  assign \$713  = \$711  & \$712 ;
+  assign \$714  = \$713  & a3_older_next[0];
+  assign \$715  = { \$714 , \$710 , \$707 , \$705 , \$703 , \$698 , \$693 , \$688 , \$684 , \$680  } + 10'h3ff;
+  assign \$716  = a3_hit_a1 | a3_older_hit;
+  assign \$717  = ~ \$716 ;
+  assign \$718  = a3_sel_new[0] & \$717 ;
+  assign \$720  = a3_hit_a1 | a3_older_hit;
+  assign \$721  = ~ \$720 ;
+  assign \$722  = a3_sel_new[1] & \$721 ;
+  assign \$724  = a3_hit_a1 | a3_older_hit;
+  assign \$725  = ~ \$724 ;
+  assign \$726  = a3_sel_new[2] & \$725 ;
+  assign \$729  = a3_hit_a1 | a3_older_hit;
+  assign \$730  = ~ \$729 ;
+  assign \$731  = \$728  & \$730 ;
+  assign \$732  = \$731  & event_grant_r1_b0[2];
+  assign \$734  = a3_hit_a1 | a3_older_hit;
+  assign \$735  = ~ \$734 ;
+  assign \$736  = \$733  & \$735 ;
+  assign \$737  = \$736  & log_grant_r1_b0[2];
+  assign \$739  = a3_hit_a1 | a3_older_hit;
+  assign \$740  = ~ \$739 ;
+  assign \$741  = \$738  & \$740 ;
+  assign \$742  = \$741  & config_grant_r1_b0[2];
+  assign \$744  = \$743  & event_queue_r0_b0[10];
+  assign \$746  = \$745  & config_queue_r0_b0[7];
+  assign \$747  = a3_fwd_ok & a3_hit_a1;
+  assign \$748  = a4_tag + 1'h1;
+  assign \$749  = \$747  & \$748 [1];
+  assign \$750  = a3_fwd_ok & a3_older_hit;
+  assign \$751  = ~ a3_hit_a1;
+  assign \$752  = \$750  & \$751 ;
+  assign \$753  = \$752  & a3_older_next[1];
+  assign \$754  = { \$753 , \$749 , \$746 , \$744 , \$742 , \$737 , \$732 , \$727 , \$723 , \$719  } + 10'h3ff;
+  assign \$755  = a3_hit_a1 | a3_older_hit;
+  assign \$756  = ~ \$755 ;
+  assign \$757  = a3_sel_new[0] & \$756 ;
+  assign \$759  = a3_hit_a1 | a3_older_hit;
+  assign \$760  = ~ \$759 ;
+  assign \$761  = a3_sel_new[1] & \$760 ;
+  assign \$763  = a3_hit_a1 | a3_older_hit;
+  assign \$764  = ~ \$763 ;
+  assign \$765  = a3_sel_new[2] & \$764 ;
+  assign \$768  = a3_hit_a1 | a3_older_hit;
+  assign \$769  = ~ \$768 ;
+  assign \$770  = \$767  & \$769 ;
+  assign \$771  = \$770  & event_grant_r1_b0[3];
+  assign \$773  = a3_hit_a1 | a3_older_hit;
+  assign \$774  = ~ \$773 ;
+  assign \$775  = \$772  & \$774 ;
+  assign \$776  = \$775  & log_grant_r1_b0[3];
+  assign \$778  = a3_hit_a1 | a3_older_hit;
+  assign \$779  = ~ \$778 ;
+  assign \$780  = \$777  & \$779 ;
+  assign \$781  = \$780  & config_grant_r1_b0[3];
+  assign \$783  = \$782  & event_queue_r0_b0[11];
+  assign \$785  = \$784  & config_queue_r0_b0[8];
+  assign \$786  = a3_fwd_ok & a3_hit_a1;
+  assign \$787  = a4_tag + 1'h1;
+  assign \$788  = \$786  & \$787 [2];
+  assign \$789  = a3_fwd_ok & a3_older_hit;
+  assign \$790  = ~ a3_hit_a1;
+  assign \$791  = \$789  & \$790 ;
+  assign \$792  = \$791  & a3_older_next[2];
+  assign \$793  = { \$792 , \$788 , \$785 , \$783 , \$781 , \$776 , \$771 , \$766 , \$762 , \$758  } + 10'h3ff;
+  assign \$794  = a3_hit_a1 | a3_older_hit;
+  assign \$795  = ~ \$794 ;
+  assign \$796  = a3_sel_new[0] & \$795 ;
+  assign \$798  = a3_hit_a1 | a3_older_hit;
+  assign \$799  = ~ \$798 ;
+  assign \$800  = a3_sel_new[1] & \$799 ;
+  assign \$802  = a3_hit_a1 | a3_older_hit;
+  assign \$803  = ~ \$802 ;
+  assign \$804  = a3_sel_new[2] & \$803 ;
+  assign \$807  = a3_hit_a1 | a3_older_hit;
+  assign \$808  = ~ \$807 ;
+  assign \$809  = \$806  & \$808 ;
+  assign \$810  = \$809  & event_grant_r1_b0[4];
+  assign \$812  = a3_hit_a1 | a3_older_hit;
+  assign \$813  = ~ \$812 ;
+  assign \$814  = \$811  & \$813 ;
+  assign \$815  = \$814  & log_grant_r1_b0[4];
+  assign \$817  = a3_hit_a1 | a3_older_hit;
+  assign \$818  = ~ \$817 ;
+  assign \$819  = \$816  & \$818 ;
+  assign \$820  = \$819  & config_grant_r1_b0[4];
+  assign \$822  = \$821  & event_queue_r0_b0[12];
+  assign \$824  = \$823  & config_queue_r0_b0[9];
+  assign \$825  = a3_fwd_ok & a3_hit_a1;
+  assign \$826  = a4_tag + 1'h1;
+  assign \$827  = \$825  & \$826 [3];
+  assign \$828  = a3_fwd_ok & a3_older_hit;
+  assign \$829  = ~ a3_hit_a1;
+  assign \$830  = \$828  & \$829 ;
+  assign \$831  = \$830  & a3_older_next[3];
+  assign \$832  = { \$831 , \$827 , \$824 , \$822 , \$820 , \$815 , \$810 , \$805 , \$801 , \$797  } + 10'h3ff;
+  assign \$833  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$835  = \$834  & event_queue_r0_b0[0];
+  assign \$836  = \$833  | \$835 ;
+  assign \$837  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$839  = \$838  & event_queue_r0_b0[1];
+  assign \$840  = \$837  | \$839 ;
+  assign \$841  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$843  = \$842  & event_queue_r0_b0[2];
+  assign \$844  = \$841  | \$843 ;
+  assign \$845  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$847  = \$846  & event_queue_r0_b0[3];
+  assign \$848  = \$845  | \$847 ;
+  assign \$849  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$851  = \$850  & event_queue_r0_b0[4];
+  assign \$852  = \$849  | \$851 ;
+  assign \$853  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$855  = \$854  & event_queue_r0_b0[5];
+  assign \$856  = \$853  | \$855 ;
+  assign \$857  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$859  = \$858  & event_queue_r0_b0[6];
+  assign \$860  = \$857  | \$859 ;
+  assign \$861  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$862  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$863  = a3_sel_fresh[0] & event_parity_r1_b0;
+  assign \$865  = \$864  & event_queue_r0_b0[7];
+  assign event_fetched_snap = \$863  | \$865 ;
+  assign \$866  = a3_hit_a1 | a3_older_hit;
+  assign \$867  = ~ \$866 ;
+  assign \$868  = a3_sel_new[0] & \$867 ;
+  assign \$871  = a3_hit_a1 | a3_older_hit;
+  assign \$872  = ~ \$871 ;
+  assign \$873  = \$870  & \$872 ;
+  assign \$874  = \$873  & event_grant_r1_b0[1];
+  assign \$876  = \$875  & event_queue_r0_b0[9];
+  assign \$877  = a3_fwd_ok & a3_hit_a1;
+  assign \$878  = a4_tag + 1'h1;
+  assign \$879  = \$877  & \$878 [0];
+  assign \$880  = a3_fwd_ok & a3_older_hit;
+  assign \$881  = ~ a3_hit_a1;
+  assign \$882  = \$880  & \$881 ;
+  assign \$883  = \$882  & a3_older_next[0];
+  assign \$884  = { \$883 , \$879 , \$876 , \$874 , \$869  } + 5'h1f;
+  assign \$885  = a3_hit_a1 | a3_older_hit;
+  assign \$886  = ~ \$885 ;
+  assign \$887  = a3_sel_new[0] & \$886 ;
+  assign \$890  = a3_hit_a1 | a3_older_hit;
+  assign \$891  = ~ \$890 ;
+  assign \$892  = \$889  & \$891 ;
+  assign \$893  = \$892  & event_grant_r1_b0[2];
+  assign \$895  = \$894  & event_queue_r0_b0[10];
+  assign \$896  = a3_fwd_ok & a3_hit_a1;
+  assign \$897  = a4_tag + 1'h1;
+  assign \$898  = \$896  & \$897 [1];
+  assign \$899  = a3_fwd_ok & a3_older_hit;
+  assign \$900  = ~ a3_hit_a1;
+  assign \$901  = \$899  & \$900 ;
+  assign \$902  = \$901  & a3_older_next[1];
+  assign \$903  = { \$902 , \$898 , \$895 , \$893 , \$888  } + 5'h1f;
+  assign \$904  = a3_hit_a1 | a3_older_hit;
+  assign \$905  = ~ \$904 ;
+  assign \$906  = a3_sel_new[0] & \$905 ;
+  assign \$909  = a3_hit_a1 | a3_older_hit;
+  assign \$910  = ~ \$909 ;
+  assign \$911  = \$908  & \$910 ;
+  assign \$912  = \$911  & event_grant_r1_b0[3];
+  assign \$914  = \$913  & event_queue_r0_b0[11];
+  assign \$915  = a3_fwd_ok & a3_hit_a1;
+  assign \$916  = a4_tag + 1'h1;
+  assign \$917  = \$915  & \$916 [2];
+  assign \$918  = a3_fwd_ok & a3_older_hit;
+  assign \$919  = ~ a3_hit_a1;
+  assign \$920  = \$918  & \$919 ;
+  assign \$921  = \$920  & a3_older_next[2];
+  assign \$922  = { \$921 , \$917 , \$914 , \$912 , \$907  } + 5'h1f;
+  assign \$923  = a3_hit_a1 | a3_older_hit;
+  assign \$924  = ~ \$923 ;
+  assign \$925  = a3_sel_new[0] & \$924 ;
+  assign \$928  = a3_hit_a1 | a3_older_hit;
+  assign \$929  = ~ \$928 ;
+  assign \$930  = \$927  & \$929 ;
+  assign \$931  = \$930  & event_grant_r1_b0[4];
+  assign \$933  = \$932  & event_queue_r0_b0[12];
+  assign \$934  = a3_fwd_ok & a3_hit_a1;
+  assign \$935  = a4_tag + 1'h1;
+  assign \$936  = \$934  & \$935 [3];
+  assign \$937  = a3_fwd_ok & a3_older_hit;
+  assign \$938  = ~ a3_hit_a1;
+  assign \$939  = \$937  & \$938 ;
+  assign \$940  = \$939  & a3_older_next[3];
+  assign \$941  = { \$940 , \$936 , \$933 , \$931 , \$926  } + 5'h1f;
+  assign \$942  = a3_valid & a3_ok;
+  assign \$943  = ! a3_pool;
+  assign event_grant_wen = \$942  & \$943 ;
+  assign \$944  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$945  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$946  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$947  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$948  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$949  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$950  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$951  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$952  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$953  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign log_fetched_snap = a3_sel_fresh[1] & \$953 ;
+  assign \$954  = a3_hit_a1 | a3_older_hit;
+  assign \$955  = ~ \$954 ;
+  assign \$956  = a3_sel_new[1] & \$955 ;
+  assign \$959  = a3_hit_a1 | a3_older_hit;
+  assign \$960  = ~ \$959 ;
+  assign \$961  = \$958  & \$960 ;
+  assign \$962  = \$961  & log_grant_r1_b0[1];
+  assign \$963  = a3_fwd_ok & a3_hit_a1;
+  assign \$964  = a4_tag + 1'h1;
+  assign \$965  = \$963  & \$964 [0];
+  assign \$966  = a3_fwd_ok & a3_older_hit;
+  assign \$967  = ~ a3_hit_a1;
+  assign \$968  = \$966  & \$967 ;
+  assign \$969  = \$968  & a3_older_next[0];
+  assign \$970  = { \$969 , \$965 , \$962 , \$957  } + 4'hf;
+  assign \$971  = a3_hit_a1 | a3_older_hit;
+  assign \$972  = ~ \$971 ;
+  assign \$973  = a3_sel_new[1] & \$972 ;
+  assign \$976  = a3_hit_a1 | a3_older_hit;
+  assign \$977  = ~ \$976 ;
+  assign \$978  = \$975  & \$977 ;
+  assign \$979  = \$978  & log_grant_r1_b0[2];
+  assign \$980  = a3_fwd_ok & a3_hit_a1;
+  assign \$981  = a4_tag + 1'h1;
+  assign \$982  = \$980  & \$981 [1];
+  assign \$983  = a3_fwd_ok & a3_older_hit;
+  assign \$984  = ~ a3_hit_a1;
+  assign \$985  = \$983  & \$984 ;
+  assign \$986  = \$985  & a3_older_next[1];
+  assign \$987  = { \$986 , \$982 , \$979 , \$974  } + 4'hf;
+  assign \$988  = a3_hit_a1 | a3_older_hit;
+  assign \$989  = ~ \$988 ;
+  assign \$990  = a3_sel_new[1] & \$989 ;
+  assign \$993  = a3_hit_a1 | a3_older_hit;
+  assign \$994  = ~ \$993 ;
+  assign \$995  = \$992  & \$994 ;
+  assign \$996  = \$995  & log_grant_r1_b0[3];
+  assign \$997  = a3_fwd_ok & a3_hit_a1;
+  assign \$998  = a4_tag + 1'h1;
+  assign \$999  = \$997  & \$998 [2];
+  assign \$1000  = a3_fwd_ok & a3_older_hit;
+  assign \$1001  = ~ a3_hit_a1;
+  assign \$1002  = \$1000  & \$1001 ;
+  assign \$1003  = \$1002  & a3_older_next[2];
+  assign \$1004  = { \$1003 , \$999 , \$996 , \$991  } + 4'hf;
+  assign \$1005  = a3_hit_a1 | a3_older_hit;
+  assign \$1006  = ~ \$1005 ;
+  assign \$1007  = a3_sel_new[1] & \$1006 ;
+  assign \$1010  = a3_hit_a1 | a3_older_hit;
+  assign \$1011  = ~ \$1010 ;
+  assign \$1012  = \$1009  & \$1011 ;
+  assign \$1013  = \$1012  & log_grant_r1_b0[4];
+  assign \$1014  = a3_fwd_ok & a3_hit_a1;
+  assign \$1015  = a4_tag + 1'h1;
+  assign \$1016  = \$1014  & \$1015 [3];
+  assign \$1017  = a3_fwd_ok & a3_older_hit;
+  assign \$1018  = ~ a3_hit_a1;
+  assign \$1019  = \$1017  & \$1018 ;
+  assign \$1020  = \$1019  & a3_older_next[3];
+  assign \$1021  = { \$1020 , \$1016 , \$1013 , \$1008  } + 4'hf;
+  assign \$1022  = a3_valid & a3_ok;
+  assign \$1023  = a3_pool == 1'h1;
+  assign log_grant_wen = \$1022  & \$1023 ;
+  assign \$1024  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$1026  = \$1025  & config_queue_r0_b0[0];
+  assign \$1027  = \$1024  | \$1026 ;
+  assign \$1028  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$1030  = \$1029  & config_queue_r0_b0[1];
+  assign \$1031  = \$1028  | \$1030 ;
+  assign \$1032  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$1034  = \$1033  & config_queue_r0_b0[2];
+  assign \$1035  = \$1032  | \$1034 ;
+  assign \$1036  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$1038  = \$1037  & config_queue_r0_b0[3];
+  assign \$1039  = \$1036  | \$1038 ;
+  assign \$1040  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$1041  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$1042  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$1043  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$1044  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$1045  = a3_sel_fresh[2] & config_parity_r1;
+  assign \$1047  = \$1046  & config_queue_r0_b0[4];
+  assign config_fetched_snap = \$1045  | \$1047 ;
+  assign \$1048  = a3_hit_a1 | a3_older_hit;
+  assign \$1049  = ~ \$1048 ;
+  assign \$1050  = a3_sel_new[2] & \$1049 ;
+  assign \$1053  = a3_hit_a1 | a3_older_hit;
+  assign \$1054  = ~ \$1053 ;
+  assign \$1055  = \$1052  & \$1054 ;
+  assign \$1056  = \$1055  & config_grant_r1_b0[1];
+  assign \$1058  = \$1057  & config_queue_r0_b0[6];
+  assign \$1059  = a3_fwd_ok & a3_hit_a1;
+  assign \$1060  = a4_tag + 1'h1;
+  assign \$1061  = \$1059  & \$1060 [0];
+  assign \$1062  = a3_fwd_ok & a3_older_hit;
+  assign \$1063  = ~ a3_hit_a1;
+  assign \$1064  = \$1062  & \$1063 ;
+  assign \$1065  = \$1064  & a3_older_next[0];
+  assign \$1066  = { \$1065 , \$1061 , \$1058 , \$1056 , \$1051  } + 5'h1f;
+  assign \$1067  = a3_hit_a1 | a3_older_hit;
+  assign \$1068  = ~ \$1067 ;
+  assign \$1069  = a3_sel_new[2] & \$1068 ;
+  assign \$1072  = a3_hit_a1 | a3_older_hit;
+  assign \$1073  = ~ \$1072 ;
+  assign \$1074  = \$1071  & \$1073 ;
+  assign \$1075  = \$1074  & config_grant_r1_b0[2];
+  assign \$1077  = \$1076  & config_queue_r0_b0[7];
+  assign \$1078  = a3_fwd_ok & a3_hit_a1;
+  assign \$1079  = a4_tag + 1'h1;
+  assign \$1080  = \$1078  & \$1079 [1];
+  assign \$1081  = a3_fwd_ok & a3_older_hit;
+  assign \$1082  = ~ a3_hit_a1;
+  assign \$1083  = \$1081  & \$1082 ;
+  assign \$1084  = \$1083  & a3_older_next[1];
+  assign \$1085  = { \$1084 , \$1080 , \$1077 , \$1075 , \$1070  } + 5'h1f;
+  assign \$1086  = a3_hit_a1 | a3_older_hit;
+  assign \$1087  = ~ \$1086 ;
+  assign \$1088  = a3_sel_new[2] & \$1087 ;
+  assign \$1091  = a3_hit_a1 | a3_older_hit;
+  assign \$1092  = ~ \$1091 ;
+  assign \$1093  = \$1090  & \$1092 ;
+  assign \$1094  = \$1093  & config_grant_r1_b0[3];
+  assign \$1096  = \$1095  & config_queue_r0_b0[8];
+  assign \$1097  = a3_fwd_ok & a3_hit_a1;
+  assign \$1098  = a4_tag + 1'h1;
+  assign \$1099  = \$1097  & \$1098 [2];
+  assign \$1100  = a3_fwd_ok & a3_older_hit;
+  assign \$1101  = ~ a3_hit_a1;
+  assign \$1102  = \$1100  & \$1101 ;
+  assign \$1103  = \$1102  & a3_older_next[2];
+  assign \$1104  = { \$1103 , \$1099 , \$1096 , \$1094 , \$1089  } + 5'h1f;
+  assign \$1105  = a3_hit_a1 | a3_older_hit;
+  assign \$1106  = ~ \$1105 ;
+  assign \$1107  = a3_sel_new[2] & \$1106 ;
+  assign \$1110  = a3_hit_a1 | a3_older_hit;
+  assign \$1111  = ~ \$1110 ;
+  assign \$1112  = \$1109  & \$1111 ;
+  assign \$1113  = \$1112  & config_grant_r1_b0[4];
+  assign \$1115  = \$1114  & config_queue_r0_b0[9];
+  assign \$1116  = a3_fwd_ok & a3_hit_a1;
+  assign \$1117  = a4_tag + 1'h1;
+  assign \$1118  = \$1116  & \$1117 [3];
+  assign \$1119  = a3_fwd_ok & a3_older_hit;
+  assign \$1120  = ~ a3_hit_a1;
+  assign \$1121  = \$1119  & \$1120 ;
+  assign \$1122  = \$1121  & a3_older_next[3];
+  assign \$1123  = { \$1122 , \$1118 , \$1115 , \$1113 , \$1108  } + 5'h1f;
+  assign \$1124  = a3_valid & a3_ok;
+  assign \$1125  = a3_pool == 2'h2;
+  assign config_grant_wen = \$1124  & \$1125 ;
+  assign \$1132  = ! f2_err;
+  assign \$signal$269  = f2_valid & \$1132 ;
+  assign \$1133  = a4_valid & a4_ok;
+  assign \$1134  = { \$1133 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1135  = ~ \$1134 ;
+  assign \$1136  = \$1135  + 1'h1;
+  assign \$1137  = a5_valid & a5_ok;
+  assign \$1138  = { \$1137 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1139  = ~ \$1138 ;
+  assign \$1140  = \$1139  + 1'h1;
+  assign \$1141  = a4_valid & a4_ok;
+  assign \$1142  = { \$1141 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1143  = ~ \$1142 ;
+  assign \$1144  = \$1143  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1142  = ~ rel_f2;
-  assign \$1143  = f3_quiet & \$1142 ;
-  assign \$1144  = \$1143  ? f3_in : 3'h0;
-  assign \$1145  = x1_select | x0_select;
-  assign \$1146  = ~ \$1145 ;
-  assign \$1147  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$1148  = { 1'h0, \$1146  } & { \$1147 [2], \$1147  };
-  assign \$1149  = { 1'h0, \$1144  } & \$1148 ;
-  assign \$1150  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1151  = ~ \$1150 ;
-  assign \$1152  = \$1151  + 1'h1;
-  assign released_f1 = \release  & \$1152 [12];
-  assign \$1153  = ~ f4_blocked;
-  assign \$1154  = f4_mem_held[0] | f4_mem_held[1];
-  assign \$1155  = \$1154  | f4_mem_held[2];
-  assign \$1156  = f4_rest_held | \$1155 ;
-  assign \$1157  = \$1153  & \$1156 ;
-  assign \$signal$481  = f4_hit_a1 | \$1157 ;
-  assign \$1158  = ~ f4_blocked;
-  assign \$1159  = f4_by_mem & f4_mem_ok;
-  assign \$1160  = f4_by_mem & f4_mem_ok;
-  assign \$1161  = \$1159 [0] | \$1160 [1];
+  assign \$1145  = ~ rel_f2;
+  assign \$1146  = f3_quiet & \$1145 ;
+  assign \$1147  = \$1146  ? f3_in : 3'h0;
+  assign \$1148  = x1_select | x0_select;
+  assign \$1149  = ~ \$1148 ;
+  assign \$1150  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$1151  = { 1'h0, \$1149  } & { \$1150 [2], \$1150  };
+  assign \$1152  = { 1'h0, \$1147  } & \$1151 ;
+  assign \$1153  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1154  = ~ \$1153 ;
+  assign \$1155  = \$1154  + 1'h1;
+  assign released_f1 = \release  & \$1155 [12];
+  assign \$1156  = ~ f4_blocked;
+  assign \$1157  = f4_mem_held[0] | f4_mem_held[1];
+  assign \$1158  = \$1157  | f4_mem_held[2];
+  assign \$1159  = f4_rest_held | \$1158 ;
+  assign \$1160  = \$1156  & \$1159 ;
+  assign \$signal$484  = f4_hit_a1 | \$1160 ;
+  assign \$1161  = ~ f4_blocked;
   assign \$1162  = f4_by_mem & f4_mem_ok;
-  assign \$1163  = \$1161  | \$1162 [2];
-  assign \$1164  = f4_by_older | \$1163 ;
-  assign \$1165  = \$1158  & \$1164 ;
-  assign \release  = f4_by_a1 | \$1165 ;
-  assign \$1166  = ~ f4_go;
-  assign \$1167  = ~ \$signal$481 ;
-  assign \$1168  = \$signal$481  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1168  : f4_err;
+  assign \$1163  = f4_by_mem & f4_mem_ok;
+  assign \$1164  = \$1162 [0] | \$1163 [1];
+  assign \$1165  = f4_by_mem & f4_mem_ok;
+  assign \$1166  = \$1164  | \$1165 [2];
+  assign \$1167  = f4_by_older | \$1166 ;
+  assign \$1168  = \$1161  & \$1167 ;
+  assign \release  = f4_by_a1 | \$1168 ;
+  assign \$1169  = ~ f4_go;
+  assign \$1170  = ~ \$signal$484 ;
+  assign \$1171  = \$signal$484  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1171  : f4_err;
   assign \$signal$345  = \release  ? 4'h0 : unreleased_err;
-  assign \$1169  = f4_older ? f4_rest_snap : f4_mem_snap[0];
-  assign \$1170  = f4_hit_a1 ? f4_a1_snap : \$1169 ;
-  assign \w__data$423  = ~ \$1170 ;
-  assign \$1171  = ~ f4_blocked;
-  assign \$1172  = \$1171  & f4_by_older;
-  assign \$1173  = f4_by_a1 | \$1172 ;
-  assign \$1174  = f4_live[0] & \$1173 ;
-  assign \$1175  = ~ f4_blocked;
-  assign \$1176  = \$1175  & f4_by_mem_live[0];
-  assign \$1177  = \$1176  & f4_mem_ok[0];
-  assign \w__en$421  = \$1174  | \$1177 ;
-  assign \$1178  = f4_older ? f4_rest_snap : f4_mem_snap[0];
-  assign \$1179  = f4_hit_a1 ? f4_a1_snap : \$1178 ;
-  assign \$1180  = ~ \$1179 ;
-  assign \$1181  = f4_slot_event + 7'h7f;
-  assign \$1182  = ~ \$1181 [7];
-  assign \$1183  = ~ f4_blocked;
-  assign \$1184  = \$1183  & f4_by_older;
-  assign \$1185  = f4_by_a1 | \$1184 ;
-  assign \$1186  = f4_live[0] & \$1185 ;
-  assign \$1187  = ~ f4_blocked;
-  assign \$1188  = \$1187  & f4_by_mem_live[0];
-  assign \$1189  = \$1188  & f4_mem_ok[0];
-  assign event_queue_wen = \$1186  | \$1189 ;
-  assign \$1190  = f4_older ? f4_rest_next : f4_mem_next_event;
-  assign \$1191  = f4_hit_a1 ? f4_a1_next : \$1190 ;
-  assign \$1192  = f4_older ? f4_rest_snap : f4_mem_snap[1];
-  assign \$1193  = f4_hit_a1 ? f4_a1_snap : \$1192 ;
-  assign \w__data$448  = ~ \$1193 ;
-  assign \$1194  = ~ f4_blocked;
-  assign \$1195  = \$1194  & f4_by_older;
-  assign \$1196  = f4_by_a1 | \$1195 ;
-  assign \$1197  = f4_live[1] & \$1196 ;
-  assign \$1198  = ~ f4_blocked;
-  assign \$1199  = \$1198  & f4_by_mem_live[1];
-  assign \$1200  = \$1199  & f4_mem_ok[1];
-  assign \$1201  = \$1197  | \$1200 ;
-  assign \$1202  = ~ f4_raced;
-  assign log_parity_wen = \$1201  & \$1202 ;
-  assign \$1203  = f4_older ? f4_rest_snap : f4_mem_snap[2];
-  assign \$1204  = f4_hit_a1 ? f4_a1_snap : \$1203 ;
-  assign config_parity_wdata = ~ \$1204 ;
-  assign \$1205  = ~ f4_blocked;
-  assign \$1206  = \$1205  & f4_by_older;
-  assign \$1207  = f4_by_a1 | \$1206 ;
-  assign \$1208  = f4_live[2] & \$1207 ;
-  assign \$1209  = ~ f4_blocked;
-  assign \$1210  = \$1209  & f4_by_mem_live[2];
-  assign \$1211  = \$1210  & f4_mem_ok[2];
-  assign config_parity_wen = \$1208  | \$1211 ;
-  assign \$1212  = f4_older ? f4_rest_snap : f4_mem_snap[2];
-  assign \$1213  = f4_hit_a1 ? f4_a1_snap : \$1212 ;
-  assign \$1214  = ~ \$1213 ;
-  assign \$1215  = f4_slot_config + 4'hf;
-  assign \$1216  = ~ \$1215 [4];
-  assign \$1217  = ~ f4_blocked;
-  assign \$1218  = \$1217  & f4_by_older;
-  assign \$1219  = f4_by_a1 | \$1218 ;
-  assign \$1220  = f4_live[2] & \$1219 ;
-  assign \$1221  = ~ f4_blocked;
-  assign \$1222  = \$1221  & f4_by_mem_live[2];
-  assign \$1223  = \$1222  & f4_mem_ok[2];
-  assign config_queue_wen = \$1220  | \$1223 ;
-  assign \$1224  = f4_older ? f4_rest_next : f4_mem_next_config;
-  assign \$1225  = f4_hit_a1 ? f4_a1_next : \$1224 ;
-  assign \$1226  = { busy_42, busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 8'hff;
+  assign \$1172  = f4_older ? f4_rest_snap : f4_mem_snap[0];
+  assign \$1173  = f4_hit_a1 ? f4_a1_snap : \$1172 ;
+  assign \w__data$426  = ~ \$1173 ;
+  assign \$1174  = ~ f4_blocked;
+  assign \$1175  = \$1174  & f4_by_older;
+  assign \$1176  = f4_by_a1 | \$1175 ;
+  assign \$1177  = f4_live[0] & \$1176 ;
+  assign \$1178  = ~ f4_blocked;
+  assign \$1179  = \$1178  & f4_by_mem_live[0];
+  assign \$1180  = \$1179  & f4_mem_ok[0];
+  assign \w__en$424  = \$1177  | \$1180 ;
+  assign \$1181  = f4_older ? f4_rest_snap : f4_mem_snap[0];
+  assign \$1182  = f4_hit_a1 ? f4_a1_snap : \$1181 ;
+  assign \$1183  = ~ \$1182 ;
+  assign \$1184  = f4_slot_event + 7'h7f;
+  assign \$1185  = ~ \$1184 [7];
+  assign \$1186  = ~ f4_blocked;
+  assign \$1187  = \$1186  & f4_by_older;
+  assign \$1188  = f4_by_a1 | \$1187 ;
+  assign \$1189  = f4_live[0] & \$1188 ;
+  assign \$1190  = ~ f4_blocked;
+  assign \$1191  = \$1190  & f4_by_mem_live[0];
+  assign \$1192  = \$1191  & f4_mem_ok[0];
+  assign event_queue_wen = \$1189  | \$1192 ;
+  assign \$1193  = f4_older ? f4_rest_next : f4_mem_next_event;
+  assign \$1194  = f4_hit_a1 ? f4_a1_next : \$1193 ;
+  assign \$1195  = f4_older ? f4_rest_snap : f4_mem_snap[1];
+  assign \$1196  = f4_hit_a1 ? f4_a1_snap : \$1195 ;
+  assign \w__data$451  = ~ \$1196 ;
+  assign \$1197  = ~ f4_blocked;
+  assign \$1198  = \$1197  & f4_by_older;
+  assign \$1199  = f4_by_a1 | \$1198 ;
+  assign \$1200  = f4_live[1] & \$1199 ;
+  assign \$1201  = ~ f4_blocked;
+  assign \$1202  = \$1201  & f4_by_mem_live[1];
+  assign \$1203  = \$1202  & f4_mem_ok[1];
+  assign \$1204  = \$1200  | \$1203 ;
+  assign \$1205  = ~ f4_raced;
+  assign log_parity_wen = \$1204  & \$1205 ;
+  assign \$1206  = f4_older ? f4_rest_snap : f4_mem_snap[2];
+  assign \$1207  = f4_hit_a1 ? f4_a1_snap : \$1206 ;
+  assign config_parity_wdata = ~ \$1207 ;
+  assign \$1208  = ~ f4_blocked;
+  assign \$1209  = \$1208  & f4_by_older;
+  assign \$1210  = f4_by_a1 | \$1209 ;
+  assign \$1211  = f4_live[2] & \$1210 ;
+  assign \$1212  = ~ f4_blocked;
+  assign \$1213  = \$1212  & f4_by_mem_live[2];
+  assign \$1214  = \$1213  & f4_mem_ok[2];
+  assign config_parity_wen = \$1211  | \$1214 ;
+  assign \$1215  = f4_older ? f4_rest_snap : f4_mem_snap[2];
+  assign \$1216  = f4_hit_a1 ? f4_a1_snap : \$1215 ;
+  assign \$1217  = ~ \$1216 ;
+  assign \$1218  = f4_slot_config + 4'hf;
+  assign \$1219  = ~ \$1218 [4];
+  assign \$1220  = ~ f4_blocked;
+  assign \$1221  = \$1220  & f4_by_older;
+  assign \$1222  = f4_by_a1 | \$1221 ;
+  assign \$1223  = f4_live[2] & \$1222 ;
+  assign \$1224  = ~ f4_blocked;
+  assign \$1225  = \$1224  & f4_by_mem_live[2];
+  assign \$1226  = \$1225  & f4_mem_ok[2];
+  assign config_queue_wen = \$1223  | \$1226 ;
+  assign \$1227  = f4_older ? f4_rest_next : f4_mem_next_config;
+  assign \$1228  = f4_hit_a1 ? f4_a1_next : \$1227 ;
+  assign \$1229  = { busy_42, busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 8'hff;
   always @(posedge aclk_clk)
-    event_grant_w_en <= \$1227 ;
+    event_grant_w_en <= \$1230 ;
   always @(posedge aclk_clk)
-    event_grant_w_addr <= \$1228 ;
+    event_grant_w_addr <= \$1231 ;
   always @(posedge aclk_clk)
-    event_grant_w_data <= \$1229 ;
+    event_grant_w_data <= \$1232 ;
   always @(posedge aclk_clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -6506,19 +6550,19 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     event_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    event_queue_w_en <= \$1230 ;
+    event_queue_w_en <= \$1233 ;
   always @(posedge aclk_clk)
-    event_queue_w_addr <= \$1231 ;
+    event_queue_w_addr <= \$1234 ;
   always @(posedge aclk_clk)
-    event_queue_w_data <= \$1232 ;
+    event_queue_w_data <= \$1235 ;
   always @(posedge aclk_clk)
     event_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    log_grant_w_en <= \$1233 ;
+    log_grant_w_en <= \$1236 ;
   always @(posedge aclk_clk)
-    log_grant_w_addr <= \$1234 ;
+    log_grant_w_addr <= \$1237 ;
   always @(posedge aclk_clk)
-    log_grant_w_data <= \$1235 ;
+    log_grant_w_data <= \$1238 ;
   always @(posedge aclk_clk)
     log_grant_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
@@ -6528,47 +6572,47 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     log_parity_r1_b0 <= \r__data$37 ;
   always @(posedge aclk_clk)
-    config_grant_w_en <= \$1236 ;
+    config_grant_w_en <= \$1239 ;
   always @(posedge aclk_clk)
-    config_grant_w_addr <= \$1237 ;
+    config_grant_w_addr <= \$1240 ;
   always @(posedge aclk_clk)
-    config_grant_w_data <= \$1238 ;
+    config_grant_w_data <= \$1241 ;
   always @(posedge aclk_clk)
     config_grant_r0_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
     config_grant_r1_b0 <= \r__data$47 ;
   always @(posedge aclk_clk)
-    config_parity_row0 <= \$1239 ;
+    config_parity_row0 <= \$1242 ;
   always @(posedge aclk_clk)
-    config_parity_row1 <= \$1240 ;
+    config_parity_row1 <= \$1243 ;
   always @(posedge aclk_clk)
-    config_parity_row2 <= \$1241 ;
+    config_parity_row2 <= \$1244 ;
   always @(posedge aclk_clk)
-    config_parity_row3 <= \$1242 ;
+    config_parity_row3 <= \$1245 ;
   always @(posedge aclk_clk)
-    config_parity_row4 <= \$1243 ;
+    config_parity_row4 <= \$1246 ;
   always @(posedge aclk_clk)
-    config_parity_row5 <= \$1244 ;
+    config_parity_row5 <= \$1247 ;
   always @(posedge aclk_clk)
-    config_parity_row6 <= \$1245 ;
+    config_parity_row6 <= \$1248 ;
   always @(posedge aclk_clk)
-    config_parity_row7 <= \$1246 ;
+    config_parity_row7 <= \$1249 ;
   always @(posedge aclk_clk)
-    config_parity_row8 <= \$1247 ;
+    config_parity_row8 <= \$1250 ;
   always @(posedge aclk_clk)
-    config_parity_row9 <= \$1248 ;
+    config_parity_row9 <= \$1251 ;
   always @(posedge aclk_clk)
-    config_parity_row10 <= \$1249 ;
+    config_parity_row10 <= \$1252 ;
   always @(posedge aclk_clk)
-    config_parity_row11 <= \$1250 ;
+    config_parity_row11 <= \$1253 ;
   always @(posedge aclk_clk)
-    config_parity_row12 <= \$1251 ;
+    config_parity_row12 <= \$1254 ;
   always @(posedge aclk_clk)
-    config_parity_row13 <= \$1252 ;
+    config_parity_row13 <= \$1255 ;
   always @(posedge aclk_clk)
-    config_parity_row14 <= \$1253 ;
+    config_parity_row14 <= \$1256 ;
   always @(posedge aclk_clk)
-    config_parity_row15 <= \$1254 ;
+    config_parity_row15 <= \$1257 ;
   always @(posedge aclk_clk)
     config_parity_r0_addr <= config_parity_addr;
   always @(posedge aclk_clk)
@@ -6578,15 +6622,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     config_parity_r1 <= \$18 ;
   always @(posedge aclk_clk)
-    config_queue_w_en <= \$1255 ;
+    config_queue_w_en <= \$1258 ;
   always @(posedge aclk_clk)
-    config_queue_w_addr <= \$1256 ;
+    config_queue_w_addr <= \$1259 ;
   always @(posedge aclk_clk)
-    config_queue_w_data <= \$1257 ;
+    config_queue_w_data <= \$1260 ;
   always @(posedge aclk_clk)
     config_queue_r0_b0 <= \r__data$80 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1258 ;
+    a0_valid <= \$1261 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -6596,7 +6640,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a0_fits <= { \$30 , \$26 , \$22  };
   always @(posedge aclk_clk)
-    a1_valid <= \$1259 ;
+    a1_valid <= \$1262 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -6608,17 +6652,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a1_in <= { \$34 , \$33 , \$32  };
   always @(posedge aclk_clk)
-    a1_select <= \$1260 ;
+    a1_select <= \$1263 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1261 ;
+    x0_valid <= \$1264 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1262 ;
+    x0_select <= \$1265 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1263 ;
+    x1_valid <= \$1266 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -6626,9 +6670,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     x1_err <= \$53 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1264 ;
+    x1_select <= \$1267 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1265 ;
+    x2_valid <= \$1268 ;
   always @(posedge aclk_clk)
     x2_ok <= \$54 ;
   always @(posedge aclk_clk)
@@ -6640,49 +6684,49 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1266 ;
+    a2_valid <= \$1269 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    event_seen <= \$1267 ;
+    event_seen <= \$1270 ;
   always @(posedge aclk_clk)
-    event_seen_prev <= \$1268 ;
+    event_seen_prev <= \$1271 ;
   always @(posedge aclk_clk)
-    event_has_fresh <= \$1269 ;
+    event_has_fresh <= \$1272 ;
   always @(posedge aclk_clk)
-    event_head <= \$1270 ;
+    event_head <= \$1273 ;
   always @(posedge aclk_clk)
-    event_fresh <= \$1271 ;
+    event_fresh <= \$1274 ;
   always @(posedge aclk_clk)
-    event_fresh_slot <= \$1272 ;
+    event_fresh_slot <= \$1275 ;
   always @(posedge aclk_clk)
-    log_seen <= \$1273 ;
+    log_seen <= \$1276 ;
   always @(posedge aclk_clk)
-    log_seen_prev <= \$1274 ;
+    log_seen_prev <= \$1277 ;
   always @(posedge aclk_clk)
-    log_at_last <= \$1275 ;
+    log_at_last <= \$1278 ;
   always @(posedge aclk_clk)
-    log_lapped <= \$1276 ;
+    log_lapped <= \$1279 ;
   always @(posedge aclk_clk)
-    log_fresh <= \$1277 ;
+    log_fresh <= \$1280 ;
   always @(posedge aclk_clk)
-    log_fresh_slot <= \$1278 ;
+    log_fresh_slot <= \$1281 ;
   always @(posedge aclk_clk)
-    config_seen <= \$1279 ;
+    config_seen <= \$1282 ;
   always @(posedge aclk_clk)
-    config_seen_prev <= \$1280 ;
+    config_seen_prev <= \$1283 ;
   always @(posedge aclk_clk)
-    config_has_fresh <= \$1281 ;
+    config_has_fresh <= \$1284 ;
   always @(posedge aclk_clk)
-    config_head <= \$1282 ;
+    config_head <= \$1285 ;
   always @(posedge aclk_clk)
-    config_fresh <= \$1283 ;
+    config_fresh <= \$1286 ;
   always @(posedge aclk_clk)
-    \config_parity_addr$71  <= \$1284 ;
+    \config_parity_addr$71  <= \$1287 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1285 ;
+    a2_ring <= \$1288 ;
   always @(posedge aclk_clk)
     a2_lapped <= \$94 ;
   always @(posedge aclk_clk)
@@ -6698,7 +6742,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_restart_head <= \$142 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1286 ;
+    a3_valid <= \$1289 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -6712,7 +6756,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_ever <= { \$152 , \$149 , \$146  };
   always @(posedge aclk_clk)
-    a3_ring <= \$1287 ;
+    a3_ring <= \$1290 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -6728,7 +6772,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$167 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1288 ;
+    a4_valid <= \$1291 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6740,11 +6784,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a4_slot <= \$168 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$829 [10], \$790 [10], \$751 [10], \$712 [10] };
+    a4_tag <= { \$832 [10], \$793 [10], \$754 [10], \$715 [10] };
   always @(posedge aclk_clk)
-    a4_snap <= \$673 [5];
+    a4_snap <= \$676 [5];
   always @(posedge aclk_clk)
-    a5_valid <= \$1289 ;
+    a5_valid <= \$1292 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6768,7 +6812,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_older_next <= \$191 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$1290 ;
+    f0_valid <= \$1293 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6784,7 +6828,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$1291 ;
+    f1_valid <= \$1294 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6800,53 +6844,53 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1292 ;
+    f1_same_second_eq0 <= \$1295 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1293 ;
+    f1_same_second_eq3 <= \$1296 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1294 ;
+    f1_same_second_eq6 <= \$1297 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1295 ;
+    f1_same_second_eq9 <= \$1298 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1296 ;
+    f1_same_second_eq12 <= \$1299 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1297 ;
+    f1_same_second_eq15 <= \$1300 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1298 ;
+    f1_same_second_eq18 <= \$1301 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1299 ;
+    f1_same_second_eq21 <= \$1302 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1300 ;
+    f1_same_second_eq24 <= \$1303 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1301 ;
+    f1_same_second_eq27 <= \$1304 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1302 ;
+    f1_same_second_eq30 <= \$1305 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1303 ;
+    f1_same_third_eq0 <= \$1306 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1304 ;
+    f1_same_third_eq3 <= \$1307 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1305 ;
+    f1_same_third_eq6 <= \$1308 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1306 ;
+    f1_same_third_eq9 <= \$1309 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1307 ;
+    f1_same_third_eq12 <= \$1310 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1308 ;
+    f1_same_third_eq15 <= \$1311 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1309 ;
+    f1_same_third_eq18 <= \$1312 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1310 ;
+    f1_same_third_eq21 <= \$1313 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1311 ;
+    f1_same_third_eq24 <= \$1314 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1312 ;
+    f1_same_third_eq27 <= \$1315 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1313 ;
+    f1_same_third_eq30 <= \$1316 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$1314 ;
+    f1_hit <= \$1317 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$1315 ;
+    f1_misaligned <= \$1318 ;
   always @(posedge aclk_clk)
     f1_event_slot <= \$236 [6:0];
   always @(posedge aclk_clk)
@@ -6854,7 +6898,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     config_parity_addr <= \$240 [3:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1316 ;
+    f2_valid <= \$1319 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -6876,9 +6920,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f2_same_third <= \$321 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1317 ;
+    f3_valid <= \$1320 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1318 ;
+    f3_go <= \$1321 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6900,11 +6944,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$1133 [12];
+    f3_hit_a2 <= \$1136 [12];
   always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$330 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$1137 [12];
+    f3_hit_a3 <= \$1140 [12];
   always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$333 [4];
   always @(posedge aclk_clk)
@@ -6914,11 +6958,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$338 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1319 ;
+    f3_quiet <= \$1322 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1320 ;
+    f4_valid <= \$1323 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1321 ;
+    f4_go <= \$1324 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -6932,7 +6976,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$1141 [12];
+    f4_hit_a1 <= \$1144 [12];
   always @(posedge aclk_clk)
     f4_a1_next <= \$346 [3:0];
   always @(posedge aclk_clk)
@@ -6956,11 +7000,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_mem_next_config <= { \$394 , \$393 , \$392 , \$391  };
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1322 ;
+    f4_by_a1 <= \$1325 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1323 ;
+    f4_by_older <= \$1326 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1324 ;
+    f4_by_mem <= \$1327 ;
   always @(posedge aclk_clk)
     f4_mem_ok <= { \$425 [6], \$420 [6], \$415 [6] };
   always @(posedge aclk_clk)
@@ -6970,9 +7014,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_live <= \$435 [2:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1325 ;
+    f4_by_mem_live <= \$1328 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$1326 ;
+    f4_blocked <= \$1329 ;
   always @(posedge aclk_clk)
     f4_taken_a4 <= \$439 [12];
   always @(posedge aclk_clk)
@@ -6982,45 +7026,45 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_raced <= \$459 [3];
   always @(posedge aclk_clk)
-    f4_slot_event <= \$1327 ;
+    f4_slot_event <= \$1330 ;
   always @(posedge aclk_clk)
-    event_push <= \$1328 ;
+    event_push <= \$1331 ;
   always @(posedge aclk_clk)
-    event_queue_waddr <= \$1329 ;
+    event_queue_waddr <= \$1332 ;
   always @(posedge aclk_clk)
-    event_pushed <= \$1330 ;
+    event_pushed <= \$1333 ;
   always @(posedge aclk_clk)
-    event_popped <= \$1331 ;
+    event_popped <= \$1334 ;
   always @(posedge aclk_clk)
-    event_count <= \$1332 ;
+    event_count <= \$1335 ;
   always @(posedge aclk_clk)
-    event_at <= \$1333 ;
+    event_at <= \$1336 ;
   always @(posedge aclk_clk)
-    event_nonempty <= \$1334 ;
+    event_nonempty <= \$1337 ;
   always @(posedge aclk_clk)
-    f4_slot_log <= \$1335 ;
+    f4_slot_log <= \$1338 ;
   always @(posedge aclk_clk)
     config_parity_wrows <= { \$523 , \$522 , \$521 , \$520 , \$519 , \$518 , \$517 , \$516 , \$515 , \$514 , \$513 , \$512 , \$511 , \$510 , \$509 , \$508  };
   always @(posedge aclk_clk)
-    f4_slot_config <= \$1336 ;
+    f4_slot_config <= \$1339 ;
   always @(posedge aclk_clk)
-    config_push <= \$1337 ;
+    config_push <= \$1340 ;
   always @(posedge aclk_clk)
-    config_queue_waddr <= \$1338 ;
+    config_queue_waddr <= \$1341 ;
   always @(posedge aclk_clk)
-    config_pushed <= \$1339 ;
+    config_pushed <= \$1342 ;
   always @(posedge aclk_clk)
-    config_popped <= \$1340 ;
+    config_popped <= \$1343 ;
   always @(posedge aclk_clk)
-    config_count <= \$1341 ;
+    config_count <= \$1344 ;
   always @(posedge aclk_clk)
-    config_at <= \$1342 ;
+    config_at <= \$1345 ;
   always @(posedge aclk_clk)
-    config_nonempty <= \$1343 ;
+    config_nonempty <= \$1346 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1344 ;
+    f5_valid <= \$1347 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1345 ;
+    f5_ok <= \$1348 ;
   always @(posedge aclk_clk)
     f5_err <= \$signal$345 ;
   always @(posedge aclk_clk)
@@ -7050,27 +7094,27 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a5_overwrite <= \$593 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1346 ;
+    a6_valid <= \$1349 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$1347 ;
+    f6_valid <= \$1350 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$1348 ;
+    x3_valid <= \$1351 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1349 ;
+    x4_valid <= \$1352 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1350 ;
+    x5_valid <= \$1353 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1351 ;
+    x6_valid <= \$1354 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -7130,21 +7174,27 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    busy_0 <= \$1352 ;
+    grant_cpu_q <= \$1355 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1353 ;
+    freed_cpu_q <= \$1356 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1354 ;
+    flushed_cpu_q <= \$1357 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1355 ;
+    busy_0 <= \$1358 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1356 ;
+    busy_6 <= \$1359 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1357 ;
+    busy_12 <= \$1360 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1358 ;
+    busy_18 <= \$1361 ;
   always @(posedge aclk_clk)
-    busy_42 <= \$1359 ;
+    busy_24 <= \$1362 ;
+  always @(posedge aclk_clk)
+    busy_30 <= \$1363 ;
+  always @(posedge aclk_clk)
+    busy_36 <= \$1364 ;
+  always @(posedge aclk_clk)
+    busy_42 <= \$1365 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     (* full_case = 32'd1 *)
@@ -7223,830 +7273,768 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1227  = event_grant_wen;
-    if (aclk_rst) begin
-      \$1227  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1228  = event_grant_w_addr;
-    if (event_grant_wen) begin
-      \$1228  = { \$857 , \$853 , \$849 , \$845 , \$841 , \$837 , \$833  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1229  = event_grant_w_data;
-    if (event_grant_wen) begin
-      \$1229  = event_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1230  = event_queue_wen;
+    \$1230  = event_grant_wen;
     if (aclk_rst) begin
       \$1230  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1231  = event_queue_w_addr;
-    if (event_queue_wen) begin
-      \$1231  = event_queue_waddr;
+    \$1231  = event_grant_w_addr;
+    if (event_grant_wen) begin
+      \$1231  = { \$860 , \$856 , \$852 , \$848 , \$844 , \$840 , \$836  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1232  = event_queue_w_data;
-    if (event_queue_wen) begin
-      \$1232  = event_queue_wdata;
+    \$1232  = event_grant_w_data;
+    if (event_grant_wen) begin
+      \$1232  = event_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1233  = log_grant_wen;
+    \$1233  = event_queue_wen;
     if (aclk_rst) begin
       \$1233  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1234  = log_grant_w_addr;
-    if (log_grant_wen) begin
-      \$1234  = { \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941  };
+    \$1234  = event_queue_w_addr;
+    if (event_queue_wen) begin
+      \$1234  = event_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1235  = log_grant_w_data;
-    if (log_grant_wen) begin
-      \$1235  = log_grant_wdata;
+    \$1235  = event_queue_w_data;
+    if (event_queue_wen) begin
+      \$1235  = event_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1236  = config_grant_wen;
+    \$1236  = log_grant_wen;
     if (aclk_rst) begin
       \$1236  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1237  = config_grant_w_addr;
-    if (config_grant_wen) begin
-      \$1237  = { \$1036 , \$1032 , \$1028 , \$1024  };
+    \$1237  = log_grant_w_addr;
+    if (log_grant_wen) begin
+      \$1237  = { \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1238  = config_grant_w_data;
-    if (config_grant_wen) begin
-      \$1238  = config_grant_wdata;
+    \$1238  = log_grant_w_data;
+    if (log_grant_wen) begin
+      \$1238  = log_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1239  = config_parity_row0;
+    \$1239  = config_grant_wen;
+    if (aclk_rst) begin
+      \$1239  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1240  = config_grant_w_addr;
+    if (config_grant_wen) begin
+      \$1240  = { \$1039 , \$1035 , \$1031 , \$1027  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1241  = config_grant_w_data;
+    if (config_grant_wen) begin
+      \$1241  = config_grant_wdata;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1242  = config_parity_row0;
     if (\$1 ) begin
-      \$1239  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1240  = config_parity_row1;
-    if (\$2 ) begin
-      \$1240  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1241  = config_parity_row2;
-    if (\$3 ) begin
-      \$1241  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1242  = config_parity_row3;
-    if (\$4 ) begin
       \$1242  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1243  = config_parity_row4;
-    if (\$5 ) begin
+    \$1243  = config_parity_row1;
+    if (\$2 ) begin
       \$1243  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1244  = config_parity_row5;
-    if (\$6 ) begin
+    \$1244  = config_parity_row2;
+    if (\$3 ) begin
       \$1244  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1245  = config_parity_row6;
-    if (\$7 ) begin
+    \$1245  = config_parity_row3;
+    if (\$4 ) begin
       \$1245  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1246  = config_parity_row7;
-    if (\$8 ) begin
+    \$1246  = config_parity_row4;
+    if (\$5 ) begin
       \$1246  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1247  = config_parity_row8;
-    if (\$9 ) begin
+    \$1247  = config_parity_row5;
+    if (\$6 ) begin
       \$1247  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1248  = config_parity_row9;
-    if (\$10 ) begin
+    \$1248  = config_parity_row6;
+    if (\$7 ) begin
       \$1248  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1249  = config_parity_row10;
-    if (\$11 ) begin
+    \$1249  = config_parity_row7;
+    if (\$8 ) begin
       \$1249  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1250  = config_parity_row11;
-    if (\$12 ) begin
+    \$1250  = config_parity_row8;
+    if (\$9 ) begin
       \$1250  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1251  = config_parity_row12;
-    if (\$13 ) begin
+    \$1251  = config_parity_row9;
+    if (\$10 ) begin
       \$1251  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1252  = config_parity_row13;
-    if (\$14 ) begin
+    \$1252  = config_parity_row10;
+    if (\$11 ) begin
       \$1252  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1253  = config_parity_row14;
-    if (\$15 ) begin
+    \$1253  = config_parity_row11;
+    if (\$12 ) begin
       \$1253  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1254  = config_parity_row15;
-    if (\$16 ) begin
+    \$1254  = config_parity_row12;
+    if (\$13 ) begin
       \$1254  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1255  = config_queue_wen;
-    if (aclk_rst) begin
-      \$1255  = 1'h0;
+    \$1255  = config_parity_row13;
+    if (\$14 ) begin
+      \$1255  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1256  = config_queue_w_addr;
-    if (config_queue_wen) begin
-      \$1256  = config_queue_waddr;
+    \$1256  = config_parity_row14;
+    if (\$15 ) begin
+      \$1256  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1257  = config_queue_w_data;
-    if (config_queue_wen) begin
-      \$1257  = config_queue_wdata;
+    \$1257  = config_parity_row15;
+    if (\$16 ) begin
+      \$1257  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1258  = alloc_valid;
+    \$1258  = config_queue_wen;
     if (aclk_rst) begin
       \$1258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1259  = a0_valid;
-    if (aclk_rst) begin
-      \$1259  = 1'h0;
+    \$1259  = config_queue_w_addr;
+    if (config_queue_wen) begin
+      \$1259  = config_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1260  = { \$43 , \$40 , \$37  };
-    if (aclk_rst) begin
-      \$1260  = 3'h0;
+    \$1260  = config_queue_w_data;
+    if (config_queue_wen) begin
+      \$1260  = config_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1261  = flush_valid;
+    \$1261  = alloc_valid;
     if (aclk_rst) begin
       \$1261  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1262  = { 1'h0, \$49 , \$46  };
+    \$1262  = a0_valid;
     if (aclk_rst) begin
-      \$1262  = 3'h0;
+      \$1262  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1263  = x0_valid;
+    \$1263  = { \$43 , \$40 , \$37  };
     if (aclk_rst) begin
-      \$1263  = 1'h0;
+      \$1263  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1264  = x0_select;
+    \$1264  = flush_valid;
     if (aclk_rst) begin
-      \$1264  = 3'h0;
+      \$1264  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1265  = x1_valid;
+    \$1265  = { 1'h0, \$49 , \$46  };
     if (aclk_rst) begin
-      \$1265  = 1'h0;
+      \$1265  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1266  = a1_valid;
+    \$1266  = x0_valid;
     if (aclk_rst) begin
       \$1266  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1267  = event_seen;
+    \$1267  = x0_select;
+    if (aclk_rst) begin
+      \$1267  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1268  = x1_valid;
+    if (aclk_rst) begin
+      \$1268  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1269  = a1_valid;
+    if (aclk_rst) begin
+      \$1269  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1270  = event_seen;
     if (\$57 ) begin
-      \$1267  = \$58 ;
+      \$1270  = \$58 ;
     end
     if (aclk_rst) begin
-      \$1267  = 8'h00;
+      \$1270  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1268  = event_seen;
-    if (aclk_rst) begin
-      \$1268  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1269  = event_has_fresh;
-    if (event_take_fresh) begin
-      \$1269  = \$59 ;
-    end else if (x1_select[0]) begin
-      \$1269  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$1269  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1270  = event_head;
-    if (event_pop) begin
-      \$1270  = \$62 [6:0];
-    end
-    if (x1_select[0]) begin
-      \$1270  = event_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$1270  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1271  = event_fresh_next;
+    \$1271  = event_seen;
     if (aclk_rst) begin
       \$1271  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1272  = \$63 [6:0];
+    \$1272  = event_has_fresh;
+    if (event_take_fresh) begin
+      \$1272  = \$59 ;
+    end else if (x1_select[0]) begin
+      \$1272  = 1'h1;
+    end
     if (aclk_rst) begin
-      \$1272  = 7'h00;
+      \$1272  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1273  = log_seen;
+    \$1273  = event_head;
+    if (event_pop) begin
+      \$1273  = \$62 [6:0];
+    end
+    if (x1_select[0]) begin
+      \$1273  = event_queue_waddr;
+    end
+    if (aclk_rst) begin
+      \$1273  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1274  = event_fresh_next;
+    if (aclk_rst) begin
+      \$1274  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1275  = \$63 [6:0];
+    if (aclk_rst) begin
+      \$1275  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1276  = log_seen;
     if (\$66 ) begin
-      \$1273  = \$67 ;
+      \$1276  = \$67 ;
     end
     if (aclk_rst) begin
-      \$1273  = 10'h000;
+      \$1276  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1274  = log_seen;
-    if (aclk_rst) begin
-      \$1274  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1275  = log_at_last;
-    if (log_take_fresh) begin
-      \$1275  = \$72 ;
-    end else if (x1_select[1]) begin
-      \$1275  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1275  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1276  = log_lapped;
-    if (log_take_fresh) begin
-      \$1276  = \$77 ;
-    end else if (x1_select[1]) begin
-      \$1276  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1276  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1277  = log_fresh_next;
+    \$1277  = log_seen;
     if (aclk_rst) begin
       \$1277  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1278  = \$78 [8:0];
+    \$1278  = log_at_last;
+    if (log_take_fresh) begin
+      \$1278  = \$72 ;
+    end else if (x1_select[1]) begin
+      \$1278  = 1'h0;
+    end
     if (aclk_rst) begin
-      \$1278  = 9'h000;
+      \$1278  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1279  = config_seen;
+    \$1279  = log_lapped;
+    if (log_take_fresh) begin
+      \$1279  = \$77 ;
+    end else if (x1_select[1]) begin
+      \$1279  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1279  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1280  = log_fresh_next;
+    if (aclk_rst) begin
+      \$1280  = 10'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1281  = \$78 [8:0];
+    if (aclk_rst) begin
+      \$1281  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1282  = config_seen;
     if (\$81 ) begin
-      \$1279  = \$82 ;
+      \$1282  = \$82 ;
     end
     if (aclk_rst) begin
-      \$1279  = 5'h00;
+      \$1282  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1280  = config_seen;
-    if (aclk_rst) begin
-      \$1280  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1281  = config_has_fresh;
-    if (config_take_fresh) begin
-      \$1281  = \$83 ;
-    end else if (x1_select[2]) begin
-      \$1281  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$1281  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1282  = config_head;
-    if (config_pop) begin
-      \$1282  = \$86 [3:0];
-    end
-    if (x1_select[2]) begin
-      \$1282  = config_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$1282  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1283  = config_fresh_next;
+    \$1283  = config_seen;
     if (aclk_rst) begin
       \$1283  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1284  = \$87 [3:0];
+    \$1284  = config_has_fresh;
+    if (config_take_fresh) begin
+      \$1284  = \$83 ;
+    end else if (x1_select[2]) begin
+      \$1284  = 1'h1;
+    end
     if (aclk_rst) begin
-      \$1284  = 4'h0;
+      \$1284  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1285  = a1_select[1];
+    \$1285  = config_head;
+    if (config_pop) begin
+      \$1285  = \$86 [3:0];
+    end
+    if (x1_select[2]) begin
+      \$1285  = config_queue_waddr;
+    end
     if (aclk_rst) begin
-      \$1285  = 1'h0;
+      \$1285  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1286  = a2_valid;
+    \$1286  = config_fresh_next;
     if (aclk_rst) begin
-      \$1286  = 1'h0;
+      \$1286  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1287  = a2_ring;
+    \$1287  = \$87 [3:0];
     if (aclk_rst) begin
-      \$1287  = 1'h0;
+      \$1287  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1288  = a3_valid;
+    \$1288  = a1_select[1];
     if (aclk_rst) begin
       \$1288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1289  = a4_valid;
+    \$1289  = a2_valid;
     if (aclk_rst) begin
       \$1289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1290  = free_valid;
+    \$1290  = a2_ring;
     if (aclk_rst) begin
       \$1290  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1291  = f0_valid;
+    \$1291  = a3_valid;
     if (aclk_rst) begin
       \$1291  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1292  = \$213 ;
+    \$1292  = a4_valid;
     if (aclk_rst) begin
       \$1292  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1293  = \$214 ;
+    \$1293  = free_valid;
     if (aclk_rst) begin
       \$1293  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1294  = \$215 ;
+    \$1294  = f0_valid;
     if (aclk_rst) begin
       \$1294  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1295  = \$216 ;
+    \$1295  = \$213 ;
     if (aclk_rst) begin
       \$1295  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1296  = \$217 ;
+    \$1296  = \$214 ;
     if (aclk_rst) begin
       \$1296  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1297  = \$218 ;
+    \$1297  = \$215 ;
     if (aclk_rst) begin
       \$1297  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1298  = \$219 ;
+    \$1298  = \$216 ;
     if (aclk_rst) begin
       \$1298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1299  = \$220 ;
+    \$1299  = \$217 ;
     if (aclk_rst) begin
       \$1299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1300  = \$221 ;
+    \$1300  = \$218 ;
     if (aclk_rst) begin
       \$1300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1301  = \$222 ;
+    \$1301  = \$219 ;
     if (aclk_rst) begin
       \$1301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1302  = \$223 ;
+    \$1302  = \$220 ;
     if (aclk_rst) begin
       \$1302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1303  = \$224 ;
+    \$1303  = \$221 ;
     if (aclk_rst) begin
       \$1303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1304  = \$225 ;
+    \$1304  = \$222 ;
     if (aclk_rst) begin
       \$1304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1305  = \$226 ;
+    \$1305  = \$223 ;
     if (aclk_rst) begin
       \$1305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1306  = \$227 ;
+    \$1306  = \$224 ;
     if (aclk_rst) begin
       \$1306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1307  = \$228 ;
+    \$1307  = \$225 ;
     if (aclk_rst) begin
       \$1307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1308  = \$229 ;
+    \$1308  = \$226 ;
     if (aclk_rst) begin
       \$1308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1309  = \$230 ;
+    \$1309  = \$227 ;
     if (aclk_rst) begin
       \$1309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1310  = \$231 ;
+    \$1310  = \$228 ;
     if (aclk_rst) begin
       \$1310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1311  = \$232 ;
+    \$1311  = \$229 ;
     if (aclk_rst) begin
       \$1311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1312  = \$233 ;
+    \$1312  = \$230 ;
     if (aclk_rst) begin
       \$1312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1313  = \$234 ;
+    \$1313  = \$231 ;
     if (aclk_rst) begin
       \$1313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1316  = f1_valid;
+    \$1314  = \$232 ;
+    if (aclk_rst) begin
+      \$1314  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1315  = \$233 ;
+    if (aclk_rst) begin
+      \$1315  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1316  = \$234 ;
     if (aclk_rst) begin
       \$1316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1317  = f2_valid;
-    if (aclk_rst) begin
-      \$1317  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1318  = \$signal$269 ;
-    if (aclk_rst) begin
-      \$1318  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1319  = \$345 ;
+    \$1319  = f1_valid;
     if (aclk_rst) begin
       \$1319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1320  = f3_valid;
+    \$1320  = f2_valid;
     if (aclk_rst) begin
       \$1320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1321  = f3_go;
+    \$1321  = \$signal$269 ;
     if (aclk_rst) begin
       \$1321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1322  = \$399 ;
+    \$1322  = \$345 ;
     if (aclk_rst) begin
       \$1322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1323  = \$407 ;
+    \$1323  = f3_valid;
     if (aclk_rst) begin
       \$1323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1324  = \$410 ;
+    \$1324  = f3_go;
     if (aclk_rst) begin
-      \$1324  = 3'h0;
+      \$1324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1325  = \$1149 [2:0];
+    \$1325  = \$399 ;
     if (aclk_rst) begin
-      \$1325  = 3'h0;
+      \$1325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1326  = \$436 ;
+    \$1326  = \$407 ;
     if (aclk_rst) begin
       \$1326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1327  = f4_slot_event;
+    \$1327  = \$410 ;
+    if (aclk_rst) begin
+      \$1327  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1328  = \$1152 [2:0];
+    if (aclk_rst) begin
+      \$1328  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1329  = \$436 ;
+    if (aclk_rst) begin
+      \$1329  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1330  = f4_slot_event;
     if (f3_in[0]) begin
-      \$1327  = f3_slot[6:0];
+      \$1330  = f3_slot[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1328  = \$467 ;
+    \$1331  = \$467 ;
     if (aclk_rst) begin
-      \$1328  = 1'h0;
+      \$1331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1329  = event_queue_waddr;
+    \$1332  = event_queue_waddr;
     if (\$475 ) begin
-      \$1329  = \$478 [6:0];
+      \$1332  = \$478 [6:0];
     end
     if (aclk_rst) begin
-      \$1329  = 7'h00;
+      \$1332  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1330  = event_push;
+    \$1333  = event_push;
     if (x1_select[0]) begin
-      \$1330  = 1'h0;
+      \$1333  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1330  = 1'h0;
+      \$1333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1331  = event_pop;
-    if (x1_select[0]) begin
-      \$1331  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1331  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1332  = \$482 [7:0];
-    if (x1_select[0]) begin
-      \$1332  = 8'h00;
-    end
-    if (aclk_rst) begin
-      \$1332  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1333  = event_at;
-    if (\$485 ) begin
-      \$1333 [0] = event_at[0];
-      \$1333 [1] = event_at[1];
-      \$1333 [2] = event_at[2];
-    end
-    if (\$491 ) begin
-      \$1333 [0] = event_at[1];
-      \$1333 [1] = event_at[2];
-      \$1333 [2] = \$492 ;
-    end
-    if (\$498 ) begin
-      \$1333 [0] = 1'h0;
-      \$1333 [1] = event_at[0];
-      \$1333 [2] = event_at[1];
-    end
-    if (\$504 ) begin
-      \$1333 [0] = event_at[0];
-      \$1333 [1] = event_at[1];
-      \$1333 [2] = event_at[2];
-    end
-    if (x1_select[0]) begin
-      \$1333  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$1333  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1334  = event_nonempty;
-    if (\$485 ) begin
-      \$1334  = \$488 ;
-    end
-    if (\$491 ) begin
-      \$1334  = \$495 ;
-    end
-    if (\$498 ) begin
-      \$1334  = \$501 ;
-    end
-    if (\$504 ) begin
-      \$1334  = \$507 ;
-    end
+    \$1334  = event_pop;
     if (x1_select[0]) begin
       \$1334  = 1'h0;
     end
@@ -8056,110 +8044,110 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1335  = f4_slot_log;
-    if (f3_in[1]) begin
-      \$1335  = f3_slot;
+    \$1335  = \$482 [7:0];
+    if (x1_select[0]) begin
+      \$1335  = 8'h00;
+    end
+    if (aclk_rst) begin
+      \$1335  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1336  = f4_slot_config;
-    if (f3_in[2]) begin
-      \$1336  = f3_slot[3:0];
+    \$1336  = event_at;
+    if (\$485 ) begin
+      \$1336 [0] = event_at[0];
+      \$1336 [1] = event_at[1];
+      \$1336 [2] = event_at[2];
+    end
+    if (\$491 ) begin
+      \$1336 [0] = event_at[1];
+      \$1336 [1] = event_at[2];
+      \$1336 [2] = \$492 ;
+    end
+    if (\$498 ) begin
+      \$1336 [0] = 1'h0;
+      \$1336 [1] = event_at[0];
+      \$1336 [2] = event_at[1];
+    end
+    if (\$504 ) begin
+      \$1336 [0] = event_at[0];
+      \$1336 [1] = event_at[1];
+      \$1336 [2] = event_at[2];
+    end
+    if (x1_select[0]) begin
+      \$1336  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$1336  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1337  = \$531 ;
+    \$1337  = event_nonempty;
+    if (\$485 ) begin
+      \$1337  = \$488 ;
+    end
+    if (\$491 ) begin
+      \$1337  = \$495 ;
+    end
+    if (\$498 ) begin
+      \$1337  = \$501 ;
+    end
+    if (\$504 ) begin
+      \$1337  = \$507 ;
+    end
+    if (x1_select[0]) begin
+      \$1337  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1337  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1338  = config_queue_waddr;
+    \$1338  = f4_slot_log;
+    if (f3_in[1]) begin
+      \$1338  = f3_slot;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1339  = f4_slot_config;
+    if (f3_in[2]) begin
+      \$1339  = f3_slot[3:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1340  = \$531 ;
+    if (aclk_rst) begin
+      \$1340  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1341  = config_queue_waddr;
     if (\$539 ) begin
-      \$1338  = \$542 [3:0];
+      \$1341  = \$542 [3:0];
     end
     if (aclk_rst) begin
-      \$1338  = 4'h0;
+      \$1341  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1339  = config_push;
+    \$1342  = config_push;
     if (x1_select[2]) begin
-      \$1339  = 1'h0;
+      \$1342  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1339  = 1'h0;
+      \$1342  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1340  = config_pop;
-    if (x1_select[2]) begin
-      \$1340  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1340  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1341  = \$546 [4:0];
-    if (x1_select[2]) begin
-      \$1341  = 5'h00;
-    end
-    if (aclk_rst) begin
-      \$1341  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1342  = config_at;
-    if (\$549 ) begin
-      \$1342 [0] = config_at[0];
-      \$1342 [1] = config_at[1];
-      \$1342 [2] = config_at[2];
-    end
-    if (\$555 ) begin
-      \$1342 [0] = config_at[1];
-      \$1342 [1] = config_at[2];
-      \$1342 [2] = \$556 ;
-    end
-    if (\$562 ) begin
-      \$1342 [0] = 1'h0;
-      \$1342 [1] = config_at[0];
-      \$1342 [2] = config_at[1];
-    end
-    if (\$568 ) begin
-      \$1342 [0] = config_at[0];
-      \$1342 [1] = config_at[1];
-      \$1342 [2] = config_at[2];
-    end
-    if (x1_select[2]) begin
-      \$1342  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$1342  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1343  = config_nonempty;
-    if (\$549 ) begin
-      \$1343  = \$552 ;
-    end
-    if (\$555 ) begin
-      \$1343  = \$559 ;
-    end
-    if (\$562 ) begin
-      \$1343  = \$565 ;
-    end
-    if (\$568 ) begin
-      \$1343  = \$571 ;
-    end
+    \$1343  = config_pop;
     if (x1_select[2]) begin
       \$1343  = 1'h0;
     end
@@ -8169,121 +8157,204 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1344  = f4_valid;
+    \$1344  = \$546 [4:0];
+    if (x1_select[2]) begin
+      \$1344  = 5'h00;
+    end
     if (aclk_rst) begin
-      \$1344  = 1'h0;
+      \$1344  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1345  = \release ;
+    \$1345  = config_at;
+    if (\$549 ) begin
+      \$1345 [0] = config_at[0];
+      \$1345 [1] = config_at[1];
+      \$1345 [2] = config_at[2];
+    end
+    if (\$555 ) begin
+      \$1345 [0] = config_at[1];
+      \$1345 [1] = config_at[2];
+      \$1345 [2] = \$556 ;
+    end
+    if (\$562 ) begin
+      \$1345 [0] = 1'h0;
+      \$1345 [1] = config_at[0];
+      \$1345 [2] = config_at[1];
+    end
+    if (\$568 ) begin
+      \$1345 [0] = config_at[0];
+      \$1345 [1] = config_at[1];
+      \$1345 [2] = config_at[2];
+    end
+    if (x1_select[2]) begin
+      \$1345  = 3'h1;
+    end
     if (aclk_rst) begin
-      \$1345  = 1'h0;
+      \$1345  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1346  = a5_valid;
+    \$1346  = config_nonempty;
+    if (\$549 ) begin
+      \$1346  = \$552 ;
+    end
+    if (\$555 ) begin
+      \$1346  = \$559 ;
+    end
+    if (\$562 ) begin
+      \$1346  = \$565 ;
+    end
+    if (\$568 ) begin
+      \$1346  = \$571 ;
+    end
+    if (x1_select[2]) begin
+      \$1346  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1346  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1347  = f5_valid;
+    \$1347  = f4_valid;
     if (aclk_rst) begin
       \$1347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1348  = x2_valid;
+    \$1348  = \release ;
     if (aclk_rst) begin
       \$1348  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1349  = x3_valid;
+    \$1349  = a5_valid;
     if (aclk_rst) begin
       \$1349  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1350  = x4_valid;
+    \$1350  = f5_valid;
     if (aclk_rst) begin
       \$1350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1351  = x5_valid;
+    \$1351  = x2_valid;
     if (aclk_rst) begin
       \$1351  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1352  = \$594 ;
+    \$1352  = x3_valid;
     if (aclk_rst) begin
       \$1352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1353  = \$595 ;
+    \$1353  = x4_valid;
     if (aclk_rst) begin
       \$1353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1354  = \$596 ;
+    \$1354  = x5_valid;
     if (aclk_rst) begin
       \$1354  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1355  = \$597 ;
+    \$1355  = \$594 ;
     if (aclk_rst) begin
       \$1355  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1356  = \$598 ;
+    \$1356  = \$595 ;
     if (aclk_rst) begin
       \$1356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1357  = \$599 ;
+    \$1357  = \$596 ;
     if (aclk_rst) begin
       \$1357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1358  = \$600 ;
+    \$1358  = \$597 ;
     if (aclk_rst) begin
       \$1358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1359  = \$601 ;
+    \$1359  = \$598 ;
     if (aclk_rst) begin
       \$1359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1360  = \$599 ;
+    if (aclk_rst) begin
+      \$1360  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1361  = \$600 ;
+    if (aclk_rst) begin
+      \$1361  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1362  = \$601 ;
+    if (aclk_rst) begin
+      \$1362  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1363  = \$602 ;
+    if (aclk_rst) begin
+      \$1363  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1364  = \$603 ;
+    if (aclk_rst) begin
+      \$1364  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1365  = \$604 ;
+    if (aclk_rst) begin
+      \$1365  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     event_fresh_next = event_fresh;
     if (event_take_fresh) begin
-      event_fresh_next = \$610 ;
+      event_fresh_next = \$613 ;
     end else if (x1_select[0]) begin
       event_fresh_next = 8'h00;
     end
@@ -8292,7 +8363,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     log_fresh_next = log_fresh;
     if (log_take_fresh) begin
-      log_fresh_next = \$616 [9:0];
+      log_fresh_next = \$619 [9:0];
     end else if (x1_select[1]) begin
       log_fresh_next = 10'h000;
     end
@@ -8301,7 +8372,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     config_fresh_next = config_fresh;
     if (config_take_fresh) begin
-      config_fresh_next = \$622 ;
+      config_fresh_next = \$625 ;
     end else if (x1_select[2]) begin
       config_fresh_next = 5'h00;
     end
@@ -8311,100 +8382,100 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     grant_addr = 32'd0;
     casez (a4_pool)
       2'h0:
-          grant_addr = \$1124 ;
+          grant_addr = \$1127 ;
       2'h1:
-          grant_addr = \$1126 ;
+          grant_addr = \$1129 ;
       2'h2:
-          grant_addr = \$1128 ;
+          grant_addr = \$1131 ;
     endcase
   end
-  assign event_grant_waddr = { \$857 , \$853 , \$849 , \$845 , \$841 , \$837 , \$833  };
-  assign log_grant_waddr = { \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941  };
-  assign config_grant_waddr = { \$1036 , \$1032 , \$1028 , \$1024  };
-  assign flush_reg_select = \port$3941$40 [5:3];
+  assign event_grant_waddr = { \$860 , \$856 , \$852 , \$848 , \$844 , \$840 , \$836  };
+  assign log_grant_waddr = { \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944  };
+  assign config_grant_waddr = { \$1039 , \$1035 , \$1031 , \$1027  };
+  assign flush_reg_select = \port$3943$40 [5:3];
   assign event_tail = event_queue_waddr;
   assign config_fresh_slot = \config_parity_addr$71 ;
   assign config_tail = config_queue_waddr;
   assign log_flushing = x1_select[1];
   assign event_flushing = x1_select[0];
   assign config_flushing = x1_select[2];
-  assign \$signal  = { \$664 , \$663 , \$662 , \$658 , \$654 , \$650 , \$643 , \$636 , \$629  };
-  assign next_tag = { \$829 [10], \$790 [10], \$751 [10], \$712 [10] };
-  assign fetched_snap = \$673 [5];
-  assign free_reg_hit = \port$3941$40 [2:0];
+  assign \$signal  = { \$667 , \$666 , \$665 , \$661 , \$657 , \$653 , \$646 , \$639 , \$632  };
+  assign next_tag = { \$832 [10], \$793 [10], \$754 [10], \$715 [10] };
+  assign fetched_snap = \$676 [5];
+  assign free_reg_hit = \port$3943$40 [2:0];
   assign f1_config_slot = config_parity_addr;
-  assign \$signal$281  = \$1133 [12];
-  assign hit_a3 = \$1137 [12];
-  assign \$signal$300  = \$1141 [12];
-  assign f3_by_mem_base = \$1149 [2:0];
+  assign \$signal$281  = \$1136 [12];
+  assign hit_a3 = \$1140 [12];
+  assign \$signal$300  = \$1144 [12];
+  assign f3_by_mem_base = \$1152 [2:0];
   assign f4_rows_config = config_parity_wrows;
   assign log_parity_data = log_parity_r1_b0;
   assign log_grant_data = log_grant_r1_b0;
   assign w__addr = event_grant_w_addr;
   assign w__en = event_grant_w_en;
-  assign w__data = { \$602 [3:0], event_grant_w_data[0] };
+  assign w__data = { \$605 [3:0], event_grant_w_data[0] };
   assign r__addr = f1_event_slot;
   assign event_grant_addr = f1_event_slot;
-  assign \r__addr$415  = event_fresh_slot;
-  assign \event_grant_addr$416  = event_fresh_slot;
+  assign \r__addr$418  = event_fresh_slot;
+  assign \event_grant_addr$419  = event_fresh_slot;
   assign event_grant_data = event_grant_r0_b0;
-  assign \event_grant_data$418  = event_grant_r1_b0;
-  assign \w__addr$419  = f4_slot_event;
+  assign \event_grant_data$421  = event_grant_r1_b0;
+  assign \w__addr$422  = f4_slot_event;
   assign event_parity_waddr = f4_slot_event;
-  assign event_parity_wen = \w__en$421 ;
-  assign event_parity_wdata = \w__data$423 ;
-  assign \r__addr$425  = f1_event_slot;
+  assign event_parity_wen = \w__en$424 ;
+  assign event_parity_wdata = \w__data$426 ;
+  assign \r__addr$428  = f1_event_slot;
   assign event_parity_addr = f1_event_slot;
-  assign \r__addr$427  = event_fresh_slot;
-  assign \event_parity_addr$428  = event_fresh_slot;
+  assign \r__addr$430  = event_fresh_slot;
+  assign \event_parity_addr$431  = event_fresh_slot;
   assign event_parity_data = event_parity_r0_b0;
-  assign \event_parity_data$430  = event_parity_r1_b0;
-  assign \w__addr$431  = event_queue_w_addr;
-  assign \w__en$432  = event_queue_w_en;
-  assign \w__data$433  = event_queue_w_data;
-  assign \r__addr$434  = event_head;
+  assign \event_parity_data$433  = event_parity_r1_b0;
+  assign \w__addr$434  = event_queue_w_addr;
+  assign \w__en$435  = event_queue_w_en;
+  assign \w__data$436  = event_queue_w_data;
+  assign \r__addr$437  = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
-  assign \w__addr$437  = log_grant_w_addr;
-  assign \w__en$438  = log_grant_w_en;
-  assign \w__data$439  = { \$603 [3:0], log_grant_w_data[0] };
-  assign \r__addr$440  = f1_log_slot;
+  assign \w__addr$440  = log_grant_w_addr;
+  assign \w__en$441  = log_grant_w_en;
+  assign \w__data$442  = { \$606 [3:0], log_grant_w_data[0] };
+  assign \r__addr$443  = f1_log_slot;
   assign log_grant_addr = f1_log_slot;
-  assign \r__addr$442  = log_fresh_slot;
-  assign \log_grant_addr$443  = log_fresh_slot;
-  assign \log_grant_data$444  = log_grant_r0_b0;
-  assign \w__addr$445  = f4_slot_log;
+  assign \r__addr$445  = log_fresh_slot;
+  assign \log_grant_addr$446  = log_fresh_slot;
+  assign \log_grant_data$447  = log_grant_r0_b0;
+  assign \w__addr$448  = f4_slot_log;
   assign log_parity_waddr = f4_slot_log;
-  assign \w__en$447  = log_parity_wen;
-  assign log_parity_wdata = \w__data$448 ;
-  assign \r__addr$450  = f1_log_slot;
+  assign \w__en$450  = log_parity_wen;
+  assign log_parity_wdata = \w__data$451 ;
+  assign \r__addr$453  = f1_log_slot;
   assign log_parity_addr = f1_log_slot;
-  assign \r__addr$452  = log_fresh_slot;
-  assign \log_parity_addr$453  = log_fresh_slot;
-  assign \log_parity_data$454  = log_parity_r0_b0;
-  assign \w__addr$455  = config_grant_w_addr;
-  assign \w__en$456  = config_grant_w_en;
-  assign \w__data$457  = { \$604 [3:0], config_grant_w_data[0] };
-  assign \r__addr$458  = config_parity_addr;
+  assign \r__addr$455  = log_fresh_slot;
+  assign \log_parity_addr$456  = log_fresh_slot;
+  assign \log_parity_data$457  = log_parity_r0_b0;
+  assign \w__addr$458  = config_grant_w_addr;
+  assign \w__en$459  = config_grant_w_en;
+  assign \w__data$460  = { \$607 [3:0], config_grant_w_data[0] };
+  assign \r__addr$461  = config_parity_addr;
   assign config_grant_addr = config_parity_addr;
-  assign \r__addr$460  = \config_parity_addr$71 ;
-  assign \config_grant_addr$461  = \config_parity_addr$71 ;
+  assign \r__addr$463  = \config_parity_addr$71 ;
+  assign \config_grant_addr$464  = \config_parity_addr$71 ;
   assign config_grant_data = config_grant_r0_b0;
-  assign \config_grant_data$463  = config_grant_r1_b0;
+  assign \config_grant_data$466  = config_grant_r1_b0;
   assign config_parity_data = config_parity_r0;
-  assign \config_parity_data$465  = config_parity_r1;
-  assign \w__addr$466  = config_queue_w_addr;
-  assign \w__en$467  = config_queue_w_en;
-  assign \w__data$468  = config_queue_w_data;
-  assign \r__addr$469  = config_head;
+  assign \config_parity_data$468  = config_parity_r1;
+  assign \w__addr$469  = config_queue_w_addr;
+  assign \w__en$470  = config_queue_w_en;
+  assign \w__data$471  = config_queue_w_data;
+  assign \r__addr$472  = config_head;
   assign config_queue_addr = config_head;
   assign config_queue_data = config_queue_r0_b0;
-  assign \$signal$472  = { \$859 , \$858 , \$857 , \$853 , \$849 , \$845 , \$841 , \$837 , \$833  };
-  assign event_next_tag = { \$938 [5], \$919 [5], \$900 [5], \$881 [5] };
-  assign \$signal$475  = { \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941  };
-  assign log_next_tag = { \$1018 [4], \$1001 [4], \$984 [4], \$967 [4] };
-  assign \$signal$478  = { \$1041 , \$1040 , \$1039 , \$1038 , \$1037 , \$1036 , \$1032 , \$1028 , \$1024  };
-  assign config_next_tag = { \$1120 [5], \$1101 [5], \$1082 [5], \$1063 [5] };
+  assign \$signal$475  = { \$862 , \$861 , \$860 , \$856 , \$852 , \$848 , \$844 , \$840 , \$836  };
+  assign event_next_tag = { \$941 [5], \$922 [5], \$903 [5], \$884 [5] };
+  assign \$signal$478  = { \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944  };
+  assign log_next_tag = { \$1021 [4], \$1004 [4], \$987 [4], \$970 [4] };
+  assign \$signal$481  = { \$1044 , \$1043 , \$1042 , \$1041 , \$1040 , \$1039 , \$1035 , \$1031 , \$1027  };
+  assign config_next_tag = { \$1123 [5], \$1104 [5], \$1085 [5], \$1066 [5] };
   assign config_parity_waddr = f4_slot_config;
   assign flushed_valid = x6_valid;
   assign flushed_ok = x6_payload[0];
@@ -8416,7 +8487,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[6:5];
   assign grant_slot = a6_payload[15:7];
-  assign \grant_addr$494  = a6_payload[47:16];
+  assign \grant_addr$497  = a6_payload[47:16];
   assign grant_tag = a6_payload[51:48];
   assign grant_user = a6_payload[59:52];
   assign grant_overwrite = a6_payload[60];
@@ -8432,7 +8503,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign freed_src = free_info_d6[0];
   assign freed_addr = free_info_d6[32:1];
   assign freed_tag = free_info_d6[36:33];
-  assign busy = \$1226 [8];
+  assign grant_cpu = grant_cpu_q;
+  assign freed_cpu = freed_cpu_q;
+  assign flushed_cpu = flushed_cpu_q;
+  assign busy = \$1229 [8];
   assign \event_grant_wdata.snap  = event_grant_wdata[0];
   assign \event_grant_wdata.next  = event_grant_wdata[4:1];
   assign \event_grant_r0_b0.snap  = event_grant_r0_b0[0];
@@ -8471,46 +8545,46 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \log_grant_data.next  = log_grant_r1_b0[4:1];
   assign \event_grant_data.snap  = event_grant_r0_b0[0];
   assign \event_grant_data.next  = event_grant_r0_b0[4:1];
-  assign \event_grant_data$418.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$418.next  = event_grant_r1_b0[4:1];
+  assign \event_grant_data$421.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$421.next  = event_grant_r1_b0[4:1];
   assign \event_queue_data.slot  = event_queue_r0_b0[6:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[7];
   assign \event_queue_data.zero  = event_queue_r0_b0[8];
   assign \event_queue_data.next  = event_queue_r0_b0[12:9];
-  assign \log_grant_data$444.snap  = log_grant_r0_b0[0];
-  assign \log_grant_data$444.next  = log_grant_r0_b0[4:1];
+  assign \log_grant_data$447.snap  = log_grant_r0_b0[0];
+  assign \log_grant_data$447.next  = log_grant_r0_b0[4:1];
   assign \config_grant_data.snap  = config_grant_r0_b0[0];
   assign \config_grant_data.next  = config_grant_r0_b0[4:1];
-  assign \config_grant_data$463.snap  = config_grant_r1_b0[0];
-  assign \config_grant_data$463.next  = config_grant_r1_b0[4:1];
+  assign \config_grant_data$466.snap  = config_grant_r1_b0[0];
+  assign \config_grant_data$466.next  = config_grant_r1_b0[4:1];
   assign \config_queue_data.slot  = config_queue_r0_b0[3:0];
   assign \config_queue_data.snap  = config_queue_r0_b0[4];
   assign \config_queue_data.zero  = config_queue_r0_b0[5];
   assign \config_queue_data.next  = config_queue_r0_b0[9:6];
-  assign config_queue_wdata[9:6] = \$1225 ;
-  assign config_queue_wdata[5] = \$1216 ;
-  assign config_queue_wdata[4] = \$1214 ;
+  assign config_queue_wdata[9:6] = \$1228 ;
+  assign config_queue_wdata[5] = \$1219 ;
+  assign config_queue_wdata[4] = \$1217 ;
   assign config_queue_wdata[3:0] = f4_slot_config;
-  assign event_queue_wdata[12:9] = \$1191 ;
-  assign event_queue_wdata[8] = \$1182 ;
-  assign event_queue_wdata[7] = \$1180 ;
+  assign event_queue_wdata[12:9] = \$1194 ;
+  assign event_queue_wdata[8] = \$1185 ;
+  assign event_queue_wdata[7] = \$1183 ;
   assign event_queue_wdata[6:0] = f4_slot_event;
-  assign config_grant_wdata[4:1] = { \$1120 [5], \$1101 [5], \$1082 [5], \$1063 [5] };
+  assign config_grant_wdata[4:1] = { \$1123 [5], \$1104 [5], \$1085 [5], \$1066 [5] };
   assign config_grant_wdata[0] = config_fetched_snap;
-  assign log_grant_wdata[4:1] = { \$1018 [4], \$1001 [4], \$984 [4], \$967 [4] };
+  assign log_grant_wdata[4:1] = { \$1021 [4], \$1004 [4], \$987 [4], \$970 [4] };
   assign log_grant_wdata[0] = log_fetched_snap;
-  assign event_grant_wdata[4:1] = { \$938 [5], \$919 [5], \$900 [5], \$881 [5] };
+  assign event_grant_wdata[4:1] = { \$941 [5], \$922 [5], \$903 [5], \$884 [5] };
   assign event_grant_wdata[0] = event_fetched_snap;
-  assign \$1315 [2] = \$239 [10];
-  assign \$1315 [1] = \$237 [8];
-  assign \$1315 [0] = \$235 [11];
-  assign \$1314 [2] = f0_hit[2];
-  assign \$1314 [1] = f0_hit[1];
-  assign \$1314 [0] = f0_hit[0];
+  assign \$1318 [2] = \$239 [10];
+  assign \$1318 [1] = \$237 [8];
+  assign \$1318 [0] = \$235 [11];
+  assign \$1317 [2] = f0_hit[2];
+  assign \$1317 [1] = f0_hit[1];
+  assign \$1317 [0] = f0_hit[0];
   assign \$21  = \$19 [13];
   assign \$25  = \$23 [13];
   assign \$29  = \$27 [13];
-  assign \$611  = 1'h1;
+  assign \$614  = 1'h1;
   assign log_take_fresh = a1_select[1];
   assign \$88  = 1'h0;
   assign \$92  = \$91 ;
@@ -8524,17 +8598,17 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$149  = \$147 [10];
   assign \$152  = \$150 [5];
   assign \$167  = \$166 ;
-  assign \$624  = a3_sel_head[0];
-  assign \$627  = a3_sel_head[2];
-  assign \$631  = a3_sel_head[0];
-  assign \$634  = a3_sel_head[2];
-  assign \$638  = a3_sel_head[0];
-  assign \$641  = a3_sel_head[2];
-  assign \$645  = a3_sel_head[0];
-  assign \$648  = a3_sel_head[2];
-  assign \$652  = a3_sel_head[0];
-  assign \$656  = a3_sel_head[0];
-  assign \$660  = a3_sel_head[0];
+  assign \$627  = a3_sel_head[0];
+  assign \$630  = a3_sel_head[2];
+  assign \$634  = a3_sel_head[0];
+  assign \$637  = a3_sel_head[2];
+  assign \$641  = a3_sel_head[0];
+  assign \$644  = a3_sel_head[2];
+  assign \$648  = a3_sel_head[0];
+  assign \$651  = a3_sel_head[2];
+  assign \$655  = a3_sel_head[0];
+  assign \$659  = a3_sel_head[0];
+  assign \$663  = a3_sel_head[0];
   assign \$170  = a3_restart_head[0];
   assign \$173  = a3_restart_head[2];
   assign \$196  = \$194 [32];
@@ -8571,99 +8645,99 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \$560  = config_pushed;
   assign \$566  = config_pushed;
   assign \$567  = config_popped;
-  assign \$669  = a3_sel_head[0];
-  assign \$671  = a3_sel_head[2];
-  assign \$677  = \$676 ;
-  assign \$681  = \$680 ;
-  assign \$685  = \$684 ;
-  assign \$686  = a3_sel_last[0];
-  assign \$691  = a3_sel_last[1];
-  assign \$696  = a3_sel_last[2];
-  assign \$701  = a3_sel_head[0];
-  assign \$703  = a3_sel_head[2];
-  assign \$716  = 1'h0;
-  assign \$720  = 1'h0;
-  assign \$724  = 1'h0;
-  assign \$725  = a3_sel_last[0];
-  assign \$730  = a3_sel_last[1];
-  assign \$735  = a3_sel_last[2];
-  assign \$740  = a3_sel_head[0];
-  assign \$742  = a3_sel_head[2];
-  assign \$755  = 1'h0;
-  assign \$759  = 1'h0;
-  assign \$763  = 1'h0;
-  assign \$764  = a3_sel_last[0];
-  assign \$769  = a3_sel_last[1];
-  assign \$774  = a3_sel_last[2];
-  assign \$779  = a3_sel_head[0];
-  assign \$781  = a3_sel_head[2];
-  assign \$794  = 1'h0;
-  assign \$798  = 1'h0;
-  assign \$802  = 1'h0;
-  assign \$803  = a3_sel_last[0];
-  assign \$808  = a3_sel_last[1];
-  assign \$813  = a3_sel_last[2];
-  assign \$818  = a3_sel_head[0];
-  assign \$820  = a3_sel_head[2];
-  assign \$831  = a3_sel_head[0];
-  assign \$835  = a3_sel_head[0];
-  assign \$839  = a3_sel_head[0];
-  assign \$843  = a3_sel_head[0];
-  assign \$847  = a3_sel_head[0];
-  assign \$851  = a3_sel_head[0];
-  assign \$855  = a3_sel_head[0];
-  assign \$861  = a3_sel_head[0];
-  assign \$866  = \$865 ;
-  assign \$867  = a3_sel_last[0];
-  assign \$872  = a3_sel_head[0];
-  assign \$885  = 1'h0;
-  assign \$886  = a3_sel_last[0];
-  assign \$891  = a3_sel_head[0];
-  assign \$904  = 1'h0;
-  assign \$905  = a3_sel_last[0];
-  assign \$910  = a3_sel_head[0];
-  assign \$923  = 1'h0;
-  assign \$924  = a3_sel_last[0];
-  assign \$929  = a3_sel_head[0];
-  assign \$954  = \$953 ;
-  assign \$955  = a3_sel_last[1];
-  assign \$971  = 1'h0;
-  assign \$972  = a3_sel_last[1];
-  assign \$988  = 1'h0;
-  assign \$989  = a3_sel_last[1];
-  assign \$1005  = 1'h0;
-  assign \$1006  = a3_sel_last[1];
-  assign \$1022  = a3_sel_head[2];
-  assign \$1026  = a3_sel_head[2];
-  assign \$1030  = a3_sel_head[2];
-  assign \$1034  = a3_sel_head[2];
-  assign \$1043  = a3_sel_head[2];
-  assign \$1048  = \$1047 ;
-  assign \$1049  = a3_sel_last[2];
-  assign \$1054  = a3_sel_head[2];
-  assign \$1067  = 1'h0;
-  assign \$1068  = a3_sel_last[2];
-  assign \$1073  = a3_sel_head[2];
-  assign \$1086  = 1'h0;
-  assign \$1087  = a3_sel_last[2];
-  assign \$1092  = a3_sel_head[2];
-  assign \$1105  = 1'h0;
-  assign \$1106  = a3_sel_last[2];
-  assign \$1111  = a3_sel_head[2];
-  assign \$1123  = { 4'h0, a4_slot[6:0], 11'h000 };
-  assign \$1124 [30:0] = { 9'h000, \$1123  };
-  assign \$1124 [31] = 1'h1;
-  assign \$1125  = { 7'h00, a4_slot, 8'h00 };
-  assign { \$1126 [30:21], \$1126 [19:0] } = { 7'h00, \$1125 [23:21], \$1125 [19:0] };
-  assign { \$1126 [31], \$1126 [20] } = 2'h3;
-  assign \$1127  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$1128 [30:22], \$1128 [20:0] } = { 11'h000, \$1127  };
-  assign { \$1128 [31], \$1128 [21] } = 2'h3;
+  assign \$672  = a3_sel_head[0];
+  assign \$674  = a3_sel_head[2];
+  assign \$680  = \$679 ;
+  assign \$684  = \$683 ;
+  assign \$688  = \$687 ;
+  assign \$689  = a3_sel_last[0];
+  assign \$694  = a3_sel_last[1];
+  assign \$699  = a3_sel_last[2];
+  assign \$704  = a3_sel_head[0];
+  assign \$706  = a3_sel_head[2];
+  assign \$719  = 1'h0;
+  assign \$723  = 1'h0;
+  assign \$727  = 1'h0;
+  assign \$728  = a3_sel_last[0];
+  assign \$733  = a3_sel_last[1];
+  assign \$738  = a3_sel_last[2];
+  assign \$743  = a3_sel_head[0];
+  assign \$745  = a3_sel_head[2];
+  assign \$758  = 1'h0;
+  assign \$762  = 1'h0;
+  assign \$766  = 1'h0;
+  assign \$767  = a3_sel_last[0];
+  assign \$772  = a3_sel_last[1];
+  assign \$777  = a3_sel_last[2];
+  assign \$782  = a3_sel_head[0];
+  assign \$784  = a3_sel_head[2];
+  assign \$797  = 1'h0;
+  assign \$801  = 1'h0;
+  assign \$805  = 1'h0;
+  assign \$806  = a3_sel_last[0];
+  assign \$811  = a3_sel_last[1];
+  assign \$816  = a3_sel_last[2];
+  assign \$821  = a3_sel_head[0];
+  assign \$823  = a3_sel_head[2];
+  assign \$834  = a3_sel_head[0];
+  assign \$838  = a3_sel_head[0];
+  assign \$842  = a3_sel_head[0];
+  assign \$846  = a3_sel_head[0];
+  assign \$850  = a3_sel_head[0];
+  assign \$854  = a3_sel_head[0];
+  assign \$858  = a3_sel_head[0];
+  assign \$864  = a3_sel_head[0];
+  assign \$869  = \$868 ;
+  assign \$870  = a3_sel_last[0];
+  assign \$875  = a3_sel_head[0];
+  assign \$888  = 1'h0;
+  assign \$889  = a3_sel_last[0];
+  assign \$894  = a3_sel_head[0];
+  assign \$907  = 1'h0;
+  assign \$908  = a3_sel_last[0];
+  assign \$913  = a3_sel_head[0];
+  assign \$926  = 1'h0;
+  assign \$927  = a3_sel_last[0];
+  assign \$932  = a3_sel_head[0];
+  assign \$957  = \$956 ;
+  assign \$958  = a3_sel_last[1];
+  assign \$974  = 1'h0;
+  assign \$975  = a3_sel_last[1];
+  assign \$991  = 1'h0;
+  assign \$992  = a3_sel_last[1];
+  assign \$1008  = 1'h0;
+  assign \$1009  = a3_sel_last[1];
+  assign \$1025  = a3_sel_head[2];
+  assign \$1029  = a3_sel_head[2];
+  assign \$1033  = a3_sel_head[2];
+  assign \$1037  = a3_sel_head[2];
+  assign \$1046  = a3_sel_head[2];
+  assign \$1051  = \$1050 ;
+  assign \$1052  = a3_sel_last[2];
+  assign \$1057  = a3_sel_head[2];
+  assign \$1070  = 1'h0;
+  assign \$1071  = a3_sel_last[2];
+  assign \$1076  = a3_sel_head[2];
+  assign \$1089  = 1'h0;
+  assign \$1090  = a3_sel_last[2];
+  assign \$1095  = a3_sel_head[2];
+  assign \$1108  = 1'h0;
+  assign \$1109  = a3_sel_last[2];
+  assign \$1114  = a3_sel_head[2];
+  assign \$1126  = { 4'h0, a4_slot[6:0], 11'h000 };
+  assign \$1127 [30:0] = { 9'h000, \$1126  };
+  assign \$1127 [31] = 1'h1;
+  assign \$1128  = { 7'h00, a4_slot, 8'h00 };
+  assign { \$1129 [30:21], \$1129 [19:0] } = { 7'h00, \$1128 [23:21], \$1128 [19:0] };
+  assign { \$1129 [31], \$1129 [20] } = 2'h3;
+  assign \$1130  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$1131 [30:22], \$1131 [20:0] } = { 11'h000, \$1130  };
+  assign { \$1131 [31], \$1131 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3567$0 , \port$3568$0 , \port$3570$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$3941$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4376$0 , \port$4376$48 , rsp_freed_valid, \port$4379$0 , rsp_flushed_valid, \port$4391$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4419$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$4514$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$4684$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$4956$0 , aclk_clk);
+module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, \port$0$138 , bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3570$0 , \port$3571$0 , \port$3573$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, req_free
+, req_flush, \port$3943$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4375$0 , \port$4375$48 , rsp_freed_valid, \port$4378$0 , rsp_flushed_valid, \port$4390$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4418$0 , bus__r_slow_ack, rsp_freed_cpu, rsp_flushed_cpu, \port$4507$0 
+, bus__w_addr_queued, bus__w_addr_from_queue, \port$4519$0 , bus__w_beat_from_queue, e1_exhausted, \port$4689$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, w2_valid, \port$4925$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$138  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -8906,9 +8980,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1212 ;
   wire \$1213 ;
   wire \$1214 ;
-  wire [7:0] \$1215 ;
-  wire [7:0] \$1216 ;
-  wire [8:0] \$1217 ;
+  wire [8:0] \$1215 ;
+  wire [8:0] \$1216 ;
+  wire [9:0] \$1217 ;
   wire \$1218 ;
   wire \$1219 ;
   wire \$122 ;
@@ -9275,14 +9349,14 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire \$1545 ;
   wire \$1546 ;
   wire \$1547 ;
-  wire \$1548 ;
-  wire \$1549 ;
+  reg [31:0] \$1548 ;
+  reg \$1549 ;
   wire \$155 ;
-  wire \$1550 ;
-  reg [31:0] \$1551 ;
+  reg \$1550 ;
+  reg [1:0] \$1551 ;
   reg \$1552 ;
   reg \$1553 ;
-  reg [1:0] \$1554 ;
+  reg \$1554 ;
   reg \$1555 ;
   reg \$1556 ;
   reg \$1557 ;
@@ -9306,143 +9380,104 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg \$1573 ;
   reg \$1574 ;
   reg \$1575 ;
-  reg \$1576 ;
-  reg \$1577 ;
-  reg \$1578 ;
-  reg [4:0] \$1579 ;
+  reg [4:0] \$1576 ;
+  reg [3:0] \$1577 ;
+  reg [1:0] \$1578 ;
+  reg [31:0] \$1579 ;
   wire [9:0] \$158 ;
-  reg [3:0] \$1580 ;
-  reg [1:0] \$1581 ;
-  reg [31:0] \$1582 ;
+  reg [1:0] \$1580 ;
+  reg [31:0] \$1581 ;
+  reg [1:0] \$1582 ;
   reg [1:0] \$1583 ;
-  reg [31:0] \$1584 ;
-  reg [1:0] \$1585 ;
+  reg [3:0] \$1584 ;
+  reg \$1585 ;
   reg [1:0] \$1586 ;
-  reg [3:0] \$1587 ;
-  reg \$1588 ;
-  reg [1:0] \$1589 ;
+  reg \$1587 ;
+  reg [4:0] \$1588 ;
+  reg [17:0] \$1589 ;
   wire [11:0] \$159 ;
   reg \$1590 ;
-  reg [4:0] \$1591 ;
-  reg [17:0] \$1592 ;
-  reg \$1593 ;
-  reg \$1594 ;
+  reg \$1591 ;
+  reg \$1592 ;
+  reg [7:0] \$1593 ;
+  reg [7:0] \$1594 ;
   reg \$1595 ;
-  reg [7:0] \$1596 ;
+  reg \$1596 ;
   reg [7:0] \$1597 ;
-  reg \$1598 ;
-  reg \$1599 ;
+  reg [31:0] \$1598 ;
+  reg [31:0] \$1599 ;
   wire \$16 ;
   wire [11:0] \$160 ;
-  reg [7:0] \$1600 ;
+  reg [31:0] \$1600 ;
   reg [31:0] \$1601 ;
-  reg [31:0] \$1602 ;
-  reg [31:0] \$1603 ;
-  reg [31:0] \$1604 ;
-  reg [17:0] \$1605 ;
-  reg \$1606 ;
-  reg \$1607 ;
+  reg [17:0] \$1602 ;
+  reg \$1603 ;
+  reg \$1604 ;
+  reg \$1605 ;
+  reg [9:0] \$1606 ;
+  reg [9:0] \$1607 ;
   reg \$1608 ;
-  reg [9:0] \$1609 ;
+  reg \$1609 ;
   wire \$161 ;
   reg [9:0] \$1610 ;
-  reg \$1611 ;
-  reg \$1612 ;
-  reg [9:0] \$1613 ;
+  reg [31:0] \$1611 ;
+  reg [31:0] \$1612 ;
+  reg [31:0] \$1613 ;
   reg [31:0] \$1614 ;
   reg [31:0] \$1615 ;
-  reg [31:0] \$1616 ;
-  reg [31:0] \$1617 ;
-  reg [31:0] \$1618 ;
-  reg [17:0] \$1619 ;
+  reg [17:0] \$1616 ;
+  reg \$1617 ;
+  reg \$1618 ;
+  reg \$1619 ;
   wire \$162 ;
-  reg \$1620 ;
-  reg \$1621 ;
+  reg [4:0] \$1620 ;
+  reg [4:0] \$1621 ;
   reg \$1622 ;
-  reg [4:0] \$1623 ;
+  reg \$1623 ;
   reg [4:0] \$1624 ;
-  reg \$1625 ;
-  reg \$1626 ;
-  reg [4:0] \$1627 ;
+  reg [31:0] \$1625 ;
+  reg [31:0] \$1626 ;
+  reg [31:0] \$1627 ;
   reg [31:0] \$1628 ;
-  reg [31:0] \$1629 ;
+  reg \$1629 ;
   wire [10:0] \$163 ;
-  reg [31:0] \$1630 ;
-  reg [31:0] \$1631 ;
-  reg \$1632 ;
-  reg [14:0] \$1633 ;
+  reg [14:0] \$1630 ;
+  reg [3:0] \$1631 ;
+  reg [3:0] \$1632 ;
+  reg [3:0] \$1633 ;
   reg [3:0] \$1634 ;
-  reg [3:0] \$1635 ;
-  reg [3:0] \$1636 ;
-  reg [3:0] \$1637 ;
-  reg [8:0] \$1638 ;
-  reg [9:0] \$1639 ;
+  reg [8:0] \$1635 ;
+  reg [9:0] \$1636 ;
+  reg \$1637 ;
+  reg \$1638 ;
+  reg [14:0] \$1639 ;
   wire \$164 ;
-  reg \$1640 ;
-  reg \$1641 ;
-  reg [14:0] \$1642 ;
-  reg [1:0] \$1643 ;
-  reg [12:0] \$1644 ;
-  reg \$1645 ;
-  reg [31:0] \$1646 ;
+  reg [1:0] \$1640 ;
+  reg [12:0] \$1641 ;
+  reg \$1642 ;
+  wire [3:0] \$1643 ;
+  reg \$1644 ;
+  reg [45:0] \$1645 ;
+  reg [3:0] \$1646 ;
   reg [3:0] \$1647 ;
-  reg [31:0] \$1648 ;
-  reg [31:0] \$1649 ;
+  reg [3:0] \$1648 ;
+  reg [3:0] \$1649 ;
   wire \$165 ;
-  reg [31:0] \$1650 ;
-  reg \$1651 ;
-  reg [1:0] \$1652 ;
-  reg [2:0] \$1653 ;
-  reg [2:0] \$1654 ;
-  reg [3:0] \$1655 ;
-  reg [31:0] \$1656 ;
-  reg [31:0] \$1657 ;
-  reg [31:0] \$1658 ;
-  reg [45:0] \$1659 ;
+  reg [8:0] \$1650 ;
+  reg [9:0] \$1651 ;
+  reg \$1652 ;
+  reg \$1653 ;
+  reg \$1654 ;
+  reg \$1655 ;
+  reg [4:0] \$1656 ;
+  reg [4:0] \$1657 ;
+  reg [16:0] \$1658 ;
+  reg [16:0] \$1659 ;
   wire \$166 ;
-  reg [3:0] \$1660 ;
-  reg [3:0] \$1661 ;
-  reg [3:0] \$1662 ;
-  reg [3:0] \$1663 ;
-  reg [8:0] \$1664 ;
-  reg [9:0] \$1665 ;
-  reg \$1666 ;
-  reg [3:0] \$1667 ;
-  reg [7:0] \$1668 ;
-  reg [7:0] \$1669 ;
+  reg [16:0] \$1660 ;
   wire \$167 ;
-  reg [15:0] \$1670 ;
-  reg [31:0] \$1671 ;
-  reg \$1672 ;
-  reg [3:0] \$1673 ;
-  reg \$1674 ;
-  reg \$1675 ;
-  reg [3:0] \$1676 ;
-  reg [31:0] \$1677 ;
-  reg \$1678 ;
-  reg \$1679 ;
   wire \$168 ;
-  reg \$1680 ;
-  reg \$1681 ;
-  reg \$1682 ;
-  reg \$1683 ;
-  reg \$1684 ;
-  reg \$1685 ;
-  reg \$1686 ;
-  reg \$1687 ;
-  reg \$1688 ;
-  reg \$1689 ;
   wire \$169 ;
-  reg \$1690 ;
-  reg \$1691 ;
-  reg \$1692 ;
-  reg \$1693 ;
-  reg \$1694 ;
-  reg [4:0] \$1695 ;
-  reg [4:0] \$1696 ;
-  reg [16:0] \$1697 ;
-  reg [16:0] \$1698 ;
-  reg [16:0] \$1699 ;
   wire \$17 ;
   wire \$170 ;
   wire \$171 ;
@@ -10387,7 +10422,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [1:0] \$auto$rtlil.cc:2739:Not$14 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$16 ;
   wire \$auto$rtlil.cc:2739:Not$18 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$2 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$2 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$20 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$22 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$24 ;
@@ -10439,9 +10474,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [14:0] \$signal$168 ;
   reg [1:0] \$signal$255  = 2'h0;
   reg [1:0] \$signal$28  = 2'h0;
+  reg [31:0] \$signal$293  = 32'd0;
   reg \$signal$294  = 1'h0;
   reg [3:0] \$signal$295  = 4'h0;
-  reg \$signal$298  = 1'h0;
   reg \$signal$299  = 1'h0;
   reg [3:0] \$signal$300  = 4'h0;
   reg [31:0] \$signal$301  = 32'd0;
@@ -10463,9 +10498,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [1:0] \$signature__addr$333 ;
   wire [1:0] \$signature__addr$336 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$342 ;
+  wire [3:0] \$signature__addr$343 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$369 ;
+  wire [3:0] \$signature__addr$371 ;
   wire [120:0] \$signature__data ;
   wire [120:0] \$signature__data$101 ;
   wire [120:0] \$signature__data$102 ;
@@ -10479,8 +10514,8 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   (* init = 121'h0000000000000000000000000000000 *)
   wire [120:0] \$signature__data$334 ;
   (* init = 15'h0000 *)
-  wire [14:0] \$signature__data$343 ;
-  wire [45:0] \$signature__data$370 ;
+  wire [14:0] \$signature__data$344 ;
+  wire [45:0] \$signature__data$372 ;
   (* init = 1'h0 *)
   wire \$signature__en ;
   wire \$signature__en$322 ;
@@ -10493,8 +10528,8 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   (* init = 1'h0 *)
   wire \$signature__en$335 ;
   wire \$signature__en$337 ;
-  wire \$signature__en$344 ;
-  wire \$signature__en$371 ;
+  wire \$signature__en$345 ;
+  wire \$signature__en$373 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -10519,12 +10554,12 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire bus__r_err;
   input bus__r_req;
   wire bus__r_req;
+  wire [1:0] bus__r_req_parts;
   wire bus__r_slow;
-  output bus__r_slow_ack;
+  input bus__r_slow_ack;
   wire bus__r_slow_ack;
   wire [31:0] bus__r_slow_data;
   (* init = 1'h0 *)
-  output bus__w_ack;
   wire bus__w_ack;
   input [11:0] bus__w_addr;
   wire [11:0] bus__w_addr;
@@ -10672,32 +10707,36 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   output new_alloc;
   wire new_alloc;
   wire popped;
-  output \port$3567$0 ;
-  wire \port$3567$0 ;
-  output \port$3568$0 ;
-  wire \port$3568$0 ;
+  input \port$0$138 ;
+  wire \port$0$138 ;
   output \port$3570$0 ;
   wire \port$3570$0 ;
-  output [44:0] \port$3941$1 ;
-  wire [44:0] \port$3941$1 ;
-  input [15:0] \port$4376$0 ;
-  wire [15:0] \port$4376$0 ;
-  input [12:0] \port$4376$48 ;
-  wire [12:0] \port$4376$48 ;
-  input [15:0] \port$4379$0 ;
-  wire [15:0] \port$4379$0 ;
-  input [14:0] \port$4391$0 ;
-  wire [14:0] \port$4391$0 ;
-  input [36:0] \port$4419$0 ;
-  wire [36:0] \port$4419$0 ;
-  input [35:0] \port$4514$0 ;
-  wire [35:0] \port$4514$0 ;
+  output \port$3571$0 ;
+  wire \port$3571$0 ;
+  output \port$3573$0 ;
+  wire \port$3573$0 ;
+  output [44:0] \port$3943$1 ;
+  wire [44:0] \port$3943$1 ;
+  input [15:0] \port$4375$0 ;
+  wire [15:0] \port$4375$0 ;
+  input [12:0] \port$4375$48 ;
+  wire [12:0] \port$4375$48 ;
+  input [15:0] \port$4378$0 ;
+  wire [15:0] \port$4378$0 ;
+  input [14:0] \port$4390$0 ;
+  wire [14:0] \port$4390$0 ;
+  input [36:0] \port$4418$0 ;
+  wire [36:0] \port$4418$0 ;
+  input \port$4507$0 ;
+  wire \port$4507$0 ;
+  input [35:0] \port$4519$0 ;
+  wire [35:0] \port$4519$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4684$0 ;
-  wire [4:0] \port$4684$0 ;
+  output [4:0] \port$4689$0 ;
+  wire [4:0] \port$4689$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4956$0 ;
-  wire [4:0] \port$4956$0 ;
+  output [4:0] \port$4925$0 ;
+  wire [4:0] \port$4925$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -10770,7 +10809,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$368 ;
+  wire [3:0] \read__addr$370 ;
   wire [14:0] read__data;
   wire [45:0] \read__data$278 ;
   reg ready = 1'h0;
@@ -10793,6 +10832,8 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire req_free_oor;
   wire [1:0] req_free_pool;
   wire [3:0] req_free_tag;
+  input rsp_flushed_cpu;
+  wire rsp_flushed_cpu;
   wire [3:0] rsp_flushed_err;
   wire rsp_flushed_ok;
   wire [1:0] rsp_flushed_pool;
@@ -10802,6 +10843,8 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   input rsp_flushed_valid;
   wire rsp_flushed_valid;
   wire [31:0] rsp_freed_addr;
+  input rsp_freed_cpu;
+  wire rsp_freed_cpu;
   wire [3:0] rsp_freed_err;
   wire rsp_freed_in_pool;
   wire rsp_freed_ok;
@@ -10811,6 +10854,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [7:0] rsp_freed_user;
   input rsp_freed_valid;
   wire rsp_freed_valid;
+  wire rsp_grant_cpu;
   wire [3:0] rsp_grant_err;
   wire rsp_grant_ok;
   wire rsp_grant_overwrite;
@@ -10913,7 +10957,6 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg [7:0] w1_a4_2 = 8'h00;
   reg [7:0] w1_a7_5 = 8'h00;
   reg [31:0] w1_config_addr = 32'd0;
-  reg [31:0] w1_data = 32'd0;
   reg [31:0] w1_event_addr = 32'd0;
   reg [2:0] w1_hit = 3'h0;
   output w1_is_command;
@@ -10939,15 +10982,17 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg w2_is_pool2_free = 1'h0;
   reg w2_is_pool2_low_water = 1'h0;
   reg w2_plain = 1'h0;
+  output w2_valid;
+  reg w2_valid = 1'h0;
   reg [14:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$344 )
+    if (\$signature__en$345 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [45:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$371 )
+    if (\$signature__en$373 )
       command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1401 , \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], \$1370 [3], \$1366 [3], \$1362 [3], \$1358 [3], \$1354 [3], \$1350 [3], \$1346 [3], \$1342 [3], \$1338 [3], \$1334 [3], \$1330 [3], \$1326 [3], \$1322 [3], \$1318 [3], \$1314 [3], \$1310 [3], \$1306 [3], \$1302 [3], \$1298 [3], \$1294 [3], \$1290 [3], \$1286 [3], \$1282 [3], \$1278 [3], \$1274 [3], w1_is_flush };
   end
   assign \read__data$278  = command_queue_ring[command_queue_rd];
@@ -10992,63 +11037,63 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$103  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4379$0 [15] ? { 6'h00, \port$4379$0 [14:13] } : 8'hff;
+  assign \$2  = \port$4378$0 [15] ? { 6'h00, \port$4378$0 [14:13] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4391$0 [12:5], 46'h000000000000, \port$4391$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4391$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4376$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4376$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4376$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4379$0 [12:5], \port$4419$0 [32:1], 4'h0, \port$4419$0 [36:33], \$2 , 1'h0, \port$4419$0 [0], 3'h1, \port$4379$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4390$0 [12:5], 46'h000000000000, \port$4390$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4390$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4375$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4375$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4375$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4378$0 [12:5], \port$4418$0 [32:1], 4'h0, \port$4418$0 [36:33], \$2 , 1'h0, \port$4418$0 [0], 3'h1, \port$4378$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4391$0 [12:5], 46'h000000000000, \port$4391$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4391$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4376$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4376$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4376$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4390$0 [12:5], 46'h000000000000, \port$4390$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4390$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4375$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4375$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4375$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4376$0 [4:1] == 1'h1;
+  assign \$15  = \port$4375$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4376$0 [0];
-  assign \$18  = ! \port$4376$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4375$0 [0];
+  assign \$18  = ! \port$4375$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4379$0 [0];
-  assign \$21  = ! \port$4379$0 [14:13];
+  assign \$20  = rsp_freed_valid & \port$4378$0 [0];
+  assign \$21  = ! \port$4378$0 [14:13];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4391$0 [0];
-  assign \$24  = ! \port$4391$0 [14:13];
+  assign \$23  = rsp_flushed_valid & \port$4390$0 [0];
+  assign \$24  = ! \port$4390$0 [14:13];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4376$0 [4:1] == 1'h1;
+  assign \$26  = \port$4375$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4376$0 [6:5];
+  assign \$28  = ! \port$4375$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4376$0 [0];
-  assign \$31  = \port$4376$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4375$0 [0];
+  assign \$31  = \port$4375$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4379$0 [0];
-  assign \$34  = \port$4379$0 [14:13] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4378$0 [0];
+  assign \$34  = \port$4378$0 [14:13] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4391$0 [0];
-  assign \$37  = \port$4391$0 [14:13] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4390$0 [0];
+  assign \$37  = \port$4390$0 [14:13] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4376$0 [4:1] == 1'h1;
+  assign \$39  = \port$4375$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4376$0 [6:5] == 1'h1;
+  assign \$41  = \port$4375$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4376$0 [0];
-  assign \$44  = \port$4376$0 [6:5] == 1'h1;
+  assign \$43  = rsp_grant_valid & \port$4375$0 [0];
+  assign \$44  = \port$4375$0 [6:5] == 1'h1;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = \$45  & \port$4376$48 [12];
-  assign \$47  = rsp_grant_valid & \port$4376$0 [0];
-  assign \$48  = \port$4376$0 [6:5] == 2'h2;
+  assign \$46  = \$45  & \port$4375$48 [12];
+  assign \$47  = rsp_grant_valid & \port$4375$0 [0];
+  assign \$48  = \port$4375$0 [6:5] == 2'h2;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = rsp_freed_valid & \port$4379$0 [0];
-  assign \$51  = \port$4379$0 [14:13] == 2'h2;
+  assign \$50  = rsp_freed_valid & \port$4378$0 [0];
+  assign \$51  = \port$4378$0 [14:13] == 2'h2;
   assign \$52  = \$50  & \$51 ;
-  assign \$53  = rsp_flushed_valid & \port$4391$0 [0];
-  assign \$54  = \port$4391$0 [14:13] == 2'h2;
+  assign \$53  = rsp_flushed_valid & \port$4390$0 [0];
+  assign \$54  = \port$4390$0 [14:13] == 2'h2;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = \port$4376$0 [4:1] == 1'h1;
+  assign \$56  = \port$4375$0 [4:1] == 1'h1;
   assign \$57  = rsp_grant_valid & \$56 ;
-  assign \$58  = \port$4376$0 [6:5] == 2'h2;
+  assign \$58  = \port$4375$0 [6:5] == 2'h2;
   assign \$59  = \$57  & \$58 ;
   assign \$60  = tail[1:0] > 1'h0;
   assign \$61  = \$60  ? tail_next_row : tail_row;
@@ -11177,7 +11222,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$212  = config_fails + config_ev_fail;
   assign \$213  = config_frees + config_ev_free;
   assign \$214  = config_flushes + config_ev_flush;
-  assign \$215  = ~ \$1217 [8];
+  assign \$215  = ~ \$1217 [9];
   assign \$216  = bus__r_req & \$215 ;
   assign \$217  = ~ alloc_queue_pop;
   assign \$218  = alloc_queue_count[0] & \$217 ;
@@ -11353,12 +11398,12 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$388  = \$387  ? 1'h0 : alloc_queue_count[9];
   assign \$389  = \$385  ? alloc_queue_count[8] : \$388 ;
   assign \$390  = alloc_queue_count[0] | staged_valid;
-  assign \$391  = \$390  | \$1217 [8];
+  assign \$391  = \$390  | \$1217 [9];
   assign \$392  = req_alloc & native_alloc_valid;
   assign \$393  = ~ \$392 ;
   assign \$394  = \$391  & \$393 ;
   assign \$395  = alloc_queue_count[0] | staged_valid;
-  assign \$396  = \$395  | \$1217 [8];
+  assign \$396  = \$395  | \$1217 [9];
   assign \$397  = req_alloc & native_alloc_valid;
   assign \$398  = ~ \$397 ;
   assign \$399  = \$396  & \$398 ;
@@ -11367,7 +11412,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$402  = \$400  & \$401 ;
   assign \$403  = \$399  & \$402 ;
   assign \$404  = ~ \$403 ;
-  assign \$405  = \$1217 [8] & \$404 ;
+  assign \$405  = \$1217 [9] & \$404 ;
   assign \$406  = bus__r_addr[11:6] - 3'h4;
   assign \$407  = bus__r_addr[11:6] - 3'h4;
   assign \$409  = bus__r_addr[11:6] - 3'h4;
@@ -11607,12 +11652,12 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$733  = w0_event_is & w0_event_slot_ok;
   assign \$734  = w0_log_is & w0_log_slot_ok;
   assign \$735  = w0_config_is & w0_config_slot_ok;
-  assign \$736  = bus__w_beat_from_queue ? \port$4514$0 [31:0] : bus__w_data;
-  assign \$737  = bus__w_beat_from_queue ? \port$4514$0 [31:0] : bus__w_data;
+  assign \$736  = bus__w_beat_from_queue ? \port$4519$0 [31:0] : bus__w_data;
+  assign \$737  = bus__w_beat_from_queue ? \port$4519$0 [31:0] : bus__w_data;
   assign \$739  = 32'd2147483648 + \$738 ;
-  assign \$740  = bus__w_beat_from_queue ? \port$4514$0 [31:0] : bus__w_data;
+  assign \$740  = bus__w_beat_from_queue ? \port$4519$0 [31:0] : bus__w_data;
   assign \$742  = 32'd2148532224 + \$741 ;
-  assign \$743  = bus__w_beat_from_queue ? \port$4514$0 [31:0] : bus__w_data;
+  assign \$743  = bus__w_beat_from_queue ? \port$4519$0 [31:0] : bus__w_data;
   assign \$745  = 32'd2149580800 + \$744 ;
   assign \$746  = ~ command_queue_pop;
   assign \$747  = command_queue_count[0] & \$746 ;
@@ -11798,8 +11843,8 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$927  = 1'h1 << \$926 [7:5];
   assign \$928  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$929  = 1'h1 << \$928 [11:8];
-  assign \$930  = bus__w_beat_from_queue ? \port$4514$0 [31:0] : bus__w_data;
-  assign \$931  = bus__w_beat_from_queue ? \port$4514$0 [35:32] : bus__w_strb;
+  assign \$930  = bus__w_beat_from_queue ? \port$4519$0 [31:0] : bus__w_data;
+  assign \$931  = bus__w_beat_from_queue ? \port$4519$0 [35:32] : bus__w_strb;
   assign \$932  = ~ w1_is_command;
   assign \$933  = w1_valid & \$932 ;
   assign \$934  = ~ w1_a1_0[0];
@@ -12012,41 +12057,41 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1141  = \$1137  | \$1140 ;
   assign \$1142  = ~ \$1141 ;
   assign \$1143  = { \$1142 , \$1134 , \$1126 , \$1118 , \$1110  } + 5'h1f;
-  assign \$1144  = \$signal$298  & \$signal$299 ;
+  assign \$1144  = w2_valid & \$signal$299 ;
   assign \$1145  = \$1144  & w2_is_ctrl;
   assign \$1146  = \$1145  & \$signal$301 [0];
-  assign \$1147  = \$signal$298  & \$signal$299 ;
+  assign \$1147  = w2_valid & \$signal$299 ;
   assign \$1148  = \$1147  & w2_is_err_pop;
-  assign \$1149  = \$signal$298  & w2_is_irq_status;
+  assign \$1149  = w2_valid & w2_is_irq_status;
   assign \$1150  = \$1149  & \$signal$300 [0];
   assign \$1151  = \$1150  ? \$signal$301 [4:0] : 5'h00;
-  assign \$1152  = \$signal$298  & w2_is_irq_enable;
+  assign \$1152  = w2_valid & w2_is_irq_enable;
   assign \$1153  = \$1152  & \$signal$300 [0];
-  assign \$1154  = \$signal$298  & w2_is_pool0_low_water;
+  assign \$1154  = w2_valid & w2_is_pool0_low_water;
   assign \$1155  = \$1154  & \$signal$300 [0];
-  assign \$1156  = \$signal$298  & w2_is_pool0_low_water;
+  assign \$1156  = w2_valid & w2_is_pool0_low_water;
   assign \$1157  = \$1156  & \$signal$300 [1];
-  assign \$1158  = \$signal$298  & w2_is_pool0_low_water;
+  assign \$1158  = w2_valid & w2_is_pool0_low_water;
   assign \$1159  = \$1158  & \$signal$300 [2];
-  assign \$1160  = \$signal$298  & w2_is_pool1_low_water;
+  assign \$1160  = w2_valid & w2_is_pool1_low_water;
   assign \$1161  = \$1160  & \$signal$300 [0];
-  assign \$1162  = \$signal$298  & w2_is_pool1_low_water;
+  assign \$1162  = w2_valid & w2_is_pool1_low_water;
   assign \$1163  = \$1162  & \$signal$300 [1];
-  assign \$1164  = \$signal$298  & w2_is_pool1_low_water;
+  assign \$1164  = w2_valid & w2_is_pool1_low_water;
   assign \$1165  = \$1164  & \$signal$300 [2];
-  assign \$1166  = \$signal$298  & w2_is_pool2_low_water;
+  assign \$1166  = w2_valid & w2_is_pool2_low_water;
   assign \$1167  = \$1166  & \$signal$300 [0];
-  assign \$1168  = \$signal$298  & w2_is_pool2_low_water;
+  assign \$1168  = w2_valid & w2_is_pool2_low_water;
   assign \$1169  = \$1168  & \$signal$300 [1];
-  assign \$1170  = \$signal$298  & w2_is_pool2_low_water;
+  assign \$1170  = w2_valid & w2_is_pool2_low_water;
   assign \$1171  = \$1170  & \$signal$300 [2];
-  assign \$1172  = | \port$4379$0 [4:1];
+  assign \$1172  = | \port$4378$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1172 ;
-  assign \$1173  = | \port$4391$0 [4:1];
+  assign \$1173  = | \port$4390$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$1173 ;
-  assign \$1174  = ~ \port$4376$0 [0];
+  assign \$1174  = ~ \port$4375$0 [0];
   assign \$1175  = rsp_grant_valid & \$1174 ;
-  assign \$1176  = \port$4376$0 [4:1] != 1'h1;
+  assign \$1176  = \port$4375$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$1175  & \$1176 ;
   assign \$1177  = \$signal$28  > 2'h2;
   assign \$1178  = \$1177  ? 2'h2 : \$signal$28 ;
@@ -12098,12 +12143,12 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1218  = ~ alloc_queue_pop;
   assign \$1219  = alloc_queue_count[0] & \$1218 ;
   assign \$1220  = alloc_queue_held[0] | \$1219 ;
-  assign \$signature__en$344  = alloc_queue_push & \$1220 ;
+  assign \$signature__en$345  = alloc_queue_push & \$1220 ;
   assign \$1221  = req_alloc & native_alloc_valid;
   assign \$1222  = ~ \$1221 ;
   assign alloc_queue_pop = alloc_queue_count[0] & \$1222 ;
   assign \$1223  = alloc_queue_count[0] | staged_valid;
-  assign \$1224  = \$1223  | \$1217 [8];
+  assign \$1224  = \$1223  | \$1217 [9];
   assign \$1225  = req_alloc & native_alloc_valid;
   assign \$1226  = ~ \$1225 ;
   assign \$1227  = \$1224  & \$1226 ;
@@ -12116,7 +12161,6 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign bus__r_data = \$1231  | \$1232 ;
   assign \$1233  = | r2_found_in;
   assign bus__r_err = ~ \$1233 ;
-  assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
   assign \$1235  = ~ \$1234 ;
   assign \$1236  = \$1235  + 1'h1;
   assign \$1238  = ~ \$1237 ;
@@ -12134,7 +12178,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign w0_config_is = bus__w_addr_from_queue ? \$1248 [6] : \$1251 [6];
   assign w0_in_pools_queued = 7'h70 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 7'h70 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$4514$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$4519$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -12147,17 +12191,17 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1254  = bus__w_addr[5:0] == 3'h4;
   assign \$1255  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$1254  | \$1255 ;
-  assign \$1256  = \port$4514$0 [18:0] - 8'h80;
+  assign \$1256  = \port$4519$0 [18:0] - 8'h80;
   assign \$1257  = ~ \$1256 [19];
   assign \$1258  = bus__w_data[18:0] - 8'h80;
   assign \$1259  = ~ \$1258 [19];
   assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
-  assign \$1260  = \port$4514$0 [18:0] - 10'h200;
+  assign \$1260  = \port$4519$0 [18:0] - 10'h200;
   assign \$1261  = ~ \$1260 [19];
   assign \$1262  = bus__w_data[18:0] - 10'h200;
   assign \$1263  = ~ \$1262 [19];
   assign w0_log_slot_ok = bus__w_beat_from_queue ? w0_log_slot_ok_queued : w0_log_slot_ok_pins;
-  assign \$1264  = \port$4514$0 [18:0] - 5'h10;
+  assign \$1264  = \port$4519$0 [18:0] - 5'h10;
   assign \$1265  = ~ \$1264 [19];
   assign \$1266  = bus__w_data[18:0] - 5'h10;
   assign \$1267  = ~ \$1266 [19];
@@ -12165,7 +12209,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1268  = ~ command_queue_pop;
   assign \$1269  = command_queue_count[0] & \$1268 ;
   assign \$1270  = command_queue_held[0] | \$1269 ;
-  assign \$signature__en$371  = command_queue_push & \$1270 ;
+  assign \$signature__en$373  = command_queue_push & \$1270 ;
   assign \$1271  = w1_pool_is[0] & w1_event_addr[0];
   assign \$1272  = w1_pool_is[1] & w1_log_addr[0];
   assign \$1273  = w1_pool_is[2] & w1_config_addr[0];
@@ -12447,224 +12491,221 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1545  = \$signal$315  & \$signal$299 ;
   assign \$1546  = ~ \$1545 ;
   assign bus__w_err = \$1544  & \$1546 ;
-  assign \$1547  = rsp_freed_valid & \port$4419$0 [0];
-  assign \$1548  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1547  | \$1548 ;
-  assign \$1549  = rsp_freed_valid & \port$4419$0 [0];
-  assign \$1550  = \$1549  ? \port$4379$0 [0] : \port$4391$0 [0];
-  assign bus__w_slow_err = ~ \$1550 ;
+  assign bus__w_slow_ack = rsp_freed_cpu | rsp_flushed_cpu;
+  assign \$1547  = rsp_freed_cpu ? \port$4378$0 [0] : \port$4390$0 [0];
+  assign bus__w_slow_err = ~ \$1547 ;
   always @(posedge aclk_clk)
-    cycle <= \$1551 ;
+    cycle <= \$1548 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1552 ;
+    \$signal  <= \$1549 ;
   always @(posedge aclk_clk)
-    ready <= \$1553 ;
+    ready <= \$1550 ;
   always @(posedge aclk_clk)
     e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 24'h000000, \port$4376$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4376$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4376$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 24'h000000, \port$4375$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4375$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4375$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1554 ;
+    \$signal$28  <= \$1551 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1555 ;
+    e1_exhausted <= \$1552 ;
   always @(posedge aclk_clk)
-    event_ev_grant <= \$1556 ;
+    event_ev_grant <= \$1553 ;
   always @(posedge aclk_clk)
-    event_ev_free <= \$1557 ;
+    event_ev_free <= \$1554 ;
   always @(posedge aclk_clk)
-    event_ev_flush <= \$1558 ;
+    event_ev_flush <= \$1555 ;
   always @(posedge aclk_clk)
-    event_ev_fail <= \$1559 ;
+    event_ev_fail <= \$1556 ;
   always @(posedge aclk_clk)
-    log_ev_grant <= \$1560 ;
+    log_ev_grant <= \$1557 ;
   always @(posedge aclk_clk)
-    log_ev_free <= \$1561 ;
+    log_ev_free <= \$1558 ;
   always @(posedge aclk_clk)
-    log_ev_flush <= \$1562 ;
+    log_ev_flush <= \$1559 ;
   always @(posedge aclk_clk)
-    log_ev_fail <= \$1563 ;
+    log_ev_fail <= \$1560 ;
   always @(posedge aclk_clk)
-    log_ev_overwrite <= \$1564 ;
+    log_ev_overwrite <= \$1561 ;
   always @(posedge aclk_clk)
-    config_ev_grant <= \$1565 ;
+    config_ev_grant <= \$1562 ;
   always @(posedge aclk_clk)
-    config_ev_free <= \$1566 ;
+    config_ev_free <= \$1563 ;
   always @(posedge aclk_clk)
-    config_ev_flush <= \$1567 ;
+    config_ev_flush <= \$1564 ;
   always @(posedge aclk_clk)
-    config_ev_fail <= \$1568 ;
+    config_ev_fail <= \$1565 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$61 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$65 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1569 ;
+    log_bank0_wen <= \$1566 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$68 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$72 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1570 ;
+    log_bank1_wen <= \$1567 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$75 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$79 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1571 ;
+    log_bank2_wen <= \$1568 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$84 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1572 ;
+    log_bank3_wen <= \$1569 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1573 ;
+    space_ge1 <= \$1570 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1574 ;
+    space_ge2 <= \$1571 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1575 ;
+    space_ge3 <= \$1572 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1576 ;
+    space_ge4 <= \$1573 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1577 ;
+    space_ge5 <= \$1574 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1578 ;
+    space_ge6 <= \$1575 ;
   always @(posedge aclk_clk)
-    space <= \$1579 ;
+    space <= \$1576 ;
   always @(posedge aclk_clk)
-    tail <= \$1580 ;
+    tail <= \$1577 ;
   always @(posedge aclk_clk)
-    n_kept_q <= \$1581 ;
+    n_kept_q <= \$1578 ;
   always @(posedge aclk_clk)
-    \$signal$92  <= \$1582 ;
+    \$signal$92  <= \$1579 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1583 ;
+    n_dropped <= \$1580 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1584 ;
+    err_dropped <= \$1581 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1585 ;
+    tail_row <= \$1582 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1586 ;
+    tail_next_row <= \$1583 ;
   always @(posedge aclk_clk)
-    head <= \$1587 ;
+    head <= \$1584 ;
   always @(posedge aclk_clk)
-    \$signal$97  <= \$1588 ;
+    \$signal$97  <= \$1585 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1589 ;
+    head_bank <= \$1586 ;
   always @(posedge aclk_clk)
     head_entry <= \$111 ;
   always @(posedge aclk_clk)
-    head_shown_valid <= \$1590 ;
+    head_shown_valid <= \$1587 ;
   always @(posedge aclk_clk)
-    \$signal$105  <= \$1591 ;
+    \$signal$105  <= \$1588 ;
   always @(posedge aclk_clk)
-    event_lw_limit <= \$1592 ;
+    event_lw_limit <= \$1589 ;
   always @(posedge aclk_clk)
-    event_lw_short <= \$1593 ;
+    event_lw_short <= \$1590 ;
   always @(posedge aclk_clk)
-    event_lw_granted_1 <= \$1594 ;
+    event_lw_granted_1 <= \$1591 ;
   always @(posedge aclk_clk)
-    event_lw_granted_2 <= \$1595 ;
+    event_lw_granted_2 <= \$1592 ;
   always @(posedge aclk_clk)
-    event_in_use <= \$1596 ;
+    event_in_use <= \$1593 ;
   always @(posedge aclk_clk)
-    event_in_use_was <= \$1597 ;
+    event_in_use_was <= \$1594 ;
   always @(posedge aclk_clk)
-    event_in_use_rose <= \$1598 ;
+    event_in_use_rose <= \$1595 ;
   always @(posedge aclk_clk)
-    event_hw_grow <= \$1599 ;
+    event_hw_grow <= \$1596 ;
   always @(posedge aclk_clk)
-    event_high_water <= \$1600 ;
+    event_high_water <= \$1597 ;
   always @(posedge aclk_clk)
-    event_allocs <= \$1601 ;
+    event_allocs <= \$1598 ;
   always @(posedge aclk_clk)
-    event_fails <= \$1602 ;
+    event_fails <= \$1599 ;
   always @(posedge aclk_clk)
-    event_frees <= \$1603 ;
+    event_frees <= \$1600 ;
   always @(posedge aclk_clk)
-    event_flushes <= \$1604 ;
+    event_flushes <= \$1601 ;
   always @(posedge aclk_clk)
-    log_lw_limit <= \$1605 ;
+    log_lw_limit <= \$1602 ;
   always @(posedge aclk_clk)
-    log_lw_short <= \$1606 ;
+    log_lw_short <= \$1603 ;
   always @(posedge aclk_clk)
-    log_lw_granted_1 <= \$1607 ;
+    log_lw_granted_1 <= \$1604 ;
   always @(posedge aclk_clk)
-    log_lw_granted_2 <= \$1608 ;
+    log_lw_granted_2 <= \$1605 ;
   always @(posedge aclk_clk)
-    log_in_use <= \$1609 ;
+    log_in_use <= \$1606 ;
   always @(posedge aclk_clk)
-    log_in_use_was <= \$1610 ;
+    log_in_use_was <= \$1607 ;
   always @(posedge aclk_clk)
-    log_in_use_rose <= \$1611 ;
+    log_in_use_rose <= \$1608 ;
   always @(posedge aclk_clk)
-    log_hw_grow <= \$1612 ;
+    log_hw_grow <= \$1609 ;
   always @(posedge aclk_clk)
-    log_high_water <= \$1613 ;
+    log_high_water <= \$1610 ;
   always @(posedge aclk_clk)
-    log_allocs <= \$1614 ;
+    log_allocs <= \$1611 ;
   always @(posedge aclk_clk)
-    log_fails <= \$1615 ;
+    log_fails <= \$1612 ;
   always @(posedge aclk_clk)
-    log_frees <= \$1616 ;
+    log_frees <= \$1613 ;
   always @(posedge aclk_clk)
-    log_flushes <= \$1617 ;
+    log_flushes <= \$1614 ;
   always @(posedge aclk_clk)
-    log_overwrites <= \$1618 ;
+    log_overwrites <= \$1615 ;
   always @(posedge aclk_clk)
-    config_lw_limit <= \$1619 ;
+    config_lw_limit <= \$1616 ;
   always @(posedge aclk_clk)
-    config_lw_short <= \$1620 ;
+    config_lw_short <= \$1617 ;
   always @(posedge aclk_clk)
-    config_lw_granted_1 <= \$1621 ;
+    config_lw_granted_1 <= \$1618 ;
   always @(posedge aclk_clk)
-    config_lw_granted_2 <= \$1622 ;
+    config_lw_granted_2 <= \$1619 ;
   always @(posedge aclk_clk)
-    config_in_use <= \$1623 ;
+    config_in_use <= \$1620 ;
   always @(posedge aclk_clk)
-    config_in_use_was <= \$1624 ;
+    config_in_use_was <= \$1621 ;
   always @(posedge aclk_clk)
-    config_in_use_rose <= \$1625 ;
+    config_in_use_rose <= \$1622 ;
   always @(posedge aclk_clk)
-    config_hw_grow <= \$1626 ;
+    config_hw_grow <= \$1623 ;
   always @(posedge aclk_clk)
-    config_high_water <= \$1627 ;
+    config_high_water <= \$1624 ;
   always @(posedge aclk_clk)
-    config_allocs <= \$1628 ;
+    config_allocs <= \$1625 ;
   always @(posedge aclk_clk)
-    config_fails <= \$1629 ;
+    config_fails <= \$1626 ;
   always @(posedge aclk_clk)
-    config_frees <= \$1630 ;
+    config_frees <= \$1627 ;
   always @(posedge aclk_clk)
-    config_flushes <= \$1631 ;
+    config_flushes <= \$1628 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1632 ;
+    r1_valid <= \$1629 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1633 ;
+    alloc_queue_head <= \$1630 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1634 ;
+    alloc_queue_rd <= \$1631 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1635 ;
+    alloc_queue_rd_next <= \$1632 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1636 ;
+    alloc_queue_wr <= \$1633 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1637 ;
+    alloc_queue_wr_next <= \$1634 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1638 ;
+    alloc_queue_held <= \$1635 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1639 ;
+    alloc_queue_count <= \$1636 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1640 ;
+    req_alloc <= \$1637 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1641 ;
+    staged_valid <= \$1638 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1642 ;
+    alloc_queue_w_data <= \$1639 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1643 ;
+    req_alloc_pool <= \$1640 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1644 ;
+    req_alloc_size <= \$1641 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$416 [12];
   always @(posedge aclk_clk)
@@ -12788,19 +12829,19 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     r1_sel_pool2_low_water <= \$596 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1645 ;
+    r2_valid <= \$1642 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1646 ;
+    r2_block0 <= \$627 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1647 ;
+    r2_found_in <= \$1643 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1648 ;
+    r2_block4 <= \$657 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$1649 ;
+    r2_block5 <= \$687 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$1650 ;
+    r2_block6 <= \$717 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$1651 ;
+    w1_valid <= \$1644 ;
   always @(posedge aclk_clk)
     w1_is_free <= \$722 ;
   always @(posedge aclk_clk)
@@ -12808,102 +12849,102 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     w1_is_command <= \$730 ;
   always @(posedge aclk_clk)
-    \$signal$255  <= \$1652 ;
+    \$signal$255  <= \$732 [1:0];
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1653 ;
+    w1_pool_is <= { w0_config_is, w0_log_is, w0_event_is };
   always @(posedge aclk_clk)
-    w1_hit <= \$1654 ;
+    w1_hit <= { \$735 , \$734 , \$733  };
   always @(posedge aclk_clk)
-    w1_tag <= \$1655 ;
+    w1_tag <= \$736 [22:19];
   always @(posedge aclk_clk)
-    w1_event_addr <= \$1656 ;
+    w1_event_addr <= \$739 [31:0];
   always @(posedge aclk_clk)
-    w1_log_addr <= \$1657 ;
+    w1_log_addr <= \$742 [31:0];
   always @(posedge aclk_clk)
-    w1_config_addr <= \$1658 ;
+    w1_config_addr <= \$745 [31:0];
   always @(posedge aclk_clk)
-    command_queue_head <= \$1659 ;
+    command_queue_head <= \$1645 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1660 ;
+    command_queue_rd <= \$1646 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1661 ;
+    command_queue_rd_next <= \$1647 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1662 ;
+    command_queue_wr <= \$1648 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1663 ;
+    command_queue_wr_next <= \$1649 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1664 ;
+    command_queue_held <= \$1650 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1665 ;
+    command_queue_count <= \$1651 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1666 ;
+    native_turn <= \$1652 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1667 ;
+    w1_a1_0 <= \$923 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1668 ;
+    w1_a4_2 <= \$925 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1669 ;
+    w1_a7_5 <= \$927 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1670 ;
+    w1_a11_8 <= \$929 ;
   always @(posedge aclk_clk)
-    w1_data <= \$1671 ;
+    \$signal$293  <= \$930 ;
   always @(posedge aclk_clk)
-    \$signal$294  <= \$1672 ;
+    \$signal$294  <= w0_full_word;
   always @(posedge aclk_clk)
-    \$signal$295  <= \$1673 ;
+    \$signal$295  <= \$931 ;
   always @(posedge aclk_clk)
-    \$signal$298  <= \$1674 ;
+    w2_valid <= \$1653 ;
   always @(posedge aclk_clk)
-    \$signal$299  <= \$1675 ;
+    \$signal$299  <= \$signal$294 ;
   always @(posedge aclk_clk)
-    \$signal$300  <= \$1676 ;
+    \$signal$300  <= \$signal$295 ;
   always @(posedge aclk_clk)
-    \$signal$301  <= \$1677 ;
+    \$signal$301  <= \$signal$293 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1678 ;
+    w2_is_ctrl <= \$941 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1679 ;
+    w2_is_irq_status <= \$949 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1680 ;
+    w2_is_irq_enable <= \$957 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1681 ;
+    w2_is_err_pop <= \$965 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1682 ;
+    w2_is_pool0_free <= \$973 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1683 ;
+    w2_is_pool0_flush <= \$981 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1684 ;
+    w2_is_pool0_low_water <= \$989 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1685 ;
+    w2_is_pool1_free <= \$997 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1686 ;
+    w2_is_pool1_flush <= \$1005 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1687 ;
+    w2_is_pool1_low_water <= \$1013 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1688 ;
+    w2_is_pool2_free <= \$1021 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1689 ;
+    w2_is_pool2_flush <= \$1029 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1690 ;
+    w2_is_pool2_low_water <= \$1037 ;
   always @(posedge aclk_clk)
-    \$signal$315  <= \$1691 ;
+    \$signal$315  <= \$1102 [8];
   always @(posedge aclk_clk)
-    w2_plain <= \$1692 ;
+    w2_plain <= \$1143 [5];
   always @(posedge aclk_clk)
-    \$signal$96  <= \$1693 ;
+    \$signal$96  <= \$1654 ;
   always @(posedge aclk_clk)
-    w1c <= \$1694 ;
+    w1c <= \$1655 ;
   always @(posedge aclk_clk)
-    \$signal$106  <= \$1695 ;
+    \$signal$106  <= \$1656 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1696 ;
+    irq_enable <= \$1657 ;
   always @(posedge aclk_clk)
-    event_low_water <= \$1697 ;
+    event_low_water <= \$1658 ;
   always @(posedge aclk_clk)
-    log_low_water <= \$1698 ;
+    log_low_water <= \$1659 ;
   always @(posedge aclk_clk)
-    config_low_water <= \$1699 ;
-  assign \$auto$rtlil.cc:2739:Not$2  = ~ { bus__r_req, \$1214  };
+    config_low_water <= \$1660 ;
+  assign \$auto$rtlil.cc:2739:Not$2  = ~ { \port$4507$0 , \port$0$138 , \$1214  };
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$106  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -13150,375 +13191,411 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1551  = \$1 [31:0];
+    \$1548  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1551  = 32'd0;
+      \$1548  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1552  = busy;
+    \$1549  = busy;
+    if (aclk_rst) begin
+      \$1549  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1550  = \ready$6 ;
+    if (aclk_rst) begin
+      \$1550  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1551  = \$14 [1:0];
+    if (aclk_rst) begin
+      \$1551  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1552  = \$16 ;
     if (aclk_rst) begin
       \$1552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1553  = \ready$6 ;
+    \$1553  = \$19 ;
     if (aclk_rst) begin
       \$1553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1554  = \$14 [1:0];
+    \$1554  = \$22 ;
     if (aclk_rst) begin
-      \$1554  = 2'h0;
+      \$1554  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1555  = \$16 ;
+    \$1555  = \$25 ;
     if (aclk_rst) begin
       \$1555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1556  = \$19 ;
+    \$1556  = \$29 ;
     if (aclk_rst) begin
       \$1556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1557  = \$22 ;
+    \$1557  = \$32 ;
     if (aclk_rst) begin
       \$1557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1558  = \$25 ;
+    \$1558  = \$35 ;
     if (aclk_rst) begin
       \$1558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1559  = \$29 ;
+    \$1559  = \$38 ;
     if (aclk_rst) begin
       \$1559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1560  = \$32 ;
+    \$1560  = \$42 ;
     if (aclk_rst) begin
       \$1560  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1561  = \$35 ;
+    \$1561  = \$46 ;
     if (aclk_rst) begin
       \$1561  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1562  = \$38 ;
+    \$1562  = \$49 ;
     if (aclk_rst) begin
       \$1562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1563  = \$42 ;
+    \$1563  = \$52 ;
     if (aclk_rst) begin
       \$1563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1564  = \$46 ;
+    \$1564  = \$55 ;
     if (aclk_rst) begin
       \$1564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1565  = \$49 ;
+    \$1565  = \$59 ;
     if (aclk_rst) begin
       \$1565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1566  = \$52 ;
+    \$1566  = \$66 ;
     if (aclk_rst) begin
       \$1566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1567  = \$55 ;
+    \$1567  = \$73 ;
     if (aclk_rst) begin
       \$1567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1568  = \$59 ;
+    \$1568  = \$80 ;
     if (aclk_rst) begin
       \$1568  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1569  = \$66 ;
+    \$1569  = \$85 ;
     if (aclk_rst) begin
       \$1569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1570  = \$73 ;
+    \$1570  = \$86 ;
     if (aclk_rst) begin
-      \$1570  = 1'h0;
+      \$1570  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1571  = \$80 ;
+    \$1571  = \$87 ;
     if (aclk_rst) begin
-      \$1571  = 1'h0;
+      \$1571  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1572  = \$85 ;
+    \$1572  = \$88 ;
     if (aclk_rst) begin
-      \$1572  = 1'h0;
+      \$1572  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1573  = \$86 ;
+    \$1573  = \$89 ;
     if (aclk_rst) begin
       \$1573  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1574  = \$87 ;
+    \$1574  = \$90 ;
     if (aclk_rst) begin
       \$1574  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1575  = \$88 ;
+    \$1575  = \$91 ;
     if (aclk_rst) begin
       \$1575  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1576  = \$89 ;
+    \$1576  = \$94 ;
     if (aclk_rst) begin
-      \$1576  = 1'h1;
+      \$1576  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1577  = \$90 ;
+    \$1577  = \$100 ;
     if (aclk_rst) begin
-      \$1577  = 1'h1;
+      \$1577  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1578  = \$91 ;
+    \$1578  = \$signal$91 ;
     if (aclk_rst) begin
-      \$1578  = 1'h1;
+      \$1578  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1579  = \$94 ;
-    if (aclk_rst) begin
-      \$1579  = 5'h10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1580  = \$100 ;
-    if (aclk_rst) begin
-      \$1580  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1581  = \$signal$91 ;
-    if (aclk_rst) begin
-      \$1581  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1582  = \$101 [31:0];
+    \$1579  = \$101 [31:0];
     if (\$signal$96 ) begin
-      \$1582  = 32'd0;
+      \$1579  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1582  = 32'd0;
+      \$1579  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1583  = \$102 [1:0];
+    \$1580  = \$102 [1:0];
     if (aclk_rst) begin
-      \$1583  = 2'h0;
+      \$1580  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1584  = \$103 [31:0];
+    \$1581  = \$103 [31:0];
     if (\$signal$96 ) begin
-      \$1584  = 32'd0;
+      \$1581  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1584  = 32'd0;
+      \$1581  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1585  = tail_row;
+    \$1582  = tail_row;
     if (\$104 ) begin
-      \$1585  = tail_next_row;
+      \$1582  = tail_next_row;
     end
     if (aclk_rst) begin
-      \$1585  = 2'h0;
+      \$1582  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1586  = tail_next_row;
+    \$1583  = tail_next_row;
     if (\$104 ) begin
-      \$1586  = \$105 [1:0];
+      \$1583  = \$105 [1:0];
     end
     if (aclk_rst) begin
-      \$1586  = 2'h1;
+      \$1583  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1587  = head;
+    \$1584  = head;
     if (popped) begin
-      \$1587  = \$106 [3:0];
+      \$1584  = \$106 [3:0];
     end
     if (aclk_rst) begin
-      \$1587  = 4'h0;
+      \$1584  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1588  = \$107 ;
+    \$1585  = \$107 ;
     if (aclk_rst) begin
-      \$1588  = 1'h0;
+      \$1585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1589  = head[1:0];
+    \$1586  = head[1:0];
     if (aclk_rst) begin
-      \$1589  = 2'h0;
+      \$1586  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1590  = \$signal$97 ;
+    \$1587  = \$signal$97 ;
+    if (aclk_rst) begin
+      \$1587  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1588  = \$114 ;
+    if (aclk_rst) begin
+      \$1588  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1589  = \$115 ;
+    if (aclk_rst) begin
+      \$1589  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1590  = \$116 ;
     if (aclk_rst) begin
       \$1590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1591  = \$114 ;
+    \$1591  = event_ev_grant;
     if (aclk_rst) begin
-      \$1591  = 5'h00;
+      \$1591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1592  = \$115 ;
+    \$1592  = event_lw_granted_1;
     if (aclk_rst) begin
-      \$1592  = 18'h00000;
+      \$1592  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1593  = \$116 ;
+    \$1593  = \$127 [7:0];
     if (aclk_rst) begin
-      \$1593  = 1'h0;
+      \$1593  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1594  = event_ev_grant;
+    \$1594  = event_in_use;
     if (aclk_rst) begin
-      \$1594  = 1'h0;
+      \$1594  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1595  = event_lw_granted_1;
+    \$1595  = \$137 ;
     if (aclk_rst) begin
       \$1595  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1596  = \$127 [7:0];
+    \$1596  = \$143 ;
     if (aclk_rst) begin
-      \$1596  = 8'h00;
+      \$1596  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1597  = event_in_use;
+    \$1597  = event_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1597  = event_in_use;
+    end else begin
+      if (event_hw_grow) begin
+        \$1597  = event_in_use_was;
+      end
+    end
     if (aclk_rst) begin
       \$1597  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1598  = \$137 ;
-    if (aclk_rst) begin
-      \$1598  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1599  = \$143 ;
-    if (aclk_rst) begin
-      \$1599  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1600  = event_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$96 ) begin
-      \$1600  = event_in_use;
+      \$1598  = 32'd0;
     end else begin
-      if (event_hw_grow) begin
-        \$1600  = event_in_use_was;
-      end
+      \$1598  = \$144 [31:0];
     end
     if (aclk_rst) begin
-      \$1600  = 8'h00;
+      \$1598  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1599  = 32'd0;
+    end else begin
+      \$1599  = \$145 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1599  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1600  = 32'd0;
+    end else begin
+      \$1600  = \$146 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1600  = 32'd0;
     end
   end
   always @* begin
@@ -13527,7 +13604,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$96 ) begin
       \$1601  = 32'd0;
     end else begin
-      \$1601  = \$144 [31:0];
+      \$1601  = \$147 [31:0];
     end
     if (aclk_rst) begin
       \$1601  = 32'd0;
@@ -13535,109 +13612,109 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1602  = 32'd0;
-    end else begin
-      \$1602  = \$145 [31:0];
-    end
+    \$1602  = \$148 ;
     if (aclk_rst) begin
-      \$1602  = 32'd0;
+      \$1602  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1603  = 32'd0;
-    end else begin
-      \$1603  = \$146 [31:0];
-    end
+    \$1603  = \$149 ;
     if (aclk_rst) begin
-      \$1603  = 32'd0;
+      \$1603  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1604  = 32'd0;
-    end else begin
-      \$1604  = \$147 [31:0];
-    end
+    \$1604  = log_ev_grant;
     if (aclk_rst) begin
-      \$1604  = 32'd0;
+      \$1604  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1605  = \$148 ;
+    \$1605  = log_lw_granted_1;
     if (aclk_rst) begin
-      \$1605  = 18'h00000;
+      \$1605  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1606  = \$149 ;
+    \$1606  = \$160 [9:0];
     if (aclk_rst) begin
-      \$1606  = 1'h0;
+      \$1606  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1607  = log_ev_grant;
+    \$1607  = log_in_use;
     if (aclk_rst) begin
-      \$1607  = 1'h0;
+      \$1607  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1608  = log_lw_granted_1;
+    \$1608  = \$170 ;
     if (aclk_rst) begin
       \$1608  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1609  = \$160 [9:0];
+    \$1609  = \$176 ;
     if (aclk_rst) begin
-      \$1609  = 10'h000;
+      \$1609  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1610  = log_in_use;
+    \$1610  = log_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1610  = log_in_use;
+    end else begin
+      if (log_hw_grow) begin
+        \$1610  = log_in_use_was;
+      end
+    end
     if (aclk_rst) begin
       \$1610  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1611  = \$170 ;
-    if (aclk_rst) begin
-      \$1611  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1612  = \$176 ;
-    if (aclk_rst) begin
-      \$1612  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1613  = log_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$96 ) begin
-      \$1613  = log_in_use;
+      \$1611  = 32'd0;
     end else begin
-      if (log_hw_grow) begin
-        \$1613  = log_in_use_was;
-      end
+      \$1611  = \$177 [31:0];
     end
     if (aclk_rst) begin
-      \$1613  = 10'h000;
+      \$1611  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1612  = 32'd0;
+    end else begin
+      \$1612  = \$178 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1612  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1613  = 32'd0;
+    end else begin
+      \$1613  = \$179 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1613  = 32'd0;
     end
   end
   always @* begin
@@ -13646,7 +13723,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$96 ) begin
       \$1614  = 32'd0;
     end else begin
-      \$1614  = \$177 [31:0];
+      \$1614  = \$180 [31:0];
     end
     if (aclk_rst) begin
       \$1614  = 32'd0;
@@ -13658,7 +13735,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$96 ) begin
       \$1615  = 32'd0;
     end else begin
-      \$1615  = \$178 [31:0];
+      \$1615  = \$181 [31:0];
     end
     if (aclk_rst) begin
       \$1615  = 32'd0;
@@ -13666,109 +13743,109 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1616  = 32'd0;
-    end else begin
-      \$1616  = \$179 [31:0];
-    end
+    \$1616  = \$182 ;
     if (aclk_rst) begin
-      \$1616  = 32'd0;
+      \$1616  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1617  = 32'd0;
-    end else begin
-      \$1617  = \$180 [31:0];
-    end
+    \$1617  = \$183 ;
     if (aclk_rst) begin
-      \$1617  = 32'd0;
+      \$1617  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1618  = 32'd0;
-    end else begin
-      \$1618  = \$181 [31:0];
-    end
+    \$1618  = config_ev_grant;
     if (aclk_rst) begin
-      \$1618  = 32'd0;
+      \$1618  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1619  = \$182 ;
+    \$1619  = config_lw_granted_1;
     if (aclk_rst) begin
-      \$1619  = 18'h00000;
+      \$1619  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1620  = \$183 ;
+    \$1620  = \$194 [4:0];
     if (aclk_rst) begin
-      \$1620  = 1'h0;
+      \$1620  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1621  = config_ev_grant;
+    \$1621  = config_in_use;
     if (aclk_rst) begin
-      \$1621  = 1'h0;
+      \$1621  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1622  = config_lw_granted_1;
+    \$1622  = \$204 ;
     if (aclk_rst) begin
       \$1622  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1623  = \$194 [4:0];
+    \$1623  = \$210 ;
     if (aclk_rst) begin
-      \$1623  = 5'h00;
+      \$1623  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1624  = config_in_use;
+    \$1624  = config_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1624  = config_in_use;
+    end else begin
+      if (config_hw_grow) begin
+        \$1624  = config_in_use_was;
+      end
+    end
     if (aclk_rst) begin
       \$1624  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1625  = \$204 ;
-    if (aclk_rst) begin
-      \$1625  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1626  = \$210 ;
-    if (aclk_rst) begin
-      \$1626  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1627  = config_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$96 ) begin
-      \$1627  = config_in_use;
+      \$1625  = 32'd0;
     end else begin
-      if (config_hw_grow) begin
-        \$1627  = config_in_use_was;
-      end
+      \$1625  = \$211 [31:0];
     end
     if (aclk_rst) begin
-      \$1627  = 5'h00;
+      \$1625  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1626  = 32'd0;
+    end else begin
+      \$1626  = \$212 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1626  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$96 ) begin
+      \$1627  = 32'd0;
+    end else begin
+      \$1627  = \$213 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1627  = 32'd0;
     end
   end
   always @* begin
@@ -13777,7 +13854,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$signal$96 ) begin
       \$1628  = 32'd0;
     end else begin
-      \$1628  = \$211 [31:0];
+      \$1628  = \$214 [31:0];
     end
     if (aclk_rst) begin
       \$1628  = 32'd0;
@@ -13785,630 +13862,332 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1629  = 32'd0;
-    end else begin
-      \$1629  = \$212 [31:0];
-    end
+    \$1629  = \$216 ;
     if (aclk_rst) begin
-      \$1629  = 32'd0;
+      \$1629  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1630  = 32'd0;
-    end else begin
-      \$1630  = \$213 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1630  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$96 ) begin
-      \$1631  = 32'd0;
-    end else begin
-      \$1631  = \$214 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1631  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1632  = \$216 ;
-    if (aclk_rst) begin
-      \$1632  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1633  = alloc_queue_head;
+    \$1630  = alloc_queue_head;
     if (\$219 ) begin
-      \$1633  = \$220 ;
+      \$1630  = \$220 ;
     end
     if (aclk_rst) begin
-      \$1633  = 15'h0000;
+      \$1630  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1634  = alloc_queue_rd;
+    \$1631  = alloc_queue_rd;
     if (\$224 ) begin
-      \$1634  = alloc_queue_rd_next;
+      \$1631  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1634  = 4'h0;
+      \$1631  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1635  = alloc_queue_rd_next;
+    \$1632  = alloc_queue_rd_next;
     if (\$224 ) begin
-      \$1635  = \$225 [3:0];
+      \$1632  = \$225 [3:0];
     end
     if (aclk_rst) begin
-      \$1635  = 4'h1;
+      \$1632  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1636  = alloc_queue_wr;
+    \$1633  = alloc_queue_wr;
     if (\$229 ) begin
-      \$1636  = alloc_queue_wr_next;
+      \$1633  = alloc_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1636  = 4'h0;
+      \$1633  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1637  = alloc_queue_wr_next;
+    \$1634  = alloc_queue_wr_next;
     if (\$229 ) begin
-      \$1637  = \$230 [3:0];
+      \$1634  = \$230 [3:0];
     end
     if (aclk_rst) begin
-      \$1637  = 4'h1;
+      \$1634  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1638 [0] = \$241 ;
-    \$1638 [1] = \$252 ;
-    \$1638 [2] = \$263 ;
-    \$1638 [3] = \$274 ;
-    \$1638 [4] = \$285 ;
-    \$1638 [5] = \$296 ;
-    \$1638 [6] = \$307 ;
-    \$1638 [7] = \$318 ;
-    \$1638 [8] = \$329 ;
+    \$1635 [0] = \$241 ;
+    \$1635 [1] = \$252 ;
+    \$1635 [2] = \$263 ;
+    \$1635 [3] = \$274 ;
+    \$1635 [4] = \$285 ;
+    \$1635 [5] = \$296 ;
+    \$1635 [6] = \$307 ;
+    \$1635 [7] = \$318 ;
+    \$1635 [8] = \$329 ;
     if (aclk_rst) begin
-      \$1638  = 9'h000;
+      \$1635  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1639 [0] = \$335 ;
-    \$1639 [1] = \$341 ;
-    \$1639 [2] = \$347 ;
-    \$1639 [3] = \$353 ;
-    \$1639 [4] = \$359 ;
-    \$1639 [5] = \$365 ;
-    \$1639 [6] = \$371 ;
-    \$1639 [7] = \$377 ;
-    \$1639 [8] = \$383 ;
-    \$1639 [9] = \$389 ;
+    \$1636 [0] = \$335 ;
+    \$1636 [1] = \$341 ;
+    \$1636 [2] = \$347 ;
+    \$1636 [3] = \$353 ;
+    \$1636 [4] = \$359 ;
+    \$1636 [5] = \$365 ;
+    \$1636 [6] = \$371 ;
+    \$1636 [7] = \$377 ;
+    \$1636 [8] = \$383 ;
+    \$1636 [9] = \$389 ;
     if (aclk_rst) begin
-      \$1639  = 10'h000;
+      \$1636  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1640  = \$394 ;
+    \$1637  = \$394 ;
     if (aclk_rst) begin
-      \$1640  = 1'h0;
+      \$1637  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1641  = \$405 ;
+    \$1638  = \$405 ;
     if (aclk_rst) begin
-      \$1641  = 1'h0;
+      \$1638  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1642  = { \$408 , \$406 [1:0] };
+    \$1639  = { \$408 , \$406 [1:0] };
     if (aclk_rst) begin
-      \$1642  = 15'h0000;
+      \$1639  = 15'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1643  = \$413 [1:0];
+    \$1640  = \$413 [1:0];
     if (aclk_rst) begin
-      \$1643  = 2'h0;
+      \$1640  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1644  = \$413 [14:2];
+    \$1641  = \$413 [14:2];
     if (aclk_rst) begin
-      \$1644  = 13'h0000;
+      \$1641  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1645  = r1_valid;
+    \$1642  = r1_valid;
     if (aclk_rst) begin
-      \$1645  = 1'h0;
+      \$1642  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1646  = \$627 ;
+    \$1644  = bus__w_req;
     if (aclk_rst) begin
-      \$1646  = 32'd0;
+      \$1644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1647 [0] = \$628 [16];
-    \$1647 [1] = \$658 [15];
-    \$1647 [2] = \$688 [15];
-    \$1647 [3] = \$718 [15];
-    if (aclk_rst) begin
-      \$1647  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1648  = \$657 ;
-    if (aclk_rst) begin
-      \$1648  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1649  = \$687 ;
-    if (aclk_rst) begin
-      \$1649  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1650  = \$717 ;
-    if (aclk_rst) begin
-      \$1650  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1651  = bus__w_req;
-    if (aclk_rst) begin
-      \$1651  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1652  = \$732 [1:0];
-    if (aclk_rst) begin
-      \$1652  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1653  = { w0_config_is, w0_log_is, w0_event_is };
-    if (aclk_rst) begin
-      \$1653  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1654  = { \$735 , \$734 , \$733  };
-    if (aclk_rst) begin
-      \$1654  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1655  = \$736 [22:19];
-    if (aclk_rst) begin
-      \$1655  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1656  = \$739 [31:0];
-    if (aclk_rst) begin
-      \$1656  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1657  = \$742 [31:0];
-    if (aclk_rst) begin
-      \$1657  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1658  = \$745 [31:0];
-    if (aclk_rst) begin
-      \$1658  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1659  = command_queue_head;
+    \$1645  = command_queue_head;
     if (\$748 ) begin
-      \$1659  = \$749 ;
+      \$1645  = \$749 ;
     end
     if (aclk_rst) begin
-      \$1659  = 46'h000000000000;
+      \$1645  = 46'h000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1660  = command_queue_rd;
+    \$1646  = command_queue_rd;
     if (\$753 ) begin
-      \$1660  = command_queue_rd_next;
+      \$1646  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1660  = 4'h0;
+      \$1646  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1661  = command_queue_rd_next;
+    \$1647  = command_queue_rd_next;
     if (\$753 ) begin
-      \$1661  = \$754 [3:0];
+      \$1647  = \$754 [3:0];
     end
     if (aclk_rst) begin
-      \$1661  = 4'h1;
+      \$1647  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1662  = command_queue_wr;
+    \$1648  = command_queue_wr;
     if (\$758 ) begin
-      \$1662  = command_queue_wr_next;
+      \$1648  = command_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1662  = 4'h0;
+      \$1648  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1663  = command_queue_wr_next;
+    \$1649  = command_queue_wr_next;
     if (\$758 ) begin
-      \$1663  = \$759 [3:0];
+      \$1649  = \$759 [3:0];
     end
     if (aclk_rst) begin
-      \$1663  = 4'h1;
+      \$1649  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1664 [0] = \$770 ;
-    \$1664 [1] = \$781 ;
-    \$1664 [2] = \$792 ;
-    \$1664 [3] = \$803 ;
-    \$1664 [4] = \$814 ;
-    \$1664 [5] = \$825 ;
-    \$1664 [6] = \$836 ;
-    \$1664 [7] = \$847 ;
-    \$1664 [8] = \$858 ;
+    \$1650 [0] = \$770 ;
+    \$1650 [1] = \$781 ;
+    \$1650 [2] = \$792 ;
+    \$1650 [3] = \$803 ;
+    \$1650 [4] = \$814 ;
+    \$1650 [5] = \$825 ;
+    \$1650 [6] = \$836 ;
+    \$1650 [7] = \$847 ;
+    \$1650 [8] = \$858 ;
     if (aclk_rst) begin
-      \$1664  = 9'h000;
+      \$1650  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1665 [0] = \$864 ;
-    \$1665 [1] = \$870 ;
-    \$1665 [2] = \$876 ;
-    \$1665 [3] = \$882 ;
-    \$1665 [4] = \$888 ;
-    \$1665 [5] = \$894 ;
-    \$1665 [6] = \$900 ;
-    \$1665 [7] = \$906 ;
-    \$1665 [8] = \$912 ;
-    \$1665 [9] = \$918 ;
+    \$1651 [0] = \$864 ;
+    \$1651 [1] = \$870 ;
+    \$1651 [2] = \$876 ;
+    \$1651 [3] = \$882 ;
+    \$1651 [4] = \$888 ;
+    \$1651 [5] = \$894 ;
+    \$1651 [6] = \$900 ;
+    \$1651 [7] = \$906 ;
+    \$1651 [8] = \$912 ;
+    \$1651 [9] = \$918 ;
     if (aclk_rst) begin
-      \$1665  = 10'h000;
+      \$1651  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1666  = \$921 ;
+    \$1652  = \$921 ;
     if (aclk_rst) begin
-      \$1666  = 1'h0;
+      \$1652  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1667  = \$923 ;
+    \$1653  = \$933 ;
     if (aclk_rst) begin
-      \$1667  = 4'h0;
+      \$1653  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1668  = \$925 ;
+    \$1654  = \$1146 ;
     if (aclk_rst) begin
-      \$1668  = 8'h00;
+      \$1654  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1669  = \$927 ;
+    \$1655  = \$1148 ;
     if (aclk_rst) begin
-      \$1669  = 8'h00;
+      \$1655  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1670  = \$929 ;
+    \$1656  = \$1151 ;
     if (aclk_rst) begin
-      \$1670  = 16'h0000;
+      \$1656  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1671  = \$930 ;
-    if (aclk_rst) begin
-      \$1671  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1672  = w0_full_word;
-    if (aclk_rst) begin
-      \$1672  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1673  = \$931 ;
-    if (aclk_rst) begin
-      \$1673  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1674  = \$933 ;
-    if (aclk_rst) begin
-      \$1674  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1675  = \$signal$294 ;
-    if (aclk_rst) begin
-      \$1675  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1676  = \$signal$295 ;
-    if (aclk_rst) begin
-      \$1676  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1677  = w1_data;
-    if (aclk_rst) begin
-      \$1677  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1678  = \$941 ;
-    if (aclk_rst) begin
-      \$1678  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1679  = \$949 ;
-    if (aclk_rst) begin
-      \$1679  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1680  = \$957 ;
-    if (aclk_rst) begin
-      \$1680  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1681  = \$965 ;
-    if (aclk_rst) begin
-      \$1681  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1682  = \$973 ;
-    if (aclk_rst) begin
-      \$1682  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1683  = \$981 ;
-    if (aclk_rst) begin
-      \$1683  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1684  = \$989 ;
-    if (aclk_rst) begin
-      \$1684  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1685  = \$997 ;
-    if (aclk_rst) begin
-      \$1685  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1686  = \$1005 ;
-    if (aclk_rst) begin
-      \$1686  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1687  = \$1013 ;
-    if (aclk_rst) begin
-      \$1687  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1688  = \$1021 ;
-    if (aclk_rst) begin
-      \$1688  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1689  = \$1029 ;
-    if (aclk_rst) begin
-      \$1689  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1690  = \$1037 ;
-    if (aclk_rst) begin
-      \$1690  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1691  = \$1102 [8];
-    if (aclk_rst) begin
-      \$1691  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1692  = \$1143 [5];
-    if (aclk_rst) begin
-      \$1692  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1693  = \$1146 ;
-    if (aclk_rst) begin
-      \$1693  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1694  = \$1148 ;
-    if (aclk_rst) begin
-      \$1694  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1695  = \$1151 ;
-    if (aclk_rst) begin
-      \$1695  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1696  = irq_enable;
+    \$1657  = irq_enable;
     if (\$1153 ) begin
-      \$1696  = \$signal$301 [4:0];
+      \$1657  = \$signal$301 [4:0];
     end
     if (aclk_rst) begin
-      \$1696  = 5'h00;
+      \$1657  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1697  = event_low_water;
+    \$1658  = event_low_water;
     if (\$1155 ) begin
-      \$1697 [7:0] = \$signal$301 [7:0];
+      \$1658 [7:0] = \$signal$301 [7:0];
     end
     if (\$1157 ) begin
-      \$1697 [15:8] = \$signal$301 [15:8];
+      \$1658 [15:8] = \$signal$301 [15:8];
     end
     if (\$1159 ) begin
-      \$1697 [16] = \$signal$301 [16];
+      \$1658 [16] = \$signal$301 [16];
     end
     if (aclk_rst) begin
-      \$1697  = 17'h00000;
+      \$1658  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1698  = log_low_water;
+    \$1659  = log_low_water;
     if (\$1161 ) begin
-      \$1698 [7:0] = \$signal$301 [7:0];
+      \$1659 [7:0] = \$signal$301 [7:0];
     end
     if (\$1163 ) begin
-      \$1698 [15:8] = \$signal$301 [15:8];
+      \$1659 [15:8] = \$signal$301 [15:8];
     end
     if (\$1165 ) begin
-      \$1698 [16] = \$signal$301 [16];
+      \$1659 [16] = \$signal$301 [16];
     end
     if (aclk_rst) begin
-      \$1698  = 17'h00000;
+      \$1659  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1699  = config_low_water;
+    \$1660  = config_low_water;
     if (\$1167 ) begin
-      \$1699 [7:0] = \$signal$301 [7:0];
+      \$1660 [7:0] = \$signal$301 [7:0];
     end
     if (\$1169 ) begin
-      \$1699 [15:8] = \$signal$301 [15:8];
+      \$1660 [15:8] = \$signal$301 [15:8];
     end
     if (\$1171 ) begin
-      \$1699 [16] = \$signal$301 [16];
+      \$1660 [16] = \$signal$301 [16];
     end
     if (aclk_rst) begin
-      \$1699  = 17'h00000;
+      \$1660  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$4376$0 [4:1];
-  assign rsp_grant_pool = \port$4376$0 [6:5];
-  assign rsp_grant_user = \port$4376$48 [11:4];
-  assign rsp_flushed_err = \port$4391$0 [4:1];
-  assign rsp_flushed_pool = \port$4391$0 [14:13];
-  assign rsp_flushed_user = \port$4391$0 [12:5];
-  assign rsp_freed_err = \port$4379$0 [4:1];
-  assign rsp_freed_src = \port$4419$0 [0];
-  assign rsp_freed_in_pool = \port$4379$0 [15];
-  assign rsp_freed_pool = \port$4379$0 [14:13];
-  assign rsp_freed_tag = \port$4419$0 [36:33];
-  assign rsp_freed_addr = \port$4419$0 [32:1];
-  assign rsp_freed_user = \port$4379$0 [12:5];
-  assign rsp_grant_ok = \port$4376$0 [0];
-  assign rsp_freed_ok = \port$4379$0 [0];
-  assign rsp_flushed_ok = \port$4391$0 [0];
-  assign rsp_grant_overwrite = \port$4376$48 [12];
+  assign rsp_grant_err = \port$4375$0 [4:1];
+  assign rsp_grant_pool = \port$4375$0 [6:5];
+  assign rsp_grant_user = \port$4375$48 [11:4];
+  assign rsp_flushed_err = \port$4390$0 [4:1];
+  assign rsp_flushed_pool = \port$4390$0 [14:13];
+  assign rsp_flushed_user = \port$4390$0 [12:5];
+  assign rsp_freed_err = \port$4378$0 [4:1];
+  assign rsp_freed_src = \port$4418$0 [0];
+  assign rsp_freed_in_pool = \port$4378$0 [15];
+  assign rsp_freed_pool = \port$4378$0 [14:13];
+  assign rsp_freed_tag = \port$4418$0 [36:33];
+  assign rsp_freed_addr = \port$4418$0 [32:1];
+  assign rsp_freed_user = \port$4378$0 [12:5];
+  assign rsp_grant_ok = \port$4375$0 [0];
+  assign rsp_freed_ok = \port$4378$0 [0];
+  assign rsp_flushed_ok = \port$4390$0 [0];
+  assign rsp_grant_overwrite = \port$4375$48 [12];
   assign log_bank0_k = \$1187 [1:0];
   assign log_bank1_k = \$1188 [1:0];
   assign log_bank2_k = \$1189 [1:0];
@@ -14416,9 +14195,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign space_under = { \$1203 [5], \$1203  };
   assign \$signal$107  = { low_water_hit, \$1208 , \$1206 , e1_exhausted, \$1205  };
   assign \$signal$168  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$4514$0 [31:0];
+  assign bus__w_data_queued = \port$4519$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1401 , \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], \$1370 [3], \$1366 [3], \$1362 [3], \$1358 [3], \$1354 [3], \$1350 [3], \$1346 [3], \$1342 [3], \$1338 [3], \$1334 [3], \$1330 [3], \$1326 [3], \$1322 [3], \$1318 [3], \$1314 [3], \$1310 [3], \$1306 [3], \$1302 [3], \$1298 [3], \$1294 [3], \$1290 [3], \$1286 [3], \$1282 [3], \$1278 [3], \$1274 [3], w1_is_flush };
-  assign bus__w_strb_queued = \port$4514$0 [35:32];
+  assign bus__w_strb_queued = \port$4519$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$319  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -14439,15 +14218,17 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__en$335  = log_bank3_wen;
   assign \$signature__addr$336  = head[3:2];
   assign \$signature__en$337  = 1'h1;
-  assign bus__r_slow = \$1217 [8];
+  assign bus__r_req_parts = { \port$4507$0 , \port$0$138  };
+  assign bus__r_slow = \$1217 [9];
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$342  = alloc_queue_wr;
-  assign \$signature__data$343  = alloc_queue_w_data;
+  assign \$signature__addr$343  = alloc_queue_wr;
+  assign \$signature__data$344  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4376$0 [0], \port$4376$0 [4:1], 4'h0, \port$4376$48 [3:0], 10'h000, \port$4376$0 [15:7] };
-  assign rsp_grant_slot = \port$4376$0 [15:7];
-  assign rsp_grant_tag = \port$4376$48 [3:0];
-  assign bus__r_slow_data = { \port$4376$0 [0], \port$4376$0 [4:1], 4'h0, \port$4376$48 [3:0], 10'h000, \port$4376$0 [15:7] };
+  assign handle = { \port$4375$0 [0], \port$4375$0 [4:1], 4'h0, \port$4375$48 [3:0], 10'h000, \port$4375$0 [15:7] };
+  assign rsp_grant_slot = \port$4375$0 [15:7];
+  assign rsp_grant_tag = \port$4375$48 [3:0];
+  assign rsp_grant_cpu = bus__r_slow_ack;
+  assign bus__r_slow_data = { \port$4375$0 [0], \port$4375$0 [4:1], 4'h0, \port$4375$48 [3:0], 10'h000, \port$4375$0 [15:7] };
   assign w0_event_is_queued = \$1236 [6];
   assign w0_event_is_pins = \$1239 [6];
   assign w0_log_is_queued = \$1242 [6];
@@ -14455,9 +14236,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign w0_config_is_queued = \$1248 [6];
   assign w0_config_is_pins = \$1251 [6];
   assign bus__w_slow = w1_is_command;
-  assign \read__addr$368  = command_queue_rd;
-  assign \$signature__addr$369  = command_queue_wr;
-  assign \$signature__data$370  = { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1401 , \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], \$1370 [3], \$1366 [3], \$1362 [3], \$1358 [3], \$1354 [3], \$1350 [3], \$1346 [3], \$1342 [3], \$1338 [3], \$1334 [3], \$1330 [3], \$1326 [3], \$1322 [3], \$1318 [3], \$1314 [3], \$1310 [3], \$1306 [3], \$1302 [3], \$1298 [3], \$1294 [3], \$1290 [3], \$1286 [3], \$1282 [3], \$1278 [3], \$1274 [3], w1_is_flush };
+  assign \read__addr$370  = command_queue_rd;
+  assign \$signature__addr$371  = command_queue_wr;
+  assign \$signature__data$372  = { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1401 , \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], \$1370 [3], \$1366 [3], \$1362 [3], \$1358 [3], \$1354 [3], \$1350 [3], \$1346 [3], \$1342 [3], \$1338 [3], \$1334 [3], \$1330 [3], \$1326 [3], \$1322 [3], \$1318 [3], \$1314 [3], \$1310 [3], \$1306 [3], \$1302 [3], \$1298 [3], \$1294 [3], \$1290 [3], \$1286 [3], \$1282 [3], \$1278 [3], \$1274 [3], w1_is_flush };
   assign req_free_addr = \$1543 [32:1];
   assign req_free_oor = \$1543 [33];
   assign req_free_pool = \$1543 [35:34];
@@ -14465,14 +14246,18 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign req_free_hit = \$1543 [42:40];
   assign req_flush_select = \$1543 [45:43];
   assign req_flush_pool = \$1543 [35:34];
-  assign \port$3567$0  = \$1205 ;
-  assign \port$3568$0  = \$1206 ;
-  assign \port$3570$0  = \$1208 ;
-  assign new_alloc = \$1217 [8];
-  assign \port$3941$1  = \$1543 [45:1];
-  assign \port$4684$0  = \$signal$105 ;
-  assign bus__w_ack = \$signal$298 ;
-  assign \port$4956$0  = \$signal$106 ;
+  assign bus__w_ack = w2_valid;
+  assign \port$3570$0  = \$1205 ;
+  assign \port$3571$0  = \$1206 ;
+  assign \port$3573$0  = \$1208 ;
+  assign new_alloc = \$1217 [9];
+  assign \port$3943$1  = \$1543 [45:1];
+  assign \port$4689$0  = \$signal$105 ;
+  assign \port$4925$0  = \$signal$106 ;
+  assign \$1643 [3] = \$718 [15];
+  assign \$1643 [2] = \$688 [15];
+  assign \$1643 [1] = \$658 [15];
+  assign \$1643 [0] = \$628 [16];
   assign \$1207  = log_ev_overwrite;
   assign \$1208  = log_ev_overwrite;
   assign \$117  = 1'h1;
@@ -14499,7 +14284,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$201  = config_ev_grant;
   assign \$208  = \$206 [5];
   assign \$1215 [5:0] = bus__r_addr[5:0];
-  assign \$1215 [7:6] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign \$1215 [8:6] = \$auto$rtlil.cc:2739:Not$2 ;
   assign \$414  = bus__r_addr;
   assign { \$417 [11:3], \$417 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
   assign \$417 [2] = \$auto$rtlil.cc:2739:Not$4 ;

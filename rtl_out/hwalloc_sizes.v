@@ -39,20 +39,20 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire aclk_rst;
   input [1:0] alloc_pool;
   wire [1:0] alloc_pool;
-  wire [1:0] \alloc_pool$128 ;
+  wire [1:0] \alloc_pool$130 ;
   wire [13:0] alloc_port_size;
   output alloc_ready;
   wire alloc_ready;
   input [13:0] alloc_size;
   wire [13:0] alloc_size;
-  wire [13:0] \alloc_size$130 ;
+  wire [13:0] \alloc_size$132 ;
   wire alloc_src;
   input [15:0] alloc_user;
   wire [15:0] alloc_user;
-  wire [15:0] \alloc_user$132 ;
+  wire [15:0] \alloc_user$134 ;
   input alloc_valid;
   wire alloc_valid;
-  wire \alloc_valid$126 ;
+  wire \alloc_valid$128 ;
   input aresetn;
   wire aresetn;
   wire bus__r_ack;
@@ -65,45 +65,47 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire \bus__r_err$67 ;
   wire bus__r_req;
   wire \bus__r_req$69 ;
+  wire [1:0] bus__r_req_parts;
+  wire [1:0] \bus__r_req_parts$71 ;
   wire bus__r_slow;
-  wire \bus__r_slow$71 ;
+  wire \bus__r_slow$73 ;
   wire bus__r_slow_ack;
-  wire \bus__r_slow_ack$73 ;
+  wire \bus__r_slow_ack$75 ;
   wire [31:0] bus__r_slow_data;
-  wire [31:0] \bus__r_slow_data$75 ;
+  wire [31:0] \bus__r_slow_data$77 ;
   wire bus__w_ack;
-  wire \bus__w_ack$77 ;
+  wire \bus__w_ack$79 ;
   wire [11:0] bus__w_addr;
-  wire [11:0] \bus__w_addr$79 ;
+  wire [11:0] \bus__w_addr$81 ;
   wire bus__w_addr_from_queue;
-  wire \bus__w_addr_from_queue$81 ;
+  wire \bus__w_addr_from_queue$83 ;
   wire [11:0] bus__w_addr_queued;
-  wire [11:0] \bus__w_addr_queued$83 ;
+  wire [11:0] \bus__w_addr_queued$85 ;
   wire bus__w_beat_from_queue;
-  wire \bus__w_beat_from_queue$85 ;
+  wire \bus__w_beat_from_queue$87 ;
   wire [31:0] bus__w_data;
-  wire [31:0] \bus__w_data$87 ;
+  wire [31:0] \bus__w_data$89 ;
   wire [31:0] bus__w_data_queued;
-  wire [31:0] \bus__w_data_queued$89 ;
+  wire [31:0] \bus__w_data_queued$91 ;
   wire bus__w_err;
-  wire \bus__w_err$91 ;
+  wire \bus__w_err$93 ;
   wire bus__w_req;
-  wire \bus__w_req$93 ;
+  wire \bus__w_req$95 ;
   wire bus__w_slow;
-  wire \bus__w_slow$95 ;
+  wire \bus__w_slow$97 ;
   wire bus__w_slow_ack;
-  wire \bus__w_slow_ack$97 ;
+  wire \bus__w_slow_ack$99 ;
   wire bus__w_slow_err;
-  wire \bus__w_slow_err$99 ;
+  wire \bus__w_slow_err$101 ;
   wire [3:0] bus__w_strb;
-  wire [3:0] \bus__w_strb$101 ;
+  wire [3:0] \bus__w_strb$103 ;
   wire [3:0] bus__w_strb_queued;
-  wire [3:0] \bus__w_strb_queued$103 ;
+  wire [3:0] \bus__w_strb_queued$105 ;
   wire busy;
-  wire \busy$210 ;
+  wire \busy$218 ;
   input [1:0] flush_pool;
   wire [1:0] flush_pool;
-  wire [1:0] \flush_pool$153 ;
+  wire [1:0] \flush_pool$155 ;
   wire [1:0] flush_port_pool;
   wire flush_port_valid;
   output flush_ready;
@@ -112,27 +114,28 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire flush_src;
   input [15:0] flush_user;
   wire [15:0] flush_user;
-  wire [15:0] \flush_user$155 ;
+  wire [15:0] \flush_user$157 ;
   input flush_valid;
   wire flush_valid;
-  wire \flush_valid$151 ;
+  wire \flush_valid$153 ;
+  wire flushed_cpu;
   output [3:0] flushed_err;
   wire [3:0] flushed_err;
-  wire [3:0] \flushed_err$168 ;
+  wire [3:0] \flushed_err$170 ;
   output flushed_ok;
   wire flushed_ok;
-  wire \flushed_ok$166 ;
+  wire \flushed_ok$168 ;
   wire [1:0] flushed_pool;
   wire flushed_src;
   output [15:0] flushed_user;
   wire [15:0] flushed_user;
-  wire [15:0] \flushed_user$170 ;
+  wire [15:0] \flushed_user$172 ;
   output flushed_valid;
   wire flushed_valid;
-  wire \flushed_valid$175 ;
+  wire \flushed_valid$177 ;
   input [39:0] free_addr;
   wire [39:0] free_addr;
-  wire [39:0] \free_addr$135 ;
+  wire [39:0] \free_addr$137 ;
   wire free_oor;
   wire [1:0] free_oor_pool;
   wire [39:0] free_port_addr;
@@ -142,60 +145,62 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire free_src;
   input [7:0] free_tag;
   wire [7:0] free_tag;
-  wire [7:0] \free_tag$156 ;
+  wire [7:0] \free_tag$158 ;
   input [15:0] free_user;
   wire [15:0] free_user;
-  wire [15:0] \free_user$137 ;
+  wire [15:0] \free_user$139 ;
   input free_valid;
   wire free_valid;
-  wire \free_valid$133 ;
+  wire \free_valid$135 ;
   wire [31:0] freed_addr;
+  wire freed_cpu;
   output [3:0] freed_err;
   wire [3:0] freed_err;
-  wire [3:0] \freed_err$167 ;
+  wire [3:0] \freed_err$169 ;
   wire freed_in_pool;
   output freed_ok;
   wire freed_ok;
-  wire \freed_ok$165 ;
+  wire \freed_ok$167 ;
   wire [1:0] freed_pool;
   wire freed_src;
   wire [7:0] freed_tag;
   output [15:0] freed_user;
   wire [15:0] freed_user;
-  wire [15:0] \freed_user$169 ;
+  wire [15:0] \freed_user$171 ;
   output freed_valid;
   wire freed_valid;
-  wire \freed_valid$173 ;
+  wire \freed_valid$175 ;
   output [39:0] grant_addr;
   wire [39:0] grant_addr;
-  wire [39:0] \grant_addr$162 ;
+  wire [39:0] \grant_addr$164 ;
+  wire grant_cpu;
   output [3:0] grant_err;
   wire [3:0] grant_err;
-  wire [3:0] \grant_err$159 ;
+  wire [3:0] \grant_err$161 ;
   output grant_ok;
   wire grant_ok;
-  wire \grant_ok$158 ;
+  wire \grant_ok$160 ;
   wire grant_overwrite;
   output [1:0] grant_pool;
   wire [1:0] grant_pool;
-  wire [1:0] \grant_pool$160 ;
+  wire [1:0] \grant_pool$162 ;
   wire [13:0] grant_size;
   output [7:0] grant_slot;
   wire [7:0] grant_slot;
-  wire [7:0] \grant_slot$161 ;
+  wire [7:0] \grant_slot$163 ;
   wire grant_src;
   output [7:0] grant_tag;
   wire [7:0] grant_tag;
-  wire [7:0] \grant_tag$164 ;
+  wire [7:0] \grant_tag$166 ;
   output [15:0] grant_user;
   wire [15:0] grant_user;
-  wire [15:0] \grant_user$163 ;
+  wire [15:0] \grant_user$165 ;
   output grant_valid;
   wire grant_valid;
-  wire \grant_valid$171 ;
+  wire \grant_valid$173 ;
   output irq;
   wire irq;
-  wire \irq$212 ;
+  wire \irq$220 ;
   wire native_alloc_valid;
   wire native_flush_valid;
   wire native_free_valid;
@@ -213,6 +218,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire req_free_oor;
   wire [1:0] req_free_pool;
   wire [7:0] req_free_tag;
+  wire rsp_flushed_cpu;
   wire [3:0] rsp_flushed_err;
   wire rsp_flushed_ok;
   wire [1:0] rsp_flushed_pool;
@@ -220,6 +226,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire [15:0] rsp_flushed_user;
   wire rsp_flushed_valid;
   wire [31:0] rsp_freed_addr;
+  wire rsp_freed_cpu;
   wire [3:0] rsp_freed_err;
   wire rsp_freed_in_pool;
   wire rsp_freed_ok;
@@ -228,6 +235,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   wire [7:0] rsp_freed_tag;
   wire [15:0] rsp_freed_user;
   wire rsp_freed_valid;
+  wire rsp_grant_cpu;
   wire [3:0] rsp_grant_err;
   wire rsp_grant_ok;
   wire rsp_grant_overwrite;
@@ -241,90 +249,90 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   reg running = 1'h0;
   input [11:0] s_axil_araddr;
   wire [11:0] s_axil_araddr;
-  wire [11:0] \s_axil_araddr$117 ;
+  wire [11:0] \s_axil_araddr$119 ;
   input [2:0] s_axil_arprot;
   wire [2:0] s_axil_arprot;
-  wire [2:0] \s_axil_arprot$118 ;
+  wire [2:0] \s_axil_arprot$120 ;
   output s_axil_arready;
   wire s_axil_arready;
-  wire \s_axil_arready$116 ;
+  wire \s_axil_arready$118 ;
   input s_axil_arvalid;
   wire s_axil_arvalid;
-  wire \s_axil_arvalid$115 ;
+  wire \s_axil_arvalid$117 ;
   input [11:0] s_axil_awaddr;
   wire [11:0] s_axil_awaddr;
-  wire [11:0] \s_axil_awaddr$106 ;
+  wire [11:0] \s_axil_awaddr$108 ;
   input [2:0] s_axil_awprot;
   wire [2:0] s_axil_awprot;
-  wire [2:0] \s_axil_awprot$107 ;
+  wire [2:0] \s_axil_awprot$109 ;
   output s_axil_awready;
   wire s_axil_awready;
-  wire \s_axil_awready$105 ;
+  wire \s_axil_awready$107 ;
   input s_axil_awvalid;
   wire s_axil_awvalid;
-  wire \s_axil_awvalid$104 ;
+  wire \s_axil_awvalid$106 ;
   input s_axil_bready;
   wire s_axil_bready;
-  wire \s_axil_bready$113 ;
+  wire \s_axil_bready$115 ;
   output [1:0] s_axil_bresp;
   wire [1:0] s_axil_bresp;
-  wire [1:0] \s_axil_bresp$114 ;
+  wire [1:0] \s_axil_bresp$116 ;
   output s_axil_bvalid;
   wire s_axil_bvalid;
-  wire \s_axil_bvalid$112 ;
+  wire \s_axil_bvalid$114 ;
   output [31:0] s_axil_rdata;
   wire [31:0] s_axil_rdata;
-  wire [31:0] \s_axil_rdata$121 ;
+  wire [31:0] \s_axil_rdata$123 ;
   input s_axil_rready;
   wire s_axil_rready;
-  wire \s_axil_rready$120 ;
+  wire \s_axil_rready$122 ;
   output [1:0] s_axil_rresp;
   wire [1:0] s_axil_rresp;
-  wire [1:0] \s_axil_rresp$122 ;
+  wire [1:0] \s_axil_rresp$124 ;
   output s_axil_rvalid;
   wire s_axil_rvalid;
-  wire \s_axil_rvalid$119 ;
+  wire \s_axil_rvalid$121 ;
   input [31:0] s_axil_wdata;
   wire [31:0] s_axil_wdata;
-  wire [31:0] \s_axil_wdata$110 ;
+  wire [31:0] \s_axil_wdata$112 ;
   output s_axil_wready;
   wire s_axil_wready;
-  wire \s_axil_wready$109 ;
+  wire \s_axil_wready$111 ;
   input [3:0] s_axil_wstrb;
   wire [3:0] s_axil_wstrb;
-  wire [3:0] \s_axil_wstrb$111 ;
+  wire [3:0] \s_axil_wstrb$113 ;
   input s_axil_wvalid;
   wire s_axil_wvalid;
-  wire \s_axil_wvalid$108 ;
+  wire \s_axil_wvalid$110 ;
   assign aclk_rst = ~ aresetn;
   assign \$1  = ~ req_alloc;
   assign alloc_ready = running & \$1 ;
   assign \$2  = ~ req_free;
   assign free_ready = running & \$2 ;
   assign \$3  = alloc_valid & alloc_ready;
-  assign \alloc_valid$126  = req_alloc | \$3 ;
-  assign \alloc_pool$128  = req_alloc ? req_alloc_pool : alloc_pool;
-  assign \alloc_size$130  = req_alloc ? req_alloc_size : alloc_size;
-  assign \alloc_user$132  = req_alloc ? 16'h0000 : alloc_user;
+  assign \alloc_valid$128  = req_alloc | \$3 ;
+  assign \alloc_pool$130  = req_alloc ? req_alloc_pool : alloc_pool;
+  assign \alloc_size$132  = req_alloc ? req_alloc_size : alloc_size;
+  assign \alloc_user$134  = req_alloc ? 16'h0000 : alloc_user;
   assign \$4  = free_valid & free_ready;
-  assign \free_valid$133  = req_free | \$4 ;
-  assign \free_addr$135  = req_free ? \$20 [39:0] : free_addr;
-  assign \free_user$137  = req_free ? 16'h0000 : free_user;
+  assign \free_valid$135  = req_free | \$4 ;
+  assign \free_addr$137  = req_free ? \$20 [39:0] : free_addr;
+  assign \free_user$139  = req_free ? 16'h0000 : free_user;
   assign free_oor = req_free & \$20 [40];
   assign flush_port_valid = flush_valid & running;
   assign \$5  = ~ req_flush;
   assign flush_ready = running & \$5 ;
   assign \$6  = flush_valid & flush_ready;
-  assign \flush_valid$151  = req_flush | \$6 ;
-  assign \flush_pool$153  = req_flush ? \$20 [42:41] : flush_pool;
-  assign \flush_user$155  = req_flush ? 16'h0000 : flush_user;
-  assign \free_tag$156  = req_free ? \$20 [50:43] : free_tag;
+  assign \flush_valid$153  = req_flush | \$6 ;
+  assign \flush_pool$155  = req_flush ? \$20 [42:41] : flush_pool;
+  assign \flush_user$157  = req_flush ? 16'h0000 : flush_user;
+  assign \free_tag$158  = req_free ? \$20 [50:43] : free_tag;
   assign \$7  = ~ grant_src;
-  assign grant_valid = \grant_valid$171  & \$7 ;
+  assign grant_valid = \grant_valid$173  & \$7 ;
   assign \$8  = ~ \$14 [0];
-  assign freed_valid = \freed_valid$173  & \$8 ;
+  assign freed_valid = \freed_valid$175  & \$8 ;
   assign \$9  = ~ flushed_src;
-  assign flushed_valid = \flushed_valid$175  & \$9 ;
+  assign flushed_valid = \flushed_valid$177  & \$9 ;
   always @(posedge aclk)
     running <= \$10 ;
   \hwalloc_sizes.axil  axil (
@@ -339,9 +347,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4988$0 (\$11 [4:0]),
-    .\port$4988$55 (\$11 [62:55]),
-    .\port$4988$7 (\$11 [14:7]),
+    .\port$4987$0 (\$11 [4:0]),
+    .\port$4987$55 (\$11 [62:55]),
+    .\port$4987$7 (\$11 [14:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -369,39 +377,42 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   );
   \hwalloc_sizes.core  core (
     .a7_payload(\$11 ),
-    .a7_valid(\grant_valid$171 ),
+    .a7_valid(\grant_valid$173 ),
     .aclk_clk(aclk),
     .aclk_rst(aclk_rst),
-    .alloc_pool(\alloc_pool$128 ),
+    .alloc_pool(\alloc_pool$130 ),
     .alloc_port_size(alloc_size),
-    .alloc_size(\alloc_size$130 ),
+    .alloc_size(\alloc_size$132 ),
     .alloc_size_d7(rsp_grant_size),
     .alloc_src(req_alloc),
     .alloc_src_d7(grant_src),
-    .alloc_user(\alloc_user$132 ),
-    .alloc_valid(\alloc_valid$126 ),
+    .alloc_user(\alloc_user$134 ),
+    .alloc_valid(\alloc_valid$128 ),
     .busy(busy),
     .f7_payload(\$12 ),
-    .f7_valid(\freed_valid$173 ),
-    .flush_pool(\flush_pool$153 ),
+    .f7_valid(\freed_valid$175 ),
+    .flush_pool(\flush_pool$155 ),
     .flush_port_pool(flush_pool),
     .flush_port_valid(flush_port_valid),
     .flush_src(req_flush),
     .flush_src_d7(flushed_src),
-    .flush_user(\flush_user$155 ),
-    .flush_valid(\flush_valid$151 ),
-    .free_addr(\free_addr$135 ),
+    .flush_user(\flush_user$157 ),
+    .flush_valid(\flush_valid$153 ),
+    .flushed_cpu_q(rsp_flushed_cpu),
+    .free_addr(\free_addr$137 ),
     .free_info_d7(\$14 ),
     .free_oor(free_oor),
     .free_oor_pool(\$20 [42:41]),
     .free_port_addr(free_addr),
     .free_src(req_free),
-    .free_tag(\free_tag$156 ),
-    .free_user(\free_user$137 ),
-    .free_valid(\free_valid$133 ),
-    .\port$4552$52 (\$20 [56:51]),
+    .free_tag(\free_tag$158 ),
+    .free_user(\free_user$139 ),
+    .free_valid(\free_valid$135 ),
+    .freed_cpu_q(rsp_freed_cpu),
+    .grant_cpu_q(bus__r_slow_ack),
+    .\port$4554$52 (\$20 [56:51]),
     .x7_payload(\$13 ),
-    .x7_valid(\flushed_valid$175 )
+    .x7_valid(\flushed_valid$177 )
   );
   \hwalloc_sizes.regs  regs (
     .aclk_clk(aclk),
@@ -411,7 +422,6 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__r_err(bus__r_err),
     .bus__r_req(bus__r_req),
     .bus__r_slow_ack(bus__r_slow_ack),
-    .bus__w_ack(bus__w_ack),
     .bus__w_addr(s_axil_awaddr),
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_addr_queued(bus__w_addr_queued),
@@ -430,18 +440,20 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_flush_valid(flush_valid),
     .native_free_valid(free_valid),
     .new_alloc(bus__r_slow),
-    .\port$4114$0 (\$16 ),
-    .\port$4115$0 (\$17 ),
-    .\port$4117$0 (\$18 ),
-    .\port$4552$1 (\$20 ),
-    .\port$4988$0 (\$11 [14:0]),
-    .\port$4988$55 (\$11 [78:55]),
-    .\port$4994$0 (\$12 ),
-    .\port$5009$0 (\$13 ),
-    .\port$5041$0 (\$14 ),
-    .\port$5141$0 (\$15 ),
-    .\port$5315$0 (\$signal ),
-    .\port$5585$0 (\$signal$58 ),
+    .\port$0$175 (s_axil_arvalid),
+    .\port$4117$0 (\$16 ),
+    .\port$4118$0 (\$17 ),
+    .\port$4120$0 (\$18 ),
+    .\port$4554$1 (\$20 ),
+    .\port$4987$0 (\$11 [14:0]),
+    .\port$4987$55 (\$11 [78:55]),
+    .\port$4993$0 (\$12 ),
+    .\port$5008$0 (\$13 ),
+    .\port$5040$0 (\$14 ),
+    .\port$5134$0 (s_axil_arready),
+    .\port$5146$0 (\$15 ),
+    .\port$5320$0 (\$signal ),
+    .\port$5554$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -449,13 +461,16 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .req_alloc_size(req_alloc_size),
     .req_flush(req_flush),
     .req_free(req_free),
+    .rsp_flushed_cpu(rsp_flushed_cpu),
     .rsp_flushed_src(flushed_src),
-    .rsp_flushed_valid(\flushed_valid$175 ),
-    .rsp_freed_valid(\freed_valid$173 ),
+    .rsp_flushed_valid(\flushed_valid$177 ),
+    .rsp_freed_cpu(rsp_freed_cpu),
+    .rsp_freed_valid(\freed_valid$175 ),
     .rsp_grant_size(rsp_grant_size),
     .rsp_grant_src(grant_src),
-    .rsp_grant_valid(\grant_valid$171 ),
-    .w1_is_command(bus__w_slow)
+    .rsp_grant_valid(\grant_valid$173 ),
+    .w1_is_command(bus__w_slow),
+    .w2_valid(bus__w_ack)
   );
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$135 ) begin end
@@ -475,48 +490,50 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign \bus__r_data$65  = bus__r_data;
   assign \bus__r_err$67  = bus__r_err;
   assign \bus__r_req$69  = bus__r_req;
-  assign \bus__r_slow$71  = bus__r_slow;
-  assign \bus__r_slow_ack$73  = bus__r_slow_ack;
+  assign bus__r_req_parts = { s_axil_arready, s_axil_arvalid };
+  assign \bus__r_req_parts$71  = { s_axil_arready, s_axil_arvalid };
+  assign \bus__r_slow$73  = bus__r_slow;
+  assign \bus__r_slow_ack$75  = bus__r_slow_ack;
   assign bus__r_slow_data = { \$11 [0], \$11 [4:1], \$11 [62:55], 11'h000, \$11 [14:7] };
-  assign \bus__r_slow_data$75  = { \$11 [0], \$11 [4:1], \$11 [62:55], 11'h000, \$11 [14:7] };
-  assign \bus__w_ack$77  = bus__w_ack;
+  assign \bus__r_slow_data$77  = { \$11 [0], \$11 [4:1], \$11 [62:55], 11'h000, \$11 [14:7] };
+  assign \bus__w_ack$79  = bus__w_ack;
   assign bus__w_addr = s_axil_awaddr;
-  assign \bus__w_addr$79  = s_axil_awaddr;
-  assign \bus__w_addr_from_queue$81  = bus__w_addr_from_queue;
-  assign \bus__w_addr_queued$83  = bus__w_addr_queued;
-  assign \bus__w_beat_from_queue$85  = bus__w_beat_from_queue;
+  assign \bus__w_addr$81  = s_axil_awaddr;
+  assign \bus__w_addr_from_queue$83  = bus__w_addr_from_queue;
+  assign \bus__w_addr_queued$85  = bus__w_addr_queued;
+  assign \bus__w_beat_from_queue$87  = bus__w_beat_from_queue;
   assign bus__w_data = s_axil_wdata;
-  assign \bus__w_data$87  = s_axil_wdata;
+  assign \bus__w_data$89  = s_axil_wdata;
   assign bus__w_data_queued = \$15 [31:0];
-  assign \bus__w_data_queued$89  = \$15 [31:0];
-  assign \bus__w_err$91  = bus__w_err;
-  assign \bus__w_req$93  = bus__w_req;
-  assign \bus__w_slow$95  = bus__w_slow;
-  assign \bus__w_slow_ack$97  = bus__w_slow_ack;
-  assign \bus__w_slow_err$99  = bus__w_slow_err;
+  assign \bus__w_data_queued$91  = \$15 [31:0];
+  assign \bus__w_err$93  = bus__w_err;
+  assign \bus__w_req$95  = bus__w_req;
+  assign \bus__w_slow$97  = bus__w_slow;
+  assign \bus__w_slow_ack$99  = bus__w_slow_ack;
+  assign \bus__w_slow_err$101  = bus__w_slow_err;
   assign bus__w_strb = s_axil_wstrb;
-  assign \bus__w_strb$101  = s_axil_wstrb;
+  assign \bus__w_strb$103  = s_axil_wstrb;
   assign bus__w_strb_queued = \$15 [35:32];
-  assign \bus__w_strb_queued$103  = \$15 [35:32];
-  assign \s_axil_awvalid$104  = s_axil_awvalid;
-  assign \s_axil_awready$105  = s_axil_awready;
-  assign \s_axil_awaddr$106  = s_axil_awaddr;
-  assign \s_axil_awprot$107  = s_axil_awprot;
-  assign \s_axil_wvalid$108  = s_axil_wvalid;
-  assign \s_axil_wready$109  = s_axil_wready;
-  assign \s_axil_wdata$110  = s_axil_wdata;
-  assign \s_axil_wstrb$111  = s_axil_wstrb;
-  assign \s_axil_bvalid$112  = s_axil_bvalid;
-  assign \s_axil_bready$113  = s_axil_bready;
-  assign \s_axil_bresp$114  = s_axil_bresp;
-  assign \s_axil_arvalid$115  = s_axil_arvalid;
-  assign \s_axil_arready$116  = s_axil_arready;
-  assign \s_axil_araddr$117  = s_axil_araddr;
-  assign \s_axil_arprot$118  = s_axil_arprot;
-  assign \s_axil_rvalid$119  = s_axil_rvalid;
-  assign \s_axil_rready$120  = s_axil_rready;
-  assign \s_axil_rdata$121  = s_axil_rdata;
-  assign \s_axil_rresp$122  = s_axil_rresp;
+  assign \bus__w_strb_queued$105  = \$15 [35:32];
+  assign \s_axil_awvalid$106  = s_axil_awvalid;
+  assign \s_axil_awready$107  = s_axil_awready;
+  assign \s_axil_awaddr$108  = s_axil_awaddr;
+  assign \s_axil_awprot$109  = s_axil_awprot;
+  assign \s_axil_wvalid$110  = s_axil_wvalid;
+  assign \s_axil_wready$111  = s_axil_wready;
+  assign \s_axil_wdata$112  = s_axil_wdata;
+  assign \s_axil_wstrb$113  = s_axil_wstrb;
+  assign \s_axil_bvalid$114  = s_axil_bvalid;
+  assign \s_axil_bready$115  = s_axil_bready;
+  assign \s_axil_bresp$116  = s_axil_bresp;
+  assign \s_axil_arvalid$117  = s_axil_arvalid;
+  assign \s_axil_arready$118  = s_axil_arready;
+  assign \s_axil_araddr$119  = s_axil_araddr;
+  assign \s_axil_arprot$120  = s_axil_arprot;
+  assign \s_axil_rvalid$121  = s_axil_rvalid;
+  assign \s_axil_rready$122  = s_axil_rready;
+  assign \s_axil_rdata$123  = s_axil_rdata;
+  assign \s_axil_rresp$124  = s_axil_rresp;
   assign alloc_src = req_alloc;
   assign free_src = req_free;
   assign req_free_addr = \$20 [39:0];
@@ -533,21 +550,21 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign flush_src = req_flush;
   assign req_flush_pool = \$20 [42:41];
   assign req_free_tag = \$20 [50:43];
-  assign \grant_ok$158  = \$11 [0];
-  assign \grant_err$159  = \$11 [4:1];
-  assign \grant_pool$160  = \$11 [6:5];
-  assign \grant_slot$161  = \$11 [14:7];
-  assign \grant_addr$162  = \$11 [54:15];
-  assign \grant_user$163  = \$11 [78:63];
-  assign \grant_tag$164  = \$11 [62:55];
-  assign \freed_ok$165  = \$12 [0];
-  assign \flushed_ok$166  = \$13 [0];
-  assign \freed_err$167  = \$12 [4:1];
-  assign \flushed_err$168  = \$13 [4:1];
-  assign \freed_user$169  = \$12 [20:5];
-  assign \flushed_user$170  = \$13 [20:5];
+  assign \grant_ok$160  = \$11 [0];
+  assign \grant_err$161  = \$11 [4:1];
+  assign \grant_pool$162  = \$11 [6:5];
+  assign \grant_slot$163  = \$11 [14:7];
+  assign \grant_addr$164  = \$11 [54:15];
+  assign \grant_user$165  = \$11 [78:63];
+  assign \grant_tag$166  = \$11 [62:55];
+  assign \freed_ok$167  = \$12 [0];
+  assign \flushed_ok$168  = \$13 [0];
+  assign \freed_err$169  = \$12 [4:1];
+  assign \flushed_err$170  = \$13 [4:1];
+  assign \freed_user$171  = \$12 [20:5];
+  assign \flushed_user$172  = \$13 [20:5];
   assign freed_src = \$14 [0];
-  assign rsp_grant_valid = \grant_valid$171 ;
+  assign rsp_grant_valid = \grant_valid$173 ;
   assign rsp_grant_ok = \$11 [0];
   assign rsp_grant_err = \$11 [4:1];
   assign rsp_grant_pool = \$11 [6:5];
@@ -557,8 +574,10 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign grant_size = rsp_grant_size;
   assign rsp_grant_overwrite = \$11 [79];
   assign grant_overwrite = \$11 [79];
+  assign rsp_grant_cpu = bus__r_slow_ack;
+  assign grant_cpu = bus__r_slow_ack;
   assign rsp_grant_tag = \$11 [62:55];
-  assign rsp_freed_valid = \freed_valid$173 ;
+  assign rsp_freed_valid = \freed_valid$175 ;
   assign rsp_freed_ok = \$12 [0];
   assign rsp_freed_err = \$12 [4:1];
   assign rsp_freed_pool = \$12 [22:21];
@@ -571,16 +590,18 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
   assign freed_addr = \$14 [32:1];
   assign rsp_freed_tag = \$14 [40:33];
   assign freed_tag = \$14 [40:33];
-  assign rsp_flushed_valid = \flushed_valid$175 ;
+  assign freed_cpu = rsp_freed_cpu;
+  assign rsp_flushed_valid = \flushed_valid$177 ;
   assign rsp_flushed_ok = \$13 [0];
   assign rsp_flushed_err = \$13 [4:1];
   assign rsp_flushed_pool = \$13 [22:21];
   assign flushed_pool = \$13 [22:21];
   assign rsp_flushed_user = \$13 [20:5];
   assign rsp_flushed_src = flushed_src;
-  assign \busy$210  = busy;
+  assign flushed_cpu = rsp_flushed_cpu;
+  assign \busy$218  = busy;
   assign ready = running;
-  assign \irq$212  = irq;
+  assign \irq$220  = irq;
   assign native_alloc_valid = alloc_valid;
   assign native_free_valid = free_valid;
   assign native_flush_valid = flush_valid;
@@ -600,7 +621,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, r_slow_push, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4988$0 , \port$4988$7 , \port$4988$55 , ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4987$0 , \port$4987$7 , \port$4987$55 , r_slow_push, ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1528,8 +1549,8 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire \$signal ;
   wire \$signal$105 ;
   wire \$signal$107 ;
-  wire \$signal$132 ;
-  wire \$signal$134 ;
+  wire \$signal$133 ;
+  wire \$signal$135 ;
   wire \$signal$40 ;
   (* init = 4'h0 *)
   wire [3:0] \$signature__addr ;
@@ -1556,6 +1577,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire bus__r_err;
   output bus__r_req;
   wire bus__r_req;
+  wire [1:0] bus__r_req_parts;
   input bus__r_slow;
   wire bus__r_slow;
   wire bus__r_slow_ack;
@@ -1580,12 +1602,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4988$0 ;
-  wire [4:0] \port$4988$0 ;
-  input [7:0] \port$4988$55 ;
-  wire [7:0] \port$4988$55 ;
-  input [7:0] \port$4988$7 ;
-  wire [7:0] \port$4988$7 ;
+  input [4:0] \port$4987$0 ;
+  wire [4:0] \port$4987$0 ;
+  input [7:0] \port$4987$55 ;
+  wire [7:0] \port$4987$55 ;
+  input [7:0] \port$4987$7 ;
+  wire [7:0] \port$4987$7 ;
   reg [10:0] r_fast_count = 11'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [9:0] r_fast_held = 10'h000;
@@ -1757,7 +1779,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$115 )
-      r_slow_ring[r_slow_wr] <= { \port$4988$0 [0], \port$4988$0 [4:1], \port$4988$55 , 11'h000, \port$4988$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4987$0 [0], \port$4987$0 [4:1], \port$4987$55 , 11'h000, \port$4987$7  };
   end
   assign \read__data$33  = r_slow_ring[r_slow_rd];
   assign \$78  = r_kinds_push & r_kinds_full[8];
@@ -1962,7 +1984,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$279  = ~ r_slow_pop;
   assign \$280  = r_slow_count[0] & \$279 ;
   assign \$281  = ~ \$280 ;
-  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4988$0 [0], \port$4988$0 [4:1], \port$4988$55 , 11'h000, \port$4988$7  };
+  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4987$0 [0], \port$4987$0 [4:1], \port$4987$55 , 11'h000, \port$4987$7  };
   assign \$283  = ~ r_slow_pop;
   assign \$284  = r_slow_count[0] & \$283 ;
   assign \$285  = ~ \$284 ;
@@ -2503,11 +2525,11 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign s_axil_awready = ~ w_addrs_full[1];
   assign s_axil_wready = ~ w_datas_full[1];
   assign \$826  = ~ w_addrs_full[1];
-  assign \$signal$132  = s_axil_awvalid & \$826 ;
+  assign \$signal$133  = s_axil_awvalid & \$826 ;
   assign \$827  = ~ w_datas_full[1];
-  assign \$signal$134  = s_axil_wvalid & \$827 ;
-  assign \$828  = w_addrs_full[0] | \$signal$132 ;
-  assign \$829  = w_datas_full[0] | \$signal$134 ;
+  assign \$signal$135  = s_axil_wvalid & \$827 ;
+  assign \$828  = w_addrs_full[0] | \$signal$133 ;
+  assign \$829  = w_datas_full[0] | \$signal$135 ;
   assign \$830  = \$828  & \$829 ;
   assign \$signal$105  = \$830  & w_room;
   assign \$831  = ~ w_addrs_full[0];
@@ -2515,13 +2537,13 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$833  = ~ w_addrs_full[0];
   assign \$834  = \$signal$105  & \$833 ;
   assign \$835  = ~ \$834 ;
-  assign w_addrs_push = \$signal$132  & \$835 ;
+  assign w_addrs_push = \$signal$133  & \$835 ;
   assign \$836  = ~ w_datas_full[0];
   assign w_datas_pop = \$signal$105  & \$837 ;
   assign \$838  = ~ w_datas_full[0];
   assign \$839  = \$signal$105  & \$838 ;
   assign \$840  = ~ \$839 ;
-  assign w_datas_push = \$signal$134  & \$840 ;
+  assign w_datas_push = \$signal$135  & \$840 ;
   assign \$841  = w_kinds_data0 ? w_slow_full[0] : w_fast_full[0];
   assign s_axil_bvalid = w_kinds_full[0] & \$841 ;
   assign \$842  = w_kinds_data0 ? w_slow_data0 : w_fast_data0;
@@ -3396,7 +3418,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4988$0 [0], \port$4988$0 [4:1], \port$4988$55 , 11'h000, \port$4988$7  };
+  assign r_slow_w_data = { \port$4987$0 [0], \port$4987$0 [4:1], \port$4987$55 , 11'h000, \port$4987$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3408,12 +3430,13 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$112  = r_slow_rd;
   assign \$signature__addr$113  = r_slow_wr;
-  assign \$signature__data$114  = { \port$4988$0 [0], \port$4988$0 [4:1], \port$4988$55 , 11'h000, \port$4988$7  };
+  assign \$signature__data$114  = { \port$4987$0 [0], \port$4987$0 [4:1], \port$4987$55 , 11'h000, \port$4987$7  };
   assign s_axil_arready = ar_room;
+  assign bus__r_req_parts = { ar_room, s_axil_arvalid };
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4988$0 [0], \port$4988$0 [4:1], \port$4988$55 , 11'h000, \port$4988$7  };
+  assign bus__r_slow_data = { \port$4987$0 [0], \port$4987$0 [4:1], \port$4987$55 , 11'h000, \port$4987$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3453,17 +3476,17 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$4552$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, alloc_src, aclk_clk);
+, \port$4554$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, grant_cpu_q, freed_cpu_q, flushed_cpu_q, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$137  = 0;
   wire [15:0] \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$1000 ;
   wire \$1001 ;
-  wire [11:0] \$1002 ;
+  wire \$1002 ;
   wire \$1003 ;
   wire \$1004 ;
-  wire \$1005 ;
+  wire [11:0] \$1005 ;
   wire \$1006 ;
   wire \$1007 ;
   wire \$1008 ;
@@ -3498,17 +3521,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1034 ;
   wire \$1035 ;
   wire \$1036 ;
-  wire [8:0] \$1037 ;
+  wire \$1037 ;
   wire \$1038 ;
   wire \$1039 ;
   wire [2:0] \$104 ;
-  wire \$1040 ;
+  wire [8:0] \$1040 ;
   wire \$1041 ;
   wire \$1042 ;
-  wire [11:0] \$1043 ;
+  wire \$1043 ;
   wire \$1044 ;
   wire \$1045 ;
-  wire \$1046 ;
+  wire [11:0] \$1046 ;
   wire \$1047 ;
   wire \$1048 ;
   wire \$1049 ;
@@ -3558,18 +3581,18 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1089 ;
   wire \$109 ;
   wire \$1090 ;
-  wire [8:0] \$1091 ;
+  wire \$1091 ;
   wire \$1092 ;
   wire \$1093 ;
-  wire \$1094 ;
+  wire [8:0] \$1094 ;
   wire \$1095 ;
   wire \$1096 ;
-  wire [5:0] \$1097 ;
+  wire \$1097 ;
   wire \$1098 ;
   wire \$1099 ;
   wire \$11 ;
   wire [8:0] \$110 ;
-  wire \$1100 ;
+  wire [5:0] \$1100 ;
   wire \$1101 ;
   wire \$1102 ;
   wire \$1103 ;
@@ -3580,16 +3603,16 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1108 ;
   wire \$1109 ;
   wire \$111 ;
-  wire [8:0] \$1110 ;
+  wire \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
-  wire \$1113 ;
+  wire [8:0] \$1113 ;
   wire \$1114 ;
   wire \$1115 ;
-  wire [5:0] \$1116 ;
+  wire \$1116 ;
   wire \$1117 ;
   wire \$1118 ;
-  wire \$1119 ;
+  wire [5:0] \$1119 ;
   wire \$112 ;
   wire \$1120 ;
   wire \$1121 ;
@@ -3600,17 +3623,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1126 ;
   wire \$1127 ;
   wire \$1128 ;
-  wire [8:0] \$1129 ;
+  wire \$1129 ;
   wire \$113 ;
   wire \$1130 ;
   wire \$1131 ;
-  wire \$1132 ;
+  wire [8:0] \$1132 ;
   wire \$1133 ;
   wire \$1134 ;
-  wire [5:0] \$1135 ;
+  wire \$1135 ;
   wire \$1136 ;
   wire \$1137 ;
-  wire \$1138 ;
+  wire [5:0] \$1138 ;
   wire \$1139 ;
   wire \$114 ;
   wire \$1140 ;
@@ -3621,17 +3644,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1145 ;
   wire \$1146 ;
   wire \$1147 ;
-  wire [8:0] \$1148 ;
+  wire \$1148 ;
   wire \$1149 ;
   wire [2:0] \$115 ;
   wire \$1150 ;
-  wire \$1151 ;
+  wire [8:0] \$1151 ;
   wire \$1152 ;
   wire \$1153 ;
-  wire [5:0] \$1154 ;
+  wire \$1154 ;
   wire \$1155 ;
   wire \$1156 ;
-  wire \$1157 ;
+  wire [5:0] \$1157 ;
   wire \$1158 ;
   wire \$1159 ;
   wire [2:0] \$116 ;
@@ -3642,17 +3665,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1164 ;
   wire \$1165 ;
   wire \$1166 ;
-  wire [8:0] \$1167 ;
+  wire \$1167 ;
   wire \$1168 ;
   wire \$1169 ;
   wire [2:0] \$117 ;
-  wire \$1170 ;
+  wire [8:0] \$1170 ;
   wire \$1171 ;
   wire \$1172 ;
-  wire [5:0] \$1173 ;
+  wire \$1173 ;
   wire \$1174 ;
   wire \$1175 ;
-  wire \$1176 ;
+  wire [5:0] \$1176 ;
   wire \$1177 ;
   wire \$1178 ;
   wire \$1179 ;
@@ -3663,17 +3686,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1183 ;
   wire \$1184 ;
   wire \$1185 ;
-  wire [8:0] \$1186 ;
+  wire \$1186 ;
   wire \$1187 ;
   wire \$1188 ;
-  wire \$1189 ;
+  wire [8:0] \$1189 ;
   wire [10:0] \$119 ;
   wire \$1190 ;
   wire \$1191 ;
-  wire [5:0] \$1192 ;
+  wire \$1192 ;
   wire \$1193 ;
   wire \$1194 ;
-  wire \$1195 ;
+  wire [5:0] \$1195 ;
   wire \$1196 ;
   wire \$1197 ;
   wire \$1198 ;
@@ -3685,17 +3708,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1202 ;
   wire \$1203 ;
   wire \$1204 ;
-  wire [8:0] \$1205 ;
+  wire \$1205 ;
   wire \$1206 ;
   wire \$1207 ;
-  wire \$1208 ;
+  wire [8:0] \$1208 ;
   wire \$1209 ;
   wire \$121 ;
   wire \$1210 ;
-  wire [5:0] \$1211 ;
+  wire \$1211 ;
   wire \$1212 ;
   wire \$1213 ;
-  wire \$1214 ;
+  wire [5:0] \$1214 ;
   wire \$1215 ;
   wire \$1216 ;
   wire \$1217 ;
@@ -3706,17 +3729,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1221 ;
   wire \$1222 ;
   wire \$1223 ;
-  wire [8:0] \$1224 ;
+  wire \$1224 ;
   wire \$1225 ;
   wire \$1226 ;
-  wire \$1227 ;
+  wire [8:0] \$1227 ;
   wire \$1228 ;
   wire \$1229 ;
   wire \$123 ;
-  wire [5:0] \$1230 ;
+  wire \$1230 ;
   wire \$1231 ;
   wire \$1232 ;
-  wire \$1233 ;
+  wire [5:0] \$1233 ;
   wire \$1234 ;
   wire \$1235 ;
   wire \$1236 ;
@@ -3764,17 +3787,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1274 ;
   wire \$1275 ;
   wire \$1276 ;
-  wire [8:0] \$1277 ;
+  wire \$1277 ;
   wire \$1278 ;
   wire \$1279 ;
   wire \$128 ;
-  wire \$1280 ;
+  wire [8:0] \$1280 ;
   wire \$1281 ;
   wire \$1282 ;
-  wire [5:0] \$1283 ;
+  wire \$1283 ;
   wire \$1284 ;
   wire \$1285 ;
-  wire \$1286 ;
+  wire [5:0] \$1286 ;
   wire \$1287 ;
   wire \$1288 ;
   wire \$1289 ;
@@ -3785,18 +3808,18 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1293 ;
   wire \$1294 ;
   wire \$1295 ;
-  wire [8:0] \$1296 ;
+  wire \$1296 ;
   wire \$1297 ;
   wire \$1298 ;
-  wire \$1299 ;
+  wire [8:0] \$1299 ;
   wire \$13 ;
   wire [2:0] \$130 ;
   wire \$1300 ;
   wire \$1301 ;
-  wire [5:0] \$1302 ;
+  wire \$1302 ;
   wire \$1303 ;
   wire \$1304 ;
-  wire \$1305 ;
+  wire [5:0] \$1305 ;
   wire \$1306 ;
   wire \$1307 ;
   wire \$1308 ;
@@ -3807,17 +3830,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1312 ;
   wire \$1313 ;
   wire \$1314 ;
-  wire [8:0] \$1315 ;
+  wire \$1315 ;
   wire \$1316 ;
   wire \$1317 ;
-  wire \$1318 ;
+  wire [8:0] \$1318 ;
   wire \$1319 ;
   wire [2:0] \$132 ;
   wire \$1320 ;
-  wire [5:0] \$1321 ;
+  wire \$1321 ;
   wire \$1322 ;
   wire \$1323 ;
-  wire \$1324 ;
+  wire [5:0] \$1324 ;
   wire \$1325 ;
   wire \$1326 ;
   wire \$1327 ;
@@ -3828,17 +3851,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1331 ;
   wire \$1332 ;
   wire \$1333 ;
-  wire [8:0] \$1334 ;
+  wire \$1334 ;
   wire \$1335 ;
   wire \$1336 ;
-  wire \$1337 ;
+  wire [8:0] \$1337 ;
   wire \$1338 ;
   wire \$1339 ;
   wire \$134 ;
-  wire [5:0] \$1340 ;
+  wire \$1340 ;
   wire \$1341 ;
   wire \$1342 ;
-  wire \$1343 ;
+  wire [5:0] \$1343 ;
   wire \$1344 ;
   wire \$1345 ;
   wire \$1346 ;
@@ -3849,17 +3872,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1350 ;
   wire \$1351 ;
   wire \$1352 ;
-  wire [8:0] \$1353 ;
+  wire \$1353 ;
   wire \$1354 ;
   wire \$1355 ;
-  wire \$1356 ;
+  wire [8:0] \$1356 ;
   wire \$1357 ;
   wire \$1358 ;
-  wire [5:0] \$1359 ;
+  wire \$1359 ;
   wire [2:0] \$136 ;
   wire \$1360 ;
   wire \$1361 ;
-  wire \$1362 ;
+  wire [5:0] \$1362 ;
   wire \$1363 ;
   wire \$1364 ;
   wire \$1365 ;
@@ -3870,17 +3893,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [2:0] \$137 ;
   wire \$1370 ;
   wire \$1371 ;
-  wire [8:0] \$1372 ;
+  wire \$1372 ;
   wire \$1373 ;
   wire \$1374 ;
-  wire \$1375 ;
+  wire [8:0] \$1375 ;
   wire \$1376 ;
   wire \$1377 ;
-  wire [5:0] \$1378 ;
+  wire \$1378 ;
   wire \$1379 ;
   wire \$138 ;
   wire \$1380 ;
-  wire \$1381 ;
+  wire [5:0] \$1381 ;
   wire \$1382 ;
   wire \$1383 ;
   wire \$1384 ;
@@ -3891,18 +3914,18 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1389 ;
   wire \$139 ;
   wire \$1390 ;
-  wire [8:0] \$1391 ;
+  wire \$1391 ;
   wire \$1392 ;
   wire \$1393 ;
-  wire \$1394 ;
+  wire [8:0] \$1394 ;
   wire \$1395 ;
   wire \$1396 ;
-  wire [5:0] \$1397 ;
+  wire \$1397 ;
   wire \$1398 ;
   wire \$1399 ;
   wire \$14 ;
   wire [2:0] \$140 ;
-  wire \$1400 ;
+  wire [5:0] \$1400 ;
   wire \$1401 ;
   wire \$1402 ;
   wire \$1403 ;
@@ -3913,16 +3936,16 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1408 ;
   wire \$1409 ;
   wire \$141 ;
-  wire [8:0] \$1410 ;
+  wire \$1410 ;
   wire \$1411 ;
   wire \$1412 ;
-  wire \$1413 ;
+  wire [8:0] \$1413 ;
   wire \$1414 ;
   wire \$1415 ;
-  wire [5:0] \$1416 ;
+  wire \$1416 ;
   wire \$1417 ;
   wire \$1418 ;
-  wire \$1419 ;
+  wire [5:0] \$1419 ;
   wire \$142 ;
   wire \$1420 ;
   wire \$1421 ;
@@ -3968,16 +3991,16 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1458 ;
   wire \$1459 ;
   wire \$146 ;
-  wire [8:0] \$1460 ;
+  wire \$1460 ;
   wire \$1461 ;
   wire \$1462 ;
-  wire \$1463 ;
+  wire [8:0] \$1463 ;
   wire \$1464 ;
   wire \$1465 ;
-  wire [5:0] \$1466 ;
+  wire \$1466 ;
   wire \$1467 ;
   wire \$1468 ;
-  wire \$1469 ;
+  wire [5:0] \$1469 ;
   wire \$147 ;
   wire \$1470 ;
   wire \$1471 ;
@@ -3988,17 +4011,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1476 ;
   wire \$1477 ;
   wire \$1478 ;
-  wire [8:0] \$1479 ;
+  wire \$1479 ;
   wire \$148 ;
   wire \$1480 ;
   wire \$1481 ;
-  wire \$1482 ;
+  wire [8:0] \$1482 ;
   wire \$1483 ;
   wire \$1484 ;
-  wire [5:0] \$1485 ;
+  wire \$1485 ;
   wire \$1486 ;
   wire \$1487 ;
-  wire \$1488 ;
+  wire [5:0] \$1488 ;
   wire \$1489 ;
   wire \$149 ;
   wire \$1490 ;
@@ -4009,18 +4032,18 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1495 ;
   wire \$1496 ;
   wire \$1497 ;
-  wire [8:0] \$1498 ;
+  wire \$1498 ;
   wire \$1499 ;
   wire \$15 ;
   wire \$150 ;
   wire \$1500 ;
-  wire \$1501 ;
+  wire [8:0] \$1501 ;
   wire \$1502 ;
   wire \$1503 ;
-  wire [5:0] \$1504 ;
+  wire \$1504 ;
   wire \$1505 ;
   wire \$1506 ;
-  wire \$1507 ;
+  wire [5:0] \$1507 ;
   wire \$1508 ;
   wire \$1509 ;
   wire [4:0] \$151 ;
@@ -4031,17 +4054,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1514 ;
   wire \$1515 ;
   wire \$1516 ;
-  wire [8:0] \$1517 ;
+  wire \$1517 ;
   wire \$1518 ;
   wire \$1519 ;
   wire \$152 ;
-  wire \$1520 ;
+  wire [8:0] \$1520 ;
   wire \$1521 ;
   wire \$1522 ;
-  wire [5:0] \$1523 ;
+  wire \$1523 ;
   wire \$1524 ;
   wire \$1525 ;
-  wire \$1526 ;
+  wire [5:0] \$1526 ;
   wire \$1527 ;
   wire \$1528 ;
   wire \$1529 ;
@@ -4052,17 +4075,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1533 ;
   wire \$1534 ;
   wire \$1535 ;
-  wire [8:0] \$1536 ;
+  wire \$1536 ;
   wire \$1537 ;
   wire \$1538 ;
-  wire \$1539 ;
+  wire [8:0] \$1539 ;
   wire [10:0] \$154 ;
   wire \$1540 ;
   wire \$1541 ;
-  wire [5:0] \$1542 ;
+  wire \$1542 ;
   wire \$1543 ;
   wire \$1544 ;
-  wire \$1545 ;
+  wire [5:0] \$1545 ;
   wire \$1546 ;
   wire \$1547 ;
   wire \$1548 ;
@@ -4073,17 +4096,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1552 ;
   wire \$1553 ;
   wire \$1554 ;
-  wire [8:0] \$1555 ;
+  wire \$1555 ;
   wire \$1556 ;
   wire \$1557 ;
-  wire \$1558 ;
+  wire [8:0] \$1558 ;
   wire \$1559 ;
   wire \$156 ;
   wire \$1560 ;
-  wire [5:0] \$1561 ;
+  wire \$1561 ;
   wire \$1562 ;
   wire \$1563 ;
-  wire \$1564 ;
+  wire [5:0] \$1564 ;
   wire \$1565 ;
   wire \$1566 ;
   wire \$1567 ;
@@ -4094,17 +4117,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1571 ;
   wire \$1572 ;
   wire \$1573 ;
-  wire [8:0] \$1574 ;
+  wire \$1574 ;
   wire \$1575 ;
   wire \$1576 ;
-  wire \$1577 ;
+  wire [8:0] \$1577 ;
   wire \$1578 ;
   wire \$1579 ;
   wire [10:0] \$158 ;
-  wire [5:0] \$1580 ;
+  wire \$1580 ;
   wire \$1581 ;
   wire \$1582 ;
-  wire \$1583 ;
+  wire [5:0] \$1583 ;
   wire \$1584 ;
   wire \$1585 ;
   wire \$1586 ;
@@ -4115,71 +4138,71 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1590 ;
   wire \$1591 ;
   wire \$1592 ;
-  wire [8:0] \$1593 ;
+  wire \$1593 ;
   wire \$1594 ;
   wire \$1595 ;
-  wire \$1596 ;
+  wire [8:0] \$1596 ;
   wire \$1597 ;
   wire \$1598 ;
-  wire [5:0] \$1599 ;
+  wire \$1599 ;
   wire \$16 ;
   wire \$160 ;
   wire \$1600 ;
   wire \$1601 ;
-  wire [14:0] \$1602 ;
-  wire [36:0] \$1603 ;
-  wire [21:0] \$1604 ;
-  wire [36:0] \$1605 ;
-  wire [20:0] \$1606 ;
-  wire [36:0] \$1607 ;
-  wire \$1608 ;
-  wire \$1609 ;
+  wire [5:0] \$1602 ;
+  wire \$1603 ;
+  wire \$1604 ;
+  wire [14:0] \$1605 ;
+  wire [36:0] \$1606 ;
+  wire [21:0] \$1607 ;
+  wire [36:0] \$1608 ;
+  wire [20:0] \$1609 ;
   wire \$161 ;
-  wire [10:0] \$1610 ;
-  wire [10:0] \$1611 ;
-  wire [11:0] \$1612 ;
-  wire \$1613 ;
+  wire [36:0] \$1610 ;
+  wire \$1611 ;
+  wire \$1612 ;
+  wire [10:0] \$1613 ;
   wire [10:0] \$1614 ;
-  wire [10:0] \$1615 ;
-  wire [11:0] \$1616 ;
-  wire \$1617 ;
+  wire [11:0] \$1615 ;
+  wire \$1616 ;
+  wire [10:0] \$1617 ;
   wire [10:0] \$1618 ;
-  wire [10:0] \$1619 ;
+  wire [11:0] \$1619 ;
   wire [10:0] \$162 ;
-  wire [11:0] \$1620 ;
-  wire \$1621 ;
-  wire \$1622 ;
-  wire [2:0] \$1623 ;
-  wire [2:0] \$1624 ;
-  wire [2:0] \$1625 ;
+  wire \$1620 ;
+  wire [10:0] \$1621 ;
+  wire [10:0] \$1622 ;
+  wire [11:0] \$1623 ;
+  wire \$1624 ;
+  wire \$1625 ;
   wire [2:0] \$1626 ;
-  wire [3:0] \$1627 ;
-  wire [3:0] \$1628 ;
-  wire [10:0] \$1629 ;
+  wire [2:0] \$1627 ;
+  wire [2:0] \$1628 ;
+  wire [2:0] \$1629 ;
   wire [10:0] \$163 ;
-  wire [10:0] \$1630 ;
-  wire [11:0] \$1631 ;
-  wire \$1632 ;
-  wire \$1633 ;
-  wire \$1634 ;
+  wire [3:0] \$1630 ;
+  wire [3:0] \$1631 ;
+  wire [10:0] \$1632 ;
+  wire [10:0] \$1633 ;
+  wire [11:0] \$1634 ;
   wire \$1635 ;
   wire \$1636 ;
   wire \$1637 ;
-  wire [2:0] \$1638 ;
-  wire [2:0] \$1639 ;
+  wire \$1638 ;
+  wire \$1639 ;
   wire [11:0] \$164 ;
   wire \$1640 ;
   wire [2:0] \$1641 ;
-  wire \$1642 ;
+  wire [2:0] \$1642 ;
   wire \$1643 ;
-  wire \$1644 ;
+  wire [2:0] \$1644 ;
   wire \$1645 ;
   wire \$1646 ;
-  wire [3:0] \$1647 ;
+  wire \$1647 ;
   wire \$1648 ;
   wire \$1649 ;
   wire [8:0] \$165 ;
-  wire \$1650 ;
+  wire [3:0] \$1650 ;
   wire \$1651 ;
   wire \$1652 ;
   wire \$1653 ;
@@ -4190,21 +4213,21 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1658 ;
   wire \$1659 ;
   wire [8:0] \$166 ;
-  wire [8:0] \$1660 ;
+  wire \$1660 ;
   wire \$1661 ;
   wire \$1662 ;
-  wire \$1663 ;
+  wire [8:0] \$1663 ;
   wire \$1664 ;
   wire \$1665 ;
   wire \$1666 ;
   wire \$1667 ;
   wire \$1668 ;
-  wire [7:0] \$1669 ;
+  wire \$1669 ;
   wire [7:0] \$167 ;
-  wire [7:0] \$1670 ;
+  wire \$1670 ;
   wire \$1671 ;
-  wire \$1672 ;
-  wire \$1673 ;
+  wire [7:0] \$1672 ;
+  wire [7:0] \$1673 ;
   wire \$1674 ;
   wire \$1675 ;
   wire \$1676 ;
@@ -4215,21 +4238,21 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1680 ;
   wire \$1681 ;
   wire \$1682 ;
-  wire [7:0] \$1683 ;
+  wire \$1683 ;
   wire \$1684 ;
   wire \$1685 ;
-  wire \$1686 ;
+  wire [7:0] \$1686 ;
   wire \$1687 ;
   wire \$1688 ;
   wire \$1689 ;
   wire \$169 ;
   wire \$1690 ;
   wire \$1691 ;
-  wire [7:0] \$1692 ;
-  wire [7:0] \$1693 ;
+  wire \$1692 ;
+  wire \$1693 ;
   wire \$1694 ;
-  wire \$1695 ;
-  wire \$1696 ;
+  wire [7:0] \$1695 ;
+  wire [7:0] \$1696 ;
   wire \$1697 ;
   wire \$1698 ;
   wire \$1699 ;
@@ -4241,72 +4264,72 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1703 ;
   wire \$1704 ;
   wire \$1705 ;
-  wire [6:0] \$1706 ;
+  wire \$1706 ;
   wire \$1707 ;
   wire \$1708 ;
-  wire \$1709 ;
+  wire [6:0] \$1709 ;
   wire \$171 ;
   wire \$1710 ;
   wire \$1711 ;
   wire \$1712 ;
   wire \$1713 ;
   wire \$1714 ;
-  wire [7:0] \$1715 ;
-  wire [7:0] \$1716 ;
-  wire [9:0] \$1717 ;
-  reg \$1718 ;
-  reg [7:0] \$1719 ;
+  wire \$1715 ;
+  wire \$1716 ;
+  wire \$1717 ;
+  wire [7:0] \$1718 ;
+  wire [7:0] \$1719 ;
   wire \$172 ;
-  reg [8:0] \$1720 ;
+  wire [9:0] \$1720 ;
   reg \$1721 ;
   reg [7:0] \$1722 ;
-  reg [17:0] \$1723 ;
+  reg [8:0] \$1723 ;
   reg \$1724 ;
-  reg [6:0] \$1725 ;
-  reg [8:0] \$1726 ;
+  reg [7:0] \$1725 ;
+  reg [17:0] \$1726 ;
   reg \$1727 ;
   reg [6:0] \$1728 ;
-  reg [16:0] \$1729 ;
+  reg [8:0] \$1729 ;
   wire \$173 ;
   reg \$1730 ;
-  reg [5:0] \$1731 ;
-  reg [8:0] \$1732 ;
+  reg [6:0] \$1731 ;
+  reg [16:0] \$1732 ;
   reg \$1733 ;
   reg [5:0] \$1734 ;
-  reg [15:0] \$1735 ;
+  reg [8:0] \$1735 ;
   reg \$1736 ;
-  reg \$1737 ;
-  reg [2:0] \$1738 ;
+  reg [5:0] \$1737 ;
+  reg [15:0] \$1738 ;
   reg \$1739 ;
   wire \$174 ;
-  reg [2:0] \$1740 ;
-  reg \$1741 ;
-  reg [2:0] \$1742 ;
-  reg \$1743 ;
+  reg \$1740 ;
+  reg [2:0] \$1741 ;
+  reg \$1742 ;
+  reg [2:0] \$1743 ;
   reg \$1744 ;
-  reg [8:0] \$1745 ;
-  reg [8:0] \$1746 ;
+  reg [2:0] \$1745 ;
+  reg \$1746 ;
   reg \$1747 ;
-  reg [7:0] \$1748 ;
+  reg [8:0] \$1748 ;
   reg [8:0] \$1749 ;
   wire [41:0] \$175 ;
-  reg [7:0] \$1750 ;
+  reg \$1750 ;
   reg [7:0] \$1751 ;
-  reg [7:0] \$1752 ;
-  reg \$1753 ;
-  reg [6:0] \$1754 ;
+  reg [8:0] \$1752 ;
+  reg [7:0] \$1753 ;
+  reg [7:0] \$1754 ;
   reg [7:0] \$1755 ;
-  reg [6:0] \$1756 ;
-  reg [5:0] \$1757 ;
-  reg [5:0] \$1758 ;
-  reg \$1759 ;
+  reg \$1756 ;
+  reg [6:0] \$1757 ;
+  reg [7:0] \$1758 ;
+  reg [6:0] \$1759 ;
   wire \$176 ;
   reg [5:0] \$1760 ;
   reg [5:0] \$1761 ;
-  reg [5:0] \$1762 ;
-  reg \$1763 ;
-  reg \$1764 ;
-  reg \$1765 ;
+  reg \$1762 ;
+  reg [5:0] \$1763 ;
+  reg [5:0] \$1764 ;
+  reg [5:0] \$1765 ;
   reg \$1766 ;
   reg \$1767 ;
   reg \$1768 ;
@@ -4342,50 +4365,50 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$1795 ;
   reg \$1796 ;
   reg \$1797 ;
-  wire [2:0] \$1798 ;
-  wire [2:0] \$1799 ;
+  reg \$1798 ;
+  reg \$1799 ;
   wire \$18 ;
   wire \$180 ;
   reg \$1800 ;
-  reg \$1801 ;
-  reg \$1802 ;
+  wire [2:0] \$1801 ;
+  wire [2:0] \$1802 ;
   reg \$1803 ;
   reg \$1804 ;
   reg \$1805 ;
   reg \$1806 ;
   reg \$1807 ;
-  reg [2:0] \$1808 ;
-  reg [2:0] \$1809 ;
+  reg \$1808 ;
+  reg \$1809 ;
   wire \$181 ;
   reg \$1810 ;
-  reg [7:0] \$1811 ;
-  reg \$1812 ;
-  reg [7:0] \$1813 ;
-  reg \$1814 ;
+  reg [2:0] \$1811 ;
+  reg [2:0] \$1812 ;
+  reg \$1813 ;
+  reg [7:0] \$1814 ;
   reg \$1815 ;
-  reg [8:0] \$1816 ;
-  reg [2:0] \$1817 ;
+  reg [7:0] \$1816 ;
+  reg \$1817 ;
   reg \$1818 ;
-  reg [6:0] \$1819 ;
+  reg [8:0] \$1819 ;
   wire [41:0] \$182 ;
-  reg \$1820 ;
-  reg [6:0] \$1821 ;
-  reg \$1822 ;
+  reg [2:0] \$1820 ;
+  reg \$1821 ;
+  reg [6:0] \$1822 ;
   reg \$1823 ;
-  reg [7:0] \$1824 ;
-  reg [2:0] \$1825 ;
+  reg [6:0] \$1824 ;
+  reg \$1825 ;
   reg \$1826 ;
-  reg [5:0] \$1827 ;
-  reg \$1828 ;
-  reg [5:0] \$1829 ;
+  reg [7:0] \$1827 ;
+  reg [2:0] \$1828 ;
+  reg \$1829 ;
   wire \$183 ;
-  reg \$1830 ;
+  reg [5:0] \$1830 ;
   reg \$1831 ;
   reg [5:0] \$1832 ;
-  reg [2:0] \$1833 ;
+  reg \$1833 ;
   reg \$1834 ;
-  reg \$1835 ;
-  reg \$1836 ;
+  reg [5:0] \$1835 ;
+  reg [2:0] \$1836 ;
   reg \$1837 ;
   reg \$1838 ;
   reg \$1839 ;
@@ -4406,7 +4429,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$1852 ;
   reg \$1853 ;
   reg \$1854 ;
+  reg \$1855 ;
+  reg \$1856 ;
+  reg \$1857 ;
+  reg \$1858 ;
+  reg \$1859 ;
   wire \$186 ;
+  reg \$1860 ;
   wire \$187 ;
   wire \$188 ;
   wire \$189 ;
@@ -4895,85 +4924,85 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$623 ;
   wire \$624 ;
   wire \$625 ;
-  wire [8:0] \$626 ;
-  wire [8:0] \$627 ;
-  wire [8:0] \$628 ;
-  wire \$629 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire [8:0] \$629 ;
   wire [5:0] \$63 ;
-  wire \$630 ;
-  wire \$631 ;
+  wire [8:0] \$630 ;
+  wire [8:0] \$631 ;
   wire \$632 ;
   wire \$633 ;
-  wire [8:0] \$634 ;
+  wire \$634 ;
   wire \$635 ;
   wire \$636 ;
-  wire \$637 ;
+  wire [8:0] \$637 ;
   wire \$638 ;
   wire \$639 ;
   wire \$64 ;
-  wire [7:0] \$640 ;
+  wire \$640 ;
   wire \$641 ;
   wire \$642 ;
-  wire \$643 ;
+  wire [7:0] \$643 ;
   wire \$644 ;
   wire \$645 ;
-  wire [6:0] \$646 ;
+  wire \$646 ;
   wire \$647 ;
   wire \$648 ;
-  wire \$649 ;
+  wire [6:0] \$649 ;
   wire \$65 ;
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
   wire \$653 ;
-  wire [4:0] \$654 ;
+  wire \$654 ;
   wire \$655 ;
   wire \$656 ;
-  wire \$657 ;
+  wire [4:0] \$657 ;
   wire \$658 ;
   wire \$659 ;
   wire \$66 ;
   wire \$660 ;
   wire \$661 ;
-  wire [4:0] \$662 ;
+  wire \$662 ;
   wire \$663 ;
   wire \$664 ;
-  wire \$665 ;
+  wire [4:0] \$665 ;
   wire \$666 ;
   wire \$667 ;
   wire \$668 ;
   wire \$669 ;
   wire \$67 ;
-  wire [4:0] \$670 ;
+  wire \$670 ;
   wire \$671 ;
   wire \$672 ;
-  wire \$673 ;
+  wire [4:0] \$673 ;
   wire \$674 ;
   wire \$675 ;
   wire \$676 ;
   wire \$677 ;
-  wire [4:0] \$678 ;
+  wire \$678 ;
   wire \$679 ;
   wire \$68 ;
   wire \$680 ;
-  wire \$681 ;
+  wire [4:0] \$681 ;
   wire \$682 ;
   wire \$683 ;
   wire \$684 ;
   wire \$685 ;
-  wire [4:0] \$686 ;
+  wire \$686 ;
   wire \$687 ;
   wire \$688 ;
-  wire \$689 ;
+  wire [4:0] \$689 ;
   wire \$69 ;
   wire \$690 ;
   wire \$691 ;
   wire \$692 ;
   wire \$693 ;
-  wire [4:0] \$694 ;
+  wire \$694 ;
   wire \$695 ;
   wire \$696 ;
-  wire \$697 ;
+  wire [4:0] \$697 ;
   wire \$698 ;
   wire \$699 ;
   wire \$7 ;
@@ -4994,10 +5023,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$712 ;
   wire \$713 ;
   wire \$714 ;
-  wire [6:0] \$715 ;
+  wire \$715 ;
   wire \$716 ;
   wire \$717 ;
-  wire \$718 ;
+  wire [6:0] \$718 ;
   wire \$719 ;
   wire \$72 ;
   wire \$720 ;
@@ -5033,16 +5062,16 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$748 ;
   wire \$749 ;
   wire \$75 ;
-  wire [8:0] \$750 ;
+  wire \$750 ;
   wire \$751 ;
   wire \$752 ;
-  wire \$753 ;
+  wire [8:0] \$753 ;
   wire \$754 ;
   wire \$755 ;
-  wire [11:0] \$756 ;
+  wire \$756 ;
   wire \$757 ;
   wire \$758 ;
-  wire \$759 ;
+  wire [11:0] \$759 ;
   wire \$76 ;
   wire \$760 ;
   wire \$761 ;
@@ -5078,18 +5107,18 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$789 ;
   wire \$79 ;
   wire \$790 ;
-  wire [8:0] \$791 ;
+  wire \$791 ;
   wire \$792 ;
   wire \$793 ;
-  wire \$794 ;
+  wire [8:0] \$794 ;
   wire \$795 ;
   wire \$796 ;
-  wire [11:0] \$797 ;
+  wire \$797 ;
   wire \$798 ;
   wire \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire \$800 ;
+  wire [11:0] \$800 ;
   wire \$801 ;
   wire \$802 ;
   wire \$803 ;
@@ -5124,17 +5153,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$83 ;
   wire \$830 ;
   wire \$831 ;
-  wire [8:0] \$832 ;
+  wire \$832 ;
   wire \$833 ;
   wire \$834 ;
-  wire \$835 ;
+  wire [8:0] \$835 ;
   wire \$836 ;
   wire \$837 ;
-  wire [11:0] \$838 ;
+  wire \$838 ;
   wire \$839 ;
   wire \$84 ;
   wire \$840 ;
-  wire \$841 ;
+  wire [11:0] \$841 ;
   wire \$842 ;
   wire \$843 ;
   wire \$844 ;
@@ -5169,17 +5198,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$870 ;
   wire \$871 ;
   wire \$872 ;
-  wire [8:0] \$873 ;
+  wire \$873 ;
   wire \$874 ;
   wire \$875 ;
-  wire \$876 ;
+  wire [8:0] \$876 ;
   wire \$877 ;
   wire \$878 ;
-  wire [11:0] \$879 ;
+  wire \$879 ;
   wire \$88 ;
   wire \$880 ;
   wire \$881 ;
-  wire \$882 ;
+  wire [11:0] \$882 ;
   wire \$883 ;
   wire \$884 ;
   wire \$885 ;
@@ -5215,17 +5244,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$911 ;
   wire \$912 ;
   wire \$913 ;
-  wire [8:0] \$914 ;
+  wire \$914 ;
   wire \$915 ;
   wire \$916 ;
-  wire \$917 ;
+  wire [8:0] \$917 ;
   wire \$918 ;
   wire \$919 ;
   wire \$92 ;
-  wire [11:0] \$920 ;
+  wire \$920 ;
   wire \$921 ;
   wire \$922 ;
-  wire \$923 ;
+  wire [11:0] \$923 ;
   wire \$924 ;
   wire \$925 ;
   wire \$926 ;
@@ -5260,17 +5289,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$952 ;
   wire \$953 ;
   wire \$954 ;
-  wire [8:0] \$955 ;
+  wire \$955 ;
   wire \$956 ;
   wire \$957 ;
-  wire \$958 ;
+  wire [8:0] \$958 ;
   wire \$959 ;
   wire [6:0] \$96 ;
   wire \$960 ;
-  wire [11:0] \$961 ;
+  wire \$961 ;
   wire \$962 ;
   wire \$963 ;
-  wire \$964 ;
+  wire [11:0] \$964 ;
   wire \$965 ;
   wire \$966 ;
   wire \$967 ;
@@ -5305,19 +5334,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$993 ;
   wire \$994 ;
   wire \$995 ;
-  wire [8:0] \$996 ;
+  wire \$996 ;
   wire \$997 ;
   wire \$998 ;
-  wire \$999 ;
+  wire [8:0] \$999 ;
   wire [7:0] \$signal ;
   wire \$signal$265 ;
   wire \$signal$277 ;
   wire \$signal$296 ;
   wire [3:0] \$signal$345 ;
-  wire [7:0] \$signal$499 ;
   wire [7:0] \$signal$502 ;
   wire [7:0] \$signal$505 ;
-  wire \$signal$508 ;
+  wire [7:0] \$signal$508 ;
+  wire \$signal$511 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -5590,6 +5619,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [15:0] flush_user;
   input flush_valid;
   wire flush_valid;
+  (* init = 1'h0 *)
+  wire flushed_cpu;
+  output flushed_cpu_q;
+  reg flushed_cpu_q = 1'h0;
   wire [3:0] flushed_err;
   wire flushed_ok;
   wire [1:0] flushed_pool;
@@ -5625,6 +5658,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   input free_valid;
   wire free_valid;
   wire [31:0] freed_addr;
+  (* init = 1'h0 *)
+  wire freed_cpu;
+  output freed_cpu_q;
+  reg freed_cpu_q = 1'h0;
   wire [3:0] freed_err;
   wire freed_in_pool;
   wire freed_ok;
@@ -5635,7 +5672,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 1'h0 *)
   wire freed_valid;
   reg [39:0] grant_addr;
-  wire [39:0] \grant_addr$520 ;
+  wire [39:0] \grant_addr$523 ;
+  (* init = 1'h0 *)
+  wire grant_cpu;
+  output grant_cpu_q;
+  reg grant_cpu_q = 1'h0;
   wire [3:0] grant_err;
   wire grant_ok;
   wire grant_overwrite;
@@ -5660,13 +5701,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 6'h00 *)
   wire [5:0] large_grant_addr;
   (* init = 6'h00 *)
-  wire [5:0] \large_grant_addr$478 ;
+  wire [5:0] \large_grant_addr$481 ;
   (* init = 9'h000 *)
   wire [8:0] large_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \large_grant_data$480 ;
-  wire [7:0] \large_grant_data$480.next ;
-  wire \large_grant_data$480.snap ;
+  wire [8:0] \large_grant_data$483 ;
+  wire [7:0] \large_grant_data$483.next ;
+  wire \large_grant_data$483.snap ;
   wire [7:0] \large_grant_data.next ;
   wire \large_grant_data.snap ;
   reg [8:0] large_grant_r0_b0 = 9'h000;
@@ -5690,11 +5731,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 6'h00 *)
   wire [5:0] large_parity_addr;
   (* init = 6'h00 *)
-  wire [5:0] \large_parity_addr$490 ;
+  wire [5:0] \large_parity_addr$493 ;
   (* init = 1'h0 *)
   wire large_parity_data;
   (* init = 1'h0 *)
-  wire \large_parity_data$492 ;
+  wire \large_parity_data$495 ;
   reg large_parity_r0_b0 = 1'h0;
   reg large_parity_r1_b0 = 1'h0;
   (* init = 6'h00 *)
@@ -5743,13 +5784,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 7'h00 *)
   wire [6:0] medium_grant_addr;
   (* init = 7'h00 *)
-  wire [6:0] \medium_grant_addr$451 ;
+  wire [6:0] \medium_grant_addr$454 ;
   (* init = 9'h000 *)
   wire [8:0] medium_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \medium_grant_data$453 ;
-  wire [7:0] \medium_grant_data$453.next ;
-  wire \medium_grant_data$453.snap ;
+  wire [8:0] \medium_grant_data$456 ;
+  wire [7:0] \medium_grant_data$456.next ;
+  wire \medium_grant_data$456.snap ;
   wire [7:0] \medium_grant_data.next ;
   wire \medium_grant_data.snap ;
   reg [8:0] medium_grant_r0_b0 = 9'h000;
@@ -5773,11 +5814,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 7'h00 *)
   wire [6:0] medium_parity_addr;
   (* init = 7'h00 *)
-  wire [6:0] \medium_parity_addr$463 ;
+  wire [6:0] \medium_parity_addr$466 ;
   (* init = 1'h0 *)
   wire medium_parity_data;
   (* init = 1'h0 *)
-  wire \medium_parity_data$465 ;
+  wire \medium_parity_data$468 ;
   reg medium_parity_r0_b0 = 1'h0;
   reg medium_parity_r1_b0 = 1'h0;
   (* init = 7'h00 *)
@@ -5817,38 +5858,38 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [6:0] medium_tail;
   wire medium_take_fresh;
   wire [7:0] next_tag;
-  input [5:0] \port$4552$52 ;
-  wire [5:0] \port$4552$52 ;
+  input [5:0] \port$4554$52 ;
+  wire [5:0] \port$4554$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$423 ;
+  wire [7:0] \r__addr$426 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$433 ;
+  wire [7:0] \r__addr$436 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$435 ;
+  wire [7:0] \r__addr$438 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$442 ;
+  wire [7:0] \r__addr$445 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$448 ;
+  wire [6:0] \r__addr$451 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$450 ;
+  wire [6:0] \r__addr$453 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$460 ;
+  wire [6:0] \r__addr$463 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$462 ;
+  wire [6:0] \r__addr$465 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$469 ;
+  wire [6:0] \r__addr$472 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$475 ;
+  wire [5:0] \r__addr$478 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$477 ;
+  wire [5:0] \r__addr$480 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$487 ;
+  wire [5:0] \r__addr$490 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$489 ;
+  wire [5:0] \r__addr$492 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$496 ;
+  wire [5:0] \r__addr$499 ;
   wire [8:0] r__data;
   wire [8:0] \r__data$11 ;
   wire \r__data$13 ;
@@ -5877,13 +5918,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 8'h00 *)
   wire [7:0] small_grant_addr;
   (* init = 8'h00 *)
-  wire [7:0] \small_grant_addr$424 ;
+  wire [7:0] \small_grant_addr$427 ;
   (* init = 9'h000 *)
   wire [8:0] small_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \small_grant_data$426 ;
-  wire [7:0] \small_grant_data$426.next ;
-  wire \small_grant_data$426.snap ;
+  wire [8:0] \small_grant_data$429 ;
+  wire [7:0] \small_grant_data$429.next ;
+  wire \small_grant_data$429.snap ;
   wire [7:0] \small_grant_data.next ;
   wire \small_grant_data.snap ;
   reg [8:0] small_grant_r0_b0 = 9'h000;
@@ -5907,11 +5948,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 8'h00 *)
   wire [7:0] small_parity_addr;
   (* init = 8'h00 *)
-  wire [7:0] \small_parity_addr$436 ;
+  wire [7:0] \small_parity_addr$439 ;
   (* init = 1'h0 *)
   wire small_parity_data;
   (* init = 1'h0 *)
-  wire \small_parity_data$438 ;
+  wire \small_parity_data$441 ;
   reg small_parity_r0_b0 = 1'h0;
   reg small_parity_r1_b0 = 1'h0;
   (* init = 8'h00 *)
@@ -5954,48 +5995,48 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 8'h00 *)
   wire [7:0] w__addr;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$427 ;
+  wire [7:0] \w__addr$430 ;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$439 ;
+  wire [7:0] \w__addr$442 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$445 ;
+  wire [6:0] \w__addr$448 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$454 ;
+  wire [6:0] \w__addr$457 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$466 ;
+  wire [6:0] \w__addr$469 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$472 ;
+  wire [5:0] \w__addr$475 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$481 ;
+  wire [5:0] \w__addr$484 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$493 ;
+  wire [5:0] \w__addr$496 ;
   wire [8:0] w__data;
-  wire \w__data$431 ;
+  wire \w__data$434 ;
   (* init = 18'h00000 *)
-  wire [17:0] \w__data$441 ;
-  wire [8:0] \w__data$447 ;
-  wire \w__data$458 ;
+  wire [17:0] \w__data$444 ;
+  wire [8:0] \w__data$450 ;
+  wire \w__data$461 ;
   (* init = 17'h00000 *)
-  wire [16:0] \w__data$468 ;
-  wire [8:0] \w__data$474 ;
-  wire \w__data$485 ;
+  wire [16:0] \w__data$471 ;
+  wire [8:0] \w__data$477 ;
+  wire \w__data$488 ;
   (* init = 16'h0000 *)
-  wire [15:0] \w__data$495 ;
+  wire [15:0] \w__data$498 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$429 ;
+  wire \w__en$432 ;
   (* init = 1'h0 *)
-  wire \w__en$440 ;
+  wire \w__en$443 ;
   (* init = 1'h0 *)
-  wire \w__en$446 ;
-  wire \w__en$456 ;
+  wire \w__en$449 ;
+  wire \w__en$459 ;
   (* init = 1'h0 *)
-  wire \w__en$467 ;
+  wire \w__en$470 ;
   (* init = 1'h0 *)
-  wire \w__en$473 ;
-  wire \w__en$483 ;
+  wire \w__en$476 ;
+  wire \w__en$486 ;
   (* init = 1'h0 *)
-  wire \w__en$494 ;
+  wire \w__en$497 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [15:0] x0_user = 16'h0000;
@@ -6026,7 +6067,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] large_grant [47:0];
   always @(posedge aclk_clk) begin
     if (large_grant_w_en)
-      large_grant[large_grant_w_addr] <= { \$628 [7:0], large_grant_w_data[0] };
+      large_grant[large_grant_w_addr] <= { \$631 [7:0], large_grant_w_data[0] };
   end
   reg [8:0] _0_;
   reg [8:0] _1_;
@@ -6039,8 +6080,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* no_rw_check = 32'd1 *)
   reg [0:0] large_parity [47:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$483 )
-      large_parity[f4_slot_large] <= \w__data$485 ;
+    if (\w__en$486 )
+      large_parity[f4_slot_large] <= \w__data$488 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
@@ -6065,7 +6106,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] medium_grant [127:0];
   always @(posedge aclk_clk) begin
     if (medium_grant_w_en)
-      medium_grant[medium_grant_w_addr] <= { \$627 [7:0], medium_grant_w_data[0] };
+      medium_grant[medium_grant_w_addr] <= { \$630 [7:0], medium_grant_w_data[0] };
   end
   reg [8:0] _5_;
   reg [8:0] _6_;
@@ -6078,8 +6119,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* no_rw_check = 32'd1 *)
   reg [0:0] medium_parity [127:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$456 )
-      medium_parity[f4_slot_medium] <= \w__data$458 ;
+    if (\w__en$459 )
+      medium_parity[f4_slot_medium] <= \w__data$461 ;
   end
   reg [0:0] _7_;
   reg [0:0] _8_;
@@ -6104,7 +6145,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] small_grant [255:0];
   always @(posedge aclk_clk) begin
     if (small_grant_w_en)
-      small_grant[small_grant_w_addr] <= { \$626 [7:0], small_grant_w_data[0] };
+      small_grant[small_grant_w_addr] <= { \$629 [7:0], small_grant_w_data[0] };
   end
   reg [8:0] _10_;
   reg [8:0] _11_;
@@ -6117,8 +6158,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* no_rw_check = 32'd1 *)
   reg [0:0] small_parity [255:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$429 )
-      small_parity[f4_slot_small] <= \w__data$431 ;
+    if (\w__en$432 )
+      small_parity[f4_slot_small] <= \w__data$434 ;
   end
   reg [0:0] _12_;
   reg [0:0] _13_;
@@ -6163,10 +6204,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$25  = \$24  & a0_fits[2];
   assign \$26  = ! flush_port_pool;
   assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$4552$52 [3] : \$27 ;
+  assign \$28  = flush_src ? \port$4554$52 [3] : \$27 ;
   assign \$29  = flush_port_pool == 1'h1;
   assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$4552$52 [4] : \$30 ;
+  assign \$31  = flush_src ? \port$4554$52 [4] : \$30 ;
   assign \$32  = x0_pool >= 2'h3;
   assign \$33  = x0_pool == 2'h2;
   assign \$34  = \$33  ? 4'h8 : 4'h0;
@@ -6269,7 +6310,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$139  = a2_ok & a2_from_fresh;
   assign \$140  = \$139  ? a2_in : 3'h0;
   assign \$141  = a2_ok & a2_from_fresh;
-  assign \$143  = a3_ok ? { \$705 , \$701 , \$694 [4], \$686 [4], \$678 [4], \$670 [4], \$662 [4], \$654 [4] } : 8'h00;
+  assign \$143  = a3_ok ? { \$708 , \$704 , \$697 [4], \$689 [4], \$681 [4], \$673 [4], \$665 [4], \$657 [4] } : 8'h00;
   assign \$144  = a4_ok ? grant_addr : 40'h0000000000;
   assign \$146  = \$145  & small_queue_r0_b0[9];
   assign \$148  = \$147  & medium_queue_r0_b0[8];
@@ -6296,19 +6337,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$170  = free_port_addr - 37'h1000004000;
   assign \$171  = ~ \$170 [40];
   assign \$173  = \$169  & \$172 ;
-  assign \$174  = free_src ? \port$4552$52 [0] : \$173 ;
+  assign \$174  = free_src ? \port$4554$52 [0] : \$173 ;
   assign \$175  = free_port_addr - 37'h1000010000;
   assign \$176  = ~ \$175 [40];
   assign \$177  = free_port_addr - 37'h1000020000;
   assign \$178  = ~ \$177 [40];
   assign \$180  = \$176  & \$179 ;
-  assign \$181  = free_src ? \port$4552$52 [1] : \$180 ;
+  assign \$181  = free_src ? \port$4554$52 [1] : \$180 ;
   assign \$182  = free_port_addr - 37'h1000100000;
   assign \$183  = ~ \$182 [40];
   assign \$184  = free_port_addr - 37'h1000130000;
   assign \$185  = ~ \$184 [40];
   assign \$187  = \$183  & \$186 ;
-  assign \$188  = free_src ? \port$4552$52 [2] : \$187 ;
+  assign \$188  = free_src ? \port$4554$52 [2] : \$187 ;
   assign \$189  = f0_addr[2:0] == f2_addr[2:0];
   assign \$190  = f0_addr[5:3] == f2_addr[5:3];
   assign \$191  = f0_addr[8:6] == f2_addr[8:6];
@@ -6446,12 +6487,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$325  = \$324  + 1'h1;
   assign \$326  = a4_tag + 1'h1;
   assign \$327  = a5_tag + 1'h1;
-  assign \$328  = \$1612 [11] ? \$326 [7:0] : \$327 [7:0];
-  assign \$329  = \$1612 [11] ? a4_snap : a5_snap;
+  assign \$328  = \$1615 [11] ? \$326 [7:0] : \$327 [7:0];
+  assign \$329  = \$1615 [11] ? a4_snap : a5_snap;
   assign \$330  = f2_same_third & f5_ok;
-  assign \$331  = ~ \$1612 [11];
+  assign \$331  = ~ \$1615 [11];
   assign \$332  = \$signal$265  & \$331 ;
-  assign \$333  = ~ \$1616 [11];
+  assign \$333  = ~ \$1619 [11];
   assign \$334  = \$332  & \$333 ;
   assign \$335  = f2_same_third & f5_ok;
   assign \$336  = ~ \$335 ;
@@ -6487,7 +6528,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$369  = large_parity_r0_b0 == large_grant_r0_b0[0];
   assign \$370  = \$368  & \$369 ;
   assign \$371  = \$367  & \$370 ;
-  assign \$399  = f3_go & \$1620 [11];
+  assign \$399  = f3_go & \$1623 [11];
   assign \$400  = a4_tag ^ f3_tag;
   assign \$401  = ~ \$400 ;
   assign \$402  = \$401  + 1'h1;
@@ -6525,7 +6566,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$437  = f3_flushed ? 3'h0 : 3'h7;
   assign \$438  = { 1'h0, \$436  } & { \$437 [2], \$437  };
   assign \$439  = { 1'h0, f3_in } & \$438 ;
-  assign \$440  = \$1620 [11] | released_f1;
+  assign \$440  = \$1623 [11] | released_f1;
   assign \$441  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$442  = ~ \$441 ;
   assign \$443  = \$442  + 1'h1;
@@ -6689,943 +6730,946 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$614  = \release  & f4_taken_a4;
   assign \$615  = ~ \$614 ;
   assign \$616  = \$613  & \$615 ;
-  assign \$617  = | { a1_select[0], a1_valid, a0_valid, large_push, medium_push, small_push };
-  assign \$618  = | { x0_select, x0_valid, a1_select[2:1] };
-  assign \$619  = | { a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$620  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
-  assign \$621  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
-  assign \$622  = | { f4_by_mem[0], f4_by_older, f4_by_a1, f4_blocked, f4_go, f4_valid };
-  assign \$623  = | { f4_by_mem_live, f5_valid, f4_by_mem[2:1] };
-  assign \$624  = | { x4_valid, x3_valid, f7_valid, f6_valid, a7_valid, a6_valid };
-  assign \$625  = | { x7_valid, x6_valid, x5_valid };
-  assign \$626  = small_grant_w_data[8:1] + 1'h1;
-  assign \$627  = medium_grant_w_data[8:1] + 1'h1;
-  assign \$628  = large_grant_w_data[8:1] + 1'h1;
-  assign \$629  = small_has_fresh | x1_select[0];
-  assign small_take_fresh = a1_select[0] & \$629 ;
-  assign \$630  = ~ x1_select[0];
-  assign \$631  = a1_select[0] & \$630 ;
-  assign \$632  = ~ small_has_fresh;
-  assign \$633  = \$631  & \$632 ;
-  assign small_pop = \$633  & small_nonempty;
-  assign \$634  = small_fresh_slot + 1'h1;
-  assign \$635  = medium_has_fresh | x1_select[1];
-  assign medium_take_fresh = a1_select[1] & \$635 ;
-  assign \$636  = ~ x1_select[1];
-  assign \$637  = a1_select[1] & \$636 ;
-  assign \$638  = ~ medium_has_fresh;
-  assign \$639  = \$637  & \$638 ;
-  assign medium_pop = \$639  & medium_nonempty;
-  assign \$640  = medium_fresh_slot + 1'h1;
-  assign \$641  = large_has_fresh | x1_select[2];
-  assign large_take_fresh = a1_select[2] & \$641 ;
-  assign \$642  = ~ x1_select[2];
-  assign \$643  = a1_select[2] & \$642 ;
-  assign \$644  = ~ large_has_fresh;
-  assign \$645  = \$643  & \$644 ;
-  assign large_pop = \$645  & large_nonempty;
-  assign \$646  = large_fresh_slot + 1'h1;
-  assign \$647  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$649  = \$648  & small_queue_r0_b0[0];
-  assign \$651  = \$650  & medium_queue_r0_b0[0];
-  assign \$653  = \$652  & large_queue_r0_b0[0];
-  assign \$654  = { \$653 , \$651 , \$649 , \$647  } + 4'hf;
-  assign \$655  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$657  = \$656  & small_queue_r0_b0[1];
-  assign \$659  = \$658  & medium_queue_r0_b0[1];
-  assign \$661  = \$660  & large_queue_r0_b0[1];
-  assign \$662  = { \$661 , \$659 , \$657 , \$655  } + 4'hf;
-  assign \$663  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$665  = \$664  & small_queue_r0_b0[2];
-  assign \$667  = \$666  & medium_queue_r0_b0[2];
-  assign \$669  = \$668  & large_queue_r0_b0[2];
-  assign \$670  = { \$669 , \$667 , \$665 , \$663  } + 4'hf;
-  assign \$671  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$673  = \$672  & small_queue_r0_b0[3];
-  assign \$675  = \$674  & medium_queue_r0_b0[3];
-  assign \$677  = \$676  & large_queue_r0_b0[3];
-  assign \$678  = { \$677 , \$675 , \$673 , \$671  } + 4'hf;
-  assign \$679  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$681  = \$680  & small_queue_r0_b0[4];
-  assign \$683  = \$682  & medium_queue_r0_b0[4];
-  assign \$685  = \$684  & large_queue_r0_b0[4];
-  assign \$686  = { \$685 , \$683 , \$681 , \$679  } + 4'hf;
-  assign \$687  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$689  = \$688  & small_queue_r0_b0[5];
-  assign \$691  = \$690  & medium_queue_r0_b0[5];
-  assign \$693  = \$692  & large_queue_r0_b0[5];
-  assign \$694  = { \$693 , \$691 , \$689 , \$687  } + 4'hf;
-  assign \$695  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$697  = \$696  & small_queue_r0_b0[6];
-  assign \$698  = \$695  | \$697 ;
-  assign \$700  = \$699  & medium_queue_r0_b0[6];
+  assign \$617  = a6_valid & alloc_src_d6;
+  assign \$618  = f6_valid & free_info_d6[0];
+  assign \$619  = x6_valid & flush_src_d6;
+  assign \$620  = | { a1_select[0], a1_valid, a0_valid, large_push, medium_push, small_push };
+  assign \$621  = | { x0_select, x0_valid, a1_select[2:1] };
+  assign \$622  = | { a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$623  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
+  assign \$624  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
+  assign \$625  = | { f4_by_mem[0], f4_by_older, f4_by_a1, f4_blocked, f4_go, f4_valid };
+  assign \$626  = | { f4_by_mem_live, f5_valid, f4_by_mem[2:1] };
+  assign \$627  = | { x4_valid, x3_valid, f7_valid, f6_valid, a7_valid, a6_valid };
+  assign \$628  = | { x7_valid, x6_valid, x5_valid };
+  assign \$629  = small_grant_w_data[8:1] + 1'h1;
+  assign \$630  = medium_grant_w_data[8:1] + 1'h1;
+  assign \$631  = large_grant_w_data[8:1] + 1'h1;
+  assign \$632  = small_has_fresh | x1_select[0];
+  assign small_take_fresh = a1_select[0] & \$632 ;
+  assign \$633  = ~ x1_select[0];
+  assign \$634  = a1_select[0] & \$633 ;
+  assign \$635  = ~ small_has_fresh;
+  assign \$636  = \$634  & \$635 ;
+  assign small_pop = \$636  & small_nonempty;
+  assign \$637  = small_fresh_slot + 1'h1;
+  assign \$638  = medium_has_fresh | x1_select[1];
+  assign medium_take_fresh = a1_select[1] & \$638 ;
+  assign \$639  = ~ x1_select[1];
+  assign \$640  = a1_select[1] & \$639 ;
+  assign \$641  = ~ medium_has_fresh;
+  assign \$642  = \$640  & \$641 ;
+  assign medium_pop = \$642  & medium_nonempty;
+  assign \$643  = medium_fresh_slot + 1'h1;
+  assign \$644  = large_has_fresh | x1_select[2];
+  assign large_take_fresh = a1_select[2] & \$644 ;
+  assign \$645  = ~ x1_select[2];
+  assign \$646  = a1_select[2] & \$645 ;
+  assign \$647  = ~ large_has_fresh;
+  assign \$648  = \$646  & \$647 ;
+  assign large_pop = \$648  & large_nonempty;
+  assign \$649  = large_fresh_slot + 1'h1;
+  assign \$650  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$652  = \$651  & small_queue_r0_b0[0];
+  assign \$654  = \$653  & medium_queue_r0_b0[0];
+  assign \$656  = \$655  & large_queue_r0_b0[0];
+  assign \$657  = { \$656 , \$654 , \$652 , \$650  } + 4'hf;
+  assign \$658  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$660  = \$659  & small_queue_r0_b0[1];
+  assign \$662  = \$661  & medium_queue_r0_b0[1];
+  assign \$664  = \$663  & large_queue_r0_b0[1];
+  assign \$665  = { \$664 , \$662 , \$660 , \$658  } + 4'hf;
+  assign \$666  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$668  = \$667  & small_queue_r0_b0[2];
+  assign \$670  = \$669  & medium_queue_r0_b0[2];
+  assign \$672  = \$671  & large_queue_r0_b0[2];
+  assign \$673  = { \$672 , \$670 , \$668 , \$666  } + 4'hf;
+  assign \$674  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$676  = \$675  & small_queue_r0_b0[3];
+  assign \$678  = \$677  & medium_queue_r0_b0[3];
+  assign \$680  = \$679  & large_queue_r0_b0[3];
+  assign \$681  = { \$680 , \$678 , \$676 , \$674  } + 4'hf;
+  assign \$682  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$684  = \$683  & small_queue_r0_b0[4];
+  assign \$686  = \$685  & medium_queue_r0_b0[4];
+  assign \$688  = \$687  & large_queue_r0_b0[4];
+  assign \$689  = { \$688 , \$686 , \$684 , \$682  } + 4'hf;
+  assign \$690  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$692  = \$691  & small_queue_r0_b0[5];
+  assign \$694  = \$693  & medium_queue_r0_b0[5];
+  assign \$696  = \$695  & large_queue_r0_b0[5];
+  assign \$697  = { \$696 , \$694 , \$692 , \$690  } + 4'hf;
+  assign \$698  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$700  = \$699  & small_queue_r0_b0[6];
   assign \$701  = \$698  | \$700 ;
-  assign \$702  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$704  = \$703  & small_queue_r0_b0[7];
-  assign \$705  = \$702  | \$704 ;
-  assign \$706  = a3_sel_fresh[0] & small_parity_r1_b0;
-  assign \$707  = a3_sel_fresh[1] & medium_parity_r1_b0;
-  assign \$708  = a3_sel_fresh[2] & large_parity_r1_b0;
-  assign \$710  = \$709  & small_queue_r0_b0[8];
-  assign \$712  = \$711  & medium_queue_r0_b0[7];
-  assign \$714  = \$713  & large_queue_r0_b0[6];
-  assign \$715  = { \$714 , \$712 , \$710 , \$708 , \$707 , \$706  } + 6'h3f;
-  assign \$716  = a3_hit_a1 | a3_older_hit;
-  assign \$717  = ~ \$716 ;
-  assign \$718  = a3_sel_new[0] & \$717 ;
-  assign \$720  = a3_hit_a1 | a3_older_hit;
-  assign \$721  = ~ \$720 ;
-  assign \$722  = a3_sel_new[1] & \$721 ;
-  assign \$724  = a3_hit_a1 | a3_older_hit;
-  assign \$725  = ~ \$724 ;
-  assign \$726  = a3_sel_new[2] & \$725 ;
-  assign \$729  = a3_hit_a1 | a3_older_hit;
-  assign \$730  = ~ \$729 ;
-  assign \$731  = \$728  & \$730 ;
-  assign \$732  = \$731  & small_grant_r1_b0[1];
-  assign \$734  = a3_hit_a1 | a3_older_hit;
-  assign \$735  = ~ \$734 ;
-  assign \$736  = \$733  & \$735 ;
-  assign \$737  = \$736  & medium_grant_r1_b0[1];
-  assign \$739  = a3_hit_a1 | a3_older_hit;
-  assign \$740  = ~ \$739 ;
-  assign \$741  = \$738  & \$740 ;
-  assign \$742  = \$741  & large_grant_r1_b0[1];
-  assign \$744  = \$743  & small_queue_r0_b0[10];
-  assign \$746  = \$745  & medium_queue_r0_b0[9];
-  assign \$748  = \$747  & large_queue_r0_b0[8];
-  assign \$749  = a3_fwd_ok & a3_hit_a1;
-  assign \$750  = a4_tag + 1'h1;
-  assign \$751  = \$749  & \$750 [0];
-  assign \$752  = a3_fwd_ok & a3_older_hit;
-  assign \$753  = ~ a3_hit_a1;
-  assign \$754  = \$752  & \$753 ;
-  assign \$755  = \$754  & a3_older_next[0];
-  assign \$756  = { \$755 , \$751 , \$748 , \$746 , \$744 , \$742 , \$737 , \$732 , \$727 , \$723 , \$719  } + 11'h7ff;
-  assign \$757  = a3_hit_a1 | a3_older_hit;
-  assign \$758  = ~ \$757 ;
-  assign \$759  = a3_sel_new[0] & \$758 ;
-  assign \$761  = a3_hit_a1 | a3_older_hit;
-  assign \$762  = ~ \$761 ;
-  assign \$763  = a3_sel_new[1] & \$762 ;
-  assign \$765  = a3_hit_a1 | a3_older_hit;
-  assign \$766  = ~ \$765 ;
-  assign \$767  = a3_sel_new[2] & \$766 ;
-  assign \$770  = a3_hit_a1 | a3_older_hit;
-  assign \$771  = ~ \$770 ;
-  assign \$772  = \$769  & \$771 ;
-  assign \$773  = \$772  & small_grant_r1_b0[2];
-  assign \$775  = a3_hit_a1 | a3_older_hit;
-  assign \$776  = ~ \$775 ;
-  assign \$777  = \$774  & \$776 ;
-  assign \$778  = \$777  & medium_grant_r1_b0[2];
-  assign \$780  = a3_hit_a1 | a3_older_hit;
-  assign \$781  = ~ \$780 ;
-  assign \$782  = \$779  & \$781 ;
-  assign \$783  = \$782  & large_grant_r1_b0[2];
-  assign \$785  = \$784  & small_queue_r0_b0[11];
-  assign \$787  = \$786  & medium_queue_r0_b0[10];
-  assign \$789  = \$788  & large_queue_r0_b0[9];
-  assign \$790  = a3_fwd_ok & a3_hit_a1;
-  assign \$791  = a4_tag + 1'h1;
-  assign \$792  = \$790  & \$791 [1];
-  assign \$793  = a3_fwd_ok & a3_older_hit;
-  assign \$794  = ~ a3_hit_a1;
-  assign \$795  = \$793  & \$794 ;
-  assign \$796  = \$795  & a3_older_next[1];
-  assign \$797  = { \$796 , \$792 , \$789 , \$787 , \$785 , \$783 , \$778 , \$773 , \$768 , \$764 , \$760  } + 11'h7ff;
-  assign \$798  = a3_hit_a1 | a3_older_hit;
-  assign \$799  = ~ \$798 ;
-  assign \$800  = a3_sel_new[0] & \$799 ;
-  assign \$802  = a3_hit_a1 | a3_older_hit;
-  assign \$803  = ~ \$802 ;
-  assign \$804  = a3_sel_new[1] & \$803 ;
-  assign \$806  = a3_hit_a1 | a3_older_hit;
-  assign \$807  = ~ \$806 ;
-  assign \$808  = a3_sel_new[2] & \$807 ;
-  assign \$811  = a3_hit_a1 | a3_older_hit;
-  assign \$812  = ~ \$811 ;
-  assign \$813  = \$810  & \$812 ;
-  assign \$814  = \$813  & small_grant_r1_b0[3];
-  assign \$816  = a3_hit_a1 | a3_older_hit;
-  assign \$817  = ~ \$816 ;
-  assign \$818  = \$815  & \$817 ;
-  assign \$819  = \$818  & medium_grant_r1_b0[3];
-  assign \$821  = a3_hit_a1 | a3_older_hit;
-  assign \$822  = ~ \$821 ;
-  assign \$823  = \$820  & \$822 ;
-  assign \$824  = \$823  & large_grant_r1_b0[3];
-  assign \$826  = \$825  & small_queue_r0_b0[12];
-  assign \$828  = \$827  & medium_queue_r0_b0[11];
-  assign \$830  = \$829  & large_queue_r0_b0[10];
-  assign \$831  = a3_fwd_ok & a3_hit_a1;
-  assign \$832  = a4_tag + 1'h1;
-  assign \$833  = \$831  & \$832 [2];
-  assign \$834  = a3_fwd_ok & a3_older_hit;
-  assign \$835  = ~ a3_hit_a1;
-  assign \$836  = \$834  & \$835 ;
-  assign \$837  = \$836  & a3_older_next[2];
-  assign \$838  = { \$837 , \$833 , \$830 , \$828 , \$826 , \$824 , \$819 , \$814 , \$809 , \$805 , \$801  } + 11'h7ff;
-  assign \$839  = a3_hit_a1 | a3_older_hit;
-  assign \$840  = ~ \$839 ;
-  assign \$841  = a3_sel_new[0] & \$840 ;
-  assign \$843  = a3_hit_a1 | a3_older_hit;
-  assign \$844  = ~ \$843 ;
-  assign \$845  = a3_sel_new[1] & \$844 ;
-  assign \$847  = a3_hit_a1 | a3_older_hit;
-  assign \$848  = ~ \$847 ;
-  assign \$849  = a3_sel_new[2] & \$848 ;
-  assign \$852  = a3_hit_a1 | a3_older_hit;
-  assign \$853  = ~ \$852 ;
-  assign \$854  = \$851  & \$853 ;
-  assign \$855  = \$854  & small_grant_r1_b0[4];
-  assign \$857  = a3_hit_a1 | a3_older_hit;
-  assign \$858  = ~ \$857 ;
-  assign \$859  = \$856  & \$858 ;
-  assign \$860  = \$859  & medium_grant_r1_b0[4];
-  assign \$862  = a3_hit_a1 | a3_older_hit;
-  assign \$863  = ~ \$862 ;
-  assign \$864  = \$861  & \$863 ;
-  assign \$865  = \$864  & large_grant_r1_b0[4];
-  assign \$867  = \$866  & small_queue_r0_b0[13];
-  assign \$869  = \$868  & medium_queue_r0_b0[12];
-  assign \$871  = \$870  & large_queue_r0_b0[11];
-  assign \$872  = a3_fwd_ok & a3_hit_a1;
-  assign \$873  = a4_tag + 1'h1;
-  assign \$874  = \$872  & \$873 [3];
-  assign \$875  = a3_fwd_ok & a3_older_hit;
-  assign \$876  = ~ a3_hit_a1;
-  assign \$877  = \$875  & \$876 ;
-  assign \$878  = \$877  & a3_older_next[3];
-  assign \$879  = { \$878 , \$874 , \$871 , \$869 , \$867 , \$865 , \$860 , \$855 , \$850 , \$846 , \$842  } + 11'h7ff;
-  assign \$880  = a3_hit_a1 | a3_older_hit;
-  assign \$881  = ~ \$880 ;
-  assign \$882  = a3_sel_new[0] & \$881 ;
-  assign \$884  = a3_hit_a1 | a3_older_hit;
-  assign \$885  = ~ \$884 ;
-  assign \$886  = a3_sel_new[1] & \$885 ;
-  assign \$888  = a3_hit_a1 | a3_older_hit;
-  assign \$889  = ~ \$888 ;
-  assign \$890  = a3_sel_new[2] & \$889 ;
-  assign \$893  = a3_hit_a1 | a3_older_hit;
-  assign \$894  = ~ \$893 ;
-  assign \$895  = \$892  & \$894 ;
-  assign \$896  = \$895  & small_grant_r1_b0[5];
-  assign \$898  = a3_hit_a1 | a3_older_hit;
-  assign \$899  = ~ \$898 ;
-  assign \$900  = \$897  & \$899 ;
-  assign \$901  = \$900  & medium_grant_r1_b0[5];
-  assign \$903  = a3_hit_a1 | a3_older_hit;
-  assign \$904  = ~ \$903 ;
-  assign \$905  = \$902  & \$904 ;
-  assign \$906  = \$905  & large_grant_r1_b0[5];
-  assign \$908  = \$907  & small_queue_r0_b0[14];
-  assign \$910  = \$909  & medium_queue_r0_b0[13];
-  assign \$912  = \$911  & large_queue_r0_b0[12];
-  assign \$913  = a3_fwd_ok & a3_hit_a1;
-  assign \$914  = a4_tag + 1'h1;
-  assign \$915  = \$913  & \$914 [4];
-  assign \$916  = a3_fwd_ok & a3_older_hit;
-  assign \$917  = ~ a3_hit_a1;
-  assign \$918  = \$916  & \$917 ;
-  assign \$919  = \$918  & a3_older_next[4];
-  assign \$920  = { \$919 , \$915 , \$912 , \$910 , \$908 , \$906 , \$901 , \$896 , \$891 , \$887 , \$883  } + 11'h7ff;
-  assign \$921  = a3_hit_a1 | a3_older_hit;
-  assign \$922  = ~ \$921 ;
-  assign \$923  = a3_sel_new[0] & \$922 ;
-  assign \$925  = a3_hit_a1 | a3_older_hit;
-  assign \$926  = ~ \$925 ;
-  assign \$927  = a3_sel_new[1] & \$926 ;
-  assign \$929  = a3_hit_a1 | a3_older_hit;
-  assign \$930  = ~ \$929 ;
-  assign \$931  = a3_sel_new[2] & \$930 ;
-  assign \$934  = a3_hit_a1 | a3_older_hit;
-  assign \$935  = ~ \$934 ;
-  assign \$936  = \$933  & \$935 ;
-  assign \$937  = \$936  & small_grant_r1_b0[6];
-  assign \$939  = a3_hit_a1 | a3_older_hit;
-  assign \$940  = ~ \$939 ;
-  assign \$941  = \$938  & \$940 ;
-  assign \$942  = \$941  & medium_grant_r1_b0[6];
-  assign \$944  = a3_hit_a1 | a3_older_hit;
-  assign \$945  = ~ \$944 ;
-  assign \$946  = \$943  & \$945 ;
-  assign \$947  = \$946  & large_grant_r1_b0[6];
-  assign \$949  = \$948  & small_queue_r0_b0[15];
-  assign \$951  = \$950  & medium_queue_r0_b0[14];
-  assign \$953  = \$952  & large_queue_r0_b0[13];
-  assign \$954  = a3_fwd_ok & a3_hit_a1;
-  assign \$955  = a4_tag + 1'h1;
-  assign \$956  = \$954  & \$955 [5];
-  assign \$957  = a3_fwd_ok & a3_older_hit;
-  assign \$958  = ~ a3_hit_a1;
-  assign \$959  = \$957  & \$958 ;
-  assign \$960  = \$959  & a3_older_next[5];
-  assign \$961  = { \$960 , \$956 , \$953 , \$951 , \$949 , \$947 , \$942 , \$937 , \$932 , \$928 , \$924  } + 11'h7ff;
-  assign \$962  = a3_hit_a1 | a3_older_hit;
-  assign \$963  = ~ \$962 ;
-  assign \$964  = a3_sel_new[0] & \$963 ;
-  assign \$966  = a3_hit_a1 | a3_older_hit;
-  assign \$967  = ~ \$966 ;
-  assign \$968  = a3_sel_new[1] & \$967 ;
-  assign \$970  = a3_hit_a1 | a3_older_hit;
-  assign \$971  = ~ \$970 ;
-  assign \$972  = a3_sel_new[2] & \$971 ;
-  assign \$975  = a3_hit_a1 | a3_older_hit;
-  assign \$976  = ~ \$975 ;
-  assign \$977  = \$974  & \$976 ;
-  assign \$978  = \$977  & small_grant_r1_b0[7];
-  assign \$980  = a3_hit_a1 | a3_older_hit;
-  assign \$981  = ~ \$980 ;
-  assign \$982  = \$979  & \$981 ;
-  assign \$983  = \$982  & medium_grant_r1_b0[7];
-  assign \$985  = a3_hit_a1 | a3_older_hit;
-  assign \$986  = ~ \$985 ;
-  assign \$987  = \$984  & \$986 ;
-  assign \$988  = \$987  & large_grant_r1_b0[7];
-  assign \$990  = \$989  & small_queue_r0_b0[16];
-  assign \$992  = \$991  & medium_queue_r0_b0[15];
-  assign \$994  = \$993  & large_queue_r0_b0[14];
-  assign \$995  = a3_fwd_ok & a3_hit_a1;
-  assign \$996  = a4_tag + 1'h1;
-  assign \$997  = \$995  & \$996 [6];
-  assign \$998  = a3_fwd_ok & a3_older_hit;
-  assign \$999  = ~ a3_hit_a1;
-  assign \$1000  = \$998  & \$999 ;
-  assign \$1001  = \$1000  & a3_older_next[6];
-  assign \$1002  = { \$1001 , \$997 , \$994 , \$992 , \$990 , \$988 , \$983 , \$978 , \$973 , \$969 , \$965  } + 11'h7ff;
-  assign \$1003  = a3_hit_a1 | a3_older_hit;
-  assign \$1004  = ~ \$1003 ;
-  assign \$1005  = a3_sel_new[0] & \$1004 ;
-  assign \$1007  = a3_hit_a1 | a3_older_hit;
-  assign \$1008  = ~ \$1007 ;
-  assign \$1009  = a3_sel_new[1] & \$1008 ;
-  assign \$1011  = a3_hit_a1 | a3_older_hit;
-  assign \$1012  = ~ \$1011 ;
-  assign \$1013  = a3_sel_new[2] & \$1012 ;
-  assign \$1016  = a3_hit_a1 | a3_older_hit;
-  assign \$1017  = ~ \$1016 ;
-  assign \$1018  = \$1015  & \$1017 ;
-  assign \$1019  = \$1018  & small_grant_r1_b0[8];
-  assign \$1021  = a3_hit_a1 | a3_older_hit;
-  assign \$1022  = ~ \$1021 ;
-  assign \$1023  = \$1020  & \$1022 ;
-  assign \$1024  = \$1023  & medium_grant_r1_b0[8];
-  assign \$1026  = a3_hit_a1 | a3_older_hit;
-  assign \$1027  = ~ \$1026 ;
-  assign \$1028  = \$1025  & \$1027 ;
-  assign \$1029  = \$1028  & large_grant_r1_b0[8];
-  assign \$1031  = \$1030  & small_queue_r0_b0[17];
-  assign \$1033  = \$1032  & medium_queue_r0_b0[16];
-  assign \$1035  = \$1034  & large_queue_r0_b0[15];
-  assign \$1036  = a3_fwd_ok & a3_hit_a1;
-  assign \$1037  = a4_tag + 1'h1;
-  assign \$1038  = \$1036  & \$1037 [7];
-  assign \$1039  = a3_fwd_ok & a3_older_hit;
-  assign \$1040  = ~ a3_hit_a1;
-  assign \$1041  = \$1039  & \$1040 ;
-  assign \$1042  = \$1041  & a3_older_next[7];
-  assign \$1043  = { \$1042 , \$1038 , \$1035 , \$1033 , \$1031 , \$1029 , \$1024 , \$1019 , \$1014 , \$1010 , \$1006  } + 11'h7ff;
-  assign \$1044  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$1046  = \$1045  & small_queue_r0_b0[0];
-  assign \$1047  = \$1044  | \$1046 ;
-  assign \$1048  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$1050  = \$1049  & small_queue_r0_b0[1];
-  assign \$1051  = \$1048  | \$1050 ;
-  assign \$1052  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$1054  = \$1053  & small_queue_r0_b0[2];
-  assign \$1055  = \$1052  | \$1054 ;
-  assign \$1056  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$1058  = \$1057  & small_queue_r0_b0[3];
-  assign \$1059  = \$1056  | \$1058 ;
-  assign \$1060  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$1062  = \$1061  & small_queue_r0_b0[4];
-  assign \$1063  = \$1060  | \$1062 ;
-  assign \$1064  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$1066  = \$1065  & small_queue_r0_b0[5];
-  assign \$1067  = \$1064  | \$1066 ;
-  assign \$1068  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$1070  = \$1069  & small_queue_r0_b0[6];
-  assign \$1071  = \$1068  | \$1070 ;
-  assign \$1072  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$1074  = \$1073  & small_queue_r0_b0[7];
-  assign \$1075  = \$1072  | \$1074 ;
-  assign \$1076  = a3_sel_fresh[0] & small_parity_r1_b0;
-  assign \$1078  = \$1077  & small_queue_r0_b0[8];
-  assign small_fetched_snap = \$1076  | \$1078 ;
-  assign \$1079  = a3_hit_a1 | a3_older_hit;
-  assign \$1080  = ~ \$1079 ;
-  assign \$1081  = a3_sel_new[0] & \$1080 ;
-  assign \$1084  = a3_hit_a1 | a3_older_hit;
-  assign \$1085  = ~ \$1084 ;
-  assign \$1086  = \$1083  & \$1085 ;
-  assign \$1087  = \$1086  & small_grant_r1_b0[1];
-  assign \$1089  = \$1088  & small_queue_r0_b0[10];
-  assign \$1090  = a3_fwd_ok & a3_hit_a1;
-  assign \$1091  = a4_tag + 1'h1;
-  assign \$1092  = \$1090  & \$1091 [0];
-  assign \$1093  = a3_fwd_ok & a3_older_hit;
-  assign \$1094  = ~ a3_hit_a1;
-  assign \$1095  = \$1093  & \$1094 ;
-  assign \$1096  = \$1095  & a3_older_next[0];
-  assign \$1097  = { \$1096 , \$1092 , \$1089 , \$1087 , \$1082  } + 5'h1f;
-  assign \$1098  = a3_hit_a1 | a3_older_hit;
-  assign \$1099  = ~ \$1098 ;
-  assign \$1100  = a3_sel_new[0] & \$1099 ;
-  assign \$1103  = a3_hit_a1 | a3_older_hit;
-  assign \$1104  = ~ \$1103 ;
-  assign \$1105  = \$1102  & \$1104 ;
-  assign \$1106  = \$1105  & small_grant_r1_b0[2];
-  assign \$1108  = \$1107  & small_queue_r0_b0[11];
-  assign \$1109  = a3_fwd_ok & a3_hit_a1;
-  assign \$1110  = a4_tag + 1'h1;
-  assign \$1111  = \$1109  & \$1110 [1];
-  assign \$1112  = a3_fwd_ok & a3_older_hit;
-  assign \$1113  = ~ a3_hit_a1;
-  assign \$1114  = \$1112  & \$1113 ;
-  assign \$1115  = \$1114  & a3_older_next[1];
-  assign \$1116  = { \$1115 , \$1111 , \$1108 , \$1106 , \$1101  } + 5'h1f;
-  assign \$1117  = a3_hit_a1 | a3_older_hit;
-  assign \$1118  = ~ \$1117 ;
-  assign \$1119  = a3_sel_new[0] & \$1118 ;
-  assign \$1122  = a3_hit_a1 | a3_older_hit;
-  assign \$1123  = ~ \$1122 ;
-  assign \$1124  = \$1121  & \$1123 ;
-  assign \$1125  = \$1124  & small_grant_r1_b0[3];
-  assign \$1127  = \$1126  & small_queue_r0_b0[12];
-  assign \$1128  = a3_fwd_ok & a3_hit_a1;
-  assign \$1129  = a4_tag + 1'h1;
-  assign \$1130  = \$1128  & \$1129 [2];
-  assign \$1131  = a3_fwd_ok & a3_older_hit;
-  assign \$1132  = ~ a3_hit_a1;
-  assign \$1133  = \$1131  & \$1132 ;
-  assign \$1134  = \$1133  & a3_older_next[2];
-  assign \$1135  = { \$1134 , \$1130 , \$1127 , \$1125 , \$1120  } + 5'h1f;
-  assign \$1136  = a3_hit_a1 | a3_older_hit;
-  assign \$1137  = ~ \$1136 ;
-  assign \$1138  = a3_sel_new[0] & \$1137 ;
-  assign \$1141  = a3_hit_a1 | a3_older_hit;
-  assign \$1142  = ~ \$1141 ;
-  assign \$1143  = \$1140  & \$1142 ;
-  assign \$1144  = \$1143  & small_grant_r1_b0[4];
-  assign \$1146  = \$1145  & small_queue_r0_b0[13];
-  assign \$1147  = a3_fwd_ok & a3_hit_a1;
-  assign \$1148  = a4_tag + 1'h1;
-  assign \$1149  = \$1147  & \$1148 [3];
-  assign \$1150  = a3_fwd_ok & a3_older_hit;
-  assign \$1151  = ~ a3_hit_a1;
-  assign \$1152  = \$1150  & \$1151 ;
-  assign \$1153  = \$1152  & a3_older_next[3];
-  assign \$1154  = { \$1153 , \$1149 , \$1146 , \$1144 , \$1139  } + 5'h1f;
-  assign \$1155  = a3_hit_a1 | a3_older_hit;
-  assign \$1156  = ~ \$1155 ;
-  assign \$1157  = a3_sel_new[0] & \$1156 ;
-  assign \$1160  = a3_hit_a1 | a3_older_hit;
-  assign \$1161  = ~ \$1160 ;
-  assign \$1162  = \$1159  & \$1161 ;
-  assign \$1163  = \$1162  & small_grant_r1_b0[5];
-  assign \$1165  = \$1164  & small_queue_r0_b0[14];
-  assign \$1166  = a3_fwd_ok & a3_hit_a1;
-  assign \$1167  = a4_tag + 1'h1;
-  assign \$1168  = \$1166  & \$1167 [4];
-  assign \$1169  = a3_fwd_ok & a3_older_hit;
-  assign \$1170  = ~ a3_hit_a1;
-  assign \$1171  = \$1169  & \$1170 ;
-  assign \$1172  = \$1171  & a3_older_next[4];
-  assign \$1173  = { \$1172 , \$1168 , \$1165 , \$1163 , \$1158  } + 5'h1f;
-  assign \$1174  = a3_hit_a1 | a3_older_hit;
-  assign \$1175  = ~ \$1174 ;
-  assign \$1176  = a3_sel_new[0] & \$1175 ;
-  assign \$1179  = a3_hit_a1 | a3_older_hit;
-  assign \$1180  = ~ \$1179 ;
-  assign \$1181  = \$1178  & \$1180 ;
-  assign \$1182  = \$1181  & small_grant_r1_b0[6];
-  assign \$1184  = \$1183  & small_queue_r0_b0[15];
-  assign \$1185  = a3_fwd_ok & a3_hit_a1;
-  assign \$1186  = a4_tag + 1'h1;
-  assign \$1187  = \$1185  & \$1186 [5];
-  assign \$1188  = a3_fwd_ok & a3_older_hit;
-  assign \$1189  = ~ a3_hit_a1;
-  assign \$1190  = \$1188  & \$1189 ;
-  assign \$1191  = \$1190  & a3_older_next[5];
-  assign \$1192  = { \$1191 , \$1187 , \$1184 , \$1182 , \$1177  } + 5'h1f;
-  assign \$1193  = a3_hit_a1 | a3_older_hit;
-  assign \$1194  = ~ \$1193 ;
-  assign \$1195  = a3_sel_new[0] & \$1194 ;
-  assign \$1198  = a3_hit_a1 | a3_older_hit;
-  assign \$1199  = ~ \$1198 ;
-  assign \$1200  = \$1197  & \$1199 ;
-  assign \$1201  = \$1200  & small_grant_r1_b0[7];
-  assign \$1203  = \$1202  & small_queue_r0_b0[16];
-  assign \$1204  = a3_fwd_ok & a3_hit_a1;
-  assign \$1205  = a4_tag + 1'h1;
-  assign \$1206  = \$1204  & \$1205 [6];
-  assign \$1207  = a3_fwd_ok & a3_older_hit;
-  assign \$1208  = ~ a3_hit_a1;
-  assign \$1209  = \$1207  & \$1208 ;
-  assign \$1210  = \$1209  & a3_older_next[6];
-  assign \$1211  = { \$1210 , \$1206 , \$1203 , \$1201 , \$1196  } + 5'h1f;
-  assign \$1212  = a3_hit_a1 | a3_older_hit;
-  assign \$1213  = ~ \$1212 ;
-  assign \$1214  = a3_sel_new[0] & \$1213 ;
-  assign \$1217  = a3_hit_a1 | a3_older_hit;
-  assign \$1218  = ~ \$1217 ;
-  assign \$1219  = \$1216  & \$1218 ;
-  assign \$1220  = \$1219  & small_grant_r1_b0[8];
-  assign \$1222  = \$1221  & small_queue_r0_b0[17];
-  assign \$1223  = a3_fwd_ok & a3_hit_a1;
-  assign \$1224  = a4_tag + 1'h1;
-  assign \$1225  = \$1223  & \$1224 [7];
-  assign \$1226  = a3_fwd_ok & a3_older_hit;
-  assign \$1227  = ~ a3_hit_a1;
-  assign \$1228  = \$1226  & \$1227 ;
-  assign \$1229  = \$1228  & a3_older_next[7];
-  assign \$1230  = { \$1229 , \$1225 , \$1222 , \$1220 , \$1215  } + 5'h1f;
-  assign \$1231  = a3_valid & a3_ok;
-  assign \$1232  = ! a3_pool;
-  assign small_grant_wen = \$1231  & \$1232 ;
-  assign \$1233  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$1235  = \$1234  & medium_queue_r0_b0[0];
-  assign \$1236  = \$1233  | \$1235 ;
-  assign \$1237  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$1239  = \$1238  & medium_queue_r0_b0[1];
-  assign \$1240  = \$1237  | \$1239 ;
-  assign \$1241  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$1243  = \$1242  & medium_queue_r0_b0[2];
-  assign \$1244  = \$1241  | \$1243 ;
-  assign \$1245  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$1247  = \$1246  & medium_queue_r0_b0[3];
-  assign \$1248  = \$1245  | \$1247 ;
-  assign \$1249  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$1251  = \$1250  & medium_queue_r0_b0[4];
-  assign \$1252  = \$1249  | \$1251 ;
-  assign \$1253  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$1255  = \$1254  & medium_queue_r0_b0[5];
-  assign \$1256  = \$1253  | \$1255 ;
-  assign \$1257  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$1259  = \$1258  & medium_queue_r0_b0[6];
-  assign \$1260  = \$1257  | \$1259 ;
-  assign \$1261  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$1262  = a3_sel_fresh[1] & medium_parity_r1_b0;
-  assign \$1264  = \$1263  & medium_queue_r0_b0[7];
-  assign medium_fetched_snap = \$1262  | \$1264 ;
-  assign \$1265  = a3_hit_a1 | a3_older_hit;
-  assign \$1266  = ~ \$1265 ;
-  assign \$1267  = a3_sel_new[1] & \$1266 ;
-  assign \$1270  = a3_hit_a1 | a3_older_hit;
-  assign \$1271  = ~ \$1270 ;
-  assign \$1272  = \$1269  & \$1271 ;
-  assign \$1273  = \$1272  & medium_grant_r1_b0[1];
-  assign \$1275  = \$1274  & medium_queue_r0_b0[9];
-  assign \$1276  = a3_fwd_ok & a3_hit_a1;
-  assign \$1277  = a4_tag + 1'h1;
-  assign \$1278  = \$1276  & \$1277 [0];
-  assign \$1279  = a3_fwd_ok & a3_older_hit;
-  assign \$1280  = ~ a3_hit_a1;
-  assign \$1281  = \$1279  & \$1280 ;
-  assign \$1282  = \$1281  & a3_older_next[0];
-  assign \$1283  = { \$1282 , \$1278 , \$1275 , \$1273 , \$1268  } + 5'h1f;
-  assign \$1284  = a3_hit_a1 | a3_older_hit;
-  assign \$1285  = ~ \$1284 ;
-  assign \$1286  = a3_sel_new[1] & \$1285 ;
-  assign \$1289  = a3_hit_a1 | a3_older_hit;
-  assign \$1290  = ~ \$1289 ;
-  assign \$1291  = \$1288  & \$1290 ;
-  assign \$1292  = \$1291  & medium_grant_r1_b0[2];
-  assign \$1294  = \$1293  & medium_queue_r0_b0[10];
-  assign \$1295  = a3_fwd_ok & a3_hit_a1;
-  assign \$1296  = a4_tag + 1'h1;
-  assign \$1297  = \$1295  & \$1296 [1];
-  assign \$1298  = a3_fwd_ok & a3_older_hit;
-  assign \$1299  = ~ a3_hit_a1;
-  assign \$1300  = \$1298  & \$1299 ;
-  assign \$1301  = \$1300  & a3_older_next[1];
-  assign \$1302  = { \$1301 , \$1297 , \$1294 , \$1292 , \$1287  } + 5'h1f;
-  assign \$1303  = a3_hit_a1 | a3_older_hit;
-  assign \$1304  = ~ \$1303 ;
-  assign \$1305  = a3_sel_new[1] & \$1304 ;
-  assign \$1308  = a3_hit_a1 | a3_older_hit;
-  assign \$1309  = ~ \$1308 ;
-  assign \$1310  = \$1307  & \$1309 ;
-  assign \$1311  = \$1310  & medium_grant_r1_b0[3];
-  assign \$1313  = \$1312  & medium_queue_r0_b0[11];
-  assign \$1314  = a3_fwd_ok & a3_hit_a1;
-  assign \$1315  = a4_tag + 1'h1;
-  assign \$1316  = \$1314  & \$1315 [2];
-  assign \$1317  = a3_fwd_ok & a3_older_hit;
-  assign \$1318  = ~ a3_hit_a1;
-  assign \$1319  = \$1317  & \$1318 ;
-  assign \$1320  = \$1319  & a3_older_next[2];
-  assign \$1321  = { \$1320 , \$1316 , \$1313 , \$1311 , \$1306  } + 5'h1f;
-  assign \$1322  = a3_hit_a1 | a3_older_hit;
-  assign \$1323  = ~ \$1322 ;
-  assign \$1324  = a3_sel_new[1] & \$1323 ;
-  assign \$1327  = a3_hit_a1 | a3_older_hit;
-  assign \$1328  = ~ \$1327 ;
-  assign \$1329  = \$1326  & \$1328 ;
-  assign \$1330  = \$1329  & medium_grant_r1_b0[4];
-  assign \$1332  = \$1331  & medium_queue_r0_b0[12];
-  assign \$1333  = a3_fwd_ok & a3_hit_a1;
-  assign \$1334  = a4_tag + 1'h1;
-  assign \$1335  = \$1333  & \$1334 [3];
-  assign \$1336  = a3_fwd_ok & a3_older_hit;
-  assign \$1337  = ~ a3_hit_a1;
-  assign \$1338  = \$1336  & \$1337 ;
-  assign \$1339  = \$1338  & a3_older_next[3];
-  assign \$1340  = { \$1339 , \$1335 , \$1332 , \$1330 , \$1325  } + 5'h1f;
-  assign \$1341  = a3_hit_a1 | a3_older_hit;
-  assign \$1342  = ~ \$1341 ;
-  assign \$1343  = a3_sel_new[1] & \$1342 ;
-  assign \$1346  = a3_hit_a1 | a3_older_hit;
-  assign \$1347  = ~ \$1346 ;
-  assign \$1348  = \$1345  & \$1347 ;
-  assign \$1349  = \$1348  & medium_grant_r1_b0[5];
-  assign \$1351  = \$1350  & medium_queue_r0_b0[13];
-  assign \$1352  = a3_fwd_ok & a3_hit_a1;
-  assign \$1353  = a4_tag + 1'h1;
-  assign \$1354  = \$1352  & \$1353 [4];
-  assign \$1355  = a3_fwd_ok & a3_older_hit;
-  assign \$1356  = ~ a3_hit_a1;
-  assign \$1357  = \$1355  & \$1356 ;
-  assign \$1358  = \$1357  & a3_older_next[4];
-  assign \$1359  = { \$1358 , \$1354 , \$1351 , \$1349 , \$1344  } + 5'h1f;
-  assign \$1360  = a3_hit_a1 | a3_older_hit;
-  assign \$1361  = ~ \$1360 ;
-  assign \$1362  = a3_sel_new[1] & \$1361 ;
-  assign \$1365  = a3_hit_a1 | a3_older_hit;
-  assign \$1366  = ~ \$1365 ;
-  assign \$1367  = \$1364  & \$1366 ;
-  assign \$1368  = \$1367  & medium_grant_r1_b0[6];
-  assign \$1370  = \$1369  & medium_queue_r0_b0[14];
-  assign \$1371  = a3_fwd_ok & a3_hit_a1;
-  assign \$1372  = a4_tag + 1'h1;
-  assign \$1373  = \$1371  & \$1372 [5];
-  assign \$1374  = a3_fwd_ok & a3_older_hit;
-  assign \$1375  = ~ a3_hit_a1;
-  assign \$1376  = \$1374  & \$1375 ;
-  assign \$1377  = \$1376  & a3_older_next[5];
-  assign \$1378  = { \$1377 , \$1373 , \$1370 , \$1368 , \$1363  } + 5'h1f;
-  assign \$1379  = a3_hit_a1 | a3_older_hit;
-  assign \$1380  = ~ \$1379 ;
-  assign \$1381  = a3_sel_new[1] & \$1380 ;
-  assign \$1384  = a3_hit_a1 | a3_older_hit;
-  assign \$1385  = ~ \$1384 ;
-  assign \$1386  = \$1383  & \$1385 ;
-  assign \$1387  = \$1386  & medium_grant_r1_b0[7];
-  assign \$1389  = \$1388  & medium_queue_r0_b0[15];
-  assign \$1390  = a3_fwd_ok & a3_hit_a1;
-  assign \$1391  = a4_tag + 1'h1;
-  assign \$1392  = \$1390  & \$1391 [6];
-  assign \$1393  = a3_fwd_ok & a3_older_hit;
-  assign \$1394  = ~ a3_hit_a1;
-  assign \$1395  = \$1393  & \$1394 ;
-  assign \$1396  = \$1395  & a3_older_next[6];
-  assign \$1397  = { \$1396 , \$1392 , \$1389 , \$1387 , \$1382  } + 5'h1f;
-  assign \$1398  = a3_hit_a1 | a3_older_hit;
-  assign \$1399  = ~ \$1398 ;
-  assign \$1400  = a3_sel_new[1] & \$1399 ;
-  assign \$1403  = a3_hit_a1 | a3_older_hit;
-  assign \$1404  = ~ \$1403 ;
-  assign \$1405  = \$1402  & \$1404 ;
-  assign \$1406  = \$1405  & medium_grant_r1_b0[8];
-  assign \$1408  = \$1407  & medium_queue_r0_b0[16];
-  assign \$1409  = a3_fwd_ok & a3_hit_a1;
-  assign \$1410  = a4_tag + 1'h1;
-  assign \$1411  = \$1409  & \$1410 [7];
-  assign \$1412  = a3_fwd_ok & a3_older_hit;
-  assign \$1413  = ~ a3_hit_a1;
-  assign \$1414  = \$1412  & \$1413 ;
-  assign \$1415  = \$1414  & a3_older_next[7];
-  assign \$1416  = { \$1415 , \$1411 , \$1408 , \$1406 , \$1401  } + 5'h1f;
-  assign \$1417  = a3_valid & a3_ok;
-  assign \$1418  = a3_pool == 1'h1;
-  assign medium_grant_wen = \$1417  & \$1418 ;
-  assign \$1419  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$1421  = \$1420  & large_queue_r0_b0[0];
-  assign \$1422  = \$1419  | \$1421 ;
-  assign \$1423  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$1425  = \$1424  & large_queue_r0_b0[1];
-  assign \$1426  = \$1423  | \$1425 ;
-  assign \$1427  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$1429  = \$1428  & large_queue_r0_b0[2];
-  assign \$1430  = \$1427  | \$1429 ;
-  assign \$1431  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$1433  = \$1432  & large_queue_r0_b0[3];
-  assign \$1434  = \$1431  | \$1433 ;
-  assign \$1435  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$1437  = \$1436  & large_queue_r0_b0[4];
-  assign \$1438  = \$1435  | \$1437 ;
-  assign \$1439  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$1441  = \$1440  & large_queue_r0_b0[5];
-  assign \$1442  = \$1439  | \$1441 ;
-  assign \$1443  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$1444  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$1445  = a3_sel_fresh[2] & large_parity_r1_b0;
-  assign \$1447  = \$1446  & large_queue_r0_b0[6];
-  assign large_fetched_snap = \$1445  | \$1447 ;
-  assign \$1448  = a3_hit_a1 | a3_older_hit;
-  assign \$1449  = ~ \$1448 ;
-  assign \$1450  = a3_sel_new[2] & \$1449 ;
-  assign \$1453  = a3_hit_a1 | a3_older_hit;
-  assign \$1454  = ~ \$1453 ;
-  assign \$1455  = \$1452  & \$1454 ;
-  assign \$1456  = \$1455  & large_grant_r1_b0[1];
-  assign \$1458  = \$1457  & large_queue_r0_b0[8];
-  assign \$1459  = a3_fwd_ok & a3_hit_a1;
-  assign \$1460  = a4_tag + 1'h1;
-  assign \$1461  = \$1459  & \$1460 [0];
-  assign \$1462  = a3_fwd_ok & a3_older_hit;
-  assign \$1463  = ~ a3_hit_a1;
-  assign \$1464  = \$1462  & \$1463 ;
-  assign \$1465  = \$1464  & a3_older_next[0];
-  assign \$1466  = { \$1465 , \$1461 , \$1458 , \$1456 , \$1451  } + 5'h1f;
-  assign \$1467  = a3_hit_a1 | a3_older_hit;
-  assign \$1468  = ~ \$1467 ;
-  assign \$1469  = a3_sel_new[2] & \$1468 ;
-  assign \$1472  = a3_hit_a1 | a3_older_hit;
-  assign \$1473  = ~ \$1472 ;
-  assign \$1474  = \$1471  & \$1473 ;
-  assign \$1475  = \$1474  & large_grant_r1_b0[2];
-  assign \$1477  = \$1476  & large_queue_r0_b0[9];
-  assign \$1478  = a3_fwd_ok & a3_hit_a1;
-  assign \$1479  = a4_tag + 1'h1;
-  assign \$1480  = \$1478  & \$1479 [1];
-  assign \$1481  = a3_fwd_ok & a3_older_hit;
-  assign \$1482  = ~ a3_hit_a1;
-  assign \$1483  = \$1481  & \$1482 ;
-  assign \$1484  = \$1483  & a3_older_next[1];
-  assign \$1485  = { \$1484 , \$1480 , \$1477 , \$1475 , \$1470  } + 5'h1f;
-  assign \$1486  = a3_hit_a1 | a3_older_hit;
-  assign \$1487  = ~ \$1486 ;
-  assign \$1488  = a3_sel_new[2] & \$1487 ;
-  assign \$1491  = a3_hit_a1 | a3_older_hit;
-  assign \$1492  = ~ \$1491 ;
-  assign \$1493  = \$1490  & \$1492 ;
-  assign \$1494  = \$1493  & large_grant_r1_b0[3];
-  assign \$1496  = \$1495  & large_queue_r0_b0[10];
-  assign \$1497  = a3_fwd_ok & a3_hit_a1;
-  assign \$1498  = a4_tag + 1'h1;
-  assign \$1499  = \$1497  & \$1498 [2];
-  assign \$1500  = a3_fwd_ok & a3_older_hit;
-  assign \$1501  = ~ a3_hit_a1;
-  assign \$1502  = \$1500  & \$1501 ;
-  assign \$1503  = \$1502  & a3_older_next[2];
-  assign \$1504  = { \$1503 , \$1499 , \$1496 , \$1494 , \$1489  } + 5'h1f;
-  assign \$1505  = a3_hit_a1 | a3_older_hit;
-  assign \$1506  = ~ \$1505 ;
-  assign \$1507  = a3_sel_new[2] & \$1506 ;
-  assign \$1510  = a3_hit_a1 | a3_older_hit;
-  assign \$1511  = ~ \$1510 ;
-  assign \$1512  = \$1509  & \$1511 ;
-  assign \$1513  = \$1512  & large_grant_r1_b0[4];
-  assign \$1515  = \$1514  & large_queue_r0_b0[11];
-  assign \$1516  = a3_fwd_ok & a3_hit_a1;
-  assign \$1517  = a4_tag + 1'h1;
-  assign \$1518  = \$1516  & \$1517 [3];
-  assign \$1519  = a3_fwd_ok & a3_older_hit;
-  assign \$1520  = ~ a3_hit_a1;
-  assign \$1521  = \$1519  & \$1520 ;
-  assign \$1522  = \$1521  & a3_older_next[3];
-  assign \$1523  = { \$1522 , \$1518 , \$1515 , \$1513 , \$1508  } + 5'h1f;
-  assign \$1524  = a3_hit_a1 | a3_older_hit;
-  assign \$1525  = ~ \$1524 ;
-  assign \$1526  = a3_sel_new[2] & \$1525 ;
-  assign \$1529  = a3_hit_a1 | a3_older_hit;
-  assign \$1530  = ~ \$1529 ;
-  assign \$1531  = \$1528  & \$1530 ;
-  assign \$1532  = \$1531  & large_grant_r1_b0[5];
-  assign \$1534  = \$1533  & large_queue_r0_b0[12];
-  assign \$1535  = a3_fwd_ok & a3_hit_a1;
-  assign \$1536  = a4_tag + 1'h1;
-  assign \$1537  = \$1535  & \$1536 [4];
-  assign \$1538  = a3_fwd_ok & a3_older_hit;
-  assign \$1539  = ~ a3_hit_a1;
-  assign \$1540  = \$1538  & \$1539 ;
-  assign \$1541  = \$1540  & a3_older_next[4];
-  assign \$1542  = { \$1541 , \$1537 , \$1534 , \$1532 , \$1527  } + 5'h1f;
-  assign \$1543  = a3_hit_a1 | a3_older_hit;
-  assign \$1544  = ~ \$1543 ;
-  assign \$1545  = a3_sel_new[2] & \$1544 ;
-  assign \$1548  = a3_hit_a1 | a3_older_hit;
-  assign \$1549  = ~ \$1548 ;
-  assign \$1550  = \$1547  & \$1549 ;
-  assign \$1551  = \$1550  & large_grant_r1_b0[6];
-  assign \$1553  = \$1552  & large_queue_r0_b0[13];
-  assign \$1554  = a3_fwd_ok & a3_hit_a1;
-  assign \$1555  = a4_tag + 1'h1;
-  assign \$1556  = \$1554  & \$1555 [5];
-  assign \$1557  = a3_fwd_ok & a3_older_hit;
-  assign \$1558  = ~ a3_hit_a1;
-  assign \$1559  = \$1557  & \$1558 ;
-  assign \$1560  = \$1559  & a3_older_next[5];
-  assign \$1561  = { \$1560 , \$1556 , \$1553 , \$1551 , \$1546  } + 5'h1f;
-  assign \$1562  = a3_hit_a1 | a3_older_hit;
-  assign \$1563  = ~ \$1562 ;
-  assign \$1564  = a3_sel_new[2] & \$1563 ;
-  assign \$1567  = a3_hit_a1 | a3_older_hit;
-  assign \$1568  = ~ \$1567 ;
-  assign \$1569  = \$1566  & \$1568 ;
-  assign \$1570  = \$1569  & large_grant_r1_b0[7];
-  assign \$1572  = \$1571  & large_queue_r0_b0[14];
-  assign \$1573  = a3_fwd_ok & a3_hit_a1;
-  assign \$1574  = a4_tag + 1'h1;
-  assign \$1575  = \$1573  & \$1574 [6];
-  assign \$1576  = a3_fwd_ok & a3_older_hit;
-  assign \$1577  = ~ a3_hit_a1;
-  assign \$1578  = \$1576  & \$1577 ;
-  assign \$1579  = \$1578  & a3_older_next[6];
-  assign \$1580  = { \$1579 , \$1575 , \$1572 , \$1570 , \$1565  } + 5'h1f;
-  assign \$1581  = a3_hit_a1 | a3_older_hit;
-  assign \$1582  = ~ \$1581 ;
-  assign \$1583  = a3_sel_new[2] & \$1582 ;
-  assign \$1586  = a3_hit_a1 | a3_older_hit;
-  assign \$1587  = ~ \$1586 ;
-  assign \$1588  = \$1585  & \$1587 ;
-  assign \$1589  = \$1588  & large_grant_r1_b0[8];
-  assign \$1591  = \$1590  & large_queue_r0_b0[15];
-  assign \$1592  = a3_fwd_ok & a3_hit_a1;
-  assign \$1593  = a4_tag + 1'h1;
-  assign \$1594  = \$1592  & \$1593 [7];
-  assign \$1595  = a3_fwd_ok & a3_older_hit;
-  assign \$1596  = ~ a3_hit_a1;
-  assign \$1597  = \$1595  & \$1596 ;
-  assign \$1598  = \$1597  & a3_older_next[7];
-  assign \$1599  = { \$1598 , \$1594 , \$1591 , \$1589 , \$1584  } + 5'h1f;
-  assign \$1600  = a3_valid & a3_ok;
-  assign \$1601  = a3_pool == 2'h2;
-  assign large_grant_wen = \$1600  & \$1601 ;
-  assign \$1608  = ! f2_err;
-  assign \$signal$265  = f2_valid & \$1608 ;
-  assign \$1609  = a4_valid & a4_ok;
-  assign \$1610  = { \$1609 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1611  = ~ \$1610 ;
-  assign \$1612  = \$1611  + 1'h1;
-  assign \$1613  = a5_valid & a5_ok;
-  assign \$1614  = { \$1613 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1615  = ~ \$1614 ;
-  assign \$1616  = \$1615  + 1'h1;
-  assign \$1617  = a4_valid & a4_ok;
-  assign \$1618  = { \$1617 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1619  = ~ \$1618 ;
-  assign \$1620  = \$1619  + 1'h1;
+  assign \$703  = \$702  & medium_queue_r0_b0[6];
+  assign \$704  = \$701  | \$703 ;
+  assign \$705  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$707  = \$706  & small_queue_r0_b0[7];
+  assign \$708  = \$705  | \$707 ;
+  assign \$709  = a3_sel_fresh[0] & small_parity_r1_b0;
+  assign \$710  = a3_sel_fresh[1] & medium_parity_r1_b0;
+  assign \$711  = a3_sel_fresh[2] & large_parity_r1_b0;
+  assign \$713  = \$712  & small_queue_r0_b0[8];
+  assign \$715  = \$714  & medium_queue_r0_b0[7];
+  assign \$717  = \$716  & large_queue_r0_b0[6];
+  assign \$718  = { \$717 , \$715 , \$713 , \$711 , \$710 , \$709  } + 6'h3f;
+  assign \$719  = a3_hit_a1 | a3_older_hit;
+  assign \$720  = ~ \$719 ;
+  assign \$721  = a3_sel_new[0] & \$720 ;
+  assign \$723  = a3_hit_a1 | a3_older_hit;
+  assign \$724  = ~ \$723 ;
+  assign \$725  = a3_sel_new[1] & \$724 ;
+  assign \$727  = a3_hit_a1 | a3_older_hit;
+  assign \$728  = ~ \$727 ;
+  assign \$729  = a3_sel_new[2] & \$728 ;
+  assign \$732  = a3_hit_a1 | a3_older_hit;
+  assign \$733  = ~ \$732 ;
+  assign \$734  = \$731  & \$733 ;
+  assign \$735  = \$734  & small_grant_r1_b0[1];
+  assign \$737  = a3_hit_a1 | a3_older_hit;
+  assign \$738  = ~ \$737 ;
+  assign \$739  = \$736  & \$738 ;
+  assign \$740  = \$739  & medium_grant_r1_b0[1];
+  assign \$742  = a3_hit_a1 | a3_older_hit;
+  assign \$743  = ~ \$742 ;
+  assign \$744  = \$741  & \$743 ;
+  assign \$745  = \$744  & large_grant_r1_b0[1];
+  assign \$747  = \$746  & small_queue_r0_b0[10];
+  assign \$749  = \$748  & medium_queue_r0_b0[9];
+  assign \$751  = \$750  & large_queue_r0_b0[8];
+  assign \$752  = a3_fwd_ok & a3_hit_a1;
+  assign \$753  = a4_tag + 1'h1;
+  assign \$754  = \$752  & \$753 [0];
+  assign \$755  = a3_fwd_ok & a3_older_hit;
+  assign \$756  = ~ a3_hit_a1;
+  assign \$757  = \$755  & \$756 ;
+  assign \$758  = \$757  & a3_older_next[0];
+  assign \$759  = { \$758 , \$754 , \$751 , \$749 , \$747 , \$745 , \$740 , \$735 , \$730 , \$726 , \$722  } + 11'h7ff;
+  assign \$760  = a3_hit_a1 | a3_older_hit;
+  assign \$761  = ~ \$760 ;
+  assign \$762  = a3_sel_new[0] & \$761 ;
+  assign \$764  = a3_hit_a1 | a3_older_hit;
+  assign \$765  = ~ \$764 ;
+  assign \$766  = a3_sel_new[1] & \$765 ;
+  assign \$768  = a3_hit_a1 | a3_older_hit;
+  assign \$769  = ~ \$768 ;
+  assign \$770  = a3_sel_new[2] & \$769 ;
+  assign \$773  = a3_hit_a1 | a3_older_hit;
+  assign \$774  = ~ \$773 ;
+  assign \$775  = \$772  & \$774 ;
+  assign \$776  = \$775  & small_grant_r1_b0[2];
+  assign \$778  = a3_hit_a1 | a3_older_hit;
+  assign \$779  = ~ \$778 ;
+  assign \$780  = \$777  & \$779 ;
+  assign \$781  = \$780  & medium_grant_r1_b0[2];
+  assign \$783  = a3_hit_a1 | a3_older_hit;
+  assign \$784  = ~ \$783 ;
+  assign \$785  = \$782  & \$784 ;
+  assign \$786  = \$785  & large_grant_r1_b0[2];
+  assign \$788  = \$787  & small_queue_r0_b0[11];
+  assign \$790  = \$789  & medium_queue_r0_b0[10];
+  assign \$792  = \$791  & large_queue_r0_b0[9];
+  assign \$793  = a3_fwd_ok & a3_hit_a1;
+  assign \$794  = a4_tag + 1'h1;
+  assign \$795  = \$793  & \$794 [1];
+  assign \$796  = a3_fwd_ok & a3_older_hit;
+  assign \$797  = ~ a3_hit_a1;
+  assign \$798  = \$796  & \$797 ;
+  assign \$799  = \$798  & a3_older_next[1];
+  assign \$800  = { \$799 , \$795 , \$792 , \$790 , \$788 , \$786 , \$781 , \$776 , \$771 , \$767 , \$763  } + 11'h7ff;
+  assign \$801  = a3_hit_a1 | a3_older_hit;
+  assign \$802  = ~ \$801 ;
+  assign \$803  = a3_sel_new[0] & \$802 ;
+  assign \$805  = a3_hit_a1 | a3_older_hit;
+  assign \$806  = ~ \$805 ;
+  assign \$807  = a3_sel_new[1] & \$806 ;
+  assign \$809  = a3_hit_a1 | a3_older_hit;
+  assign \$810  = ~ \$809 ;
+  assign \$811  = a3_sel_new[2] & \$810 ;
+  assign \$814  = a3_hit_a1 | a3_older_hit;
+  assign \$815  = ~ \$814 ;
+  assign \$816  = \$813  & \$815 ;
+  assign \$817  = \$816  & small_grant_r1_b0[3];
+  assign \$819  = a3_hit_a1 | a3_older_hit;
+  assign \$820  = ~ \$819 ;
+  assign \$821  = \$818  & \$820 ;
+  assign \$822  = \$821  & medium_grant_r1_b0[3];
+  assign \$824  = a3_hit_a1 | a3_older_hit;
+  assign \$825  = ~ \$824 ;
+  assign \$826  = \$823  & \$825 ;
+  assign \$827  = \$826  & large_grant_r1_b0[3];
+  assign \$829  = \$828  & small_queue_r0_b0[12];
+  assign \$831  = \$830  & medium_queue_r0_b0[11];
+  assign \$833  = \$832  & large_queue_r0_b0[10];
+  assign \$834  = a3_fwd_ok & a3_hit_a1;
+  assign \$835  = a4_tag + 1'h1;
+  assign \$836  = \$834  & \$835 [2];
+  assign \$837  = a3_fwd_ok & a3_older_hit;
+  assign \$838  = ~ a3_hit_a1;
+  assign \$839  = \$837  & \$838 ;
+  assign \$840  = \$839  & a3_older_next[2];
+  assign \$841  = { \$840 , \$836 , \$833 , \$831 , \$829 , \$827 , \$822 , \$817 , \$812 , \$808 , \$804  } + 11'h7ff;
+  assign \$842  = a3_hit_a1 | a3_older_hit;
+  assign \$843  = ~ \$842 ;
+  assign \$844  = a3_sel_new[0] & \$843 ;
+  assign \$846  = a3_hit_a1 | a3_older_hit;
+  assign \$847  = ~ \$846 ;
+  assign \$848  = a3_sel_new[1] & \$847 ;
+  assign \$850  = a3_hit_a1 | a3_older_hit;
+  assign \$851  = ~ \$850 ;
+  assign \$852  = a3_sel_new[2] & \$851 ;
+  assign \$855  = a3_hit_a1 | a3_older_hit;
+  assign \$856  = ~ \$855 ;
+  assign \$857  = \$854  & \$856 ;
+  assign \$858  = \$857  & small_grant_r1_b0[4];
+  assign \$860  = a3_hit_a1 | a3_older_hit;
+  assign \$861  = ~ \$860 ;
+  assign \$862  = \$859  & \$861 ;
+  assign \$863  = \$862  & medium_grant_r1_b0[4];
+  assign \$865  = a3_hit_a1 | a3_older_hit;
+  assign \$866  = ~ \$865 ;
+  assign \$867  = \$864  & \$866 ;
+  assign \$868  = \$867  & large_grant_r1_b0[4];
+  assign \$870  = \$869  & small_queue_r0_b0[13];
+  assign \$872  = \$871  & medium_queue_r0_b0[12];
+  assign \$874  = \$873  & large_queue_r0_b0[11];
+  assign \$875  = a3_fwd_ok & a3_hit_a1;
+  assign \$876  = a4_tag + 1'h1;
+  assign \$877  = \$875  & \$876 [3];
+  assign \$878  = a3_fwd_ok & a3_older_hit;
+  assign \$879  = ~ a3_hit_a1;
+  assign \$880  = \$878  & \$879 ;
+  assign \$881  = \$880  & a3_older_next[3];
+  assign \$882  = { \$881 , \$877 , \$874 , \$872 , \$870 , \$868 , \$863 , \$858 , \$853 , \$849 , \$845  } + 11'h7ff;
+  assign \$883  = a3_hit_a1 | a3_older_hit;
+  assign \$884  = ~ \$883 ;
+  assign \$885  = a3_sel_new[0] & \$884 ;
+  assign \$887  = a3_hit_a1 | a3_older_hit;
+  assign \$888  = ~ \$887 ;
+  assign \$889  = a3_sel_new[1] & \$888 ;
+  assign \$891  = a3_hit_a1 | a3_older_hit;
+  assign \$892  = ~ \$891 ;
+  assign \$893  = a3_sel_new[2] & \$892 ;
+  assign \$896  = a3_hit_a1 | a3_older_hit;
+  assign \$897  = ~ \$896 ;
+  assign \$898  = \$895  & \$897 ;
+  assign \$899  = \$898  & small_grant_r1_b0[5];
+  assign \$901  = a3_hit_a1 | a3_older_hit;
+  assign \$902  = ~ \$901 ;
+  assign \$903  = \$900  & \$902 ;
+  assign \$904  = \$903  & medium_grant_r1_b0[5];
+  assign \$906  = a3_hit_a1 | a3_older_hit;
+  assign \$907  = ~ \$906 ;
+  assign \$908  = \$905  & \$907 ;
+  assign \$909  = \$908  & large_grant_r1_b0[5];
+  assign \$911  = \$910  & small_queue_r0_b0[14];
+  assign \$913  = \$912  & medium_queue_r0_b0[13];
+  assign \$915  = \$914  & large_queue_r0_b0[12];
+  assign \$916  = a3_fwd_ok & a3_hit_a1;
+  assign \$917  = a4_tag + 1'h1;
+  assign \$918  = \$916  & \$917 [4];
+  assign \$919  = a3_fwd_ok & a3_older_hit;
+  assign \$920  = ~ a3_hit_a1;
+  assign \$921  = \$919  & \$920 ;
+  assign \$922  = \$921  & a3_older_next[4];
+  assign \$923  = { \$922 , \$918 , \$915 , \$913 , \$911 , \$909 , \$904 , \$899 , \$894 , \$890 , \$886  } + 11'h7ff;
+  assign \$924  = a3_hit_a1 | a3_older_hit;
+  assign \$925  = ~ \$924 ;
+  assign \$926  = a3_sel_new[0] & \$925 ;
+  assign \$928  = a3_hit_a1 | a3_older_hit;
+  assign \$929  = ~ \$928 ;
+  assign \$930  = a3_sel_new[1] & \$929 ;
+  assign \$932  = a3_hit_a1 | a3_older_hit;
+  assign \$933  = ~ \$932 ;
+  assign \$934  = a3_sel_new[2] & \$933 ;
+  assign \$937  = a3_hit_a1 | a3_older_hit;
+  assign \$938  = ~ \$937 ;
+  assign \$939  = \$936  & \$938 ;
+  assign \$940  = \$939  & small_grant_r1_b0[6];
+  assign \$942  = a3_hit_a1 | a3_older_hit;
+  assign \$943  = ~ \$942 ;
+  assign \$944  = \$941  & \$943 ;
+  assign \$945  = \$944  & medium_grant_r1_b0[6];
+  assign \$947  = a3_hit_a1 | a3_older_hit;
+  assign \$948  = ~ \$947 ;
+  assign \$949  = \$946  & \$948 ;
+  assign \$950  = \$949  & large_grant_r1_b0[6];
+  assign \$952  = \$951  & small_queue_r0_b0[15];
+  assign \$954  = \$953  & medium_queue_r0_b0[14];
+  assign \$956  = \$955  & large_queue_r0_b0[13];
+  assign \$957  = a3_fwd_ok & a3_hit_a1;
+  assign \$958  = a4_tag + 1'h1;
+  assign \$959  = \$957  & \$958 [5];
+  assign \$960  = a3_fwd_ok & a3_older_hit;
+  assign \$961  = ~ a3_hit_a1;
+  assign \$962  = \$960  & \$961 ;
+  assign \$963  = \$962  & a3_older_next[5];
+  assign \$964  = { \$963 , \$959 , \$956 , \$954 , \$952 , \$950 , \$945 , \$940 , \$935 , \$931 , \$927  } + 11'h7ff;
+  assign \$965  = a3_hit_a1 | a3_older_hit;
+  assign \$966  = ~ \$965 ;
+  assign \$967  = a3_sel_new[0] & \$966 ;
+  assign \$969  = a3_hit_a1 | a3_older_hit;
+  assign \$970  = ~ \$969 ;
+  assign \$971  = a3_sel_new[1] & \$970 ;
+  assign \$973  = a3_hit_a1 | a3_older_hit;
+  assign \$974  = ~ \$973 ;
+  assign \$975  = a3_sel_new[2] & \$974 ;
+  assign \$978  = a3_hit_a1 | a3_older_hit;
+  assign \$979  = ~ \$978 ;
+  assign \$980  = \$977  & \$979 ;
+  assign \$981  = \$980  & small_grant_r1_b0[7];
+  assign \$983  = a3_hit_a1 | a3_older_hit;
+  assign \$984  = ~ \$983 ;
+  assign \$985  = \$982  & \$984 ;
+  assign \$986  = \$985  & medium_grant_r1_b0[7];
+  assign \$988  = a3_hit_a1 | a3_older_hit;
+  assign \$989  = ~ \$988 ;
+  assign \$990  = \$987  & \$989 ;
+  assign \$991  = \$990  & large_grant_r1_b0[7];
+  assign \$993  = \$992  & small_queue_r0_b0[16];
+  assign \$995  = \$994  & medium_queue_r0_b0[15];
+  assign \$997  = \$996  & large_queue_r0_b0[14];
+  assign \$998  = a3_fwd_ok & a3_hit_a1;
+  assign \$999  = a4_tag + 1'h1;
+  assign \$1000  = \$998  & \$999 [6];
+  assign \$1001  = a3_fwd_ok & a3_older_hit;
+  assign \$1002  = ~ a3_hit_a1;
+  assign \$1003  = \$1001  & \$1002 ;
+  assign \$1004  = \$1003  & a3_older_next[6];
+  assign \$1005  = { \$1004 , \$1000 , \$997 , \$995 , \$993 , \$991 , \$986 , \$981 , \$976 , \$972 , \$968  } + 11'h7ff;
+  assign \$1006  = a3_hit_a1 | a3_older_hit;
+  assign \$1007  = ~ \$1006 ;
+  assign \$1008  = a3_sel_new[0] & \$1007 ;
+  assign \$1010  = a3_hit_a1 | a3_older_hit;
+  assign \$1011  = ~ \$1010 ;
+  assign \$1012  = a3_sel_new[1] & \$1011 ;
+  assign \$1014  = a3_hit_a1 | a3_older_hit;
+  assign \$1015  = ~ \$1014 ;
+  assign \$1016  = a3_sel_new[2] & \$1015 ;
+  assign \$1019  = a3_hit_a1 | a3_older_hit;
+  assign \$1020  = ~ \$1019 ;
+  assign \$1021  = \$1018  & \$1020 ;
+  assign \$1022  = \$1021  & small_grant_r1_b0[8];
+  assign \$1024  = a3_hit_a1 | a3_older_hit;
+  assign \$1025  = ~ \$1024 ;
+  assign \$1026  = \$1023  & \$1025 ;
+  assign \$1027  = \$1026  & medium_grant_r1_b0[8];
+  assign \$1029  = a3_hit_a1 | a3_older_hit;
+  assign \$1030  = ~ \$1029 ;
+  assign \$1031  = \$1028  & \$1030 ;
+  assign \$1032  = \$1031  & large_grant_r1_b0[8];
+  assign \$1034  = \$1033  & small_queue_r0_b0[17];
+  assign \$1036  = \$1035  & medium_queue_r0_b0[16];
+  assign \$1038  = \$1037  & large_queue_r0_b0[15];
+  assign \$1039  = a3_fwd_ok & a3_hit_a1;
+  assign \$1040  = a4_tag + 1'h1;
+  assign \$1041  = \$1039  & \$1040 [7];
+  assign \$1042  = a3_fwd_ok & a3_older_hit;
+  assign \$1043  = ~ a3_hit_a1;
+  assign \$1044  = \$1042  & \$1043 ;
+  assign \$1045  = \$1044  & a3_older_next[7];
+  assign \$1046  = { \$1045 , \$1041 , \$1038 , \$1036 , \$1034 , \$1032 , \$1027 , \$1022 , \$1017 , \$1013 , \$1009  } + 11'h7ff;
+  assign \$1047  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$1049  = \$1048  & small_queue_r0_b0[0];
+  assign \$1050  = \$1047  | \$1049 ;
+  assign \$1051  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$1053  = \$1052  & small_queue_r0_b0[1];
+  assign \$1054  = \$1051  | \$1053 ;
+  assign \$1055  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$1057  = \$1056  & small_queue_r0_b0[2];
+  assign \$1058  = \$1055  | \$1057 ;
+  assign \$1059  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$1061  = \$1060  & small_queue_r0_b0[3];
+  assign \$1062  = \$1059  | \$1061 ;
+  assign \$1063  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$1065  = \$1064  & small_queue_r0_b0[4];
+  assign \$1066  = \$1063  | \$1065 ;
+  assign \$1067  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$1069  = \$1068  & small_queue_r0_b0[5];
+  assign \$1070  = \$1067  | \$1069 ;
+  assign \$1071  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$1073  = \$1072  & small_queue_r0_b0[6];
+  assign \$1074  = \$1071  | \$1073 ;
+  assign \$1075  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$1077  = \$1076  & small_queue_r0_b0[7];
+  assign \$1078  = \$1075  | \$1077 ;
+  assign \$1079  = a3_sel_fresh[0] & small_parity_r1_b0;
+  assign \$1081  = \$1080  & small_queue_r0_b0[8];
+  assign small_fetched_snap = \$1079  | \$1081 ;
+  assign \$1082  = a3_hit_a1 | a3_older_hit;
+  assign \$1083  = ~ \$1082 ;
+  assign \$1084  = a3_sel_new[0] & \$1083 ;
+  assign \$1087  = a3_hit_a1 | a3_older_hit;
+  assign \$1088  = ~ \$1087 ;
+  assign \$1089  = \$1086  & \$1088 ;
+  assign \$1090  = \$1089  & small_grant_r1_b0[1];
+  assign \$1092  = \$1091  & small_queue_r0_b0[10];
+  assign \$1093  = a3_fwd_ok & a3_hit_a1;
+  assign \$1094  = a4_tag + 1'h1;
+  assign \$1095  = \$1093  & \$1094 [0];
+  assign \$1096  = a3_fwd_ok & a3_older_hit;
+  assign \$1097  = ~ a3_hit_a1;
+  assign \$1098  = \$1096  & \$1097 ;
+  assign \$1099  = \$1098  & a3_older_next[0];
+  assign \$1100  = { \$1099 , \$1095 , \$1092 , \$1090 , \$1085  } + 5'h1f;
+  assign \$1101  = a3_hit_a1 | a3_older_hit;
+  assign \$1102  = ~ \$1101 ;
+  assign \$1103  = a3_sel_new[0] & \$1102 ;
+  assign \$1106  = a3_hit_a1 | a3_older_hit;
+  assign \$1107  = ~ \$1106 ;
+  assign \$1108  = \$1105  & \$1107 ;
+  assign \$1109  = \$1108  & small_grant_r1_b0[2];
+  assign \$1111  = \$1110  & small_queue_r0_b0[11];
+  assign \$1112  = a3_fwd_ok & a3_hit_a1;
+  assign \$1113  = a4_tag + 1'h1;
+  assign \$1114  = \$1112  & \$1113 [1];
+  assign \$1115  = a3_fwd_ok & a3_older_hit;
+  assign \$1116  = ~ a3_hit_a1;
+  assign \$1117  = \$1115  & \$1116 ;
+  assign \$1118  = \$1117  & a3_older_next[1];
+  assign \$1119  = { \$1118 , \$1114 , \$1111 , \$1109 , \$1104  } + 5'h1f;
+  assign \$1120  = a3_hit_a1 | a3_older_hit;
+  assign \$1121  = ~ \$1120 ;
+  assign \$1122  = a3_sel_new[0] & \$1121 ;
+  assign \$1125  = a3_hit_a1 | a3_older_hit;
+  assign \$1126  = ~ \$1125 ;
+  assign \$1127  = \$1124  & \$1126 ;
+  assign \$1128  = \$1127  & small_grant_r1_b0[3];
+  assign \$1130  = \$1129  & small_queue_r0_b0[12];
+  assign \$1131  = a3_fwd_ok & a3_hit_a1;
+  assign \$1132  = a4_tag + 1'h1;
+  assign \$1133  = \$1131  & \$1132 [2];
+  assign \$1134  = a3_fwd_ok & a3_older_hit;
+  assign \$1135  = ~ a3_hit_a1;
+  assign \$1136  = \$1134  & \$1135 ;
+  assign \$1137  = \$1136  & a3_older_next[2];
+  assign \$1138  = { \$1137 , \$1133 , \$1130 , \$1128 , \$1123  } + 5'h1f;
+  assign \$1139  = a3_hit_a1 | a3_older_hit;
+  assign \$1140  = ~ \$1139 ;
+  assign \$1141  = a3_sel_new[0] & \$1140 ;
+  assign \$1144  = a3_hit_a1 | a3_older_hit;
+  assign \$1145  = ~ \$1144 ;
+  assign \$1146  = \$1143  & \$1145 ;
+  assign \$1147  = \$1146  & small_grant_r1_b0[4];
+  assign \$1149  = \$1148  & small_queue_r0_b0[13];
+  assign \$1150  = a3_fwd_ok & a3_hit_a1;
+  assign \$1151  = a4_tag + 1'h1;
+  assign \$1152  = \$1150  & \$1151 [3];
+  assign \$1153  = a3_fwd_ok & a3_older_hit;
+  assign \$1154  = ~ a3_hit_a1;
+  assign \$1155  = \$1153  & \$1154 ;
+  assign \$1156  = \$1155  & a3_older_next[3];
+  assign \$1157  = { \$1156 , \$1152 , \$1149 , \$1147 , \$1142  } + 5'h1f;
+  assign \$1158  = a3_hit_a1 | a3_older_hit;
+  assign \$1159  = ~ \$1158 ;
+  assign \$1160  = a3_sel_new[0] & \$1159 ;
+  assign \$1163  = a3_hit_a1 | a3_older_hit;
+  assign \$1164  = ~ \$1163 ;
+  assign \$1165  = \$1162  & \$1164 ;
+  assign \$1166  = \$1165  & small_grant_r1_b0[5];
+  assign \$1168  = \$1167  & small_queue_r0_b0[14];
+  assign \$1169  = a3_fwd_ok & a3_hit_a1;
+  assign \$1170  = a4_tag + 1'h1;
+  assign \$1171  = \$1169  & \$1170 [4];
+  assign \$1172  = a3_fwd_ok & a3_older_hit;
+  assign \$1173  = ~ a3_hit_a1;
+  assign \$1174  = \$1172  & \$1173 ;
+  assign \$1175  = \$1174  & a3_older_next[4];
+  assign \$1176  = { \$1175 , \$1171 , \$1168 , \$1166 , \$1161  } + 5'h1f;
+  assign \$1177  = a3_hit_a1 | a3_older_hit;
+  assign \$1178  = ~ \$1177 ;
+  assign \$1179  = a3_sel_new[0] & \$1178 ;
+  assign \$1182  = a3_hit_a1 | a3_older_hit;
+  assign \$1183  = ~ \$1182 ;
+  assign \$1184  = \$1181  & \$1183 ;
+  assign \$1185  = \$1184  & small_grant_r1_b0[6];
+  assign \$1187  = \$1186  & small_queue_r0_b0[15];
+  assign \$1188  = a3_fwd_ok & a3_hit_a1;
+  assign \$1189  = a4_tag + 1'h1;
+  assign \$1190  = \$1188  & \$1189 [5];
+  assign \$1191  = a3_fwd_ok & a3_older_hit;
+  assign \$1192  = ~ a3_hit_a1;
+  assign \$1193  = \$1191  & \$1192 ;
+  assign \$1194  = \$1193  & a3_older_next[5];
+  assign \$1195  = { \$1194 , \$1190 , \$1187 , \$1185 , \$1180  } + 5'h1f;
+  assign \$1196  = a3_hit_a1 | a3_older_hit;
+  assign \$1197  = ~ \$1196 ;
+  assign \$1198  = a3_sel_new[0] & \$1197 ;
+  assign \$1201  = a3_hit_a1 | a3_older_hit;
+  assign \$1202  = ~ \$1201 ;
+  assign \$1203  = \$1200  & \$1202 ;
+  assign \$1204  = \$1203  & small_grant_r1_b0[7];
+  assign \$1206  = \$1205  & small_queue_r0_b0[16];
+  assign \$1207  = a3_fwd_ok & a3_hit_a1;
+  assign \$1208  = a4_tag + 1'h1;
+  assign \$1209  = \$1207  & \$1208 [6];
+  assign \$1210  = a3_fwd_ok & a3_older_hit;
+  assign \$1211  = ~ a3_hit_a1;
+  assign \$1212  = \$1210  & \$1211 ;
+  assign \$1213  = \$1212  & a3_older_next[6];
+  assign \$1214  = { \$1213 , \$1209 , \$1206 , \$1204 , \$1199  } + 5'h1f;
+  assign \$1215  = a3_hit_a1 | a3_older_hit;
+  assign \$1216  = ~ \$1215 ;
+  assign \$1217  = a3_sel_new[0] & \$1216 ;
+  assign \$1220  = a3_hit_a1 | a3_older_hit;
+  assign \$1221  = ~ \$1220 ;
+  assign \$1222  = \$1219  & \$1221 ;
+  assign \$1223  = \$1222  & small_grant_r1_b0[8];
+  assign \$1225  = \$1224  & small_queue_r0_b0[17];
+  assign \$1226  = a3_fwd_ok & a3_hit_a1;
+  assign \$1227  = a4_tag + 1'h1;
+  assign \$1228  = \$1226  & \$1227 [7];
+  assign \$1229  = a3_fwd_ok & a3_older_hit;
+  assign \$1230  = ~ a3_hit_a1;
+  assign \$1231  = \$1229  & \$1230 ;
+  assign \$1232  = \$1231  & a3_older_next[7];
+  assign \$1233  = { \$1232 , \$1228 , \$1225 , \$1223 , \$1218  } + 5'h1f;
+  assign \$1234  = a3_valid & a3_ok;
+  assign \$1235  = ! a3_pool;
+  assign small_grant_wen = \$1234  & \$1235 ;
+  assign \$1236  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$1238  = \$1237  & medium_queue_r0_b0[0];
+  assign \$1239  = \$1236  | \$1238 ;
+  assign \$1240  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$1242  = \$1241  & medium_queue_r0_b0[1];
+  assign \$1243  = \$1240  | \$1242 ;
+  assign \$1244  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$1246  = \$1245  & medium_queue_r0_b0[2];
+  assign \$1247  = \$1244  | \$1246 ;
+  assign \$1248  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$1250  = \$1249  & medium_queue_r0_b0[3];
+  assign \$1251  = \$1248  | \$1250 ;
+  assign \$1252  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$1254  = \$1253  & medium_queue_r0_b0[4];
+  assign \$1255  = \$1252  | \$1254 ;
+  assign \$1256  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$1258  = \$1257  & medium_queue_r0_b0[5];
+  assign \$1259  = \$1256  | \$1258 ;
+  assign \$1260  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$1262  = \$1261  & medium_queue_r0_b0[6];
+  assign \$1263  = \$1260  | \$1262 ;
+  assign \$1264  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$1265  = a3_sel_fresh[1] & medium_parity_r1_b0;
+  assign \$1267  = \$1266  & medium_queue_r0_b0[7];
+  assign medium_fetched_snap = \$1265  | \$1267 ;
+  assign \$1268  = a3_hit_a1 | a3_older_hit;
+  assign \$1269  = ~ \$1268 ;
+  assign \$1270  = a3_sel_new[1] & \$1269 ;
+  assign \$1273  = a3_hit_a1 | a3_older_hit;
+  assign \$1274  = ~ \$1273 ;
+  assign \$1275  = \$1272  & \$1274 ;
+  assign \$1276  = \$1275  & medium_grant_r1_b0[1];
+  assign \$1278  = \$1277  & medium_queue_r0_b0[9];
+  assign \$1279  = a3_fwd_ok & a3_hit_a1;
+  assign \$1280  = a4_tag + 1'h1;
+  assign \$1281  = \$1279  & \$1280 [0];
+  assign \$1282  = a3_fwd_ok & a3_older_hit;
+  assign \$1283  = ~ a3_hit_a1;
+  assign \$1284  = \$1282  & \$1283 ;
+  assign \$1285  = \$1284  & a3_older_next[0];
+  assign \$1286  = { \$1285 , \$1281 , \$1278 , \$1276 , \$1271  } + 5'h1f;
+  assign \$1287  = a3_hit_a1 | a3_older_hit;
+  assign \$1288  = ~ \$1287 ;
+  assign \$1289  = a3_sel_new[1] & \$1288 ;
+  assign \$1292  = a3_hit_a1 | a3_older_hit;
+  assign \$1293  = ~ \$1292 ;
+  assign \$1294  = \$1291  & \$1293 ;
+  assign \$1295  = \$1294  & medium_grant_r1_b0[2];
+  assign \$1297  = \$1296  & medium_queue_r0_b0[10];
+  assign \$1298  = a3_fwd_ok & a3_hit_a1;
+  assign \$1299  = a4_tag + 1'h1;
+  assign \$1300  = \$1298  & \$1299 [1];
+  assign \$1301  = a3_fwd_ok & a3_older_hit;
+  assign \$1302  = ~ a3_hit_a1;
+  assign \$1303  = \$1301  & \$1302 ;
+  assign \$1304  = \$1303  & a3_older_next[1];
+  assign \$1305  = { \$1304 , \$1300 , \$1297 , \$1295 , \$1290  } + 5'h1f;
+  assign \$1306  = a3_hit_a1 | a3_older_hit;
+  assign \$1307  = ~ \$1306 ;
+  assign \$1308  = a3_sel_new[1] & \$1307 ;
+  assign \$1311  = a3_hit_a1 | a3_older_hit;
+  assign \$1312  = ~ \$1311 ;
+  assign \$1313  = \$1310  & \$1312 ;
+  assign \$1314  = \$1313  & medium_grant_r1_b0[3];
+  assign \$1316  = \$1315  & medium_queue_r0_b0[11];
+  assign \$1317  = a3_fwd_ok & a3_hit_a1;
+  assign \$1318  = a4_tag + 1'h1;
+  assign \$1319  = \$1317  & \$1318 [2];
+  assign \$1320  = a3_fwd_ok & a3_older_hit;
+  assign \$1321  = ~ a3_hit_a1;
+  assign \$1322  = \$1320  & \$1321 ;
+  assign \$1323  = \$1322  & a3_older_next[2];
+  assign \$1324  = { \$1323 , \$1319 , \$1316 , \$1314 , \$1309  } + 5'h1f;
+  assign \$1325  = a3_hit_a1 | a3_older_hit;
+  assign \$1326  = ~ \$1325 ;
+  assign \$1327  = a3_sel_new[1] & \$1326 ;
+  assign \$1330  = a3_hit_a1 | a3_older_hit;
+  assign \$1331  = ~ \$1330 ;
+  assign \$1332  = \$1329  & \$1331 ;
+  assign \$1333  = \$1332  & medium_grant_r1_b0[4];
+  assign \$1335  = \$1334  & medium_queue_r0_b0[12];
+  assign \$1336  = a3_fwd_ok & a3_hit_a1;
+  assign \$1337  = a4_tag + 1'h1;
+  assign \$1338  = \$1336  & \$1337 [3];
+  assign \$1339  = a3_fwd_ok & a3_older_hit;
+  assign \$1340  = ~ a3_hit_a1;
+  assign \$1341  = \$1339  & \$1340 ;
+  assign \$1342  = \$1341  & a3_older_next[3];
+  assign \$1343  = { \$1342 , \$1338 , \$1335 , \$1333 , \$1328  } + 5'h1f;
+  assign \$1344  = a3_hit_a1 | a3_older_hit;
+  assign \$1345  = ~ \$1344 ;
+  assign \$1346  = a3_sel_new[1] & \$1345 ;
+  assign \$1349  = a3_hit_a1 | a3_older_hit;
+  assign \$1350  = ~ \$1349 ;
+  assign \$1351  = \$1348  & \$1350 ;
+  assign \$1352  = \$1351  & medium_grant_r1_b0[5];
+  assign \$1354  = \$1353  & medium_queue_r0_b0[13];
+  assign \$1355  = a3_fwd_ok & a3_hit_a1;
+  assign \$1356  = a4_tag + 1'h1;
+  assign \$1357  = \$1355  & \$1356 [4];
+  assign \$1358  = a3_fwd_ok & a3_older_hit;
+  assign \$1359  = ~ a3_hit_a1;
+  assign \$1360  = \$1358  & \$1359 ;
+  assign \$1361  = \$1360  & a3_older_next[4];
+  assign \$1362  = { \$1361 , \$1357 , \$1354 , \$1352 , \$1347  } + 5'h1f;
+  assign \$1363  = a3_hit_a1 | a3_older_hit;
+  assign \$1364  = ~ \$1363 ;
+  assign \$1365  = a3_sel_new[1] & \$1364 ;
+  assign \$1368  = a3_hit_a1 | a3_older_hit;
+  assign \$1369  = ~ \$1368 ;
+  assign \$1370  = \$1367  & \$1369 ;
+  assign \$1371  = \$1370  & medium_grant_r1_b0[6];
+  assign \$1373  = \$1372  & medium_queue_r0_b0[14];
+  assign \$1374  = a3_fwd_ok & a3_hit_a1;
+  assign \$1375  = a4_tag + 1'h1;
+  assign \$1376  = \$1374  & \$1375 [5];
+  assign \$1377  = a3_fwd_ok & a3_older_hit;
+  assign \$1378  = ~ a3_hit_a1;
+  assign \$1379  = \$1377  & \$1378 ;
+  assign \$1380  = \$1379  & a3_older_next[5];
+  assign \$1381  = { \$1380 , \$1376 , \$1373 , \$1371 , \$1366  } + 5'h1f;
+  assign \$1382  = a3_hit_a1 | a3_older_hit;
+  assign \$1383  = ~ \$1382 ;
+  assign \$1384  = a3_sel_new[1] & \$1383 ;
+  assign \$1387  = a3_hit_a1 | a3_older_hit;
+  assign \$1388  = ~ \$1387 ;
+  assign \$1389  = \$1386  & \$1388 ;
+  assign \$1390  = \$1389  & medium_grant_r1_b0[7];
+  assign \$1392  = \$1391  & medium_queue_r0_b0[15];
+  assign \$1393  = a3_fwd_ok & a3_hit_a1;
+  assign \$1394  = a4_tag + 1'h1;
+  assign \$1395  = \$1393  & \$1394 [6];
+  assign \$1396  = a3_fwd_ok & a3_older_hit;
+  assign \$1397  = ~ a3_hit_a1;
+  assign \$1398  = \$1396  & \$1397 ;
+  assign \$1399  = \$1398  & a3_older_next[6];
+  assign \$1400  = { \$1399 , \$1395 , \$1392 , \$1390 , \$1385  } + 5'h1f;
+  assign \$1401  = a3_hit_a1 | a3_older_hit;
+  assign \$1402  = ~ \$1401 ;
+  assign \$1403  = a3_sel_new[1] & \$1402 ;
+  assign \$1406  = a3_hit_a1 | a3_older_hit;
+  assign \$1407  = ~ \$1406 ;
+  assign \$1408  = \$1405  & \$1407 ;
+  assign \$1409  = \$1408  & medium_grant_r1_b0[8];
+  assign \$1411  = \$1410  & medium_queue_r0_b0[16];
+  assign \$1412  = a3_fwd_ok & a3_hit_a1;
+  assign \$1413  = a4_tag + 1'h1;
+  assign \$1414  = \$1412  & \$1413 [7];
+  assign \$1415  = a3_fwd_ok & a3_older_hit;
+  assign \$1416  = ~ a3_hit_a1;
+  assign \$1417  = \$1415  & \$1416 ;
+  assign \$1418  = \$1417  & a3_older_next[7];
+  assign \$1419  = { \$1418 , \$1414 , \$1411 , \$1409 , \$1404  } + 5'h1f;
+  assign \$1420  = a3_valid & a3_ok;
+  assign \$1421  = a3_pool == 1'h1;
+  assign medium_grant_wen = \$1420  & \$1421 ;
+  assign \$1422  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$1424  = \$1423  & large_queue_r0_b0[0];
+  assign \$1425  = \$1422  | \$1424 ;
+  assign \$1426  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$1428  = \$1427  & large_queue_r0_b0[1];
+  assign \$1429  = \$1426  | \$1428 ;
+  assign \$1430  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$1432  = \$1431  & large_queue_r0_b0[2];
+  assign \$1433  = \$1430  | \$1432 ;
+  assign \$1434  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$1436  = \$1435  & large_queue_r0_b0[3];
+  assign \$1437  = \$1434  | \$1436 ;
+  assign \$1438  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$1440  = \$1439  & large_queue_r0_b0[4];
+  assign \$1441  = \$1438  | \$1440 ;
+  assign \$1442  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$1444  = \$1443  & large_queue_r0_b0[5];
+  assign \$1445  = \$1442  | \$1444 ;
+  assign \$1446  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$1447  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$1448  = a3_sel_fresh[2] & large_parity_r1_b0;
+  assign \$1450  = \$1449  & large_queue_r0_b0[6];
+  assign large_fetched_snap = \$1448  | \$1450 ;
+  assign \$1451  = a3_hit_a1 | a3_older_hit;
+  assign \$1452  = ~ \$1451 ;
+  assign \$1453  = a3_sel_new[2] & \$1452 ;
+  assign \$1456  = a3_hit_a1 | a3_older_hit;
+  assign \$1457  = ~ \$1456 ;
+  assign \$1458  = \$1455  & \$1457 ;
+  assign \$1459  = \$1458  & large_grant_r1_b0[1];
+  assign \$1461  = \$1460  & large_queue_r0_b0[8];
+  assign \$1462  = a3_fwd_ok & a3_hit_a1;
+  assign \$1463  = a4_tag + 1'h1;
+  assign \$1464  = \$1462  & \$1463 [0];
+  assign \$1465  = a3_fwd_ok & a3_older_hit;
+  assign \$1466  = ~ a3_hit_a1;
+  assign \$1467  = \$1465  & \$1466 ;
+  assign \$1468  = \$1467  & a3_older_next[0];
+  assign \$1469  = { \$1468 , \$1464 , \$1461 , \$1459 , \$1454  } + 5'h1f;
+  assign \$1470  = a3_hit_a1 | a3_older_hit;
+  assign \$1471  = ~ \$1470 ;
+  assign \$1472  = a3_sel_new[2] & \$1471 ;
+  assign \$1475  = a3_hit_a1 | a3_older_hit;
+  assign \$1476  = ~ \$1475 ;
+  assign \$1477  = \$1474  & \$1476 ;
+  assign \$1478  = \$1477  & large_grant_r1_b0[2];
+  assign \$1480  = \$1479  & large_queue_r0_b0[9];
+  assign \$1481  = a3_fwd_ok & a3_hit_a1;
+  assign \$1482  = a4_tag + 1'h1;
+  assign \$1483  = \$1481  & \$1482 [1];
+  assign \$1484  = a3_fwd_ok & a3_older_hit;
+  assign \$1485  = ~ a3_hit_a1;
+  assign \$1486  = \$1484  & \$1485 ;
+  assign \$1487  = \$1486  & a3_older_next[1];
+  assign \$1488  = { \$1487 , \$1483 , \$1480 , \$1478 , \$1473  } + 5'h1f;
+  assign \$1489  = a3_hit_a1 | a3_older_hit;
+  assign \$1490  = ~ \$1489 ;
+  assign \$1491  = a3_sel_new[2] & \$1490 ;
+  assign \$1494  = a3_hit_a1 | a3_older_hit;
+  assign \$1495  = ~ \$1494 ;
+  assign \$1496  = \$1493  & \$1495 ;
+  assign \$1497  = \$1496  & large_grant_r1_b0[3];
+  assign \$1499  = \$1498  & large_queue_r0_b0[10];
+  assign \$1500  = a3_fwd_ok & a3_hit_a1;
+  assign \$1501  = a4_tag + 1'h1;
+  assign \$1502  = \$1500  & \$1501 [2];
+  assign \$1503  = a3_fwd_ok & a3_older_hit;
+  assign \$1504  = ~ a3_hit_a1;
+  assign \$1505  = \$1503  & \$1504 ;
+  assign \$1506  = \$1505  & a3_older_next[2];
+  assign \$1507  = { \$1506 , \$1502 , \$1499 , \$1497 , \$1492  } + 5'h1f;
+  assign \$1508  = a3_hit_a1 | a3_older_hit;
+  assign \$1509  = ~ \$1508 ;
+  assign \$1510  = a3_sel_new[2] & \$1509 ;
+  assign \$1513  = a3_hit_a1 | a3_older_hit;
+  assign \$1514  = ~ \$1513 ;
+  assign \$1515  = \$1512  & \$1514 ;
+  assign \$1516  = \$1515  & large_grant_r1_b0[4];
+  assign \$1518  = \$1517  & large_queue_r0_b0[11];
+  assign \$1519  = a3_fwd_ok & a3_hit_a1;
+  assign \$1520  = a4_tag + 1'h1;
+  assign \$1521  = \$1519  & \$1520 [3];
+  assign \$1522  = a3_fwd_ok & a3_older_hit;
+  assign \$1523  = ~ a3_hit_a1;
+  assign \$1524  = \$1522  & \$1523 ;
+  assign \$1525  = \$1524  & a3_older_next[3];
+  assign \$1526  = { \$1525 , \$1521 , \$1518 , \$1516 , \$1511  } + 5'h1f;
+  assign \$1527  = a3_hit_a1 | a3_older_hit;
+  assign \$1528  = ~ \$1527 ;
+  assign \$1529  = a3_sel_new[2] & \$1528 ;
+  assign \$1532  = a3_hit_a1 | a3_older_hit;
+  assign \$1533  = ~ \$1532 ;
+  assign \$1534  = \$1531  & \$1533 ;
+  assign \$1535  = \$1534  & large_grant_r1_b0[5];
+  assign \$1537  = \$1536  & large_queue_r0_b0[12];
+  assign \$1538  = a3_fwd_ok & a3_hit_a1;
+  assign \$1539  = a4_tag + 1'h1;
+  assign \$1540  = \$1538  & \$1539 [4];
+  assign \$1541  = a3_fwd_ok & a3_older_hit;
+  assign \$1542  = ~ a3_hit_a1;
+  assign \$1543  = \$1541  & \$1542 ;
+  assign \$1544  = \$1543  & a3_older_next[4];
+  assign \$1545  = { \$1544 , \$1540 , \$1537 , \$1535 , \$1530  } + 5'h1f;
+  assign \$1546  = a3_hit_a1 | a3_older_hit;
+  assign \$1547  = ~ \$1546 ;
+  assign \$1548  = a3_sel_new[2] & \$1547 ;
+  assign \$1551  = a3_hit_a1 | a3_older_hit;
+  assign \$1552  = ~ \$1551 ;
+  assign \$1553  = \$1550  & \$1552 ;
+  assign \$1554  = \$1553  & large_grant_r1_b0[6];
+  assign \$1556  = \$1555  & large_queue_r0_b0[13];
+  assign \$1557  = a3_fwd_ok & a3_hit_a1;
+  assign \$1558  = a4_tag + 1'h1;
+  assign \$1559  = \$1557  & \$1558 [5];
+  assign \$1560  = a3_fwd_ok & a3_older_hit;
+  assign \$1561  = ~ a3_hit_a1;
+  assign \$1562  = \$1560  & \$1561 ;
+  assign \$1563  = \$1562  & a3_older_next[5];
+  assign \$1564  = { \$1563 , \$1559 , \$1556 , \$1554 , \$1549  } + 5'h1f;
+  assign \$1565  = a3_hit_a1 | a3_older_hit;
+  assign \$1566  = ~ \$1565 ;
+  assign \$1567  = a3_sel_new[2] & \$1566 ;
+  assign \$1570  = a3_hit_a1 | a3_older_hit;
+  assign \$1571  = ~ \$1570 ;
+  assign \$1572  = \$1569  & \$1571 ;
+  assign \$1573  = \$1572  & large_grant_r1_b0[7];
+  assign \$1575  = \$1574  & large_queue_r0_b0[14];
+  assign \$1576  = a3_fwd_ok & a3_hit_a1;
+  assign \$1577  = a4_tag + 1'h1;
+  assign \$1578  = \$1576  & \$1577 [6];
+  assign \$1579  = a3_fwd_ok & a3_older_hit;
+  assign \$1580  = ~ a3_hit_a1;
+  assign \$1581  = \$1579  & \$1580 ;
+  assign \$1582  = \$1581  & a3_older_next[6];
+  assign \$1583  = { \$1582 , \$1578 , \$1575 , \$1573 , \$1568  } + 5'h1f;
+  assign \$1584  = a3_hit_a1 | a3_older_hit;
+  assign \$1585  = ~ \$1584 ;
+  assign \$1586  = a3_sel_new[2] & \$1585 ;
+  assign \$1589  = a3_hit_a1 | a3_older_hit;
+  assign \$1590  = ~ \$1589 ;
+  assign \$1591  = \$1588  & \$1590 ;
+  assign \$1592  = \$1591  & large_grant_r1_b0[8];
+  assign \$1594  = \$1593  & large_queue_r0_b0[15];
+  assign \$1595  = a3_fwd_ok & a3_hit_a1;
+  assign \$1596  = a4_tag + 1'h1;
+  assign \$1597  = \$1595  & \$1596 [7];
+  assign \$1598  = a3_fwd_ok & a3_older_hit;
+  assign \$1599  = ~ a3_hit_a1;
+  assign \$1600  = \$1598  & \$1599 ;
+  assign \$1601  = \$1600  & a3_older_next[7];
+  assign \$1602  = { \$1601 , \$1597 , \$1594 , \$1592 , \$1587  } + 5'h1f;
+  assign \$1603  = a3_valid & a3_ok;
+  assign \$1604  = a3_pool == 2'h2;
+  assign large_grant_wen = \$1603  & \$1604 ;
+  assign \$1611  = ! f2_err;
+  assign \$signal$265  = f2_valid & \$1611 ;
+  assign \$1612  = a4_valid & a4_ok;
+  assign \$1613  = { \$1612 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1614  = ~ \$1613 ;
+  assign \$1615  = \$1614  + 1'h1;
+  assign \$1616  = a5_valid & a5_ok;
+  assign \$1617  = { \$1616 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1618  = ~ \$1617 ;
+  assign \$1619  = \$1618  + 1'h1;
+  assign \$1620  = a4_valid & a4_ok;
+  assign \$1621  = { \$1620 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1622  = ~ \$1621 ;
+  assign \$1623  = \$1622  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1621  = ~ rel_f2;
-  assign \$1622  = f3_quiet & \$1621 ;
-  assign \$1623  = \$1622  ? f3_in : 3'h0;
-  assign \$1624  = x1_select | x0_select;
-  assign \$1625  = ~ \$1624 ;
-  assign \$1626  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$1627  = { 1'h0, \$1625  } & { \$1626 [2], \$1626  };
-  assign \$1628  = { 1'h0, \$1623  } & \$1627 ;
-  assign \$1629  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1630  = ~ \$1629 ;
-  assign \$1631  = \$1630  + 1'h1;
-  assign released_f1 = \release  & \$1631 [11];
-  assign \$1632  = ~ f4_blocked;
-  assign \$1633  = f4_mem_held[0] | f4_mem_held[1];
-  assign \$1634  = \$1633  | f4_mem_held[2];
-  assign \$1635  = f4_rest_held | \$1634 ;
-  assign \$1636  = \$1632  & \$1635 ;
-  assign \$signal$508  = f4_hit_a1 | \$1636 ;
-  assign \$1637  = ~ f4_blocked;
-  assign \$1638  = f4_by_mem & f4_mem_ok;
-  assign \$1639  = f4_by_mem & f4_mem_ok;
-  assign \$1640  = \$1638 [0] | \$1639 [1];
+  assign \$1624  = ~ rel_f2;
+  assign \$1625  = f3_quiet & \$1624 ;
+  assign \$1626  = \$1625  ? f3_in : 3'h0;
+  assign \$1627  = x1_select | x0_select;
+  assign \$1628  = ~ \$1627 ;
+  assign \$1629  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$1630  = { 1'h0, \$1628  } & { \$1629 [2], \$1629  };
+  assign \$1631  = { 1'h0, \$1626  } & \$1630 ;
+  assign \$1632  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1633  = ~ \$1632 ;
+  assign \$1634  = \$1633  + 1'h1;
+  assign released_f1 = \release  & \$1634 [11];
+  assign \$1635  = ~ f4_blocked;
+  assign \$1636  = f4_mem_held[0] | f4_mem_held[1];
+  assign \$1637  = \$1636  | f4_mem_held[2];
+  assign \$1638  = f4_rest_held | \$1637 ;
+  assign \$1639  = \$1635  & \$1638 ;
+  assign \$signal$511  = f4_hit_a1 | \$1639 ;
+  assign \$1640  = ~ f4_blocked;
   assign \$1641  = f4_by_mem & f4_mem_ok;
-  assign \$1642  = \$1640  | \$1641 [2];
-  assign \$1643  = f4_by_older | \$1642 ;
-  assign \$1644  = \$1637  & \$1643 ;
-  assign \release  = f4_by_a1 | \$1644 ;
-  assign \$1645  = ~ f4_go;
-  assign \$1646  = ~ \$signal$508 ;
-  assign \$1647  = \$signal$508  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1647  : f4_err;
+  assign \$1642  = f4_by_mem & f4_mem_ok;
+  assign \$1643  = \$1641 [0] | \$1642 [1];
+  assign \$1644  = f4_by_mem & f4_mem_ok;
+  assign \$1645  = \$1643  | \$1644 [2];
+  assign \$1646  = f4_by_older | \$1645 ;
+  assign \$1647  = \$1640  & \$1646 ;
+  assign \release  = f4_by_a1 | \$1647 ;
+  assign \$1648  = ~ f4_go;
+  assign \$1649  = ~ \$signal$511 ;
+  assign \$1650  = \$signal$511  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1650  : f4_err;
   assign \$signal$345  = \release  ? 4'h0 : unreleased_err;
-  assign \$1648  = f4_older ? f4_rest_snap : f4_mem_snap[0];
-  assign \$1649  = f4_hit_a1 ? f4_a1_snap : \$1648 ;
-  assign \w__data$431  = ~ \$1649 ;
-  assign \$1650  = ~ f4_blocked;
-  assign \$1651  = \$1650  & f4_by_older;
-  assign \$1652  = f4_by_a1 | \$1651 ;
-  assign \$1653  = f4_live[0] & \$1652 ;
-  assign \$1654  = ~ f4_blocked;
-  assign \$1655  = \$1654  & f4_by_mem_live[0];
-  assign \$1656  = \$1655  & f4_mem_ok[0];
-  assign \w__en$429  = \$1653  | \$1656 ;
-  assign \$1657  = f4_older ? f4_rest_snap : f4_mem_snap[0];
-  assign \$1658  = f4_hit_a1 ? f4_a1_snap : \$1657 ;
-  assign \$1659  = ~ \$1658 ;
-  assign \$1660  = f4_slot_small + 8'hff;
-  assign \$1661  = ~ \$1660 [8];
-  assign \$1662  = ~ f4_blocked;
-  assign \$1663  = \$1662  & f4_by_older;
-  assign \$1664  = f4_by_a1 | \$1663 ;
-  assign \$1665  = f4_live[0] & \$1664 ;
-  assign \$1666  = ~ f4_blocked;
-  assign \$1667  = \$1666  & f4_by_mem_live[0];
-  assign \$1668  = \$1667  & f4_mem_ok[0];
-  assign small_queue_wen = \$1665  | \$1668 ;
-  assign \$1669  = f4_older ? f4_rest_next : f4_mem_next_small;
-  assign \$1670  = f4_hit_a1 ? f4_a1_next : \$1669 ;
-  assign \$1671  = f4_older ? f4_rest_snap : f4_mem_snap[1];
-  assign \$1672  = f4_hit_a1 ? f4_a1_snap : \$1671 ;
-  assign \w__data$458  = ~ \$1672 ;
-  assign \$1673  = ~ f4_blocked;
-  assign \$1674  = \$1673  & f4_by_older;
-  assign \$1675  = f4_by_a1 | \$1674 ;
-  assign \$1676  = f4_live[1] & \$1675 ;
-  assign \$1677  = ~ f4_blocked;
-  assign \$1678  = \$1677  & f4_by_mem_live[1];
-  assign \$1679  = \$1678  & f4_mem_ok[1];
-  assign \w__en$456  = \$1676  | \$1679 ;
-  assign \$1680  = f4_older ? f4_rest_snap : f4_mem_snap[1];
-  assign \$1681  = f4_hit_a1 ? f4_a1_snap : \$1680 ;
-  assign \$1682  = ~ \$1681 ;
-  assign \$1683  = f4_slot_medium + 7'h7f;
-  assign \$1684  = ~ \$1683 [7];
-  assign \$1685  = ~ f4_blocked;
-  assign \$1686  = \$1685  & f4_by_older;
-  assign \$1687  = f4_by_a1 | \$1686 ;
-  assign \$1688  = f4_live[1] & \$1687 ;
-  assign \$1689  = ~ f4_blocked;
-  assign \$1690  = \$1689  & f4_by_mem_live[1];
-  assign \$1691  = \$1690  & f4_mem_ok[1];
-  assign medium_queue_wen = \$1688  | \$1691 ;
-  assign \$1692  = f4_older ? f4_rest_next : f4_mem_next_medium;
-  assign \$1693  = f4_hit_a1 ? f4_a1_next : \$1692 ;
-  assign \$1694  = f4_older ? f4_rest_snap : f4_mem_snap[2];
-  assign \$1695  = f4_hit_a1 ? f4_a1_snap : \$1694 ;
-  assign \w__data$485  = ~ \$1695 ;
-  assign \$1696  = ~ f4_blocked;
-  assign \$1697  = \$1696  & f4_by_older;
-  assign \$1698  = f4_by_a1 | \$1697 ;
-  assign \$1699  = f4_live[2] & \$1698 ;
-  assign \$1700  = ~ f4_blocked;
-  assign \$1701  = \$1700  & f4_by_mem_live[2];
-  assign \$1702  = \$1701  & f4_mem_ok[2];
-  assign \w__en$483  = \$1699  | \$1702 ;
-  assign \$1703  = f4_older ? f4_rest_snap : f4_mem_snap[2];
-  assign \$1704  = f4_hit_a1 ? f4_a1_snap : \$1703 ;
-  assign \$1705  = ~ \$1704 ;
-  assign \$1706  = f4_slot_large + 6'h3f;
-  assign \$1707  = ~ \$1706 [6];
-  assign \$1708  = ~ f4_blocked;
-  assign \$1709  = \$1708  & f4_by_older;
-  assign \$1710  = f4_by_a1 | \$1709 ;
-  assign \$1711  = f4_live[2] & \$1710 ;
-  assign \$1712  = ~ f4_blocked;
-  assign \$1713  = \$1712  & f4_by_mem_live[2];
-  assign \$1714  = \$1713  & f4_mem_ok[2];
-  assign large_queue_wen = \$1711  | \$1714 ;
-  assign \$1715  = f4_older ? f4_rest_next : f4_mem_next_large;
-  assign \$1716  = f4_hit_a1 ? f4_a1_next : \$1715 ;
-  assign \$1717  = { busy_48, busy_42, busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 9'h1ff;
+  assign \$1651  = f4_older ? f4_rest_snap : f4_mem_snap[0];
+  assign \$1652  = f4_hit_a1 ? f4_a1_snap : \$1651 ;
+  assign \w__data$434  = ~ \$1652 ;
+  assign \$1653  = ~ f4_blocked;
+  assign \$1654  = \$1653  & f4_by_older;
+  assign \$1655  = f4_by_a1 | \$1654 ;
+  assign \$1656  = f4_live[0] & \$1655 ;
+  assign \$1657  = ~ f4_blocked;
+  assign \$1658  = \$1657  & f4_by_mem_live[0];
+  assign \$1659  = \$1658  & f4_mem_ok[0];
+  assign \w__en$432  = \$1656  | \$1659 ;
+  assign \$1660  = f4_older ? f4_rest_snap : f4_mem_snap[0];
+  assign \$1661  = f4_hit_a1 ? f4_a1_snap : \$1660 ;
+  assign \$1662  = ~ \$1661 ;
+  assign \$1663  = f4_slot_small + 8'hff;
+  assign \$1664  = ~ \$1663 [8];
+  assign \$1665  = ~ f4_blocked;
+  assign \$1666  = \$1665  & f4_by_older;
+  assign \$1667  = f4_by_a1 | \$1666 ;
+  assign \$1668  = f4_live[0] & \$1667 ;
+  assign \$1669  = ~ f4_blocked;
+  assign \$1670  = \$1669  & f4_by_mem_live[0];
+  assign \$1671  = \$1670  & f4_mem_ok[0];
+  assign small_queue_wen = \$1668  | \$1671 ;
+  assign \$1672  = f4_older ? f4_rest_next : f4_mem_next_small;
+  assign \$1673  = f4_hit_a1 ? f4_a1_next : \$1672 ;
+  assign \$1674  = f4_older ? f4_rest_snap : f4_mem_snap[1];
+  assign \$1675  = f4_hit_a1 ? f4_a1_snap : \$1674 ;
+  assign \w__data$461  = ~ \$1675 ;
+  assign \$1676  = ~ f4_blocked;
+  assign \$1677  = \$1676  & f4_by_older;
+  assign \$1678  = f4_by_a1 | \$1677 ;
+  assign \$1679  = f4_live[1] & \$1678 ;
+  assign \$1680  = ~ f4_blocked;
+  assign \$1681  = \$1680  & f4_by_mem_live[1];
+  assign \$1682  = \$1681  & f4_mem_ok[1];
+  assign \w__en$459  = \$1679  | \$1682 ;
+  assign \$1683  = f4_older ? f4_rest_snap : f4_mem_snap[1];
+  assign \$1684  = f4_hit_a1 ? f4_a1_snap : \$1683 ;
+  assign \$1685  = ~ \$1684 ;
+  assign \$1686  = f4_slot_medium + 7'h7f;
+  assign \$1687  = ~ \$1686 [7];
+  assign \$1688  = ~ f4_blocked;
+  assign \$1689  = \$1688  & f4_by_older;
+  assign \$1690  = f4_by_a1 | \$1689 ;
+  assign \$1691  = f4_live[1] & \$1690 ;
+  assign \$1692  = ~ f4_blocked;
+  assign \$1693  = \$1692  & f4_by_mem_live[1];
+  assign \$1694  = \$1693  & f4_mem_ok[1];
+  assign medium_queue_wen = \$1691  | \$1694 ;
+  assign \$1695  = f4_older ? f4_rest_next : f4_mem_next_medium;
+  assign \$1696  = f4_hit_a1 ? f4_a1_next : \$1695 ;
+  assign \$1697  = f4_older ? f4_rest_snap : f4_mem_snap[2];
+  assign \$1698  = f4_hit_a1 ? f4_a1_snap : \$1697 ;
+  assign \w__data$488  = ~ \$1698 ;
+  assign \$1699  = ~ f4_blocked;
+  assign \$1700  = \$1699  & f4_by_older;
+  assign \$1701  = f4_by_a1 | \$1700 ;
+  assign \$1702  = f4_live[2] & \$1701 ;
+  assign \$1703  = ~ f4_blocked;
+  assign \$1704  = \$1703  & f4_by_mem_live[2];
+  assign \$1705  = \$1704  & f4_mem_ok[2];
+  assign \w__en$486  = \$1702  | \$1705 ;
+  assign \$1706  = f4_older ? f4_rest_snap : f4_mem_snap[2];
+  assign \$1707  = f4_hit_a1 ? f4_a1_snap : \$1706 ;
+  assign \$1708  = ~ \$1707 ;
+  assign \$1709  = f4_slot_large + 6'h3f;
+  assign \$1710  = ~ \$1709 [6];
+  assign \$1711  = ~ f4_blocked;
+  assign \$1712  = \$1711  & f4_by_older;
+  assign \$1713  = f4_by_a1 | \$1712 ;
+  assign \$1714  = f4_live[2] & \$1713 ;
+  assign \$1715  = ~ f4_blocked;
+  assign \$1716  = \$1715  & f4_by_mem_live[2];
+  assign \$1717  = \$1716  & f4_mem_ok[2];
+  assign large_queue_wen = \$1714  | \$1717 ;
+  assign \$1718  = f4_older ? f4_rest_next : f4_mem_next_large;
+  assign \$1719  = f4_hit_a1 ? f4_a1_next : \$1718 ;
+  assign \$1720  = { busy_48, busy_42, busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 9'h1ff;
   always @(posedge aclk_clk)
-    small_grant_w_en <= \$1718 ;
+    small_grant_w_en <= \$1721 ;
   always @(posedge aclk_clk)
-    small_grant_w_addr <= \$1719 ;
+    small_grant_w_addr <= \$1722 ;
   always @(posedge aclk_clk)
-    small_grant_w_data <= \$1720 ;
+    small_grant_w_data <= \$1723 ;
   always @(posedge aclk_clk)
     small_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
@@ -7635,19 +7679,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     small_parity_r1_b0 <= \r__data$15 ;
   always @(posedge aclk_clk)
-    small_queue_w_en <= \$1721 ;
+    small_queue_w_en <= \$1724 ;
   always @(posedge aclk_clk)
-    small_queue_w_addr <= \$1722 ;
+    small_queue_w_addr <= \$1725 ;
   always @(posedge aclk_clk)
-    small_queue_w_data <= \$1723 ;
+    small_queue_w_data <= \$1726 ;
   always @(posedge aclk_clk)
     small_queue_r0_b0 <= \r__data$23 ;
   always @(posedge aclk_clk)
-    medium_grant_w_en <= \$1724 ;
+    medium_grant_w_en <= \$1727 ;
   always @(posedge aclk_clk)
-    medium_grant_w_addr <= \$1725 ;
+    medium_grant_w_addr <= \$1728 ;
   always @(posedge aclk_clk)
-    medium_grant_w_data <= \$1726 ;
+    medium_grant_w_data <= \$1729 ;
   always @(posedge aclk_clk)
     medium_grant_r0_b0 <= \r__data$31 ;
   always @(posedge aclk_clk)
@@ -7657,19 +7701,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     medium_parity_r1_b0 <= \r__data$37 ;
   always @(posedge aclk_clk)
-    medium_queue_w_en <= \$1727 ;
+    medium_queue_w_en <= \$1730 ;
   always @(posedge aclk_clk)
-    medium_queue_w_addr <= \$1728 ;
+    medium_queue_w_addr <= \$1731 ;
   always @(posedge aclk_clk)
-    medium_queue_w_data <= \$1729 ;
+    medium_queue_w_data <= \$1732 ;
   always @(posedge aclk_clk)
     medium_queue_r0_b0 <= \r__data$45 ;
   always @(posedge aclk_clk)
-    large_grant_w_en <= \$1730 ;
+    large_grant_w_en <= \$1733 ;
   always @(posedge aclk_clk)
-    large_grant_w_addr <= \$1731 ;
+    large_grant_w_addr <= \$1734 ;
   always @(posedge aclk_clk)
-    large_grant_w_data <= \$1732 ;
+    large_grant_w_data <= \$1735 ;
   always @(posedge aclk_clk)
     large_grant_r0_b0 <= \r__data$53 ;
   always @(posedge aclk_clk)
@@ -7679,15 +7723,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     large_parity_r1_b0 <= \r__data$59 ;
   always @(posedge aclk_clk)
-    large_queue_w_en <= \$1733 ;
+    large_queue_w_en <= \$1736 ;
   always @(posedge aclk_clk)
-    large_queue_w_addr <= \$1734 ;
+    large_queue_w_addr <= \$1737 ;
   always @(posedge aclk_clk)
-    large_queue_w_data <= \$1735 ;
+    large_queue_w_data <= \$1738 ;
   always @(posedge aclk_clk)
     large_queue_r0_b0 <= \r__data$67 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1736 ;
+    a0_valid <= \$1739 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -7697,7 +7741,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a0_fits <= { \$12 , \$8 , \$4  };
   always @(posedge aclk_clk)
-    a1_valid <= \$1737 ;
+    a1_valid <= \$1740 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
@@ -7709,17 +7753,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a1_in <= { \$16 , \$15 , \$14  };
   always @(posedge aclk_clk)
-    a1_select <= \$1738 ;
+    a1_select <= \$1741 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1739 ;
+    x0_valid <= \$1742 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1740 ;
+    x0_select <= \$1743 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1741 ;
+    x1_valid <= \$1744 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
@@ -7727,9 +7771,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     x1_err <= \$35 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1742 ;
+    x1_select <= \$1745 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1743 ;
+    x2_valid <= \$1746 ;
   always @(posedge aclk_clk)
     x2_ok <= \$36 ;
   always @(posedge aclk_clk)
@@ -7741,49 +7785,49 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1744 ;
+    a2_valid <= \$1747 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    small_seen <= \$1745 ;
+    small_seen <= \$1748 ;
   always @(posedge aclk_clk)
-    small_seen_prev <= \$1746 ;
+    small_seen_prev <= \$1749 ;
   always @(posedge aclk_clk)
-    small_has_fresh <= \$1747 ;
+    small_has_fresh <= \$1750 ;
   always @(posedge aclk_clk)
-    small_head <= \$1748 ;
+    small_head <= \$1751 ;
   always @(posedge aclk_clk)
-    small_fresh <= \$1749 ;
+    small_fresh <= \$1752 ;
   always @(posedge aclk_clk)
-    small_fresh_slot <= \$1750 ;
+    small_fresh_slot <= \$1753 ;
   always @(posedge aclk_clk)
-    medium_seen <= \$1751 ;
+    medium_seen <= \$1754 ;
   always @(posedge aclk_clk)
-    medium_seen_prev <= \$1752 ;
+    medium_seen_prev <= \$1755 ;
   always @(posedge aclk_clk)
-    medium_has_fresh <= \$1753 ;
+    medium_has_fresh <= \$1756 ;
   always @(posedge aclk_clk)
-    medium_head <= \$1754 ;
+    medium_head <= \$1757 ;
   always @(posedge aclk_clk)
-    medium_fresh <= \$1755 ;
+    medium_fresh <= \$1758 ;
   always @(posedge aclk_clk)
-    medium_fresh_slot <= \$1756 ;
+    medium_fresh_slot <= \$1759 ;
   always @(posedge aclk_clk)
-    large_seen <= \$1757 ;
+    large_seen <= \$1760 ;
   always @(posedge aclk_clk)
-    large_seen_prev <= \$1758 ;
+    large_seen_prev <= \$1761 ;
   always @(posedge aclk_clk)
-    large_has_fresh <= \$1759 ;
+    large_has_fresh <= \$1762 ;
   always @(posedge aclk_clk)
-    large_head <= \$1760 ;
+    large_head <= \$1763 ;
   always @(posedge aclk_clk)
-    large_fresh <= \$1761 ;
+    large_fresh <= \$1764 ;
   always @(posedge aclk_clk)
-    large_fresh_slot <= \$1762 ;
+    large_fresh_slot <= \$1765 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1763 ;
+    a2_ring <= \$1766 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
@@ -7799,7 +7843,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_restart_head <= \$117 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1764 ;
+    a3_valid <= \$1767 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
@@ -7813,7 +7857,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_ever <= { \$127 , \$124 , \$121  };
   always @(posedge aclk_clk)
-    a3_ring <= \$1765 ;
+    a3_ring <= \$1768 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
@@ -7829,7 +7873,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fwd_ok <= \$142 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1766 ;
+    a4_valid <= \$1769 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -7841,11 +7885,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a4_slot <= \$143 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$1043 [11], \$1002 [11], \$961 [11], \$920 [11], \$879 [11], \$838 [11], \$797 [11], \$756 [11] };
+    a4_tag <= { \$1046 [11], \$1005 [11], \$964 [11], \$923 [11], \$882 [11], \$841 [11], \$800 [11], \$759 [11] };
   always @(posedge aclk_clk)
-    a4_snap <= \$715 [6];
+    a4_snap <= \$718 [6];
   always @(posedge aclk_clk)
-    a5_valid <= \$1767 ;
+    a5_valid <= \$1770 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -7869,7 +7913,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_older_next <= \$167 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$1768 ;
+    f0_valid <= \$1771 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -7885,7 +7929,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$1769 ;
+    f1_valid <= \$1772 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -7901,65 +7945,65 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1770 ;
+    f1_same_second_eq0 <= \$1773 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1771 ;
+    f1_same_second_eq3 <= \$1774 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1772 ;
+    f1_same_second_eq6 <= \$1775 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1773 ;
+    f1_same_second_eq9 <= \$1776 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1774 ;
+    f1_same_second_eq12 <= \$1777 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1775 ;
+    f1_same_second_eq15 <= \$1778 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1776 ;
+    f1_same_second_eq18 <= \$1779 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1777 ;
+    f1_same_second_eq21 <= \$1780 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1778 ;
+    f1_same_second_eq24 <= \$1781 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1779 ;
+    f1_same_second_eq27 <= \$1782 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1780 ;
+    f1_same_second_eq30 <= \$1783 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq33 <= \$1781 ;
+    f1_same_second_eq33 <= \$1784 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq36 <= \$1782 ;
+    f1_same_second_eq36 <= \$1785 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq39 <= \$1783 ;
+    f1_same_second_eq39 <= \$1786 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1784 ;
+    f1_same_third_eq0 <= \$1787 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1785 ;
+    f1_same_third_eq3 <= \$1788 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1786 ;
+    f1_same_third_eq6 <= \$1789 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1787 ;
+    f1_same_third_eq9 <= \$1790 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1788 ;
+    f1_same_third_eq12 <= \$1791 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1789 ;
+    f1_same_third_eq15 <= \$1792 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1790 ;
+    f1_same_third_eq18 <= \$1793 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1791 ;
+    f1_same_third_eq21 <= \$1794 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1792 ;
+    f1_same_third_eq24 <= \$1795 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1793 ;
+    f1_same_third_eq27 <= \$1796 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1794 ;
+    f1_same_third_eq30 <= \$1797 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq33 <= \$1795 ;
+    f1_same_third_eq33 <= \$1798 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq36 <= \$1796 ;
+    f1_same_third_eq36 <= \$1799 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq39 <= \$1797 ;
+    f1_same_third_eq39 <= \$1800 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$1798 ;
+    f1_hit <= \$1801 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$1799 ;
+    f1_misaligned <= \$1802 ;
   always @(posedge aclk_clk)
     f1_small_slot <= \$218 [7:0];
   always @(posedge aclk_clk)
@@ -7967,7 +8011,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f1_large_slot <= \$222 [5:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1800 ;
+    f2_valid <= \$1803 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
@@ -7989,9 +8033,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f2_same_third <= \$313 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1801 ;
+    f3_valid <= \$1804 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1802 ;
+    f3_go <= \$1805 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -8013,11 +8057,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$1612 [11];
+    f3_hit_a2 <= \$1615 [11];
   always @(posedge aclk_clk)
     f3_a2_tag_ok <= \$322 [8];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$1616 [11];
+    f3_hit_a3 <= \$1619 [11];
   always @(posedge aclk_clk)
     f3_a3_tag_ok <= \$325 [8];
   always @(posedge aclk_clk)
@@ -8027,11 +8071,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_rel_f3 <= \$330 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1803 ;
+    f3_quiet <= \$1806 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1804 ;
+    f4_valid <= \$1807 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1805 ;
+    f4_go <= \$1808 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -8045,7 +8089,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$1620 [11];
+    f4_hit_a1 <= \$1623 [11];
   always @(posedge aclk_clk)
     f4_a1_next <= \$338 [7:0];
   always @(posedge aclk_clk)
@@ -8069,11 +8113,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_mem_next_large <= { \$398 , \$397 , \$396 , \$395 , \$394 , \$393 , \$392 , \$391  };
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1806 ;
+    f4_by_a1 <= \$1809 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1807 ;
+    f4_by_older <= \$1810 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1808 ;
+    f4_by_mem <= \$1811 ;
   always @(posedge aclk_clk)
     f4_mem_ok <= { \$429 [10], \$424 [10], \$419 [10] };
   always @(posedge aclk_clk)
@@ -8083,9 +8127,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_live <= \$439 [2:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1809 ;
+    f4_by_mem_live <= \$1812 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$1810 ;
+    f4_blocked <= \$1813 ;
   always @(posedge aclk_clk)
     f4_taken_a4 <= \$443 [11];
   always @(posedge aclk_clk)
@@ -8095,57 +8139,57 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_raced <= \$453 [2];
   always @(posedge aclk_clk)
-    f4_slot_small <= \$1811 ;
+    f4_slot_small <= \$1814 ;
   always @(posedge aclk_clk)
-    small_push <= \$1812 ;
+    small_push <= \$1815 ;
   always @(posedge aclk_clk)
-    small_queue_waddr <= \$1813 ;
+    small_queue_waddr <= \$1816 ;
   always @(posedge aclk_clk)
-    small_pushed <= \$1814 ;
+    small_pushed <= \$1817 ;
   always @(posedge aclk_clk)
-    small_popped <= \$1815 ;
+    small_popped <= \$1818 ;
   always @(posedge aclk_clk)
-    small_count <= \$1816 ;
+    small_count <= \$1819 ;
   always @(posedge aclk_clk)
-    small_at <= \$1817 ;
+    small_at <= \$1820 ;
   always @(posedge aclk_clk)
-    small_nonempty <= \$1818 ;
+    small_nonempty <= \$1821 ;
   always @(posedge aclk_clk)
-    f4_slot_medium <= \$1819 ;
+    f4_slot_medium <= \$1822 ;
   always @(posedge aclk_clk)
-    medium_push <= \$1820 ;
+    medium_push <= \$1823 ;
   always @(posedge aclk_clk)
-    medium_queue_waddr <= \$1821 ;
+    medium_queue_waddr <= \$1824 ;
   always @(posedge aclk_clk)
-    medium_pushed <= \$1822 ;
+    medium_pushed <= \$1825 ;
   always @(posedge aclk_clk)
-    medium_popped <= \$1823 ;
+    medium_popped <= \$1826 ;
   always @(posedge aclk_clk)
-    medium_count <= \$1824 ;
+    medium_count <= \$1827 ;
   always @(posedge aclk_clk)
-    medium_at <= \$1825 ;
+    medium_at <= \$1828 ;
   always @(posedge aclk_clk)
-    medium_nonempty <= \$1826 ;
+    medium_nonempty <= \$1829 ;
   always @(posedge aclk_clk)
-    f4_slot_large <= \$1827 ;
+    f4_slot_large <= \$1830 ;
   always @(posedge aclk_clk)
-    large_push <= \$1828 ;
+    large_push <= \$1831 ;
   always @(posedge aclk_clk)
-    large_queue_waddr <= \$1829 ;
+    large_queue_waddr <= \$1832 ;
   always @(posedge aclk_clk)
-    large_pushed <= \$1830 ;
+    large_pushed <= \$1833 ;
   always @(posedge aclk_clk)
-    large_popped <= \$1831 ;
+    large_popped <= \$1834 ;
   always @(posedge aclk_clk)
-    large_count <= \$1832 ;
+    large_count <= \$1835 ;
   always @(posedge aclk_clk)
-    large_at <= \$1833 ;
+    large_at <= \$1836 ;
   always @(posedge aclk_clk)
-    large_nonempty <= \$1834 ;
+    large_nonempty <= \$1837 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1835 ;
+    f5_valid <= \$1838 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1836 ;
+    f5_ok <= \$1839 ;
   always @(posedge aclk_clk)
     f5_err <= \$signal$345 ;
   always @(posedge aclk_clk)
@@ -8175,39 +8219,39 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a5_overwrite <= \$616 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1837 ;
+    a6_valid <= \$1840 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    a7_valid <= \$1838 ;
+    a7_valid <= \$1841 ;
   always @(posedge aclk_clk)
     a7_payload <= a6_payload;
   always @(posedge aclk_clk)
-    f6_valid <= \$1839 ;
+    f6_valid <= \$1842 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    f7_valid <= \$1840 ;
+    f7_valid <= \$1843 ;
   always @(posedge aclk_clk)
     f7_payload <= f6_payload;
   always @(posedge aclk_clk)
-    x3_valid <= \$1841 ;
+    x3_valid <= \$1844 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1842 ;
+    x4_valid <= \$1845 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1843 ;
+    x5_valid <= \$1846 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1844 ;
+    x6_valid <= \$1847 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
-    x7_valid <= \$1845 ;
+    x7_valid <= \$1848 ;
   always @(posedge aclk_clk)
     x7_payload <= x6_payload;
   always @(posedge aclk_clk)
@@ -8275,273 +8319,255 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     free_info_d7 <= free_info_d6;
   always @(posedge aclk_clk)
-    busy_0 <= \$1846 ;
+    grant_cpu_q <= \$1849 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1847 ;
+    freed_cpu_q <= \$1850 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1848 ;
+    flushed_cpu_q <= \$1851 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1849 ;
+    busy_0 <= \$1852 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1850 ;
+    busy_6 <= \$1853 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1851 ;
+    busy_12 <= \$1854 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1852 ;
+    busy_18 <= \$1855 ;
   always @(posedge aclk_clk)
-    busy_42 <= \$1853 ;
+    busy_24 <= \$1856 ;
   always @(posedge aclk_clk)
-    busy_48 <= \$1854 ;
+    busy_30 <= \$1857 ;
+  always @(posedge aclk_clk)
+    busy_36 <= \$1858 ;
+  always @(posedge aclk_clk)
+    busy_42 <= \$1859 ;
+  always @(posedge aclk_clk)
+    busy_48 <= \$1860 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1718  = small_grant_wen;
-    if (aclk_rst) begin
-      \$1718  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1719  = small_grant_w_addr;
-    if (small_grant_wen) begin
-      \$1719  = { \$1075 , \$1071 , \$1067 , \$1063 , \$1059 , \$1055 , \$1051 , \$1047  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1720  = small_grant_w_data;
-    if (small_grant_wen) begin
-      \$1720  = small_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1721  = small_queue_wen;
+    \$1721  = small_grant_wen;
     if (aclk_rst) begin
       \$1721  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1722  = small_queue_w_addr;
-    if (small_queue_wen) begin
-      \$1722  = small_queue_waddr;
+    \$1722  = small_grant_w_addr;
+    if (small_grant_wen) begin
+      \$1722  = { \$1078 , \$1074 , \$1070 , \$1066 , \$1062 , \$1058 , \$1054 , \$1050  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1723  = small_queue_w_data;
-    if (small_queue_wen) begin
-      \$1723  = small_queue_wdata;
+    \$1723  = small_grant_w_data;
+    if (small_grant_wen) begin
+      \$1723  = small_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1724  = medium_grant_wen;
+    \$1724  = small_queue_wen;
     if (aclk_rst) begin
       \$1724  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1725  = medium_grant_w_addr;
-    if (medium_grant_wen) begin
-      \$1725  = { \$1260 , \$1256 , \$1252 , \$1248 , \$1244 , \$1240 , \$1236  };
+    \$1725  = small_queue_w_addr;
+    if (small_queue_wen) begin
+      \$1725  = small_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1726  = medium_grant_w_data;
-    if (medium_grant_wen) begin
-      \$1726  = medium_grant_wdata;
+    \$1726  = small_queue_w_data;
+    if (small_queue_wen) begin
+      \$1726  = small_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1727  = medium_queue_wen;
+    \$1727  = medium_grant_wen;
     if (aclk_rst) begin
       \$1727  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1728  = medium_queue_w_addr;
-    if (medium_queue_wen) begin
-      \$1728  = medium_queue_waddr;
+    \$1728  = medium_grant_w_addr;
+    if (medium_grant_wen) begin
+      \$1728  = { \$1263 , \$1259 , \$1255 , \$1251 , \$1247 , \$1243 , \$1239  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1729  = medium_queue_w_data;
-    if (medium_queue_wen) begin
-      \$1729  = medium_queue_wdata;
+    \$1729  = medium_grant_w_data;
+    if (medium_grant_wen) begin
+      \$1729  = medium_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1730  = large_grant_wen;
+    \$1730  = medium_queue_wen;
     if (aclk_rst) begin
       \$1730  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1731  = large_grant_w_addr;
-    if (large_grant_wen) begin
-      \$1731  = { \$1442 , \$1438 , \$1434 , \$1430 , \$1426 , \$1422  };
+    \$1731  = medium_queue_w_addr;
+    if (medium_queue_wen) begin
+      \$1731  = medium_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1732  = large_grant_w_data;
-    if (large_grant_wen) begin
-      \$1732  = large_grant_wdata;
+    \$1732  = medium_queue_w_data;
+    if (medium_queue_wen) begin
+      \$1732  = medium_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1733  = large_queue_wen;
+    \$1733  = large_grant_wen;
     if (aclk_rst) begin
       \$1733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1734  = large_queue_w_addr;
-    if (large_queue_wen) begin
-      \$1734  = large_queue_waddr;
+    \$1734  = large_grant_w_addr;
+    if (large_grant_wen) begin
+      \$1734  = { \$1445 , \$1441 , \$1437 , \$1433 , \$1429 , \$1425  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1735  = large_queue_w_data;
-    if (large_queue_wen) begin
-      \$1735  = large_queue_wdata;
+    \$1735  = large_grant_w_data;
+    if (large_grant_wen) begin
+      \$1735  = large_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1736  = alloc_valid;
+    \$1736  = large_queue_wen;
     if (aclk_rst) begin
       \$1736  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1737  = a0_valid;
-    if (aclk_rst) begin
-      \$1737  = 1'h0;
+    \$1737  = large_queue_w_addr;
+    if (large_queue_wen) begin
+      \$1737  = large_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1738  = { \$25 , \$22 , \$19  };
-    if (aclk_rst) begin
-      \$1738  = 3'h0;
+    \$1738  = large_queue_w_data;
+    if (large_queue_wen) begin
+      \$1738  = large_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1739  = flush_valid;
+    \$1739  = alloc_valid;
     if (aclk_rst) begin
       \$1739  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1740  = { 1'h0, \$31 , \$28  };
+    \$1740  = a0_valid;
     if (aclk_rst) begin
-      \$1740  = 3'h0;
+      \$1740  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1741  = x0_valid;
+    \$1741  = { \$25 , \$22 , \$19  };
     if (aclk_rst) begin
-      \$1741  = 1'h0;
+      \$1741  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1742  = x0_select;
+    \$1742  = flush_valid;
     if (aclk_rst) begin
-      \$1742  = 3'h0;
+      \$1742  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1743  = x1_valid;
+    \$1743  = { 1'h0, \$31 , \$28  };
     if (aclk_rst) begin
-      \$1743  = 1'h0;
+      \$1743  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1744  = a1_valid;
+    \$1744  = x0_valid;
     if (aclk_rst) begin
       \$1744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1745  = small_seen;
+    \$1745  = x0_select;
+    if (aclk_rst) begin
+      \$1745  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1746  = x1_valid;
+    if (aclk_rst) begin
+      \$1746  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1747  = a1_valid;
+    if (aclk_rst) begin
+      \$1747  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1748  = small_seen;
     if (\$39 ) begin
-      \$1745  = \$40 ;
+      \$1748  = \$40 ;
     end
     if (aclk_rst) begin
-      \$1745  = 9'h000;
+      \$1748  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1746  = small_seen;
-    if (aclk_rst) begin
-      \$1746  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1747  = small_has_fresh;
-    if (small_take_fresh) begin
-      \$1747  = \$41 ;
-    end else if (x1_select[0]) begin
-      \$1747  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$1747  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1748  = small_head;
-    if (small_pop) begin
-      \$1748  = \$44 [7:0];
-    end
-    if (x1_select[0]) begin
-      \$1748  = small_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$1748  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1749  = small_fresh_next;
+    \$1749  = small_seen;
     if (aclk_rst) begin
       \$1749  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1750  = \$45 [7:0];
+    \$1750  = small_has_fresh;
+    if (small_take_fresh) begin
+      \$1750  = \$41 ;
+    end else if (x1_select[0]) begin
+      \$1750  = 1'h1;
+    end
     if (aclk_rst) begin
-      \$1750  = 8'h00;
+      \$1750  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1751  = medium_seen;
-    if (\$48 ) begin
-      \$1751  = \$49 ;
+    \$1751  = small_head;
+    if (small_pop) begin
+      \$1751  = \$44 [7:0];
+    end
+    if (x1_select[0]) begin
+      \$1751  = small_queue_waddr;
     end
     if (aclk_rst) begin
       \$1751  = 8'h00;
@@ -8549,87 +8575,79 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1752  = medium_seen;
+    \$1752  = small_fresh_next;
     if (aclk_rst) begin
-      \$1752  = 8'h00;
+      \$1752  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1753  = medium_has_fresh;
-    if (medium_take_fresh) begin
-      \$1753  = \$50 ;
-    end else if (x1_select[1]) begin
-      \$1753  = 1'h1;
-    end
+    \$1753  = \$45 [7:0];
     if (aclk_rst) begin
-      \$1753  = 1'h1;
+      \$1753  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1754  = medium_head;
-    if (medium_pop) begin
-      \$1754  = \$53 [6:0];
-    end
-    if (x1_select[1]) begin
-      \$1754  = medium_queue_waddr;
+    \$1754  = medium_seen;
+    if (\$48 ) begin
+      \$1754  = \$49 ;
     end
     if (aclk_rst) begin
-      \$1754  = 7'h00;
+      \$1754  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1755  = medium_fresh_next;
+    \$1755  = medium_seen;
     if (aclk_rst) begin
       \$1755  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1756  = \$54 [6:0];
+    \$1756  = medium_has_fresh;
+    if (medium_take_fresh) begin
+      \$1756  = \$50 ;
+    end else if (x1_select[1]) begin
+      \$1756  = 1'h1;
+    end
     if (aclk_rst) begin
-      \$1756  = 7'h00;
+      \$1756  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1757  = large_seen;
+    \$1757  = medium_head;
+    if (medium_pop) begin
+      \$1757  = \$53 [6:0];
+    end
+    if (x1_select[1]) begin
+      \$1757  = medium_queue_waddr;
+    end
+    if (aclk_rst) begin
+      \$1757  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1758  = medium_fresh_next;
+    if (aclk_rst) begin
+      \$1758  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1759  = \$54 [6:0];
+    if (aclk_rst) begin
+      \$1759  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1760  = large_seen;
     if (\$57 ) begin
-      \$1757  = \$58 [5:0];
-    end
-    if (aclk_rst) begin
-      \$1757  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1758  = large_seen;
-    if (aclk_rst) begin
-      \$1758  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1759  = large_has_fresh;
-    if (large_take_fresh) begin
-      \$1759  = \$59 ;
-    end else if (x1_select[2]) begin
-      \$1759  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$1759  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1760  = large_head;
-    if (large_pop) begin
-      \$1760  = \$62 [5:0];
-    end
-    if (x1_select[2]) begin
-      \$1760  = large_queue_waddr;
+      \$1760  = \$58 [5:0];
     end
     if (aclk_rst) begin
       \$1760  = 6'h00;
@@ -8637,439 +8655,409 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1761  = large_fresh_next;
+    \$1761  = large_seen;
     if (aclk_rst) begin
       \$1761  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1762  = \$63 ;
+    \$1762  = large_has_fresh;
+    if (large_take_fresh) begin
+      \$1762  = \$59 ;
+    end else if (x1_select[2]) begin
+      \$1762  = 1'h1;
+    end
     if (aclk_rst) begin
-      \$1762  = 6'h00;
+      \$1762  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1763  = 1'h0;
+    \$1763  = large_head;
+    if (large_pop) begin
+      \$1763  = \$62 [5:0];
+    end
+    if (x1_select[2]) begin
+      \$1763  = large_queue_waddr;
+    end
     if (aclk_rst) begin
-      \$1763  = 1'h0;
+      \$1763  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1764  = a2_valid;
+    \$1764  = large_fresh_next;
     if (aclk_rst) begin
-      \$1764  = 1'h0;
+      \$1764  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1765  = a2_ring;
+    \$1765  = \$63 ;
     if (aclk_rst) begin
-      \$1765  = 1'h0;
+      \$1765  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1766  = a3_valid;
+    \$1766  = 1'h0;
     if (aclk_rst) begin
       \$1766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1767  = a4_valid;
+    \$1767  = a2_valid;
     if (aclk_rst) begin
       \$1767  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1768  = free_valid;
+    \$1768  = a2_ring;
     if (aclk_rst) begin
       \$1768  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1769  = f0_valid;
+    \$1769  = a3_valid;
     if (aclk_rst) begin
       \$1769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1770  = \$189 ;
+    \$1770  = a4_valid;
     if (aclk_rst) begin
       \$1770  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1771  = \$190 ;
+    \$1771  = free_valid;
     if (aclk_rst) begin
       \$1771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1772  = \$191 ;
+    \$1772  = f0_valid;
     if (aclk_rst) begin
       \$1772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1773  = \$192 ;
+    \$1773  = \$189 ;
     if (aclk_rst) begin
       \$1773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1774  = \$193 ;
+    \$1774  = \$190 ;
     if (aclk_rst) begin
       \$1774  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1775  = \$194 ;
+    \$1775  = \$191 ;
     if (aclk_rst) begin
       \$1775  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1776  = \$195 ;
+    \$1776  = \$192 ;
     if (aclk_rst) begin
       \$1776  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1777  = \$196 ;
+    \$1777  = \$193 ;
     if (aclk_rst) begin
       \$1777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1778  = \$197 ;
+    \$1778  = \$194 ;
     if (aclk_rst) begin
       \$1778  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1779  = \$198 ;
+    \$1779  = \$195 ;
     if (aclk_rst) begin
       \$1779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1780  = \$199 ;
+    \$1780  = \$196 ;
     if (aclk_rst) begin
       \$1780  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1781  = \$200 ;
+    \$1781  = \$197 ;
     if (aclk_rst) begin
       \$1781  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1782  = \$201 ;
+    \$1782  = \$198 ;
     if (aclk_rst) begin
       \$1782  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1783  = \$202 ;
+    \$1783  = \$199 ;
     if (aclk_rst) begin
       \$1783  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1784  = \$203 ;
+    \$1784  = \$200 ;
     if (aclk_rst) begin
       \$1784  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1785  = \$204 ;
+    \$1785  = \$201 ;
     if (aclk_rst) begin
       \$1785  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1786  = \$205 ;
+    \$1786  = \$202 ;
     if (aclk_rst) begin
       \$1786  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1787  = \$206 ;
+    \$1787  = \$203 ;
     if (aclk_rst) begin
       \$1787  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1788  = \$207 ;
+    \$1788  = \$204 ;
     if (aclk_rst) begin
       \$1788  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1789  = \$208 ;
+    \$1789  = \$205 ;
     if (aclk_rst) begin
       \$1789  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1790  = \$209 ;
+    \$1790  = \$206 ;
     if (aclk_rst) begin
       \$1790  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1791  = \$210 ;
+    \$1791  = \$207 ;
     if (aclk_rst) begin
       \$1791  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1792  = \$211 ;
+    \$1792  = \$208 ;
     if (aclk_rst) begin
       \$1792  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1793  = \$212 ;
+    \$1793  = \$209 ;
     if (aclk_rst) begin
       \$1793  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1794  = \$213 ;
+    \$1794  = \$210 ;
     if (aclk_rst) begin
       \$1794  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1795  = \$214 ;
+    \$1795  = \$211 ;
     if (aclk_rst) begin
       \$1795  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1796  = \$215 ;
+    \$1796  = \$212 ;
     if (aclk_rst) begin
       \$1796  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1797  = \$216 ;
+    \$1797  = \$213 ;
     if (aclk_rst) begin
       \$1797  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1800  = f1_valid;
+    \$1798  = \$214 ;
+    if (aclk_rst) begin
+      \$1798  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1799  = \$215 ;
+    if (aclk_rst) begin
+      \$1799  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1800  = \$216 ;
     if (aclk_rst) begin
       \$1800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1801  = f2_valid;
-    if (aclk_rst) begin
-      \$1801  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1802  = \$signal$265 ;
-    if (aclk_rst) begin
-      \$1802  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1803  = \$337 ;
+    \$1803  = f1_valid;
     if (aclk_rst) begin
       \$1803  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1804  = f3_valid;
+    \$1804  = f2_valid;
     if (aclk_rst) begin
       \$1804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1805  = f3_go;
+    \$1805  = \$signal$265 ;
     if (aclk_rst) begin
       \$1805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1806  = \$403 ;
+    \$1806  = \$337 ;
     if (aclk_rst) begin
       \$1806  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1807  = \$411 ;
+    \$1807  = f3_valid;
     if (aclk_rst) begin
       \$1807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1808  = \$414 ;
+    \$1808  = f3_go;
     if (aclk_rst) begin
-      \$1808  = 3'h0;
+      \$1808  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1809  = \$1628 [2:0];
+    \$1809  = \$403 ;
     if (aclk_rst) begin
-      \$1809  = 3'h0;
+      \$1809  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1810  = \$440 ;
+    \$1810  = \$411 ;
     if (aclk_rst) begin
       \$1810  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1811  = f4_slot_small;
+    \$1811  = \$414 ;
+    if (aclk_rst) begin
+      \$1811  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1812  = \$1631 [2:0];
+    if (aclk_rst) begin
+      \$1812  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1813  = \$440 ;
+    if (aclk_rst) begin
+      \$1813  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1814  = f4_slot_small;
     if (f3_in[0]) begin
-      \$1811  = f3_slot;
+      \$1814  = f3_slot;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1812  = \$461 ;
+    \$1815  = \$461 ;
     if (aclk_rst) begin
-      \$1812  = 1'h0;
+      \$1815  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1813  = small_queue_waddr;
+    \$1816  = small_queue_waddr;
     if (\$469 ) begin
-      \$1813  = \$472 [7:0];
+      \$1816  = \$472 [7:0];
     end
     if (aclk_rst) begin
-      \$1813  = 8'h00;
+      \$1816  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1814  = small_push;
+    \$1817  = small_push;
     if (x1_select[0]) begin
-      \$1814  = 1'h0;
+      \$1817  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1814  = 1'h0;
+      \$1817  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1815  = small_pop;
-    if (x1_select[0]) begin
-      \$1815  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1815  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1816  = \$476 [8:0];
-    if (x1_select[0]) begin
-      \$1816  = 9'h000;
-    end
-    if (aclk_rst) begin
-      \$1816  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1817  = small_at;
-    if (\$479 ) begin
-      \$1817 [0] = small_at[0];
-      \$1817 [1] = small_at[1];
-      \$1817 [2] = small_at[2];
-    end
-    if (\$485 ) begin
-      \$1817 [0] = small_at[1];
-      \$1817 [1] = small_at[2];
-      \$1817 [2] = \$486 ;
-    end
-    if (\$492 ) begin
-      \$1817 [0] = 1'h0;
-      \$1817 [1] = small_at[0];
-      \$1817 [2] = small_at[1];
-    end
-    if (\$498 ) begin
-      \$1817 [0] = small_at[0];
-      \$1817 [1] = small_at[1];
-      \$1817 [2] = small_at[2];
-    end
-    if (x1_select[0]) begin
-      \$1817  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$1817  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1818  = small_nonempty;
-    if (\$479 ) begin
-      \$1818  = \$482 ;
-    end
-    if (\$485 ) begin
-      \$1818  = \$489 ;
-    end
-    if (\$492 ) begin
-      \$1818  = \$495 ;
-    end
-    if (\$498 ) begin
-      \$1818  = \$501 ;
-    end
+    \$1818  = small_pop;
     if (x1_select[0]) begin
       \$1818  = 1'h0;
     end
@@ -9079,103 +9067,103 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1819  = f4_slot_medium;
+    \$1819  = \$476 [8:0];
+    if (x1_select[0]) begin
+      \$1819  = 9'h000;
+    end
+    if (aclk_rst) begin
+      \$1819  = 9'h000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1820  = small_at;
+    if (\$479 ) begin
+      \$1820 [0] = small_at[0];
+      \$1820 [1] = small_at[1];
+      \$1820 [2] = small_at[2];
+    end
+    if (\$485 ) begin
+      \$1820 [0] = small_at[1];
+      \$1820 [1] = small_at[2];
+      \$1820 [2] = \$486 ;
+    end
+    if (\$492 ) begin
+      \$1820 [0] = 1'h0;
+      \$1820 [1] = small_at[0];
+      \$1820 [2] = small_at[1];
+    end
+    if (\$498 ) begin
+      \$1820 [0] = small_at[0];
+      \$1820 [1] = small_at[1];
+      \$1820 [2] = small_at[2];
+    end
+    if (x1_select[0]) begin
+      \$1820  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$1820  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1821  = small_nonempty;
+    if (\$479 ) begin
+      \$1821  = \$482 ;
+    end
+    if (\$485 ) begin
+      \$1821  = \$489 ;
+    end
+    if (\$492 ) begin
+      \$1821  = \$495 ;
+    end
+    if (\$498 ) begin
+      \$1821  = \$501 ;
+    end
+    if (x1_select[0]) begin
+      \$1821  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1821  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1822  = f4_slot_medium;
     if (f3_in[1]) begin
-      \$1819  = f3_slot[6:0];
+      \$1822  = f3_slot[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1820  = \$509 ;
+    \$1823  = \$509 ;
     if (aclk_rst) begin
-      \$1820  = 1'h0;
+      \$1823  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1821  = medium_queue_waddr;
+    \$1824  = medium_queue_waddr;
     if (\$517 ) begin
-      \$1821  = \$520 [6:0];
+      \$1824  = \$520 [6:0];
     end
     if (aclk_rst) begin
-      \$1821  = 7'h00;
+      \$1824  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1822  = medium_push;
+    \$1825  = medium_push;
     if (x1_select[1]) begin
-      \$1822  = 1'h0;
+      \$1825  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1822  = 1'h0;
+      \$1825  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1823  = medium_pop;
-    if (x1_select[1]) begin
-      \$1823  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1823  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1824  = \$524 [7:0];
-    if (x1_select[1]) begin
-      \$1824  = 8'h00;
-    end
-    if (aclk_rst) begin
-      \$1824  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1825  = medium_at;
-    if (\$527 ) begin
-      \$1825 [0] = medium_at[0];
-      \$1825 [1] = medium_at[1];
-      \$1825 [2] = medium_at[2];
-    end
-    if (\$533 ) begin
-      \$1825 [0] = medium_at[1];
-      \$1825 [1] = medium_at[2];
-      \$1825 [2] = \$534 ;
-    end
-    if (\$540 ) begin
-      \$1825 [0] = 1'h0;
-      \$1825 [1] = medium_at[0];
-      \$1825 [2] = medium_at[1];
-    end
-    if (\$546 ) begin
-      \$1825 [0] = medium_at[0];
-      \$1825 [1] = medium_at[1];
-      \$1825 [2] = medium_at[2];
-    end
-    if (x1_select[1]) begin
-      \$1825  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$1825  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1826  = medium_nonempty;
-    if (\$527 ) begin
-      \$1826  = \$530 ;
-    end
-    if (\$533 ) begin
-      \$1826  = \$537 ;
-    end
-    if (\$540 ) begin
-      \$1826  = \$543 ;
-    end
-    if (\$546 ) begin
-      \$1826  = \$549 ;
-    end
+    \$1826  = medium_pop;
     if (x1_select[1]) begin
       \$1826  = 1'h0;
     end
@@ -9185,53 +9173,85 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1827  = f4_slot_large;
+    \$1827  = \$524 [7:0];
+    if (x1_select[1]) begin
+      \$1827  = 8'h00;
+    end
+    if (aclk_rst) begin
+      \$1827  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1828  = medium_at;
+    if (\$527 ) begin
+      \$1828 [0] = medium_at[0];
+      \$1828 [1] = medium_at[1];
+      \$1828 [2] = medium_at[2];
+    end
+    if (\$533 ) begin
+      \$1828 [0] = medium_at[1];
+      \$1828 [1] = medium_at[2];
+      \$1828 [2] = \$534 ;
+    end
+    if (\$540 ) begin
+      \$1828 [0] = 1'h0;
+      \$1828 [1] = medium_at[0];
+      \$1828 [2] = medium_at[1];
+    end
+    if (\$546 ) begin
+      \$1828 [0] = medium_at[0];
+      \$1828 [1] = medium_at[1];
+      \$1828 [2] = medium_at[2];
+    end
+    if (x1_select[1]) begin
+      \$1828  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$1828  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1829  = medium_nonempty;
+    if (\$527 ) begin
+      \$1829  = \$530 ;
+    end
+    if (\$533 ) begin
+      \$1829  = \$537 ;
+    end
+    if (\$540 ) begin
+      \$1829  = \$543 ;
+    end
+    if (\$546 ) begin
+      \$1829  = \$549 ;
+    end
+    if (x1_select[1]) begin
+      \$1829  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1829  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1830  = f4_slot_large;
     if (f3_in[2]) begin
-      \$1827  = f3_slot[5:0];
+      \$1830  = f3_slot[5:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1828  = \$557 ;
+    \$1831  = \$557 ;
     if (aclk_rst) begin
-      \$1828  = 1'h0;
+      \$1831  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1829  = large_queue_waddr;
+    \$1832  = large_queue_waddr;
     if (\$565 ) begin
-      \$1829  = \$568 [5:0];
-    end
-    if (aclk_rst) begin
-      \$1829  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1830  = large_push;
-    if (x1_select[2]) begin
-      \$1830  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1830  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1831  = large_pop;
-    if (x1_select[2]) begin
-      \$1831  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1831  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1832  = \$572 [5:0];
-    if (x1_select[2]) begin
-      \$1832  = 6'h00;
+      \$1832  = \$568 [5:0];
     end
     if (aclk_rst) begin
       \$1832  = 6'h00;
@@ -9239,49 +9259,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1833  = large_at;
-    if (\$575 ) begin
-      \$1833 [0] = large_at[0];
-      \$1833 [1] = large_at[1];
-      \$1833 [2] = large_at[2];
-    end
-    if (\$581 ) begin
-      \$1833 [0] = large_at[1];
-      \$1833 [1] = large_at[2];
-      \$1833 [2] = \$582 ;
-    end
-    if (\$588 ) begin
-      \$1833 [0] = 1'h0;
-      \$1833 [1] = large_at[0];
-      \$1833 [2] = large_at[1];
-    end
-    if (\$594 ) begin
-      \$1833 [0] = large_at[0];
-      \$1833 [1] = large_at[1];
-      \$1833 [2] = large_at[2];
-    end
+    \$1833  = large_push;
     if (x1_select[2]) begin
-      \$1833  = 3'h1;
+      \$1833  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1833  = 3'h1;
+      \$1833  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1834  = large_nonempty;
-    if (\$575 ) begin
-      \$1834  = \$578 ;
-    end
-    if (\$581 ) begin
-      \$1834  = \$585 ;
-    end
-    if (\$588 ) begin
-      \$1834  = \$591 ;
-    end
-    if (\$594 ) begin
-      \$1834  = \$597 ;
-    end
+    \$1834  = large_pop;
     if (x1_select[2]) begin
       \$1834  = 1'h0;
     end
@@ -9291,149 +9279,232 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1835  = f4_valid;
+    \$1835  = \$572 [5:0];
+    if (x1_select[2]) begin
+      \$1835  = 6'h00;
+    end
     if (aclk_rst) begin
-      \$1835  = 1'h0;
+      \$1835  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1836  = \release ;
+    \$1836  = large_at;
+    if (\$575 ) begin
+      \$1836 [0] = large_at[0];
+      \$1836 [1] = large_at[1];
+      \$1836 [2] = large_at[2];
+    end
+    if (\$581 ) begin
+      \$1836 [0] = large_at[1];
+      \$1836 [1] = large_at[2];
+      \$1836 [2] = \$582 ;
+    end
+    if (\$588 ) begin
+      \$1836 [0] = 1'h0;
+      \$1836 [1] = large_at[0];
+      \$1836 [2] = large_at[1];
+    end
+    if (\$594 ) begin
+      \$1836 [0] = large_at[0];
+      \$1836 [1] = large_at[1];
+      \$1836 [2] = large_at[2];
+    end
+    if (x1_select[2]) begin
+      \$1836  = 3'h1;
+    end
     if (aclk_rst) begin
-      \$1836  = 1'h0;
+      \$1836  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1837  = a5_valid;
+    \$1837  = large_nonempty;
+    if (\$575 ) begin
+      \$1837  = \$578 ;
+    end
+    if (\$581 ) begin
+      \$1837  = \$585 ;
+    end
+    if (\$588 ) begin
+      \$1837  = \$591 ;
+    end
+    if (\$594 ) begin
+      \$1837  = \$597 ;
+    end
+    if (x1_select[2]) begin
+      \$1837  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1837  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1838  = a6_valid;
+    \$1838  = f4_valid;
     if (aclk_rst) begin
       \$1838  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1839  = f5_valid;
+    \$1839  = \release ;
     if (aclk_rst) begin
       \$1839  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1840  = f6_valid;
+    \$1840  = a5_valid;
     if (aclk_rst) begin
       \$1840  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1841  = x2_valid;
+    \$1841  = a6_valid;
     if (aclk_rst) begin
       \$1841  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1842  = x3_valid;
+    \$1842  = f5_valid;
     if (aclk_rst) begin
       \$1842  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1843  = x4_valid;
+    \$1843  = f6_valid;
     if (aclk_rst) begin
       \$1843  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1844  = x5_valid;
+    \$1844  = x2_valid;
     if (aclk_rst) begin
       \$1844  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1845  = x6_valid;
+    \$1845  = x3_valid;
     if (aclk_rst) begin
       \$1845  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1846  = \$617 ;
+    \$1846  = x4_valid;
     if (aclk_rst) begin
       \$1846  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1847  = \$618 ;
+    \$1847  = x5_valid;
     if (aclk_rst) begin
       \$1847  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1848  = \$619 ;
+    \$1848  = x6_valid;
     if (aclk_rst) begin
       \$1848  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1849  = \$620 ;
+    \$1849  = \$617 ;
     if (aclk_rst) begin
       \$1849  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1850  = \$621 ;
+    \$1850  = \$618 ;
     if (aclk_rst) begin
       \$1850  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1851  = \$622 ;
+    \$1851  = \$619 ;
     if (aclk_rst) begin
       \$1851  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1852  = \$623 ;
+    \$1852  = \$620 ;
     if (aclk_rst) begin
       \$1852  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1853  = \$624 ;
+    \$1853  = \$621 ;
     if (aclk_rst) begin
       \$1853  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1854  = \$625 ;
+    \$1854  = \$622 ;
     if (aclk_rst) begin
       \$1854  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1855  = \$623 ;
+    if (aclk_rst) begin
+      \$1855  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1856  = \$624 ;
+    if (aclk_rst) begin
+      \$1856  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1857  = \$625 ;
+    if (aclk_rst) begin
+      \$1857  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1858  = \$626 ;
+    if (aclk_rst) begin
+      \$1858  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1859  = \$627 ;
+    if (aclk_rst) begin
+      \$1859  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1860  = \$628 ;
+    if (aclk_rst) begin
+      \$1860  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     small_fresh_next = small_fresh;
     if (small_take_fresh) begin
-      small_fresh_next = \$634 ;
+      small_fresh_next = \$637 ;
     end else if (x1_select[0]) begin
       small_fresh_next = 9'h000;
     end
@@ -9442,7 +9513,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     medium_fresh_next = medium_fresh;
     if (medium_take_fresh) begin
-      medium_fresh_next = \$640 ;
+      medium_fresh_next = \$643 ;
     end else if (x1_select[1]) begin
       medium_fresh_next = 8'h00;
     end
@@ -9451,7 +9522,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     large_fresh_next = large_fresh;
     if (large_take_fresh) begin
-      large_fresh_next = \$646 [5:0];
+      large_fresh_next = \$649 [5:0];
     end else if (x1_select[2]) begin
       large_fresh_next = 6'h00;
     end
@@ -9461,112 +9532,112 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     grant_addr = 40'h0000000000;
     casez (a4_pool)
       2'h0:
-          grant_addr = { 3'h0, \$1603  };
+          grant_addr = { 3'h0, \$1606  };
       2'h1:
-          grant_addr = { 3'h0, \$1605  };
+          grant_addr = { 3'h0, \$1608  };
       2'h2:
-          grant_addr = { 3'h0, \$1607  };
+          grant_addr = { 3'h0, \$1610  };
     endcase
   end
-  assign small_grant_waddr = { \$1075 , \$1071 , \$1067 , \$1063 , \$1059 , \$1055 , \$1051 , \$1047  };
-  assign medium_grant_waddr = { \$1260 , \$1256 , \$1252 , \$1248 , \$1244 , \$1240 , \$1236  };
-  assign large_grant_waddr = { \$1442 , \$1438 , \$1434 , \$1430 , \$1426 , \$1422  };
-  assign flush_reg_select = \port$4552$52 [5:3];
+  assign small_grant_waddr = { \$1078 , \$1074 , \$1070 , \$1066 , \$1062 , \$1058 , \$1054 , \$1050  };
+  assign medium_grant_waddr = { \$1263 , \$1259 , \$1255 , \$1251 , \$1247 , \$1243 , \$1239  };
+  assign large_grant_waddr = { \$1445 , \$1441 , \$1437 , \$1433 , \$1429 , \$1425  };
+  assign flush_reg_select = \port$4554$52 [5:3];
   assign small_tail = small_queue_waddr;
   assign medium_tail = medium_queue_waddr;
   assign large_tail = large_queue_waddr;
   assign small_flushing = x1_select[0];
   assign medium_flushing = x1_select[1];
   assign large_flushing = x1_select[2];
-  assign \$signal  = { \$705 , \$701 , \$694 [4], \$686 [4], \$678 [4], \$670 [4], \$662 [4], \$654 [4] };
-  assign next_tag = { \$1043 [11], \$1002 [11], \$961 [11], \$920 [11], \$879 [11], \$838 [11], \$797 [11], \$756 [11] };
-  assign fetched_snap = \$715 [6];
-  assign free_reg_hit = \port$4552$52 [2:0];
-  assign \$signal$277  = \$1612 [11];
-  assign hit_a3 = \$1616 [11];
-  assign \$signal$296  = \$1620 [11];
-  assign f3_by_mem_base = \$1628 [2:0];
+  assign \$signal  = { \$708 , \$704 , \$697 [4], \$689 [4], \$681 [4], \$673 [4], \$665 [4], \$657 [4] };
+  assign next_tag = { \$1046 [11], \$1005 [11], \$964 [11], \$923 [11], \$882 [11], \$841 [11], \$800 [11], \$759 [11] };
+  assign fetched_snap = \$718 [6];
+  assign free_reg_hit = \port$4554$52 [2:0];
+  assign \$signal$277  = \$1615 [11];
+  assign hit_a3 = \$1619 [11];
+  assign \$signal$296  = \$1623 [11];
+  assign f3_by_mem_base = \$1631 [2:0];
   assign w__addr = small_grant_w_addr;
   assign w__en = small_grant_w_en;
-  assign w__data = { \$626 [7:0], small_grant_w_data[0] };
+  assign w__data = { \$629 [7:0], small_grant_w_data[0] };
   assign r__addr = f1_small_slot;
   assign small_grant_addr = f1_small_slot;
-  assign \r__addr$423  = small_fresh_slot;
-  assign \small_grant_addr$424  = small_fresh_slot;
+  assign \r__addr$426  = small_fresh_slot;
+  assign \small_grant_addr$427  = small_fresh_slot;
   assign small_grant_data = small_grant_r0_b0;
-  assign \small_grant_data$426  = small_grant_r1_b0;
-  assign \w__addr$427  = f4_slot_small;
+  assign \small_grant_data$429  = small_grant_r1_b0;
+  assign \w__addr$430  = f4_slot_small;
   assign small_parity_waddr = f4_slot_small;
-  assign small_parity_wen = \w__en$429 ;
-  assign small_parity_wdata = \w__data$431 ;
-  assign \r__addr$433  = f1_small_slot;
+  assign small_parity_wen = \w__en$432 ;
+  assign small_parity_wdata = \w__data$434 ;
+  assign \r__addr$436  = f1_small_slot;
   assign small_parity_addr = f1_small_slot;
-  assign \r__addr$435  = small_fresh_slot;
-  assign \small_parity_addr$436  = small_fresh_slot;
+  assign \r__addr$438  = small_fresh_slot;
+  assign \small_parity_addr$439  = small_fresh_slot;
   assign small_parity_data = small_parity_r0_b0;
-  assign \small_parity_data$438  = small_parity_r1_b0;
-  assign \w__addr$439  = small_queue_w_addr;
-  assign \w__en$440  = small_queue_w_en;
-  assign \w__data$441  = small_queue_w_data;
-  assign \r__addr$442  = small_head;
+  assign \small_parity_data$441  = small_parity_r1_b0;
+  assign \w__addr$442  = small_queue_w_addr;
+  assign \w__en$443  = small_queue_w_en;
+  assign \w__data$444  = small_queue_w_data;
+  assign \r__addr$445  = small_head;
   assign small_queue_addr = small_head;
   assign small_queue_data = small_queue_r0_b0;
-  assign \w__addr$445  = medium_grant_w_addr;
-  assign \w__en$446  = medium_grant_w_en;
-  assign \w__data$447  = { \$627 [7:0], medium_grant_w_data[0] };
-  assign \r__addr$448  = f1_medium_slot;
+  assign \w__addr$448  = medium_grant_w_addr;
+  assign \w__en$449  = medium_grant_w_en;
+  assign \w__data$450  = { \$630 [7:0], medium_grant_w_data[0] };
+  assign \r__addr$451  = f1_medium_slot;
   assign medium_grant_addr = f1_medium_slot;
-  assign \r__addr$450  = medium_fresh_slot;
-  assign \medium_grant_addr$451  = medium_fresh_slot;
+  assign \r__addr$453  = medium_fresh_slot;
+  assign \medium_grant_addr$454  = medium_fresh_slot;
   assign medium_grant_data = medium_grant_r0_b0;
-  assign \medium_grant_data$453  = medium_grant_r1_b0;
-  assign \w__addr$454  = f4_slot_medium;
+  assign \medium_grant_data$456  = medium_grant_r1_b0;
+  assign \w__addr$457  = f4_slot_medium;
   assign medium_parity_waddr = f4_slot_medium;
-  assign medium_parity_wen = \w__en$456 ;
-  assign medium_parity_wdata = \w__data$458 ;
-  assign \r__addr$460  = f1_medium_slot;
+  assign medium_parity_wen = \w__en$459 ;
+  assign medium_parity_wdata = \w__data$461 ;
+  assign \r__addr$463  = f1_medium_slot;
   assign medium_parity_addr = f1_medium_slot;
-  assign \r__addr$462  = medium_fresh_slot;
-  assign \medium_parity_addr$463  = medium_fresh_slot;
+  assign \r__addr$465  = medium_fresh_slot;
+  assign \medium_parity_addr$466  = medium_fresh_slot;
   assign medium_parity_data = medium_parity_r0_b0;
-  assign \medium_parity_data$465  = medium_parity_r1_b0;
-  assign \w__addr$466  = medium_queue_w_addr;
-  assign \w__en$467  = medium_queue_w_en;
-  assign \w__data$468  = medium_queue_w_data;
-  assign \r__addr$469  = medium_head;
+  assign \medium_parity_data$468  = medium_parity_r1_b0;
+  assign \w__addr$469  = medium_queue_w_addr;
+  assign \w__en$470  = medium_queue_w_en;
+  assign \w__data$471  = medium_queue_w_data;
+  assign \r__addr$472  = medium_head;
   assign medium_queue_addr = medium_head;
   assign medium_queue_data = medium_queue_r0_b0;
-  assign \w__addr$472  = large_grant_w_addr;
-  assign \w__en$473  = large_grant_w_en;
-  assign \w__data$474  = { \$628 [7:0], large_grant_w_data[0] };
-  assign \r__addr$475  = f1_large_slot;
+  assign \w__addr$475  = large_grant_w_addr;
+  assign \w__en$476  = large_grant_w_en;
+  assign \w__data$477  = { \$631 [7:0], large_grant_w_data[0] };
+  assign \r__addr$478  = f1_large_slot;
   assign large_grant_addr = f1_large_slot;
-  assign \r__addr$477  = large_fresh_slot;
-  assign \large_grant_addr$478  = large_fresh_slot;
+  assign \r__addr$480  = large_fresh_slot;
+  assign \large_grant_addr$481  = large_fresh_slot;
   assign large_grant_data = large_grant_r0_b0;
-  assign \large_grant_data$480  = large_grant_r1_b0;
-  assign \w__addr$481  = f4_slot_large;
+  assign \large_grant_data$483  = large_grant_r1_b0;
+  assign \w__addr$484  = f4_slot_large;
   assign large_parity_waddr = f4_slot_large;
-  assign large_parity_wen = \w__en$483 ;
-  assign large_parity_wdata = \w__data$485 ;
-  assign \r__addr$487  = f1_large_slot;
+  assign large_parity_wen = \w__en$486 ;
+  assign large_parity_wdata = \w__data$488 ;
+  assign \r__addr$490  = f1_large_slot;
   assign large_parity_addr = f1_large_slot;
-  assign \r__addr$489  = large_fresh_slot;
-  assign \large_parity_addr$490  = large_fresh_slot;
+  assign \r__addr$492  = large_fresh_slot;
+  assign \large_parity_addr$493  = large_fresh_slot;
   assign large_parity_data = large_parity_r0_b0;
-  assign \large_parity_data$492  = large_parity_r1_b0;
-  assign \w__addr$493  = large_queue_w_addr;
-  assign \w__en$494  = large_queue_w_en;
-  assign \w__data$495  = large_queue_w_data;
-  assign \r__addr$496  = large_head;
+  assign \large_parity_data$495  = large_parity_r1_b0;
+  assign \w__addr$496  = large_queue_w_addr;
+  assign \w__en$497  = large_queue_w_en;
+  assign \w__data$498  = large_queue_w_data;
+  assign \r__addr$499  = large_head;
   assign large_queue_addr = large_head;
   assign large_queue_data = large_queue_r0_b0;
-  assign \$signal$499  = { \$1075 , \$1071 , \$1067 , \$1063 , \$1059 , \$1055 , \$1051 , \$1047  };
-  assign small_next_tag = { \$1230 [5], \$1211 [5], \$1192 [5], \$1173 [5], \$1154 [5], \$1135 [5], \$1116 [5], \$1097 [5] };
-  assign \$signal$502  = { \$1261 , \$1260 , \$1256 , \$1252 , \$1248 , \$1244 , \$1240 , \$1236  };
-  assign medium_next_tag = { \$1416 [5], \$1397 [5], \$1378 [5], \$1359 [5], \$1340 [5], \$1321 [5], \$1302 [5], \$1283 [5] };
-  assign \$signal$505  = { \$1444 , \$1443 , \$1442 , \$1438 , \$1434 , \$1430 , \$1426 , \$1422  };
-  assign large_next_tag = { \$1599 [5], \$1580 [5], \$1561 [5], \$1542 [5], \$1523 [5], \$1504 [5], \$1485 [5], \$1466 [5] };
+  assign \$signal$502  = { \$1078 , \$1074 , \$1070 , \$1066 , \$1062 , \$1058 , \$1054 , \$1050  };
+  assign small_next_tag = { \$1233 [5], \$1214 [5], \$1195 [5], \$1176 [5], \$1157 [5], \$1138 [5], \$1119 [5], \$1100 [5] };
+  assign \$signal$505  = { \$1264 , \$1263 , \$1259 , \$1255 , \$1251 , \$1247 , \$1243 , \$1239  };
+  assign medium_next_tag = { \$1419 [5], \$1400 [5], \$1381 [5], \$1362 [5], \$1343 [5], \$1324 [5], \$1305 [5], \$1286 [5] };
+  assign \$signal$508  = { \$1447 , \$1446 , \$1445 , \$1441 , \$1437 , \$1433 , \$1429 , \$1425  };
+  assign large_next_tag = { \$1602 [5], \$1583 [5], \$1564 [5], \$1545 [5], \$1526 [5], \$1507 [5], \$1488 [5], \$1469 [5] };
   assign flushed_valid = x7_valid;
   assign flushed_ok = x7_payload[0];
   assign flushed_err = x7_payload[4:1];
@@ -9577,7 +9648,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign grant_err = a7_payload[4:1];
   assign grant_pool = a7_payload[6:5];
   assign grant_slot = a7_payload[14:7];
-  assign \grant_addr$520  = a7_payload[54:15];
+  assign \grant_addr$523  = a7_payload[54:15];
   assign grant_tag = a7_payload[62:55];
   assign grant_user = a7_payload[78:63];
   assign grant_overwrite = a7_payload[79];
@@ -9593,7 +9664,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign freed_src = free_info_d7[0];
   assign freed_addr = free_info_d7[32:1];
   assign freed_tag = free_info_d7[40:33];
-  assign busy = \$1717 [9];
+  assign grant_cpu = grant_cpu_q;
+  assign freed_cpu = freed_cpu_q;
+  assign flushed_cpu = flushed_cpu_q;
+  assign busy = \$1720 [9];
   assign \small_grant_wdata.snap  = small_grant_wdata[0];
   assign \small_grant_wdata.next  = small_grant_wdata[8:1];
   assign \small_grant_r0_b0.snap  = small_grant_r0_b0[0];
@@ -9638,52 +9712,52 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \large_queue_r0_b0.next  = large_queue_r0_b0[15:8];
   assign \small_grant_data.snap  = small_grant_r0_b0[0];
   assign \small_grant_data.next  = small_grant_r0_b0[8:1];
-  assign \small_grant_data$426.snap  = small_grant_r1_b0[0];
-  assign \small_grant_data$426.next  = small_grant_r1_b0[8:1];
+  assign \small_grant_data$429.snap  = small_grant_r1_b0[0];
+  assign \small_grant_data$429.next  = small_grant_r1_b0[8:1];
   assign \small_queue_data.slot  = small_queue_r0_b0[7:0];
   assign \small_queue_data.snap  = small_queue_r0_b0[8];
   assign \small_queue_data.zero  = small_queue_r0_b0[9];
   assign \small_queue_data.next  = small_queue_r0_b0[17:10];
   assign \medium_grant_data.snap  = medium_grant_r0_b0[0];
   assign \medium_grant_data.next  = medium_grant_r0_b0[8:1];
-  assign \medium_grant_data$453.snap  = medium_grant_r1_b0[0];
-  assign \medium_grant_data$453.next  = medium_grant_r1_b0[8:1];
+  assign \medium_grant_data$456.snap  = medium_grant_r1_b0[0];
+  assign \medium_grant_data$456.next  = medium_grant_r1_b0[8:1];
   assign \medium_queue_data.slot  = medium_queue_r0_b0[6:0];
   assign \medium_queue_data.snap  = medium_queue_r0_b0[7];
   assign \medium_queue_data.zero  = medium_queue_r0_b0[8];
   assign \medium_queue_data.next  = medium_queue_r0_b0[16:9];
   assign \large_grant_data.snap  = large_grant_r0_b0[0];
   assign \large_grant_data.next  = large_grant_r0_b0[8:1];
-  assign \large_grant_data$480.snap  = large_grant_r1_b0[0];
-  assign \large_grant_data$480.next  = large_grant_r1_b0[8:1];
+  assign \large_grant_data$483.snap  = large_grant_r1_b0[0];
+  assign \large_grant_data$483.next  = large_grant_r1_b0[8:1];
   assign \large_queue_data.slot  = large_queue_r0_b0[5:0];
   assign \large_queue_data.snap  = large_queue_r0_b0[6];
   assign \large_queue_data.zero  = large_queue_r0_b0[7];
   assign \large_queue_data.next  = large_queue_r0_b0[15:8];
-  assign large_queue_wdata[15:8] = \$1716 ;
-  assign large_queue_wdata[7] = \$1707 ;
-  assign large_queue_wdata[6] = \$1705 ;
+  assign large_queue_wdata[15:8] = \$1719 ;
+  assign large_queue_wdata[7] = \$1710 ;
+  assign large_queue_wdata[6] = \$1708 ;
   assign large_queue_wdata[5:0] = f4_slot_large;
-  assign medium_queue_wdata[16:9] = \$1693 ;
-  assign medium_queue_wdata[8] = \$1684 ;
-  assign medium_queue_wdata[7] = \$1682 ;
+  assign medium_queue_wdata[16:9] = \$1696 ;
+  assign medium_queue_wdata[8] = \$1687 ;
+  assign medium_queue_wdata[7] = \$1685 ;
   assign medium_queue_wdata[6:0] = f4_slot_medium;
-  assign small_queue_wdata[17:10] = \$1670 ;
-  assign small_queue_wdata[9] = \$1661 ;
-  assign small_queue_wdata[8] = \$1659 ;
+  assign small_queue_wdata[17:10] = \$1673 ;
+  assign small_queue_wdata[9] = \$1664 ;
+  assign small_queue_wdata[8] = \$1662 ;
   assign small_queue_wdata[7:0] = f4_slot_small;
-  assign large_grant_wdata[8:1] = { \$1599 [5], \$1580 [5], \$1561 [5], \$1542 [5], \$1523 [5], \$1504 [5], \$1485 [5], \$1466 [5] };
+  assign large_grant_wdata[8:1] = { \$1602 [5], \$1583 [5], \$1564 [5], \$1545 [5], \$1526 [5], \$1507 [5], \$1488 [5], \$1469 [5] };
   assign large_grant_wdata[0] = large_fetched_snap;
-  assign medium_grant_wdata[8:1] = { \$1416 [5], \$1397 [5], \$1378 [5], \$1359 [5], \$1340 [5], \$1321 [5], \$1302 [5], \$1283 [5] };
+  assign medium_grant_wdata[8:1] = { \$1419 [5], \$1400 [5], \$1381 [5], \$1362 [5], \$1343 [5], \$1324 [5], \$1305 [5], \$1286 [5] };
   assign medium_grant_wdata[0] = medium_fetched_snap;
-  assign small_grant_wdata[8:1] = { \$1230 [5], \$1211 [5], \$1192 [5], \$1173 [5], \$1154 [5], \$1135 [5], \$1116 [5], \$1097 [5] };
+  assign small_grant_wdata[8:1] = { \$1233 [5], \$1214 [5], \$1195 [5], \$1176 [5], \$1157 [5], \$1138 [5], \$1119 [5], \$1100 [5] };
   assign small_grant_wdata[0] = small_fetched_snap;
-  assign \$1799 [2] = \$221 [12];
-  assign \$1799 [1] = \$219 [9];
-  assign \$1799 [0] = \$217 [6];
-  assign \$1798 [2] = f0_hit[2];
-  assign \$1798 [1] = f0_hit[1];
-  assign \$1798 [0] = f0_hit[0];
+  assign \$1802 [2] = \$221 [12];
+  assign \$1802 [1] = \$219 [9];
+  assign \$1802 [0] = \$217 [6];
+  assign \$1801 [2] = f0_hit[2];
+  assign \$1801 [1] = f0_hit[1];
+  assign \$1801 [0] = f0_hit[0];
   assign \$3  = \$1 [14];
   assign \$7  = \$5 [14];
   assign \$11  = \$9 [14];
@@ -9696,27 +9770,27 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$124  = \$122 [8];
   assign \$127  = \$125 [6];
   assign \$142  = \$141 ;
-  assign \$648  = a3_sel_head[0];
-  assign \$650  = a3_sel_head[1];
-  assign \$652  = a3_sel_head[2];
-  assign \$656  = a3_sel_head[0];
-  assign \$658  = a3_sel_head[1];
-  assign \$660  = a3_sel_head[2];
-  assign \$664  = a3_sel_head[0];
-  assign \$666  = a3_sel_head[1];
-  assign \$668  = a3_sel_head[2];
-  assign \$672  = a3_sel_head[0];
-  assign \$674  = a3_sel_head[1];
-  assign \$676  = a3_sel_head[2];
-  assign \$680  = a3_sel_head[0];
-  assign \$682  = a3_sel_head[1];
-  assign \$684  = a3_sel_head[2];
-  assign \$688  = a3_sel_head[0];
-  assign \$690  = a3_sel_head[1];
-  assign \$692  = a3_sel_head[2];
-  assign \$696  = a3_sel_head[0];
-  assign \$699  = a3_sel_head[1];
-  assign \$703  = a3_sel_head[0];
+  assign \$651  = a3_sel_head[0];
+  assign \$653  = a3_sel_head[1];
+  assign \$655  = a3_sel_head[2];
+  assign \$659  = a3_sel_head[0];
+  assign \$661  = a3_sel_head[1];
+  assign \$663  = a3_sel_head[2];
+  assign \$667  = a3_sel_head[0];
+  assign \$669  = a3_sel_head[1];
+  assign \$671  = a3_sel_head[2];
+  assign \$675  = a3_sel_head[0];
+  assign \$677  = a3_sel_head[1];
+  assign \$679  = a3_sel_head[2];
+  assign \$683  = a3_sel_head[0];
+  assign \$685  = a3_sel_head[1];
+  assign \$687  = a3_sel_head[2];
+  assign \$691  = a3_sel_head[0];
+  assign \$693  = a3_sel_head[1];
+  assign \$695  = a3_sel_head[2];
+  assign \$699  = a3_sel_head[0];
+  assign \$702  = a3_sel_head[1];
+  assign \$706  = a3_sel_head[0];
   assign \$145  = a3_restart_head[0];
   assign \$147  = a3_restart_head[1];
   assign \$149  = a3_restart_head[2];
@@ -9771,191 +9845,191 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \$592  = large_pushed;
   assign \$593  = large_popped;
   assign \$609  = 1'h0;
-  assign \$709  = a3_sel_head[0];
-  assign \$711  = a3_sel_head[1];
-  assign \$713  = a3_sel_head[2];
-  assign \$719  = \$718 ;
-  assign \$723  = \$722 ;
-  assign \$727  = \$726 ;
-  assign \$728  = a3_sel_last[0];
-  assign \$733  = a3_sel_last[1];
-  assign \$738  = a3_sel_last[2];
-  assign \$743  = a3_sel_head[0];
-  assign \$745  = a3_sel_head[1];
-  assign \$747  = a3_sel_head[2];
-  assign \$760  = 1'h0;
-  assign \$764  = 1'h0;
-  assign \$768  = 1'h0;
-  assign \$769  = a3_sel_last[0];
-  assign \$774  = a3_sel_last[1];
-  assign \$779  = a3_sel_last[2];
-  assign \$784  = a3_sel_head[0];
-  assign \$786  = a3_sel_head[1];
-  assign \$788  = a3_sel_head[2];
-  assign \$801  = 1'h0;
-  assign \$805  = 1'h0;
-  assign \$809  = 1'h0;
-  assign \$810  = a3_sel_last[0];
-  assign \$815  = a3_sel_last[1];
-  assign \$820  = a3_sel_last[2];
-  assign \$825  = a3_sel_head[0];
-  assign \$827  = a3_sel_head[1];
-  assign \$829  = a3_sel_head[2];
-  assign \$842  = 1'h0;
-  assign \$846  = 1'h0;
-  assign \$850  = 1'h0;
-  assign \$851  = a3_sel_last[0];
-  assign \$856  = a3_sel_last[1];
-  assign \$861  = a3_sel_last[2];
-  assign \$866  = a3_sel_head[0];
-  assign \$868  = a3_sel_head[1];
-  assign \$870  = a3_sel_head[2];
-  assign \$883  = 1'h0;
-  assign \$887  = 1'h0;
-  assign \$891  = 1'h0;
-  assign \$892  = a3_sel_last[0];
-  assign \$897  = a3_sel_last[1];
-  assign \$902  = a3_sel_last[2];
-  assign \$907  = a3_sel_head[0];
-  assign \$909  = a3_sel_head[1];
-  assign \$911  = a3_sel_head[2];
-  assign \$924  = 1'h0;
-  assign \$928  = 1'h0;
-  assign \$932  = 1'h0;
-  assign \$933  = a3_sel_last[0];
-  assign \$938  = a3_sel_last[1];
-  assign \$943  = a3_sel_last[2];
-  assign \$948  = a3_sel_head[0];
-  assign \$950  = a3_sel_head[1];
-  assign \$952  = a3_sel_head[2];
-  assign \$965  = 1'h0;
-  assign \$969  = 1'h0;
-  assign \$973  = 1'h0;
-  assign \$974  = a3_sel_last[0];
-  assign \$979  = a3_sel_last[1];
-  assign \$984  = a3_sel_last[2];
-  assign \$989  = a3_sel_head[0];
-  assign \$991  = a3_sel_head[1];
-  assign \$993  = a3_sel_head[2];
-  assign \$1006  = 1'h0;
-  assign \$1010  = 1'h0;
-  assign \$1014  = 1'h0;
-  assign \$1015  = a3_sel_last[0];
-  assign \$1020  = a3_sel_last[1];
-  assign \$1025  = a3_sel_last[2];
-  assign \$1030  = a3_sel_head[0];
-  assign \$1032  = a3_sel_head[1];
-  assign \$1034  = a3_sel_head[2];
-  assign \$1045  = a3_sel_head[0];
-  assign \$1049  = a3_sel_head[0];
-  assign \$1053  = a3_sel_head[0];
-  assign \$1057  = a3_sel_head[0];
-  assign \$1061  = a3_sel_head[0];
-  assign \$1065  = a3_sel_head[0];
-  assign \$1069  = a3_sel_head[0];
-  assign \$1073  = a3_sel_head[0];
-  assign \$1077  = a3_sel_head[0];
-  assign \$1082  = \$1081 ;
-  assign \$1083  = a3_sel_last[0];
-  assign \$1088  = a3_sel_head[0];
-  assign \$1101  = 1'h0;
-  assign \$1102  = a3_sel_last[0];
-  assign \$1107  = a3_sel_head[0];
-  assign \$1120  = 1'h0;
-  assign \$1121  = a3_sel_last[0];
-  assign \$1126  = a3_sel_head[0];
-  assign \$1139  = 1'h0;
-  assign \$1140  = a3_sel_last[0];
-  assign \$1145  = a3_sel_head[0];
-  assign \$1158  = 1'h0;
-  assign \$1159  = a3_sel_last[0];
-  assign \$1164  = a3_sel_head[0];
-  assign \$1177  = 1'h0;
-  assign \$1178  = a3_sel_last[0];
-  assign \$1183  = a3_sel_head[0];
-  assign \$1196  = 1'h0;
-  assign \$1197  = a3_sel_last[0];
-  assign \$1202  = a3_sel_head[0];
-  assign \$1215  = 1'h0;
-  assign \$1216  = a3_sel_last[0];
-  assign \$1221  = a3_sel_head[0];
-  assign \$1234  = a3_sel_head[1];
-  assign \$1238  = a3_sel_head[1];
-  assign \$1242  = a3_sel_head[1];
-  assign \$1246  = a3_sel_head[1];
-  assign \$1250  = a3_sel_head[1];
-  assign \$1254  = a3_sel_head[1];
-  assign \$1258  = a3_sel_head[1];
-  assign \$1263  = a3_sel_head[1];
-  assign \$1268  = \$1267 ;
-  assign \$1269  = a3_sel_last[1];
-  assign \$1274  = a3_sel_head[1];
-  assign \$1287  = 1'h0;
-  assign \$1288  = a3_sel_last[1];
-  assign \$1293  = a3_sel_head[1];
-  assign \$1306  = 1'h0;
-  assign \$1307  = a3_sel_last[1];
-  assign \$1312  = a3_sel_head[1];
-  assign \$1325  = 1'h0;
-  assign \$1326  = a3_sel_last[1];
-  assign \$1331  = a3_sel_head[1];
-  assign \$1344  = 1'h0;
-  assign \$1345  = a3_sel_last[1];
-  assign \$1350  = a3_sel_head[1];
-  assign \$1363  = 1'h0;
-  assign \$1364  = a3_sel_last[1];
-  assign \$1369  = a3_sel_head[1];
-  assign \$1382  = 1'h0;
-  assign \$1383  = a3_sel_last[1];
-  assign \$1388  = a3_sel_head[1];
-  assign \$1401  = 1'h0;
-  assign \$1402  = a3_sel_last[1];
-  assign \$1407  = a3_sel_head[1];
-  assign \$1420  = a3_sel_head[2];
-  assign \$1424  = a3_sel_head[2];
-  assign \$1428  = a3_sel_head[2];
-  assign \$1432  = a3_sel_head[2];
-  assign \$1436  = a3_sel_head[2];
-  assign \$1440  = a3_sel_head[2];
-  assign \$1446  = a3_sel_head[2];
-  assign \$1451  = \$1450 ;
-  assign \$1452  = a3_sel_last[2];
-  assign \$1457  = a3_sel_head[2];
-  assign \$1470  = 1'h0;
-  assign \$1471  = a3_sel_last[2];
-  assign \$1476  = a3_sel_head[2];
-  assign \$1489  = 1'h0;
-  assign \$1490  = a3_sel_last[2];
-  assign \$1495  = a3_sel_head[2];
-  assign \$1508  = 1'h0;
-  assign \$1509  = a3_sel_last[2];
-  assign \$1514  = a3_sel_head[2];
-  assign \$1527  = 1'h0;
-  assign \$1528  = a3_sel_last[2];
-  assign \$1533  = a3_sel_head[2];
-  assign \$1546  = 1'h0;
-  assign \$1547  = a3_sel_last[2];
-  assign \$1552  = a3_sel_head[2];
-  assign \$1565  = 1'h0;
-  assign \$1566  = a3_sel_last[2];
-  assign \$1571  = a3_sel_head[2];
-  assign \$1584  = 1'h0;
-  assign \$1585  = a3_sel_last[2];
-  assign \$1590  = a3_sel_head[2];
-  assign \$1602  = { 1'h0, a4_slot, 6'h00 };
-  assign \$1603 [35:0] = { 21'h000000, \$1602  };
-  assign \$1603 [36] = 1'h1;
-  assign \$1604  = { 6'h00, a4_slot[6:0], 9'h000 };
-  assign { \$1605 [35:17], \$1605 [15:0] } = { 14'h0000, \$1604 [21:17], \$1604 [15:0] };
-  assign { \$1605 [36], \$1605 [16] } = 2'h3;
-  assign \$1606  = { 3'h0, a4_slot[5:0], 12'h000 };
-  assign { \$1607 [35:21], \$1607 [19:0] } = { 15'h0000, \$1606 [19:0] };
-  assign { \$1607 [36], \$1607 [20] } = 2'h3;
+  assign \$712  = a3_sel_head[0];
+  assign \$714  = a3_sel_head[1];
+  assign \$716  = a3_sel_head[2];
+  assign \$722  = \$721 ;
+  assign \$726  = \$725 ;
+  assign \$730  = \$729 ;
+  assign \$731  = a3_sel_last[0];
+  assign \$736  = a3_sel_last[1];
+  assign \$741  = a3_sel_last[2];
+  assign \$746  = a3_sel_head[0];
+  assign \$748  = a3_sel_head[1];
+  assign \$750  = a3_sel_head[2];
+  assign \$763  = 1'h0;
+  assign \$767  = 1'h0;
+  assign \$771  = 1'h0;
+  assign \$772  = a3_sel_last[0];
+  assign \$777  = a3_sel_last[1];
+  assign \$782  = a3_sel_last[2];
+  assign \$787  = a3_sel_head[0];
+  assign \$789  = a3_sel_head[1];
+  assign \$791  = a3_sel_head[2];
+  assign \$804  = 1'h0;
+  assign \$808  = 1'h0;
+  assign \$812  = 1'h0;
+  assign \$813  = a3_sel_last[0];
+  assign \$818  = a3_sel_last[1];
+  assign \$823  = a3_sel_last[2];
+  assign \$828  = a3_sel_head[0];
+  assign \$830  = a3_sel_head[1];
+  assign \$832  = a3_sel_head[2];
+  assign \$845  = 1'h0;
+  assign \$849  = 1'h0;
+  assign \$853  = 1'h0;
+  assign \$854  = a3_sel_last[0];
+  assign \$859  = a3_sel_last[1];
+  assign \$864  = a3_sel_last[2];
+  assign \$869  = a3_sel_head[0];
+  assign \$871  = a3_sel_head[1];
+  assign \$873  = a3_sel_head[2];
+  assign \$886  = 1'h0;
+  assign \$890  = 1'h0;
+  assign \$894  = 1'h0;
+  assign \$895  = a3_sel_last[0];
+  assign \$900  = a3_sel_last[1];
+  assign \$905  = a3_sel_last[2];
+  assign \$910  = a3_sel_head[0];
+  assign \$912  = a3_sel_head[1];
+  assign \$914  = a3_sel_head[2];
+  assign \$927  = 1'h0;
+  assign \$931  = 1'h0;
+  assign \$935  = 1'h0;
+  assign \$936  = a3_sel_last[0];
+  assign \$941  = a3_sel_last[1];
+  assign \$946  = a3_sel_last[2];
+  assign \$951  = a3_sel_head[0];
+  assign \$953  = a3_sel_head[1];
+  assign \$955  = a3_sel_head[2];
+  assign \$968  = 1'h0;
+  assign \$972  = 1'h0;
+  assign \$976  = 1'h0;
+  assign \$977  = a3_sel_last[0];
+  assign \$982  = a3_sel_last[1];
+  assign \$987  = a3_sel_last[2];
+  assign \$992  = a3_sel_head[0];
+  assign \$994  = a3_sel_head[1];
+  assign \$996  = a3_sel_head[2];
+  assign \$1009  = 1'h0;
+  assign \$1013  = 1'h0;
+  assign \$1017  = 1'h0;
+  assign \$1018  = a3_sel_last[0];
+  assign \$1023  = a3_sel_last[1];
+  assign \$1028  = a3_sel_last[2];
+  assign \$1033  = a3_sel_head[0];
+  assign \$1035  = a3_sel_head[1];
+  assign \$1037  = a3_sel_head[2];
+  assign \$1048  = a3_sel_head[0];
+  assign \$1052  = a3_sel_head[0];
+  assign \$1056  = a3_sel_head[0];
+  assign \$1060  = a3_sel_head[0];
+  assign \$1064  = a3_sel_head[0];
+  assign \$1068  = a3_sel_head[0];
+  assign \$1072  = a3_sel_head[0];
+  assign \$1076  = a3_sel_head[0];
+  assign \$1080  = a3_sel_head[0];
+  assign \$1085  = \$1084 ;
+  assign \$1086  = a3_sel_last[0];
+  assign \$1091  = a3_sel_head[0];
+  assign \$1104  = 1'h0;
+  assign \$1105  = a3_sel_last[0];
+  assign \$1110  = a3_sel_head[0];
+  assign \$1123  = 1'h0;
+  assign \$1124  = a3_sel_last[0];
+  assign \$1129  = a3_sel_head[0];
+  assign \$1142  = 1'h0;
+  assign \$1143  = a3_sel_last[0];
+  assign \$1148  = a3_sel_head[0];
+  assign \$1161  = 1'h0;
+  assign \$1162  = a3_sel_last[0];
+  assign \$1167  = a3_sel_head[0];
+  assign \$1180  = 1'h0;
+  assign \$1181  = a3_sel_last[0];
+  assign \$1186  = a3_sel_head[0];
+  assign \$1199  = 1'h0;
+  assign \$1200  = a3_sel_last[0];
+  assign \$1205  = a3_sel_head[0];
+  assign \$1218  = 1'h0;
+  assign \$1219  = a3_sel_last[0];
+  assign \$1224  = a3_sel_head[0];
+  assign \$1237  = a3_sel_head[1];
+  assign \$1241  = a3_sel_head[1];
+  assign \$1245  = a3_sel_head[1];
+  assign \$1249  = a3_sel_head[1];
+  assign \$1253  = a3_sel_head[1];
+  assign \$1257  = a3_sel_head[1];
+  assign \$1261  = a3_sel_head[1];
+  assign \$1266  = a3_sel_head[1];
+  assign \$1271  = \$1270 ;
+  assign \$1272  = a3_sel_last[1];
+  assign \$1277  = a3_sel_head[1];
+  assign \$1290  = 1'h0;
+  assign \$1291  = a3_sel_last[1];
+  assign \$1296  = a3_sel_head[1];
+  assign \$1309  = 1'h0;
+  assign \$1310  = a3_sel_last[1];
+  assign \$1315  = a3_sel_head[1];
+  assign \$1328  = 1'h0;
+  assign \$1329  = a3_sel_last[1];
+  assign \$1334  = a3_sel_head[1];
+  assign \$1347  = 1'h0;
+  assign \$1348  = a3_sel_last[1];
+  assign \$1353  = a3_sel_head[1];
+  assign \$1366  = 1'h0;
+  assign \$1367  = a3_sel_last[1];
+  assign \$1372  = a3_sel_head[1];
+  assign \$1385  = 1'h0;
+  assign \$1386  = a3_sel_last[1];
+  assign \$1391  = a3_sel_head[1];
+  assign \$1404  = 1'h0;
+  assign \$1405  = a3_sel_last[1];
+  assign \$1410  = a3_sel_head[1];
+  assign \$1423  = a3_sel_head[2];
+  assign \$1427  = a3_sel_head[2];
+  assign \$1431  = a3_sel_head[2];
+  assign \$1435  = a3_sel_head[2];
+  assign \$1439  = a3_sel_head[2];
+  assign \$1443  = a3_sel_head[2];
+  assign \$1449  = a3_sel_head[2];
+  assign \$1454  = \$1453 ;
+  assign \$1455  = a3_sel_last[2];
+  assign \$1460  = a3_sel_head[2];
+  assign \$1473  = 1'h0;
+  assign \$1474  = a3_sel_last[2];
+  assign \$1479  = a3_sel_head[2];
+  assign \$1492  = 1'h0;
+  assign \$1493  = a3_sel_last[2];
+  assign \$1498  = a3_sel_head[2];
+  assign \$1511  = 1'h0;
+  assign \$1512  = a3_sel_last[2];
+  assign \$1517  = a3_sel_head[2];
+  assign \$1530  = 1'h0;
+  assign \$1531  = a3_sel_last[2];
+  assign \$1536  = a3_sel_head[2];
+  assign \$1549  = 1'h0;
+  assign \$1550  = a3_sel_last[2];
+  assign \$1555  = a3_sel_head[2];
+  assign \$1568  = 1'h0;
+  assign \$1569  = a3_sel_last[2];
+  assign \$1574  = a3_sel_head[2];
+  assign \$1587  = 1'h0;
+  assign \$1588  = a3_sel_last[2];
+  assign \$1593  = a3_sel_head[2];
+  assign \$1605  = { 1'h0, a4_slot, 6'h00 };
+  assign \$1606 [35:0] = { 21'h000000, \$1605  };
+  assign \$1606 [36] = 1'h1;
+  assign \$1607  = { 6'h00, a4_slot[6:0], 9'h000 };
+  assign { \$1608 [35:17], \$1608 [15:0] } = { 14'h0000, \$1607 [21:17], \$1607 [15:0] };
+  assign { \$1608 [36], \$1608 [16] } = 2'h3;
+  assign \$1609  = { 3'h0, a4_slot[5:0], 12'h000 };
+  assign { \$1610 [35:21], \$1610 [19:0] } = { 15'h0000, \$1609 [19:0] };
+  assign { \$1610 [36], \$1610 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$4114$0 , \port$4115$0 , \port$4117$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, bus__r_slow_ack, req_free
-, req_flush, \port$4552$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4988$0 , \port$4988$55 , rsp_freed_valid, \port$4994$0 , rsp_flushed_valid, \port$5009$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$5041$0 , bus__w_addr_queued, bus__w_addr_from_queue, \port$5141$0 , bus__w_beat_from_queue
-, e1_exhausted, \port$5315$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, bus__w_ack, \port$5585$0 , aclk_clk);
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, \port$0$175 , bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$4117$0 , \port$4118$0 , \port$4120$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, req_free
+, req_flush, \port$4554$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4987$0 , \port$4987$55 , rsp_freed_valid, \port$4993$0 , rsp_flushed_valid, \port$5008$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$5040$0 , bus__r_slow_ack, rsp_freed_cpu, rsp_flushed_cpu, \port$5134$0 
+, bus__w_addr_queued, bus__w_addr_from_queue, \port$5146$0 , bus__w_beat_from_queue, e1_exhausted, \port$5320$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, w2_valid, \port$5554$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$138  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -10230,9 +10304,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1241 ;
   wire \$1242 ;
   wire \$1243 ;
-  wire [7:0] \$1244 ;
-  wire [7:0] \$1245 ;
-  wire [8:0] \$1246 ;
+  wire [8:0] \$1244 ;
+  wire [8:0] \$1245 ;
+  wire [9:0] \$1246 ;
   wire \$1247 ;
   wire \$1248 ;
   wire \$1249 ;
@@ -10671,13 +10745,13 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire \$1639 ;
   wire \$164 ;
   wire \$1640 ;
-  wire \$1641 ;
-  wire \$1642 ;
-  wire \$1643 ;
-  reg [31:0] \$1644 ;
+  reg [31:0] \$1641 ;
+  reg \$1642 ;
+  reg \$1643 ;
+  reg [1:0] \$1644 ;
   reg \$1645 ;
   reg \$1646 ;
-  reg [1:0] \$1647 ;
+  reg \$1647 ;
   reg \$1648 ;
   reg \$1649 ;
   wire \$165 ;
@@ -10700,143 +10774,104 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg \$1665 ;
   reg \$1666 ;
   reg \$1667 ;
-  reg \$1668 ;
-  reg \$1669 ;
+  reg [4:0] \$1668 ;
+  reg [3:0] \$1669 ;
   wire \$167 ;
-  reg \$1670 ;
-  reg [4:0] \$1671 ;
-  reg [3:0] \$1672 ;
-  reg [1:0] \$1673 ;
-  reg [31:0] \$1674 ;
+  reg [1:0] \$1670 ;
+  reg [31:0] \$1671 ;
+  reg [1:0] \$1672 ;
+  reg [31:0] \$1673 ;
+  reg [1:0] \$1674 ;
   reg [1:0] \$1675 ;
-  reg [31:0] \$1676 ;
-  reg [1:0] \$1677 ;
+  reg [3:0] \$1676 ;
+  reg \$1677 ;
   reg [1:0] \$1678 ;
-  reg [3:0] \$1679 ;
+  reg \$1679 ;
   wire [9:0] \$168 ;
-  reg \$1680 ;
-  reg [1:0] \$1681 ;
+  reg [4:0] \$1680 ;
+  reg [17:0] \$1681 ;
   reg \$1682 ;
-  reg [4:0] \$1683 ;
-  reg [17:0] \$1684 ;
-  reg \$1685 ;
-  reg \$1686 ;
+  reg \$1683 ;
+  reg \$1684 ;
+  reg [8:0] \$1685 ;
+  reg [8:0] \$1686 ;
   reg \$1687 ;
-  reg [8:0] \$1688 ;
+  reg \$1688 ;
   reg [8:0] \$1689 ;
   wire \$169 ;
-  reg \$1690 ;
-  reg \$1691 ;
-  reg [8:0] \$1692 ;
+  reg [31:0] \$1690 ;
+  reg [31:0] \$1691 ;
+  reg [31:0] \$1692 ;
   reg [31:0] \$1693 ;
-  reg [31:0] \$1694 ;
-  reg [31:0] \$1695 ;
-  reg [31:0] \$1696 ;
-  reg [17:0] \$1697 ;
-  reg \$1698 ;
-  reg \$1699 ;
+  reg [17:0] \$1694 ;
+  reg \$1695 ;
+  reg \$1696 ;
+  reg \$1697 ;
+  reg [7:0] \$1698 ;
+  reg [7:0] \$1699 ;
   wire \$17 ;
   wire \$170 ;
   reg \$1700 ;
-  reg [7:0] \$1701 ;
+  reg \$1701 ;
   reg [7:0] \$1702 ;
-  reg \$1703 ;
-  reg \$1704 ;
-  reg [7:0] \$1705 ;
+  reg [31:0] \$1703 ;
+  reg [31:0] \$1704 ;
+  reg [31:0] \$1705 ;
   reg [31:0] \$1706 ;
-  reg [31:0] \$1707 ;
-  reg [31:0] \$1708 ;
-  reg [31:0] \$1709 ;
+  reg [17:0] \$1707 ;
+  reg \$1708 ;
+  reg \$1709 ;
   wire \$171 ;
-  reg [17:0] \$1710 ;
-  reg \$1711 ;
-  reg \$1712 ;
+  reg \$1710 ;
+  reg [5:0] \$1711 ;
+  reg [5:0] \$1712 ;
   reg \$1713 ;
-  reg [5:0] \$1714 ;
+  reg \$1714 ;
   reg [5:0] \$1715 ;
-  reg \$1716 ;
-  reg \$1717 ;
-  reg [5:0] \$1718 ;
+  reg [31:0] \$1716 ;
+  reg [31:0] \$1717 ;
+  reg [31:0] \$1718 ;
   reg [31:0] \$1719 ;
   wire \$172 ;
-  reg [31:0] \$1720 ;
-  reg [31:0] \$1721 ;
-  reg [31:0] \$1722 ;
-  reg \$1723 ;
-  reg [15:0] \$1724 ;
+  reg \$1720 ;
+  reg [15:0] \$1721 ;
+  reg [3:0] \$1722 ;
+  reg [3:0] \$1723 ;
+  reg [3:0] \$1724 ;
   reg [3:0] \$1725 ;
-  reg [3:0] \$1726 ;
-  reg [3:0] \$1727 ;
-  reg [3:0] \$1728 ;
-  reg [9:0] \$1729 ;
+  reg [9:0] \$1726 ;
+  reg [10:0] \$1727 ;
+  reg \$1728 ;
+  reg \$1729 ;
   wire [32:0] \$173 ;
-  reg [10:0] \$1730 ;
-  reg \$1731 ;
-  reg \$1732 ;
-  reg [15:0] \$1733 ;
-  reg [1:0] \$1734 ;
-  reg [13:0] \$1735 ;
-  reg \$1736 ;
-  reg [31:0] \$1737 ;
+  reg [15:0] \$1730 ;
+  reg [1:0] \$1731 ;
+  reg [13:0] \$1732 ;
+  reg \$1733 ;
+  wire [3:0] \$1734 ;
+  reg \$1735 ;
+  reg [57:0] \$1736 ;
+  reg [3:0] \$1737 ;
   reg [3:0] \$1738 ;
-  reg [31:0] \$1739 ;
+  reg [3:0] \$1739 ;
   wire [32:0] \$174 ;
-  reg [31:0] \$1740 ;
-  reg [31:0] \$1741 ;
-  reg \$1742 ;
-  reg [1:0] \$1743 ;
-  reg [2:0] \$1744 ;
-  reg [2:0] \$1745 ;
-  reg [7:0] \$1746 ;
-  reg [39:0] \$1747 ;
-  reg [39:0] \$1748 ;
-  reg [39:0] \$1749 ;
+  reg [3:0] \$1740 ;
+  reg [9:0] \$1741 ;
+  reg [10:0] \$1742 ;
+  reg \$1743 ;
+  reg \$1744 ;
+  reg \$1745 ;
+  reg \$1746 ;
+  reg [4:0] \$1747 ;
+  reg [4:0] \$1748 ;
+  reg [16:0] \$1749 ;
   wire [32:0] \$175 ;
-  reg [57:0] \$1750 ;
-  reg [3:0] \$1751 ;
-  reg [3:0] \$1752 ;
-  reg [3:0] \$1753 ;
-  reg [3:0] \$1754 ;
-  reg [9:0] \$1755 ;
-  reg [10:0] \$1756 ;
-  reg \$1757 ;
-  reg [3:0] \$1758 ;
-  reg [7:0] \$1759 ;
+  reg [16:0] \$1750 ;
+  reg [16:0] \$1751 ;
   wire [32:0] \$176 ;
-  reg [7:0] \$1760 ;
-  reg [15:0] \$1761 ;
-  reg [31:0] \$1762 ;
-  reg \$1763 ;
-  reg [3:0] \$1764 ;
-  reg \$1765 ;
-  reg \$1766 ;
-  reg [3:0] \$1767 ;
-  reg [31:0] \$1768 ;
-  reg \$1769 ;
   wire [17:0] \$177 ;
-  reg \$1770 ;
-  reg \$1771 ;
-  reg \$1772 ;
-  reg \$1773 ;
-  reg \$1774 ;
-  reg \$1775 ;
-  reg \$1776 ;
-  reg \$1777 ;
-  reg \$1778 ;
-  reg \$1779 ;
   wire \$178 ;
-  reg \$1780 ;
-  reg \$1781 ;
-  reg \$1782 ;
-  reg \$1783 ;
-  reg \$1784 ;
-  reg \$1785 ;
-  reg [4:0] \$1786 ;
-  reg [4:0] \$1787 ;
-  reg [16:0] \$1788 ;
-  reg [16:0] \$1789 ;
   wire \$179 ;
-  reg [16:0] \$1790 ;
   wire \$18 ;
   wire \$180 ;
   wire \$181 ;
@@ -11770,7 +11805,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [1:0] \$auto$rtlil.cc:2739:Not$14 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$16 ;
   wire \$auto$rtlil.cc:2739:Not$18 ;
-  wire [1:0] \$auto$rtlil.cc:2739:Not$2 ;
+  wire [2:0] \$auto$rtlil.cc:2739:Not$2 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$20 ;
   wire [1:0] \$auto$rtlil.cc:2739:Not$22 ;
   wire [2:0] \$auto$rtlil.cc:2739:Not$24 ;
@@ -11822,9 +11857,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [15:0] \$signal$165 ;
   reg [1:0] \$signal$252  = 2'h0;
   reg [1:0] \$signal$28  = 2'h0;
+  reg [31:0] \$signal$290  = 32'd0;
   reg \$signal$291  = 1'h0;
   reg [3:0] \$signal$292  = 4'h0;
-  reg \$signal$295  = 1'h0;
   reg \$signal$296  = 1'h0;
   reg [3:0] \$signal$297  = 4'h0;
   reg [31:0] \$signal$298  = 32'd0;
@@ -11846,9 +11881,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [1:0] \$signature__addr$330 ;
   wire [1:0] \$signature__addr$333 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$339 ;
+  wire [3:0] \$signature__addr$340 ;
   (* init = 4'h0 *)
-  wire [3:0] \$signature__addr$366 ;
+  wire [3:0] \$signature__addr$368 ;
   wire [120:0] \$signature__data ;
   wire [120:0] \$signature__data$100 ;
   wire [120:0] \$signature__data$101 ;
@@ -11861,8 +11896,8 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 121'h0000000000000000000000000000000 *)
   wire [120:0] \$signature__data$331 ;
   (* init = 16'h0000 *)
-  wire [15:0] \$signature__data$340 ;
-  wire [57:0] \$signature__data$367 ;
+  wire [15:0] \$signature__data$341 ;
+  wire [57:0] \$signature__data$369 ;
   wire [120:0] \$signature__data$99 ;
   (* init = 1'h0 *)
   wire \$signature__en ;
@@ -11876,8 +11911,8 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 1'h0 *)
   wire \$signature__en$332 ;
   wire \$signature__en$334 ;
-  wire \$signature__en$341 ;
-  wire \$signature__en$368 ;
+  wire \$signature__en$342 ;
+  wire \$signature__en$370 ;
   input aclk_clk;
   wire aclk_clk;
   input aclk_rst;
@@ -11902,12 +11937,12 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire bus__r_err;
   input bus__r_req;
   wire bus__r_req;
+  wire [1:0] bus__r_req_parts;
   wire bus__r_slow;
-  output bus__r_slow_ack;
+  input bus__r_slow_ack;
   wire bus__r_slow_ack;
   wire [31:0] bus__r_slow_data;
   (* init = 1'h0 *)
-  output bus__w_ack;
   wire bus__w_ack;
   input [11:0] bus__w_addr;
   wire [11:0] bus__w_addr;
@@ -12035,32 +12070,36 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   output new_alloc;
   wire new_alloc;
   wire popped;
-  output \port$4114$0 ;
-  wire \port$4114$0 ;
-  output \port$4115$0 ;
-  wire \port$4115$0 ;
+  input \port$0$175 ;
+  wire \port$0$175 ;
   output \port$4117$0 ;
   wire \port$4117$0 ;
-  output [56:0] \port$4552$1 ;
-  wire [56:0] \port$4552$1 ;
-  input [14:0] \port$4988$0 ;
-  wire [14:0] \port$4988$0 ;
-  input [23:0] \port$4988$55 ;
-  wire [23:0] \port$4988$55 ;
-  input [23:0] \port$4994$0 ;
-  wire [23:0] \port$4994$0 ;
-  input [22:0] \port$5009$0 ;
-  wire [22:0] \port$5009$0 ;
-  input [40:0] \port$5041$0 ;
-  wire [40:0] \port$5041$0 ;
-  input [35:0] \port$5141$0 ;
-  wire [35:0] \port$5141$0 ;
+  output \port$4118$0 ;
+  wire \port$4118$0 ;
+  output \port$4120$0 ;
+  wire \port$4120$0 ;
+  output [56:0] \port$4554$1 ;
+  wire [56:0] \port$4554$1 ;
+  input [14:0] \port$4987$0 ;
+  wire [14:0] \port$4987$0 ;
+  input [23:0] \port$4987$55 ;
+  wire [23:0] \port$4987$55 ;
+  input [23:0] \port$4993$0 ;
+  wire [23:0] \port$4993$0 ;
+  input [22:0] \port$5008$0 ;
+  wire [22:0] \port$5008$0 ;
+  input [40:0] \port$5040$0 ;
+  wire [40:0] \port$5040$0 ;
+  input \port$5134$0 ;
+  wire \port$5134$0 ;
+  input [35:0] \port$5146$0 ;
+  wire [35:0] \port$5146$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5315$0 ;
-  wire [4:0] \port$5315$0 ;
+  output [4:0] \port$5320$0 ;
+  wire [4:0] \port$5320$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5585$0 ;
-  wire [4:0] \port$5585$0 ;
+  output [4:0] \port$5554$0 ;
+  wire [4:0] \port$5554$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -12133,7 +12172,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   (* init = 4'h0 *)
   wire [3:0] read__addr;
   (* init = 4'h0 *)
-  wire [3:0] \read__addr$365 ;
+  wire [3:0] \read__addr$367 ;
   wire [15:0] read__data;
   wire [57:0] \read__data$275 ;
   reg ready = 1'h0;
@@ -12156,6 +12195,8 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire req_free_oor;
   wire [1:0] req_free_pool;
   wire [7:0] req_free_tag;
+  input rsp_flushed_cpu;
+  wire rsp_flushed_cpu;
   wire [3:0] rsp_flushed_err;
   wire rsp_flushed_ok;
   wire [1:0] rsp_flushed_pool;
@@ -12165,6 +12206,8 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   input rsp_flushed_valid;
   wire rsp_flushed_valid;
   wire [31:0] rsp_freed_addr;
+  input rsp_freed_cpu;
+  wire rsp_freed_cpu;
   wire [3:0] rsp_freed_err;
   wire rsp_freed_in_pool;
   wire rsp_freed_ok;
@@ -12174,6 +12217,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [15:0] rsp_freed_user;
   input rsp_freed_valid;
   wire rsp_freed_valid;
+  wire rsp_grant_cpu;
   wire [3:0] rsp_grant_err;
   wire rsp_grant_ok;
   wire [1:0] rsp_grant_pool;
@@ -12292,7 +12336,6 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [3:0] w1_a1_0 = 4'h0;
   reg [7:0] w1_a4_2 = 8'h00;
   reg [7:0] w1_a7_5 = 8'h00;
-  reg [31:0] w1_data = 32'd0;
   reg [2:0] w1_hit = 3'h0;
   output w1_is_command;
   reg w1_is_command = 1'h0;
@@ -12319,15 +12362,17 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg w2_is_pool2_free = 1'h0;
   reg w2_is_pool2_low_water = 1'h0;
   reg w2_plain = 1'h0;
+  output w2_valid;
+  reg w2_valid = 1'h0;
   reg [15:0] alloc_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$341 )
+    if (\$signature__en$342 )
       alloc_queue_ring[alloc_queue_wr] <= alloc_queue_w_data;
   end
   assign read__data = alloc_queue_ring[alloc_queue_rd];
   reg [57:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
-    if (\$signature__en$368 )
+    if (\$signature__en$370 )
       command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1462 , \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], w1_is_flush };
   end
   assign \read__data$275  = command_queue_ring[command_queue_rd];
@@ -12372,59 +12417,59 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$101  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4994$0 [23] ? { 6'h00, \port$4994$0 [22:21] } : 8'hff;
+  assign \$2  = \port$4993$0 [23] ? { 6'h00, \port$4993$0 [22:21] } : 8'hff;
   assign \$3  = cycle - 4'h8;
   assign \$4  = cycle - 4'h8;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$5009$0 [20:5], 46'h000000000000, \port$5009$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$5009$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4988$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4988$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4988$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4994$0 [20:5], \port$5041$0 [32:1], \port$5041$0 [40:33], \$2 , 1'h0, \port$5041$0 [0], 3'h1, \port$4994$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$5008$0 [20:5], 46'h000000000000, \port$5008$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$5008$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4987$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4987$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4987$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4993$0 [20:5], \port$5040$0 [32:1], \port$5040$0 [40:33], \$2 , 1'h0, \port$5040$0 [0], 3'h1, \port$4993$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 4'h8;
   assign \$10  = cycle - 4'h8;
-  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$5009$0 [20:5], 46'h000000000000, \port$5009$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$5009$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4988$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4988$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4988$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$5008$0 [20:5], 46'h000000000000, \port$5008$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$5008$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4987$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4987$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4987$0 [4:1] };
   assign \$12  = cycle - 4'h8;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4988$0 [4:1] == 1'h1;
+  assign \$15  = \port$4987$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4988$0 [0];
-  assign \$18  = ! \port$4988$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4987$0 [0];
+  assign \$18  = ! \port$4987$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4994$0 [0];
-  assign \$21  = ! \port$4994$0 [22:21];
+  assign \$20  = rsp_freed_valid & \port$4993$0 [0];
+  assign \$21  = ! \port$4993$0 [22:21];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$5009$0 [0];
-  assign \$24  = ! \port$5009$0 [22:21];
+  assign \$23  = rsp_flushed_valid & \port$5008$0 [0];
+  assign \$24  = ! \port$5008$0 [22:21];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4988$0 [4:1] == 1'h1;
+  assign \$26  = \port$4987$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4988$0 [6:5];
+  assign \$28  = ! \port$4987$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4988$0 [0];
-  assign \$31  = \port$4988$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4987$0 [0];
+  assign \$31  = \port$4987$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4994$0 [0];
-  assign \$34  = \port$4994$0 [22:21] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4993$0 [0];
+  assign \$34  = \port$4993$0 [22:21] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$5009$0 [0];
-  assign \$37  = \port$5009$0 [22:21] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$5008$0 [0];
+  assign \$37  = \port$5008$0 [22:21] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4988$0 [4:1] == 1'h1;
+  assign \$39  = \port$4987$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4988$0 [6:5] == 1'h1;
+  assign \$41  = \port$4987$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4988$0 [0];
-  assign \$44  = \port$4988$0 [6:5] == 2'h2;
+  assign \$43  = rsp_grant_valid & \port$4987$0 [0];
+  assign \$44  = \port$4987$0 [6:5] == 2'h2;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_freed_valid & \port$4994$0 [0];
-  assign \$47  = \port$4994$0 [22:21] == 2'h2;
+  assign \$46  = rsp_freed_valid & \port$4993$0 [0];
+  assign \$47  = \port$4993$0 [22:21] == 2'h2;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_flushed_valid & \port$5009$0 [0];
-  assign \$50  = \port$5009$0 [22:21] == 2'h2;
+  assign \$49  = rsp_flushed_valid & \port$5008$0 [0];
+  assign \$50  = \port$5008$0 [22:21] == 2'h2;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = \port$4988$0 [4:1] == 1'h1;
+  assign \$52  = \port$4987$0 [4:1] == 1'h1;
   assign \$53  = rsp_grant_valid & \$52 ;
-  assign \$54  = \port$4988$0 [6:5] == 2'h2;
+  assign \$54  = \port$4987$0 [6:5] == 2'h2;
   assign \$55  = \$53  & \$54 ;
   assign \$56  = tail[1:0] > 1'h0;
   assign \$57  = \$56  ? tail_next_row : tail_row;
@@ -12542,7 +12587,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$207  = large_fails + large_ev_fail;
   assign \$208  = large_frees + large_ev_free;
   assign \$209  = large_flushes + large_ev_flush;
-  assign \$210  = ~ \$1246 [8];
+  assign \$210  = ~ \$1246 [9];
   assign \$211  = bus__r_req & \$210 ;
   assign \$212  = ~ alloc_queue_pop;
   assign \$213  = alloc_queue_count[0] & \$212 ;
@@ -12735,12 +12780,12 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$400  = \$399  ? 1'h0 : alloc_queue_count[10];
   assign \$401  = \$397  ? alloc_queue_count[9] : \$400 ;
   assign \$402  = alloc_queue_count[0] | staged_valid;
-  assign \$403  = \$402  | \$1246 [8];
+  assign \$403  = \$402  | \$1246 [9];
   assign \$404  = req_alloc & native_alloc_valid;
   assign \$405  = ~ \$404 ;
   assign \$406  = \$403  & \$405 ;
   assign \$407  = alloc_queue_count[0] | staged_valid;
-  assign \$408  = \$407  | \$1246 [8];
+  assign \$408  = \$407  | \$1246 [9];
   assign \$409  = req_alloc & native_alloc_valid;
   assign \$410  = ~ \$409 ;
   assign \$411  = \$408  & \$410 ;
@@ -12749,7 +12794,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$414  = \$412  & \$413 ;
   assign \$415  = \$411  & \$414 ;
   assign \$416  = ~ \$415 ;
-  assign \$417  = \$1246 [8] & \$416 ;
+  assign \$417  = \$1246 [9] & \$416 ;
   assign \$418  = bus__r_addr[11:6] - 3'h4;
   assign \$419  = bus__r_addr[11:6] - 3'h4;
   assign \$421  = bus__r_addr[11:6] - 3'h4;
@@ -12989,12 +13034,12 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$745  = w0_small_is & w0_small_slot_ok;
   assign \$746  = w0_medium_is & w0_medium_slot_ok;
   assign \$747  = w0_large_is & w0_large_slot_ok;
-  assign \$748  = bus__w_beat_from_queue ? \port$5141$0 [31:0] : bus__w_data;
-  assign \$749  = bus__w_beat_from_queue ? \port$5141$0 [31:0] : bus__w_data;
+  assign \$748  = bus__w_beat_from_queue ? \port$5146$0 [31:0] : bus__w_data;
+  assign \$749  = bus__w_beat_from_queue ? \port$5146$0 [31:0] : bus__w_data;
   assign \$751  = 37'h1000000000 + \$750 ;
-  assign \$752  = bus__w_beat_from_queue ? \port$5141$0 [31:0] : bus__w_data;
+  assign \$752  = bus__w_beat_from_queue ? \port$5146$0 [31:0] : bus__w_data;
   assign \$754  = 37'h1000010000 + \$753 ;
-  assign \$755  = bus__w_beat_from_queue ? \port$5141$0 [31:0] : bus__w_data;
+  assign \$755  = bus__w_beat_from_queue ? \port$5146$0 [31:0] : bus__w_data;
   assign \$757  = 37'h1000100000 + \$756 ;
   assign \$758  = ~ command_queue_pop;
   assign \$759  = command_queue_count[0] & \$758 ;
@@ -13197,8 +13242,8 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$956  = 1'h1 << \$955 [7:5];
   assign \$957  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$958  = 1'h1 << \$957 [11:8];
-  assign \$959  = bus__w_beat_from_queue ? \port$5141$0 [31:0] : bus__w_data;
-  assign \$960  = bus__w_beat_from_queue ? \port$5141$0 [35:32] : bus__w_strb;
+  assign \$959  = bus__w_beat_from_queue ? \port$5146$0 [31:0] : bus__w_data;
+  assign \$960  = bus__w_beat_from_queue ? \port$5146$0 [35:32] : bus__w_strb;
   assign \$961  = ~ w1_is_command;
   assign \$962  = w1_valid & \$961 ;
   assign \$963  = ~ w1_a1_0[0];
@@ -13411,41 +13456,41 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1170  = \$1166  | \$1169 ;
   assign \$1171  = ~ \$1170 ;
   assign \$1172  = { \$1171 , \$1163 , \$1155 , \$1147 , \$1139  } + 5'h1f;
-  assign \$1173  = \$signal$295  & \$signal$296 ;
+  assign \$1173  = w2_valid & \$signal$296 ;
   assign \$1174  = \$1173  & w2_is_ctrl;
   assign \$1175  = \$1174  & \$signal$298 [0];
-  assign \$1176  = \$signal$295  & \$signal$296 ;
+  assign \$1176  = w2_valid & \$signal$296 ;
   assign \$1177  = \$1176  & w2_is_err_pop;
-  assign \$1178  = \$signal$295  & w2_is_irq_status;
+  assign \$1178  = w2_valid & w2_is_irq_status;
   assign \$1179  = \$1178  & \$signal$297 [0];
   assign \$1180  = \$1179  ? \$signal$298 [4:0] : 5'h00;
-  assign \$1181  = \$signal$295  & w2_is_irq_enable;
+  assign \$1181  = w2_valid & w2_is_irq_enable;
   assign \$1182  = \$1181  & \$signal$297 [0];
-  assign \$1183  = \$signal$295  & w2_is_pool0_low_water;
+  assign \$1183  = w2_valid & w2_is_pool0_low_water;
   assign \$1184  = \$1183  & \$signal$297 [0];
-  assign \$1185  = \$signal$295  & w2_is_pool0_low_water;
+  assign \$1185  = w2_valid & w2_is_pool0_low_water;
   assign \$1186  = \$1185  & \$signal$297 [1];
-  assign \$1187  = \$signal$295  & w2_is_pool0_low_water;
+  assign \$1187  = w2_valid & w2_is_pool0_low_water;
   assign \$1188  = \$1187  & \$signal$297 [2];
-  assign \$1189  = \$signal$295  & w2_is_pool1_low_water;
+  assign \$1189  = w2_valid & w2_is_pool1_low_water;
   assign \$1190  = \$1189  & \$signal$297 [0];
-  assign \$1191  = \$signal$295  & w2_is_pool1_low_water;
+  assign \$1191  = w2_valid & w2_is_pool1_low_water;
   assign \$1192  = \$1191  & \$signal$297 [1];
-  assign \$1193  = \$signal$295  & w2_is_pool1_low_water;
+  assign \$1193  = w2_valid & w2_is_pool1_low_water;
   assign \$1194  = \$1193  & \$signal$297 [2];
-  assign \$1195  = \$signal$295  & w2_is_pool2_low_water;
+  assign \$1195  = w2_valid & w2_is_pool2_low_water;
   assign \$1196  = \$1195  & \$signal$297 [0];
-  assign \$1197  = \$signal$295  & w2_is_pool2_low_water;
+  assign \$1197  = w2_valid & w2_is_pool2_low_water;
   assign \$1198  = \$1197  & \$signal$297 [1];
-  assign \$1199  = \$signal$295  & w2_is_pool2_low_water;
+  assign \$1199  = w2_valid & w2_is_pool2_low_water;
   assign \$1200  = \$1199  & \$signal$297 [2];
-  assign \$1201  = | \port$4994$0 [4:1];
+  assign \$1201  = | \port$4993$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1201 ;
-  assign \$1202  = | \port$5009$0 [4:1];
+  assign \$1202  = | \port$5008$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$1202 ;
-  assign \$1203  = ~ \port$4988$0 [0];
+  assign \$1203  = ~ \port$4987$0 [0];
   assign \$1204  = rsp_grant_valid & \$1203 ;
-  assign \$1205  = \port$4988$0 [4:1] != 1'h1;
+  assign \$1205  = \port$4987$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$1204  & \$1205 ;
   assign \$1206  = \$signal$28  > 2'h2;
   assign \$1207  = \$1206  ? 2'h2 : \$signal$28 ;
@@ -13497,12 +13542,12 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1247  = ~ alloc_queue_pop;
   assign \$1248  = alloc_queue_count[0] & \$1247 ;
   assign \$1249  = alloc_queue_held[0] | \$1248 ;
-  assign \$signature__en$341  = alloc_queue_push & \$1249 ;
+  assign \$signature__en$342  = alloc_queue_push & \$1249 ;
   assign \$1250  = req_alloc & native_alloc_valid;
   assign \$1251  = ~ \$1250 ;
   assign alloc_queue_pop = alloc_queue_count[0] & \$1251 ;
   assign \$1252  = alloc_queue_count[0] | staged_valid;
-  assign \$1253  = \$1252  | \$1246 [8];
+  assign \$1253  = \$1252  | \$1246 [9];
   assign \$1254  = req_alloc & native_alloc_valid;
   assign \$1255  = ~ \$1254 ;
   assign \$1256  = \$1253  & \$1255 ;
@@ -13515,7 +13560,6 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign bus__r_data = \$1260  | \$1261 ;
   assign \$1262  = | r2_found_in;
   assign bus__r_err = ~ \$1262 ;
-  assign bus__r_slow_ack = rsp_grant_valid & rsp_grant_src;
   assign \$1264  = ~ \$1263 ;
   assign \$1265  = \$1264  + 1'h1;
   assign \$1267  = ~ \$1266 ;
@@ -13533,7 +13577,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign w0_large_is = bus__w_addr_from_queue ? \$1277 [6] : \$1280 [6];
   assign w0_in_pools_queued = 7'h70 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 7'h70 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$5141$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$5146$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -13546,17 +13590,17 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1283  = bus__w_addr[5:0] == 3'h4;
   assign \$1284  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$1283  | \$1284 ;
-  assign \$1285  = \port$5141$0 [18:0] - 9'h100;
+  assign \$1285  = \port$5146$0 [18:0] - 9'h100;
   assign \$1286  = ~ \$1285 [19];
   assign \$1287  = bus__w_data[18:0] - 9'h100;
   assign \$1288  = ~ \$1287 [19];
   assign w0_small_slot_ok = bus__w_beat_from_queue ? w0_small_slot_ok_queued : w0_small_slot_ok_pins;
-  assign \$1289  = \port$5141$0 [18:0] - 8'h80;
+  assign \$1289  = \port$5146$0 [18:0] - 8'h80;
   assign \$1290  = ~ \$1289 [19];
   assign \$1291  = bus__w_data[18:0] - 8'h80;
   assign \$1292  = ~ \$1291 [19];
   assign w0_medium_slot_ok = bus__w_beat_from_queue ? w0_medium_slot_ok_queued : w0_medium_slot_ok_pins;
-  assign \$1293  = \port$5141$0 [18:0] - 6'h30;
+  assign \$1293  = \port$5146$0 [18:0] - 6'h30;
   assign \$1294  = ~ \$1293 [19];
   assign \$1295  = bus__w_data[18:0] - 6'h30;
   assign \$1296  = ~ \$1295 [19];
@@ -13564,7 +13608,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1297  = ~ command_queue_pop;
   assign \$1298  = command_queue_count[0] & \$1297 ;
   assign \$1299  = command_queue_held[0] | \$1298 ;
-  assign \$signature__en$368  = command_queue_push & \$1299 ;
+  assign \$signature__en$370  = command_queue_push & \$1299 ;
   assign \$1300  = w1_pool_is[0] & w1_small_addr[0];
   assign \$1301  = w1_pool_is[1] & w1_medium_addr[0];
   assign \$1302  = w1_pool_is[2] & w1_large_addr[0];
@@ -13910,220 +13954,217 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1638  = \$signal$312  & \$signal$296 ;
   assign \$1639  = ~ \$1638 ;
   assign bus__w_err = \$1637  & \$1639 ;
-  assign \$1640  = rsp_freed_valid & \port$5041$0 [0];
-  assign \$1641  = rsp_flushed_valid & rsp_flushed_src;
-  assign bus__w_slow_ack = \$1640  | \$1641 ;
-  assign \$1642  = rsp_freed_valid & \port$5041$0 [0];
-  assign \$1643  = \$1642  ? \port$4994$0 [0] : \port$5009$0 [0];
-  assign bus__w_slow_err = ~ \$1643 ;
+  assign bus__w_slow_ack = rsp_freed_cpu | rsp_flushed_cpu;
+  assign \$1640  = rsp_freed_cpu ? \port$4993$0 [0] : \port$5008$0 [0];
+  assign bus__w_slow_err = ~ \$1640 ;
   always @(posedge aclk_clk)
-    cycle <= \$1644 ;
+    cycle <= \$1641 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1645 ;
+    \$signal  <= \$1642 ;
   always @(posedge aclk_clk)
-    ready <= \$1646 ;
+    ready <= \$1643 ;
   always @(posedge aclk_clk)
     e1_new0 <= \$7 ;
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4988$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4988$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4988$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4987$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4987$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4987$0 [4:1] };
   always @(posedge aclk_clk)
-    \$signal$28  <= \$1647 ;
+    \$signal$28  <= \$1644 ;
   always @(posedge aclk_clk)
-    e1_exhausted <= \$1648 ;
+    e1_exhausted <= \$1645 ;
   always @(posedge aclk_clk)
-    small_ev_grant <= \$1649 ;
+    small_ev_grant <= \$1646 ;
   always @(posedge aclk_clk)
-    small_ev_free <= \$1650 ;
+    small_ev_free <= \$1647 ;
   always @(posedge aclk_clk)
-    small_ev_flush <= \$1651 ;
+    small_ev_flush <= \$1648 ;
   always @(posedge aclk_clk)
-    small_ev_fail <= \$1652 ;
+    small_ev_fail <= \$1649 ;
   always @(posedge aclk_clk)
-    medium_ev_grant <= \$1653 ;
+    medium_ev_grant <= \$1650 ;
   always @(posedge aclk_clk)
-    medium_ev_free <= \$1654 ;
+    medium_ev_free <= \$1651 ;
   always @(posedge aclk_clk)
-    medium_ev_flush <= \$1655 ;
+    medium_ev_flush <= \$1652 ;
   always @(posedge aclk_clk)
-    medium_ev_fail <= \$1656 ;
+    medium_ev_fail <= \$1653 ;
   always @(posedge aclk_clk)
-    large_ev_grant <= \$1657 ;
+    large_ev_grant <= \$1654 ;
   always @(posedge aclk_clk)
-    large_ev_free <= \$1658 ;
+    large_ev_free <= \$1655 ;
   always @(posedge aclk_clk)
-    large_ev_flush <= \$1659 ;
+    large_ev_flush <= \$1656 ;
   always @(posedge aclk_clk)
-    large_ev_fail <= \$1660 ;
+    large_ev_fail <= \$1657 ;
   always @(posedge aclk_clk)
     log_bank0_wrow <= \$57 ;
   always @(posedge aclk_clk)
     log_bank0_wdata <= \$61 ;
   always @(posedge aclk_clk)
-    log_bank0_wen <= \$1661 ;
+    log_bank0_wen <= \$1658 ;
   always @(posedge aclk_clk)
     log_bank1_wrow <= \$64 ;
   always @(posedge aclk_clk)
     log_bank1_wdata <= \$68 ;
   always @(posedge aclk_clk)
-    log_bank1_wen <= \$1662 ;
+    log_bank1_wen <= \$1659 ;
   always @(posedge aclk_clk)
     log_bank2_wrow <= \$71 ;
   always @(posedge aclk_clk)
     log_bank2_wdata <= \$75 ;
   always @(posedge aclk_clk)
-    log_bank2_wen <= \$1663 ;
+    log_bank2_wen <= \$1660 ;
   always @(posedge aclk_clk)
     log_bank3_wrow <= tail_row;
   always @(posedge aclk_clk)
     log_bank3_wdata <= \$80 ;
   always @(posedge aclk_clk)
-    log_bank3_wen <= \$1664 ;
+    log_bank3_wen <= \$1661 ;
   always @(posedge aclk_clk)
-    space_ge1 <= \$1665 ;
+    space_ge1 <= \$1662 ;
   always @(posedge aclk_clk)
-    space_ge2 <= \$1666 ;
+    space_ge2 <= \$1663 ;
   always @(posedge aclk_clk)
-    space_ge3 <= \$1667 ;
+    space_ge3 <= \$1664 ;
   always @(posedge aclk_clk)
-    space_ge4 <= \$1668 ;
+    space_ge4 <= \$1665 ;
   always @(posedge aclk_clk)
-    space_ge5 <= \$1669 ;
+    space_ge5 <= \$1666 ;
   always @(posedge aclk_clk)
-    space_ge6 <= \$1670 ;
+    space_ge6 <= \$1667 ;
   always @(posedge aclk_clk)
-    space <= \$1671 ;
+    space <= \$1668 ;
   always @(posedge aclk_clk)
-    tail <= \$1672 ;
+    tail <= \$1669 ;
   always @(posedge aclk_clk)
-    n_kept_q <= \$1673 ;
+    n_kept_q <= \$1670 ;
   always @(posedge aclk_clk)
-    \$signal$90  <= \$1674 ;
+    \$signal$90  <= \$1671 ;
   always @(posedge aclk_clk)
-    n_dropped <= \$1675 ;
+    n_dropped <= \$1672 ;
   always @(posedge aclk_clk)
-    err_dropped <= \$1676 ;
+    err_dropped <= \$1673 ;
   always @(posedge aclk_clk)
-    tail_row <= \$1677 ;
+    tail_row <= \$1674 ;
   always @(posedge aclk_clk)
-    tail_next_row <= \$1678 ;
+    tail_next_row <= \$1675 ;
   always @(posedge aclk_clk)
-    head <= \$1679 ;
+    head <= \$1676 ;
   always @(posedge aclk_clk)
-    \$signal$95  <= \$1680 ;
+    \$signal$95  <= \$1677 ;
   always @(posedge aclk_clk)
-    head_bank <= \$1681 ;
+    head_bank <= \$1678 ;
   always @(posedge aclk_clk)
     head_entry <= \$107 ;
   always @(posedge aclk_clk)
-    head_shown_valid <= \$1682 ;
+    head_shown_valid <= \$1679 ;
   always @(posedge aclk_clk)
-    \$signal$103  <= \$1683 ;
+    \$signal$103  <= \$1680 ;
   always @(posedge aclk_clk)
-    small_lw_limit <= \$1684 ;
+    small_lw_limit <= \$1681 ;
   always @(posedge aclk_clk)
-    small_lw_short <= \$1685 ;
+    small_lw_short <= \$1682 ;
   always @(posedge aclk_clk)
-    small_lw_granted_1 <= \$1686 ;
+    small_lw_granted_1 <= \$1683 ;
   always @(posedge aclk_clk)
-    small_lw_granted_2 <= \$1687 ;
+    small_lw_granted_2 <= \$1684 ;
   always @(posedge aclk_clk)
-    small_in_use <= \$1688 ;
+    small_in_use <= \$1685 ;
   always @(posedge aclk_clk)
-    small_in_use_was <= \$1689 ;
+    small_in_use_was <= \$1686 ;
   always @(posedge aclk_clk)
-    small_in_use_rose <= \$1690 ;
+    small_in_use_rose <= \$1687 ;
   always @(posedge aclk_clk)
-    small_hw_grow <= \$1691 ;
+    small_hw_grow <= \$1688 ;
   always @(posedge aclk_clk)
-    small_high_water <= \$1692 ;
+    small_high_water <= \$1689 ;
   always @(posedge aclk_clk)
-    small_allocs <= \$1693 ;
+    small_allocs <= \$1690 ;
   always @(posedge aclk_clk)
-    small_fails <= \$1694 ;
+    small_fails <= \$1691 ;
   always @(posedge aclk_clk)
-    small_frees <= \$1695 ;
+    small_frees <= \$1692 ;
   always @(posedge aclk_clk)
-    small_flushes <= \$1696 ;
+    small_flushes <= \$1693 ;
   always @(posedge aclk_clk)
-    medium_lw_limit <= \$1697 ;
+    medium_lw_limit <= \$1694 ;
   always @(posedge aclk_clk)
-    medium_lw_short <= \$1698 ;
+    medium_lw_short <= \$1695 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_1 <= \$1699 ;
+    medium_lw_granted_1 <= \$1696 ;
   always @(posedge aclk_clk)
-    medium_lw_granted_2 <= \$1700 ;
+    medium_lw_granted_2 <= \$1697 ;
   always @(posedge aclk_clk)
-    medium_in_use <= \$1701 ;
+    medium_in_use <= \$1698 ;
   always @(posedge aclk_clk)
-    medium_in_use_was <= \$1702 ;
+    medium_in_use_was <= \$1699 ;
   always @(posedge aclk_clk)
-    medium_in_use_rose <= \$1703 ;
+    medium_in_use_rose <= \$1700 ;
   always @(posedge aclk_clk)
-    medium_hw_grow <= \$1704 ;
+    medium_hw_grow <= \$1701 ;
   always @(posedge aclk_clk)
-    medium_high_water <= \$1705 ;
+    medium_high_water <= \$1702 ;
   always @(posedge aclk_clk)
-    medium_allocs <= \$1706 ;
+    medium_allocs <= \$1703 ;
   always @(posedge aclk_clk)
-    medium_fails <= \$1707 ;
+    medium_fails <= \$1704 ;
   always @(posedge aclk_clk)
-    medium_frees <= \$1708 ;
+    medium_frees <= \$1705 ;
   always @(posedge aclk_clk)
-    medium_flushes <= \$1709 ;
+    medium_flushes <= \$1706 ;
   always @(posedge aclk_clk)
-    large_lw_limit <= \$1710 ;
+    large_lw_limit <= \$1707 ;
   always @(posedge aclk_clk)
-    large_lw_short <= \$1711 ;
+    large_lw_short <= \$1708 ;
   always @(posedge aclk_clk)
-    large_lw_granted_1 <= \$1712 ;
+    large_lw_granted_1 <= \$1709 ;
   always @(posedge aclk_clk)
-    large_lw_granted_2 <= \$1713 ;
+    large_lw_granted_2 <= \$1710 ;
   always @(posedge aclk_clk)
-    large_in_use <= \$1714 ;
+    large_in_use <= \$1711 ;
   always @(posedge aclk_clk)
-    large_in_use_was <= \$1715 ;
+    large_in_use_was <= \$1712 ;
   always @(posedge aclk_clk)
-    large_in_use_rose <= \$1716 ;
+    large_in_use_rose <= \$1713 ;
   always @(posedge aclk_clk)
-    large_hw_grow <= \$1717 ;
+    large_hw_grow <= \$1714 ;
   always @(posedge aclk_clk)
-    large_high_water <= \$1718 ;
+    large_high_water <= \$1715 ;
   always @(posedge aclk_clk)
-    large_allocs <= \$1719 ;
+    large_allocs <= \$1716 ;
   always @(posedge aclk_clk)
-    large_fails <= \$1720 ;
+    large_fails <= \$1717 ;
   always @(posedge aclk_clk)
-    large_frees <= \$1721 ;
+    large_frees <= \$1718 ;
   always @(posedge aclk_clk)
-    large_flushes <= \$1722 ;
+    large_flushes <= \$1719 ;
   always @(posedge aclk_clk)
-    r1_valid <= \$1723 ;
+    r1_valid <= \$1720 ;
   always @(posedge aclk_clk)
-    alloc_queue_head <= \$1724 ;
+    alloc_queue_head <= \$1721 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd <= \$1725 ;
+    alloc_queue_rd <= \$1722 ;
   always @(posedge aclk_clk)
-    alloc_queue_rd_next <= \$1726 ;
+    alloc_queue_rd_next <= \$1723 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr <= \$1727 ;
+    alloc_queue_wr <= \$1724 ;
   always @(posedge aclk_clk)
-    alloc_queue_wr_next <= \$1728 ;
+    alloc_queue_wr_next <= \$1725 ;
   always @(posedge aclk_clk)
-    alloc_queue_held <= \$1729 ;
+    alloc_queue_held <= \$1726 ;
   always @(posedge aclk_clk)
-    alloc_queue_count <= \$1730 ;
+    alloc_queue_count <= \$1727 ;
   always @(posedge aclk_clk)
-    req_alloc <= \$1731 ;
+    req_alloc <= \$1728 ;
   always @(posedge aclk_clk)
-    staged_valid <= \$1732 ;
+    staged_valid <= \$1729 ;
   always @(posedge aclk_clk)
-    alloc_queue_w_data <= \$1733 ;
+    alloc_queue_w_data <= \$1730 ;
   always @(posedge aclk_clk)
-    req_alloc_pool <= \$1734 ;
+    req_alloc_pool <= \$1731 ;
   always @(posedge aclk_clk)
-    req_alloc_size <= \$1735 ;
+    req_alloc_size <= \$1732 ;
   always @(posedge aclk_clk)
     r1_sel_id <= \$428 [12];
   always @(posedge aclk_clk)
@@ -14247,19 +14288,19 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     r1_sel_pool2_low_water <= \$608 [12];
   always @(posedge aclk_clk)
-    r2_valid <= \$1736 ;
+    r2_valid <= \$1733 ;
   always @(posedge aclk_clk)
-    r2_block0 <= \$1737 ;
+    r2_block0 <= \$639 ;
   always @(posedge aclk_clk)
-    r2_found_in <= \$1738 ;
+    r2_found_in <= \$1734 ;
   always @(posedge aclk_clk)
-    r2_block4 <= \$1739 ;
+    r2_block4 <= \$669 ;
   always @(posedge aclk_clk)
-    r2_block5 <= \$1740 ;
+    r2_block5 <= \$699 ;
   always @(posedge aclk_clk)
-    r2_block6 <= \$1741 ;
+    r2_block6 <= \$729 ;
   always @(posedge aclk_clk)
-    w1_valid <= \$1742 ;
+    w1_valid <= \$1735 ;
   always @(posedge aclk_clk)
     w1_is_free <= \$734 ;
   always @(posedge aclk_clk)
@@ -14267,102 +14308,102 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     w1_is_command <= \$742 ;
   always @(posedge aclk_clk)
-    \$signal$252  <= \$1743 ;
+    \$signal$252  <= \$744 [1:0];
   always @(posedge aclk_clk)
-    w1_pool_is <= \$1744 ;
+    w1_pool_is <= { w0_large_is, w0_medium_is, w0_small_is };
   always @(posedge aclk_clk)
-    w1_hit <= \$1745 ;
+    w1_hit <= { \$747 , \$746 , \$745  };
   always @(posedge aclk_clk)
-    w1_tag <= \$1746 ;
+    w1_tag <= \$748 [26:19];
   always @(posedge aclk_clk)
-    w1_small_addr <= \$1747 ;
+    w1_small_addr <= \$751 [39:0];
   always @(posedge aclk_clk)
-    w1_medium_addr <= \$1748 ;
+    w1_medium_addr <= \$754 [39:0];
   always @(posedge aclk_clk)
-    w1_large_addr <= \$1749 ;
+    w1_large_addr <= \$757 [39:0];
   always @(posedge aclk_clk)
-    command_queue_head <= \$1750 ;
+    command_queue_head <= \$1736 ;
   always @(posedge aclk_clk)
-    command_queue_rd <= \$1751 ;
+    command_queue_rd <= \$1737 ;
   always @(posedge aclk_clk)
-    command_queue_rd_next <= \$1752 ;
+    command_queue_rd_next <= \$1738 ;
   always @(posedge aclk_clk)
-    command_queue_wr <= \$1753 ;
+    command_queue_wr <= \$1739 ;
   always @(posedge aclk_clk)
-    command_queue_wr_next <= \$1754 ;
+    command_queue_wr_next <= \$1740 ;
   always @(posedge aclk_clk)
-    command_queue_held <= \$1755 ;
+    command_queue_held <= \$1741 ;
   always @(posedge aclk_clk)
-    command_queue_count <= \$1756 ;
+    command_queue_count <= \$1742 ;
   always @(posedge aclk_clk)
-    native_turn <= \$1757 ;
+    native_turn <= \$1743 ;
   always @(posedge aclk_clk)
-    w1_a1_0 <= \$1758 ;
+    w1_a1_0 <= \$952 ;
   always @(posedge aclk_clk)
-    w1_a4_2 <= \$1759 ;
+    w1_a4_2 <= \$954 ;
   always @(posedge aclk_clk)
-    w1_a7_5 <= \$1760 ;
+    w1_a7_5 <= \$956 ;
   always @(posedge aclk_clk)
-    w1_a11_8 <= \$1761 ;
+    w1_a11_8 <= \$958 ;
   always @(posedge aclk_clk)
-    w1_data <= \$1762 ;
+    \$signal$290  <= \$959 ;
   always @(posedge aclk_clk)
-    \$signal$291  <= \$1763 ;
+    \$signal$291  <= w0_full_word;
   always @(posedge aclk_clk)
-    \$signal$292  <= \$1764 ;
+    \$signal$292  <= \$960 ;
   always @(posedge aclk_clk)
-    \$signal$295  <= \$1765 ;
+    w2_valid <= \$1744 ;
   always @(posedge aclk_clk)
-    \$signal$296  <= \$1766 ;
+    \$signal$296  <= \$signal$291 ;
   always @(posedge aclk_clk)
-    \$signal$297  <= \$1767 ;
+    \$signal$297  <= \$signal$292 ;
   always @(posedge aclk_clk)
-    \$signal$298  <= \$1768 ;
+    \$signal$298  <= \$signal$290 ;
   always @(posedge aclk_clk)
-    w2_is_ctrl <= \$1769 ;
+    w2_is_ctrl <= \$970 ;
   always @(posedge aclk_clk)
-    w2_is_irq_status <= \$1770 ;
+    w2_is_irq_status <= \$978 ;
   always @(posedge aclk_clk)
-    w2_is_irq_enable <= \$1771 ;
+    w2_is_irq_enable <= \$986 ;
   always @(posedge aclk_clk)
-    w2_is_err_pop <= \$1772 ;
+    w2_is_err_pop <= \$994 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_free <= \$1773 ;
+    w2_is_pool0_free <= \$1002 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_flush <= \$1774 ;
+    w2_is_pool0_flush <= \$1010 ;
   always @(posedge aclk_clk)
-    w2_is_pool0_low_water <= \$1775 ;
+    w2_is_pool0_low_water <= \$1018 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_free <= \$1776 ;
+    w2_is_pool1_free <= \$1026 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_flush <= \$1777 ;
+    w2_is_pool1_flush <= \$1034 ;
   always @(posedge aclk_clk)
-    w2_is_pool1_low_water <= \$1778 ;
+    w2_is_pool1_low_water <= \$1042 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_free <= \$1779 ;
+    w2_is_pool2_free <= \$1050 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_flush <= \$1780 ;
+    w2_is_pool2_flush <= \$1058 ;
   always @(posedge aclk_clk)
-    w2_is_pool2_low_water <= \$1781 ;
+    w2_is_pool2_low_water <= \$1066 ;
   always @(posedge aclk_clk)
-    \$signal$312  <= \$1782 ;
+    \$signal$312  <= \$1131 [8];
   always @(posedge aclk_clk)
-    w2_plain <= \$1783 ;
+    w2_plain <= \$1172 [5];
   always @(posedge aclk_clk)
-    \$signal$94  <= \$1784 ;
+    \$signal$94  <= \$1745 ;
   always @(posedge aclk_clk)
-    w1c <= \$1785 ;
+    w1c <= \$1746 ;
   always @(posedge aclk_clk)
-    \$signal$104  <= \$1786 ;
+    \$signal$104  <= \$1747 ;
   always @(posedge aclk_clk)
-    irq_enable <= \$1787 ;
+    irq_enable <= \$1748 ;
   always @(posedge aclk_clk)
-    small_low_water <= \$1788 ;
+    small_low_water <= \$1749 ;
   always @(posedge aclk_clk)
-    medium_low_water <= \$1789 ;
+    medium_low_water <= \$1750 ;
   always @(posedge aclk_clk)
-    large_low_water <= \$1790 ;
-  assign \$auto$rtlil.cc:2739:Not$2  = ~ { bus__r_req, \$1243  };
+    large_low_water <= \$1751 ;
+  assign \$auto$rtlil.cc:2739:Not$2  = ~ { \port$5134$0 , \port$0$175 , \$1243  };
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$106  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -14609,368 +14650,404 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1644  = \$1 [31:0];
+    \$1641  = \$1 [31:0];
     if (aclk_rst) begin
-      \$1644  = 32'd0;
+      \$1641  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1645  = busy;
+    \$1642  = busy;
+    if (aclk_rst) begin
+      \$1642  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1643  = \ready$6 ;
+    if (aclk_rst) begin
+      \$1643  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1644  = \$14 [1:0];
+    if (aclk_rst) begin
+      \$1644  = 2'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1645  = \$16 ;
     if (aclk_rst) begin
       \$1645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1646  = \ready$6 ;
+    \$1646  = \$19 ;
     if (aclk_rst) begin
       \$1646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1647  = \$14 [1:0];
+    \$1647  = \$22 ;
     if (aclk_rst) begin
-      \$1647  = 2'h0;
+      \$1647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1648  = \$16 ;
+    \$1648  = \$25 ;
     if (aclk_rst) begin
       \$1648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1649  = \$19 ;
+    \$1649  = \$29 ;
     if (aclk_rst) begin
       \$1649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1650  = \$22 ;
+    \$1650  = \$32 ;
     if (aclk_rst) begin
       \$1650  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1651  = \$25 ;
+    \$1651  = \$35 ;
     if (aclk_rst) begin
       \$1651  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1652  = \$29 ;
+    \$1652  = \$38 ;
     if (aclk_rst) begin
       \$1652  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1653  = \$32 ;
+    \$1653  = \$42 ;
     if (aclk_rst) begin
       \$1653  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1654  = \$35 ;
+    \$1654  = \$45 ;
     if (aclk_rst) begin
       \$1654  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1655  = \$38 ;
+    \$1655  = \$48 ;
     if (aclk_rst) begin
       \$1655  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1656  = \$42 ;
+    \$1656  = \$51 ;
     if (aclk_rst) begin
       \$1656  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1657  = \$45 ;
+    \$1657  = \$55 ;
     if (aclk_rst) begin
       \$1657  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1658  = \$48 ;
+    \$1658  = \$62 ;
     if (aclk_rst) begin
       \$1658  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1659  = \$51 ;
+    \$1659  = \$69 ;
     if (aclk_rst) begin
       \$1659  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1660  = \$55 ;
+    \$1660  = \$76 ;
     if (aclk_rst) begin
       \$1660  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1661  = \$62 ;
+    \$1661  = \$81 ;
     if (aclk_rst) begin
       \$1661  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1662  = \$69 ;
+    \$1662  = \$82 ;
     if (aclk_rst) begin
-      \$1662  = 1'h0;
+      \$1662  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1663  = \$76 ;
+    \$1663  = \$83 ;
     if (aclk_rst) begin
-      \$1663  = 1'h0;
+      \$1663  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1664  = \$81 ;
+    \$1664  = \$84 ;
     if (aclk_rst) begin
-      \$1664  = 1'h0;
+      \$1664  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1665  = \$82 ;
+    \$1665  = \$85 ;
     if (aclk_rst) begin
       \$1665  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1666  = \$83 ;
+    \$1666  = \$86 ;
     if (aclk_rst) begin
       \$1666  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1667  = \$84 ;
+    \$1667  = \$87 ;
     if (aclk_rst) begin
       \$1667  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1668  = \$85 ;
+    \$1668  = \$90 ;
     if (aclk_rst) begin
-      \$1668  = 1'h1;
+      \$1668  = 5'h10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1669  = \$86 ;
+    \$1669  = \$96 ;
     if (aclk_rst) begin
-      \$1669  = 1'h1;
+      \$1669  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1670  = \$87 ;
+    \$1670  = \$signal$89 ;
     if (aclk_rst) begin
-      \$1670  = 1'h1;
+      \$1670  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1671  = \$90 ;
-    if (aclk_rst) begin
-      \$1671  = 5'h10;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1672  = \$96 ;
-    if (aclk_rst) begin
-      \$1672  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1673  = \$signal$89 ;
-    if (aclk_rst) begin
-      \$1673  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1674  = \$97 [31:0];
+    \$1671  = \$97 [31:0];
     if (\$signal$94 ) begin
-      \$1674  = 32'd0;
+      \$1671  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1674  = 32'd0;
+      \$1671  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1675  = \$98 [1:0];
+    \$1672  = \$98 [1:0];
     if (aclk_rst) begin
-      \$1675  = 2'h0;
+      \$1672  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1676  = \$99 [31:0];
+    \$1673  = \$99 [31:0];
     if (\$signal$94 ) begin
-      \$1676  = 32'd0;
+      \$1673  = 32'd0;
     end
     if (aclk_rst) begin
-      \$1676  = 32'd0;
+      \$1673  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1677  = tail_row;
+    \$1674  = tail_row;
     if (\$100 ) begin
-      \$1677  = tail_next_row;
+      \$1674  = tail_next_row;
     end
     if (aclk_rst) begin
-      \$1677  = 2'h0;
+      \$1674  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1678  = tail_next_row;
+    \$1675  = tail_next_row;
     if (\$100 ) begin
-      \$1678  = \$101 [1:0];
+      \$1675  = \$101 [1:0];
     end
     if (aclk_rst) begin
-      \$1678  = 2'h1;
+      \$1675  = 2'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1679  = head;
+    \$1676  = head;
     if (popped) begin
-      \$1679  = \$102 [3:0];
+      \$1676  = \$102 [3:0];
     end
     if (aclk_rst) begin
-      \$1679  = 4'h0;
+      \$1676  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1680  = \$103 ;
+    \$1677  = \$103 ;
     if (aclk_rst) begin
-      \$1680  = 1'h0;
+      \$1677  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1681  = head[1:0];
+    \$1678  = head[1:0];
     if (aclk_rst) begin
-      \$1681  = 2'h0;
+      \$1678  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1682  = \$signal$95 ;
+    \$1679  = \$signal$95 ;
+    if (aclk_rst) begin
+      \$1679  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1680  = \$110 ;
+    if (aclk_rst) begin
+      \$1680  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1681  = \$111 ;
+    if (aclk_rst) begin
+      \$1681  = 18'h00000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    \$1682  = \$112 ;
     if (aclk_rst) begin
       \$1682  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1683  = \$110 ;
+    \$1683  = small_ev_grant;
     if (aclk_rst) begin
-      \$1683  = 5'h00;
+      \$1683  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1684  = \$111 ;
+    \$1684  = small_lw_granted_1;
     if (aclk_rst) begin
-      \$1684  = 18'h00000;
+      \$1684  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1685  = \$112 ;
+    \$1685  = \$123 [8:0];
     if (aclk_rst) begin
-      \$1685  = 1'h0;
+      \$1685  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1686  = small_ev_grant;
+    \$1686  = small_in_use;
     if (aclk_rst) begin
-      \$1686  = 1'h0;
+      \$1686  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1687  = small_lw_granted_1;
+    \$1687  = \$133 ;
     if (aclk_rst) begin
       \$1687  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1688  = \$123 [8:0];
+    \$1688  = \$139 ;
     if (aclk_rst) begin
-      \$1688  = 9'h000;
+      \$1688  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1689  = small_in_use;
+    \$1689  = small_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1689  = small_in_use;
+    end else begin
+      if (small_hw_grow) begin
+        \$1689  = small_in_use_was;
+      end
+    end
     if (aclk_rst) begin
       \$1689  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1690  = \$133 ;
-    if (aclk_rst) begin
-      \$1690  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1691  = \$139 ;
-    if (aclk_rst) begin
-      \$1691  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1692  = small_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$94 ) begin
-      \$1692  = small_in_use;
+      \$1690  = 32'd0;
     end else begin
-      if (small_hw_grow) begin
-        \$1692  = small_in_use_was;
-      end
+      \$1690  = \$140 [31:0];
     end
     if (aclk_rst) begin
-      \$1692  = 9'h000;
+      \$1690  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1691  = 32'd0;
+    end else begin
+      \$1691  = \$141 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1691  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1692  = 32'd0;
+    end else begin
+      \$1692  = \$142 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1692  = 32'd0;
     end
   end
   always @* begin
@@ -14979,7 +15056,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$signal$94 ) begin
       \$1693  = 32'd0;
     end else begin
-      \$1693  = \$140 [31:0];
+      \$1693  = \$143 [31:0];
     end
     if (aclk_rst) begin
       \$1693  = 32'd0;
@@ -14987,109 +15064,109 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1694  = 32'd0;
-    end else begin
-      \$1694  = \$141 [31:0];
-    end
+    \$1694  = \$144 ;
     if (aclk_rst) begin
-      \$1694  = 32'd0;
+      \$1694  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1695  = 32'd0;
-    end else begin
-      \$1695  = \$142 [31:0];
-    end
+    \$1695  = \$145 ;
     if (aclk_rst) begin
-      \$1695  = 32'd0;
+      \$1695  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1696  = 32'd0;
-    end else begin
-      \$1696  = \$143 [31:0];
-    end
+    \$1696  = medium_ev_grant;
     if (aclk_rst) begin
-      \$1696  = 32'd0;
+      \$1696  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1697  = \$144 ;
+    \$1697  = medium_lw_granted_1;
     if (aclk_rst) begin
-      \$1697  = 18'h00000;
+      \$1697  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1698  = \$145 ;
+    \$1698  = \$156 [7:0];
     if (aclk_rst) begin
-      \$1698  = 1'h0;
+      \$1698  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1699  = medium_ev_grant;
+    \$1699  = medium_in_use;
     if (aclk_rst) begin
-      \$1699  = 1'h0;
+      \$1699  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1700  = medium_lw_granted_1;
+    \$1700  = \$166 ;
     if (aclk_rst) begin
       \$1700  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1701  = \$156 [7:0];
+    \$1701  = \$172 ;
     if (aclk_rst) begin
-      \$1701  = 8'h00;
+      \$1701  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1702  = medium_in_use;
+    \$1702  = medium_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1702  = medium_in_use;
+    end else begin
+      if (medium_hw_grow) begin
+        \$1702  = medium_in_use_was;
+      end
+    end
     if (aclk_rst) begin
       \$1702  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1703  = \$166 ;
-    if (aclk_rst) begin
-      \$1703  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1704  = \$172 ;
-    if (aclk_rst) begin
-      \$1704  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1705  = medium_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$94 ) begin
-      \$1705  = medium_in_use;
+      \$1703  = 32'd0;
     end else begin
-      if (medium_hw_grow) begin
-        \$1705  = medium_in_use_was;
-      end
+      \$1703  = \$173 [31:0];
     end
     if (aclk_rst) begin
-      \$1705  = 8'h00;
+      \$1703  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1704  = 32'd0;
+    end else begin
+      \$1704  = \$174 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1704  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1705  = 32'd0;
+    end else begin
+      \$1705  = \$175 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1705  = 32'd0;
     end
   end
   always @* begin
@@ -15098,7 +15175,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$signal$94 ) begin
       \$1706  = 32'd0;
     end else begin
-      \$1706  = \$173 [31:0];
+      \$1706  = \$176 [31:0];
     end
     if (aclk_rst) begin
       \$1706  = 32'd0;
@@ -15106,109 +15183,109 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1707  = 32'd0;
-    end else begin
-      \$1707  = \$174 [31:0];
-    end
+    \$1707  = \$177 ;
     if (aclk_rst) begin
-      \$1707  = 32'd0;
+      \$1707  = 18'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1708  = 32'd0;
-    end else begin
-      \$1708  = \$175 [31:0];
-    end
+    \$1708  = \$178 ;
     if (aclk_rst) begin
-      \$1708  = 32'd0;
+      \$1708  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1709  = 32'd0;
-    end else begin
-      \$1709  = \$176 [31:0];
-    end
+    \$1709  = large_ev_grant;
     if (aclk_rst) begin
-      \$1709  = 32'd0;
+      \$1709  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1710  = \$177 ;
+    \$1710  = large_lw_granted_1;
     if (aclk_rst) begin
-      \$1710  = 18'h00000;
+      \$1710  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1711  = \$178 ;
+    \$1711  = \$189 [5:0];
     if (aclk_rst) begin
-      \$1711  = 1'h0;
+      \$1711  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1712  = large_ev_grant;
+    \$1712  = large_in_use;
     if (aclk_rst) begin
-      \$1712  = 1'h0;
+      \$1712  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1713  = large_lw_granted_1;
+    \$1713  = \$199 ;
     if (aclk_rst) begin
       \$1713  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1714  = \$189 [5:0];
+    \$1714  = \$205 ;
     if (aclk_rst) begin
-      \$1714  = 6'h00;
+      \$1714  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1715  = large_in_use;
+    \$1715  = large_high_water;
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1715  = large_in_use;
+    end else begin
+      if (large_hw_grow) begin
+        \$1715  = large_in_use_was;
+      end
+    end
     if (aclk_rst) begin
       \$1715  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1716  = \$199 ;
-    if (aclk_rst) begin
-      \$1716  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1717  = \$205 ;
-    if (aclk_rst) begin
-      \$1717  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1718  = large_high_water;
     (* full_case = 32'd1 *)
     if (\$signal$94 ) begin
-      \$1718  = large_in_use;
+      \$1716  = 32'd0;
     end else begin
-      if (large_hw_grow) begin
-        \$1718  = large_in_use_was;
-      end
+      \$1716  = \$206 [31:0];
     end
     if (aclk_rst) begin
-      \$1718  = 6'h00;
+      \$1716  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1717  = 32'd0;
+    end else begin
+      \$1717  = \$207 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1717  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
+    (* full_case = 32'd1 *)
+    if (\$signal$94 ) begin
+      \$1718  = 32'd0;
+    end else begin
+      \$1718  = \$208 [31:0];
+    end
+    if (aclk_rst) begin
+      \$1718  = 32'd0;
     end
   end
   always @* begin
@@ -15217,7 +15294,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$signal$94 ) begin
       \$1719  = 32'd0;
     end else begin
-      \$1719  = \$206 [31:0];
+      \$1719  = \$209 [31:0];
     end
     if (aclk_rst) begin
       \$1719  = 32'd0;
@@ -15225,633 +15302,335 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1720  = 32'd0;
-    end else begin
-      \$1720  = \$207 [31:0];
-    end
+    \$1720  = \$211 ;
     if (aclk_rst) begin
-      \$1720  = 32'd0;
+      \$1720  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1721  = 32'd0;
-    end else begin
-      \$1721  = \$208 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1721  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    (* full_case = 32'd1 *)
-    if (\$signal$94 ) begin
-      \$1722  = 32'd0;
-    end else begin
-      \$1722  = \$209 [31:0];
-    end
-    if (aclk_rst) begin
-      \$1722  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1723  = \$211 ;
-    if (aclk_rst) begin
-      \$1723  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1724  = alloc_queue_head;
+    \$1721  = alloc_queue_head;
     if (\$214 ) begin
-      \$1724  = \$215 ;
+      \$1721  = \$215 ;
     end
     if (aclk_rst) begin
-      \$1724  = 16'h0000;
+      \$1721  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1725  = alloc_queue_rd;
+    \$1722  = alloc_queue_rd;
     if (\$219 ) begin
-      \$1725  = alloc_queue_rd_next;
+      \$1722  = alloc_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1725  = 4'h0;
+      \$1722  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1726  = alloc_queue_rd_next;
+    \$1723  = alloc_queue_rd_next;
     if (\$219 ) begin
-      \$1726  = \$220 [3:0];
+      \$1723  = \$220 [3:0];
     end
     if (aclk_rst) begin
-      \$1726  = 4'h1;
+      \$1723  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1727  = alloc_queue_wr;
+    \$1724  = alloc_queue_wr;
     if (\$224 ) begin
-      \$1727  = alloc_queue_wr_next;
+      \$1724  = alloc_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1727  = 4'h0;
+      \$1724  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1728  = alloc_queue_wr_next;
+    \$1725  = alloc_queue_wr_next;
     if (\$224 ) begin
-      \$1728  = \$225 [3:0];
+      \$1725  = \$225 [3:0];
     end
     if (aclk_rst) begin
-      \$1728  = 4'h1;
+      \$1725  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1729 [0] = \$236 ;
-    \$1729 [1] = \$247 ;
-    \$1729 [2] = \$258 ;
-    \$1729 [3] = \$269 ;
-    \$1729 [4] = \$280 ;
-    \$1729 [5] = \$291 ;
-    \$1729 [6] = \$302 ;
-    \$1729 [7] = \$313 ;
-    \$1729 [8] = \$324 ;
-    \$1729 [9] = \$335 ;
+    \$1726 [0] = \$236 ;
+    \$1726 [1] = \$247 ;
+    \$1726 [2] = \$258 ;
+    \$1726 [3] = \$269 ;
+    \$1726 [4] = \$280 ;
+    \$1726 [5] = \$291 ;
+    \$1726 [6] = \$302 ;
+    \$1726 [7] = \$313 ;
+    \$1726 [8] = \$324 ;
+    \$1726 [9] = \$335 ;
     if (aclk_rst) begin
-      \$1729  = 10'h000;
+      \$1726  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1730 [0] = \$341 ;
-    \$1730 [1] = \$347 ;
-    \$1730 [2] = \$353 ;
-    \$1730 [3] = \$359 ;
-    \$1730 [4] = \$365 ;
-    \$1730 [5] = \$371 ;
-    \$1730 [6] = \$377 ;
-    \$1730 [7] = \$383 ;
-    \$1730 [8] = \$389 ;
-    \$1730 [9] = \$395 ;
-    \$1730 [10] = \$401 ;
+    \$1727 [0] = \$341 ;
+    \$1727 [1] = \$347 ;
+    \$1727 [2] = \$353 ;
+    \$1727 [3] = \$359 ;
+    \$1727 [4] = \$365 ;
+    \$1727 [5] = \$371 ;
+    \$1727 [6] = \$377 ;
+    \$1727 [7] = \$383 ;
+    \$1727 [8] = \$389 ;
+    \$1727 [9] = \$395 ;
+    \$1727 [10] = \$401 ;
     if (aclk_rst) begin
-      \$1730  = 11'h000;
+      \$1727  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1731  = \$406 ;
+    \$1728  = \$406 ;
     if (aclk_rst) begin
-      \$1731  = 1'h0;
+      \$1728  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1732  = \$417 ;
+    \$1729  = \$417 ;
     if (aclk_rst) begin
-      \$1732  = 1'h0;
+      \$1729  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1733  = { \$420 , \$418 [1:0] };
+    \$1730  = { \$420 , \$418 [1:0] };
     if (aclk_rst) begin
-      \$1733  = 16'h0000;
+      \$1730  = 16'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1734  = \$425 [1:0];
+    \$1731  = \$425 [1:0];
     if (aclk_rst) begin
-      \$1734  = 2'h0;
+      \$1731  = 2'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1735  = \$425 [15:2];
+    \$1732  = \$425 [15:2];
     if (aclk_rst) begin
-      \$1735  = 14'h0000;
+      \$1732  = 14'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1736  = r1_valid;
+    \$1733  = r1_valid;
     if (aclk_rst) begin
-      \$1736  = 1'h0;
+      \$1733  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1737  = \$639 ;
+    \$1735  = bus__w_req;
     if (aclk_rst) begin
-      \$1737  = 32'd0;
+      \$1735  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1738 [0] = \$640 [16];
-    \$1738 [1] = \$670 [15];
-    \$1738 [2] = \$700 [15];
-    \$1738 [3] = \$730 [15];
-    if (aclk_rst) begin
-      \$1738  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1739  = \$669 ;
-    if (aclk_rst) begin
-      \$1739  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1740  = \$699 ;
-    if (aclk_rst) begin
-      \$1740  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1741  = \$729 ;
-    if (aclk_rst) begin
-      \$1741  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1742  = bus__w_req;
-    if (aclk_rst) begin
-      \$1742  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1743  = \$744 [1:0];
-    if (aclk_rst) begin
-      \$1743  = 2'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1744  = { w0_large_is, w0_medium_is, w0_small_is };
-    if (aclk_rst) begin
-      \$1744  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1745  = { \$747 , \$746 , \$745  };
-    if (aclk_rst) begin
-      \$1745  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1746  = \$748 [26:19];
-    if (aclk_rst) begin
-      \$1746  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1747  = \$751 [39:0];
-    if (aclk_rst) begin
-      \$1747  = 40'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1748  = \$754 [39:0];
-    if (aclk_rst) begin
-      \$1748  = 40'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1749  = \$757 [39:0];
-    if (aclk_rst) begin
-      \$1749  = 40'h0000000000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1750  = command_queue_head;
+    \$1736  = command_queue_head;
     if (\$760 ) begin
-      \$1750  = \$761 ;
+      \$1736  = \$761 ;
     end
     if (aclk_rst) begin
-      \$1750  = 58'h000000000000000;
+      \$1736  = 58'h000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1751  = command_queue_rd;
+    \$1737  = command_queue_rd;
     if (\$765 ) begin
-      \$1751  = command_queue_rd_next;
+      \$1737  = command_queue_rd_next;
     end
     if (aclk_rst) begin
-      \$1751  = 4'h0;
+      \$1737  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1752  = command_queue_rd_next;
+    \$1738  = command_queue_rd_next;
     if (\$765 ) begin
-      \$1752  = \$766 [3:0];
+      \$1738  = \$766 [3:0];
     end
     if (aclk_rst) begin
-      \$1752  = 4'h1;
+      \$1738  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1753  = command_queue_wr;
+    \$1739  = command_queue_wr;
     if (\$770 ) begin
-      \$1753  = command_queue_wr_next;
+      \$1739  = command_queue_wr_next;
     end
     if (aclk_rst) begin
-      \$1753  = 4'h0;
+      \$1739  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1754  = command_queue_wr_next;
+    \$1740  = command_queue_wr_next;
     if (\$770 ) begin
-      \$1754  = \$771 [3:0];
+      \$1740  = \$771 [3:0];
     end
     if (aclk_rst) begin
-      \$1754  = 4'h1;
+      \$1740  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1755 [0] = \$782 ;
-    \$1755 [1] = \$793 ;
-    \$1755 [2] = \$804 ;
-    \$1755 [3] = \$815 ;
-    \$1755 [4] = \$826 ;
-    \$1755 [5] = \$837 ;
-    \$1755 [6] = \$848 ;
-    \$1755 [7] = \$859 ;
-    \$1755 [8] = \$870 ;
-    \$1755 [9] = \$881 ;
+    \$1741 [0] = \$782 ;
+    \$1741 [1] = \$793 ;
+    \$1741 [2] = \$804 ;
+    \$1741 [3] = \$815 ;
+    \$1741 [4] = \$826 ;
+    \$1741 [5] = \$837 ;
+    \$1741 [6] = \$848 ;
+    \$1741 [7] = \$859 ;
+    \$1741 [8] = \$870 ;
+    \$1741 [9] = \$881 ;
     if (aclk_rst) begin
-      \$1755  = 10'h000;
+      \$1741  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1756 [0] = \$887 ;
-    \$1756 [1] = \$893 ;
-    \$1756 [2] = \$899 ;
-    \$1756 [3] = \$905 ;
-    \$1756 [4] = \$911 ;
-    \$1756 [5] = \$917 ;
-    \$1756 [6] = \$923 ;
-    \$1756 [7] = \$929 ;
-    \$1756 [8] = \$935 ;
-    \$1756 [9] = \$941 ;
-    \$1756 [10] = \$947 ;
+    \$1742 [0] = \$887 ;
+    \$1742 [1] = \$893 ;
+    \$1742 [2] = \$899 ;
+    \$1742 [3] = \$905 ;
+    \$1742 [4] = \$911 ;
+    \$1742 [5] = \$917 ;
+    \$1742 [6] = \$923 ;
+    \$1742 [7] = \$929 ;
+    \$1742 [8] = \$935 ;
+    \$1742 [9] = \$941 ;
+    \$1742 [10] = \$947 ;
     if (aclk_rst) begin
-      \$1756  = 11'h000;
+      \$1742  = 11'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1757  = \$950 ;
+    \$1743  = \$950 ;
     if (aclk_rst) begin
-      \$1757  = 1'h0;
+      \$1743  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1758  = \$952 ;
+    \$1744  = \$962 ;
     if (aclk_rst) begin
-      \$1758  = 4'h0;
+      \$1744  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1759  = \$954 ;
+    \$1745  = \$1175 ;
     if (aclk_rst) begin
-      \$1759  = 8'h00;
+      \$1745  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1760  = \$956 ;
+    \$1746  = \$1177 ;
     if (aclk_rst) begin
-      \$1760  = 8'h00;
+      \$1746  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1761  = \$958 ;
+    \$1747  = \$1180 ;
     if (aclk_rst) begin
-      \$1761  = 16'h0000;
+      \$1747  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1762  = \$959 ;
-    if (aclk_rst) begin
-      \$1762  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1763  = w0_full_word;
-    if (aclk_rst) begin
-      \$1763  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1764  = \$960 ;
-    if (aclk_rst) begin
-      \$1764  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1765  = \$962 ;
-    if (aclk_rst) begin
-      \$1765  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1766  = \$signal$291 ;
-    if (aclk_rst) begin
-      \$1766  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1767  = \$signal$292 ;
-    if (aclk_rst) begin
-      \$1767  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1768  = w1_data;
-    if (aclk_rst) begin
-      \$1768  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1769  = \$970 ;
-    if (aclk_rst) begin
-      \$1769  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1770  = \$978 ;
-    if (aclk_rst) begin
-      \$1770  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1771  = \$986 ;
-    if (aclk_rst) begin
-      \$1771  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1772  = \$994 ;
-    if (aclk_rst) begin
-      \$1772  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1773  = \$1002 ;
-    if (aclk_rst) begin
-      \$1773  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1774  = \$1010 ;
-    if (aclk_rst) begin
-      \$1774  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1775  = \$1018 ;
-    if (aclk_rst) begin
-      \$1775  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1776  = \$1026 ;
-    if (aclk_rst) begin
-      \$1776  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1777  = \$1034 ;
-    if (aclk_rst) begin
-      \$1777  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1778  = \$1042 ;
-    if (aclk_rst) begin
-      \$1778  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1779  = \$1050 ;
-    if (aclk_rst) begin
-      \$1779  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1780  = \$1058 ;
-    if (aclk_rst) begin
-      \$1780  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1781  = \$1066 ;
-    if (aclk_rst) begin
-      \$1781  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1782  = \$1131 [8];
-    if (aclk_rst) begin
-      \$1782  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1783  = \$1172 [5];
-    if (aclk_rst) begin
-      \$1783  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1784  = \$1175 ;
-    if (aclk_rst) begin
-      \$1784  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1785  = \$1177 ;
-    if (aclk_rst) begin
-      \$1785  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1786  = \$1180 ;
-    if (aclk_rst) begin
-      \$1786  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1787  = irq_enable;
+    \$1748  = irq_enable;
     if (\$1182 ) begin
-      \$1787  = \$signal$298 [4:0];
+      \$1748  = \$signal$298 [4:0];
     end
     if (aclk_rst) begin
-      \$1787  = 5'h00;
+      \$1748  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1788  = small_low_water;
+    \$1749  = small_low_water;
     if (\$1184 ) begin
-      \$1788 [7:0] = \$signal$298 [7:0];
+      \$1749 [7:0] = \$signal$298 [7:0];
     end
     if (\$1186 ) begin
-      \$1788 [15:8] = \$signal$298 [15:8];
+      \$1749 [15:8] = \$signal$298 [15:8];
     end
     if (\$1188 ) begin
-      \$1788 [16] = \$signal$298 [16];
+      \$1749 [16] = \$signal$298 [16];
     end
     if (aclk_rst) begin
-      \$1788  = 17'h00000;
+      \$1749  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1789  = medium_low_water;
+    \$1750  = medium_low_water;
     if (\$1190 ) begin
-      \$1789 [7:0] = \$signal$298 [7:0];
+      \$1750 [7:0] = \$signal$298 [7:0];
     end
     if (\$1192 ) begin
-      \$1789 [15:8] = \$signal$298 [15:8];
+      \$1750 [15:8] = \$signal$298 [15:8];
     end
     if (\$1194 ) begin
-      \$1789 [16] = \$signal$298 [16];
+      \$1750 [16] = \$signal$298 [16];
     end
     if (aclk_rst) begin
-      \$1789  = 17'h00000;
+      \$1750  = 17'h00000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
-    \$1790  = large_low_water;
+    \$1751  = large_low_water;
     if (\$1196 ) begin
-      \$1790 [7:0] = \$signal$298 [7:0];
+      \$1751 [7:0] = \$signal$298 [7:0];
     end
     if (\$1198 ) begin
-      \$1790 [15:8] = \$signal$298 [15:8];
+      \$1751 [15:8] = \$signal$298 [15:8];
     end
     if (\$1200 ) begin
-      \$1790 [16] = \$signal$298 [16];
+      \$1751 [16] = \$signal$298 [16];
     end
     if (aclk_rst) begin
-      \$1790  = 17'h00000;
+      \$1751  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$4988$0 [4:1];
-  assign rsp_grant_pool = \port$4988$0 [6:5];
-  assign rsp_grant_user = \port$4988$55 [23:8];
-  assign rsp_flushed_err = \port$5009$0 [4:1];
-  assign rsp_flushed_pool = \port$5009$0 [22:21];
-  assign rsp_flushed_user = \port$5009$0 [20:5];
-  assign rsp_freed_err = \port$4994$0 [4:1];
-  assign rsp_freed_src = \port$5041$0 [0];
-  assign rsp_freed_in_pool = \port$4994$0 [23];
-  assign rsp_freed_pool = \port$4994$0 [22:21];
-  assign rsp_freed_tag = \port$5041$0 [40:33];
-  assign rsp_freed_addr = \port$5041$0 [32:1];
-  assign rsp_freed_user = \port$4994$0 [20:5];
-  assign rsp_grant_ok = \port$4988$0 [0];
-  assign rsp_freed_ok = \port$4994$0 [0];
-  assign rsp_flushed_ok = \port$5009$0 [0];
+  assign rsp_grant_err = \port$4987$0 [4:1];
+  assign rsp_grant_pool = \port$4987$0 [6:5];
+  assign rsp_grant_user = \port$4987$55 [23:8];
+  assign rsp_flushed_err = \port$5008$0 [4:1];
+  assign rsp_flushed_pool = \port$5008$0 [22:21];
+  assign rsp_flushed_user = \port$5008$0 [20:5];
+  assign rsp_freed_err = \port$4993$0 [4:1];
+  assign rsp_freed_src = \port$5040$0 [0];
+  assign rsp_freed_in_pool = \port$4993$0 [23];
+  assign rsp_freed_pool = \port$4993$0 [22:21];
+  assign rsp_freed_tag = \port$5040$0 [40:33];
+  assign rsp_freed_addr = \port$5040$0 [32:1];
+  assign rsp_freed_user = \port$4993$0 [20:5];
+  assign rsp_grant_ok = \port$4987$0 [0];
+  assign rsp_freed_ok = \port$4993$0 [0];
+  assign rsp_flushed_ok = \port$5008$0 [0];
   assign log_bank0_k = \$1216 [1:0];
   assign log_bank1_k = \$1217 [1:0];
   assign log_bank2_k = \$1218 [1:0];
@@ -15859,9 +15638,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign space_under = { \$1232 [5], \$1232  };
   assign \$signal$105  = { low_water_hit, \$1237 , \$1235 , e1_exhausted, \$1234  };
   assign \$signal$165  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$5141$0 [31:0];
+  assign bus__w_data_queued = \port$5146$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1462 , \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], w1_is_flush };
-  assign bus__w_strb_queued = \port$5141$0 [35:32];
+  assign bus__w_strb_queued = \port$5146$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$316  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -15882,15 +15661,17 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__en$332  = log_bank3_wen;
   assign \$signature__addr$333  = head[3:2];
   assign \$signature__en$334  = 1'h1;
-  assign bus__r_slow = \$1246 [8];
+  assign bus__r_req_parts = { \port$5134$0 , \port$0$175  };
+  assign bus__r_slow = \$1246 [9];
   assign read__addr = alloc_queue_rd;
-  assign \$signature__addr$339  = alloc_queue_wr;
-  assign \$signature__data$340  = alloc_queue_w_data;
+  assign \$signature__addr$340  = alloc_queue_wr;
+  assign \$signature__data$341  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4988$0 [0], \port$4988$0 [4:1], \port$4988$55 [7:0], 11'h000, \port$4988$0 [14:7] };
-  assign rsp_grant_slot = \port$4988$0 [14:7];
-  assign rsp_grant_tag = \port$4988$55 [7:0];
-  assign bus__r_slow_data = { \port$4988$0 [0], \port$4988$0 [4:1], \port$4988$55 [7:0], 11'h000, \port$4988$0 [14:7] };
+  assign handle = { \port$4987$0 [0], \port$4987$0 [4:1], \port$4987$55 [7:0], 11'h000, \port$4987$0 [14:7] };
+  assign rsp_grant_slot = \port$4987$0 [14:7];
+  assign rsp_grant_tag = \port$4987$55 [7:0];
+  assign rsp_grant_cpu = bus__r_slow_ack;
+  assign bus__r_slow_data = { \port$4987$0 [0], \port$4987$0 [4:1], \port$4987$55 [7:0], 11'h000, \port$4987$0 [14:7] };
   assign w0_small_is_queued = \$1265 [6];
   assign w0_small_is_pins = \$1268 [6];
   assign w0_medium_is_queued = \$1271 [6];
@@ -15898,9 +15679,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign w0_large_is_queued = \$1277 [6];
   assign w0_large_is_pins = \$1280 [6];
   assign bus__w_slow = w1_is_command;
-  assign \read__addr$365  = command_queue_rd;
-  assign \$signature__addr$366  = command_queue_wr;
-  assign \$signature__data$367  = { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1462 , \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], w1_is_flush };
+  assign \read__addr$367  = command_queue_rd;
+  assign \$signature__addr$368  = command_queue_wr;
+  assign \$signature__data$369  = { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1462 , \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], w1_is_flush };
   assign req_free_addr = \$1636 [40:1];
   assign req_free_oor = \$1636 [41];
   assign req_free_pool = \$1636 [43:42];
@@ -15908,14 +15689,18 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign req_free_hit = \$1636 [54:52];
   assign req_flush_select = \$1636 [57:55];
   assign req_flush_pool = \$1636 [43:42];
-  assign \port$4114$0  = \$1234 ;
-  assign \port$4115$0  = \$1235 ;
-  assign \port$4117$0  = \$1237 ;
-  assign new_alloc = \$1246 [8];
-  assign \port$4552$1  = \$1636 [57:1];
-  assign \port$5315$0  = \$signal$103 ;
-  assign bus__w_ack = \$signal$295 ;
-  assign \port$5585$0  = \$signal$104 ;
+  assign bus__w_ack = w2_valid;
+  assign \port$4117$0  = \$1234 ;
+  assign \port$4118$0  = \$1235 ;
+  assign \port$4120$0  = \$1237 ;
+  assign new_alloc = \$1246 [9];
+  assign \port$4554$1  = \$1636 [57:1];
+  assign \port$5320$0  = \$signal$103 ;
+  assign \port$5554$0  = \$signal$104 ;
+  assign \$1734 [3] = \$730 [15];
+  assign \$1734 [2] = \$700 [15];
+  assign \$1734 [1] = \$670 [15];
+  assign \$1734 [0] = \$640 [16];
   assign \$1236  = 1'h0;
   assign \$1237  = 1'h0;
   assign \$113  = 1'h1;
@@ -15952,7 +15737,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$196  = large_ev_grant;
   assign \$203  = \$201 [6];
   assign \$1244 [5:0] = bus__r_addr[5:0];
-  assign \$1244 [7:6] = \$auto$rtlil.cc:2739:Not$2 ;
+  assign \$1244 [8:6] = \$auto$rtlil.cc:2739:Not$2 ;
   assign \$426  = bus__r_addr;
   assign { \$429 [11:3], \$429 [1:0] } = { bus__r_addr[11:3], bus__r_addr[1:0] };
   assign \$429 [2] = \$auto$rtlil.cc:2739:Not$4 ;

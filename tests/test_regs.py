@@ -180,9 +180,11 @@ def test_regfile_decode_unaligned_unmapped_and_read_only():
         bus = regs.bus
         for addr in (0x000, 0x001, 0x003, 0x016, 0x040, 0x13F, 0xFFC, 0x104, 0x100):
             ctx.set(bus.r_req, 1)
+            ctx.set(bus.r_req_parts, 0b11)          # (ARVALID and the room, whose AND r_req is)
             ctx.set(bus.r_addr, addr)
             await ctx.tick()
             ctx.set(bus.r_req, 0)
+            ctx.set(bus.r_req_parts, 0)
             seen.append(("r", addr, *await answer(ctx, bus.r_ack, (bus.r_err, bus.r_data))))
         for addr, strb in ((0x000, 0xF), (0x01A, 0xF), (0x010, 0x3), (0x010, 0xF), (0x100, 0xF)):
             ctx.set(bus.w_req, 1)
@@ -220,6 +222,7 @@ def test_err_head0_never_shows_valid_without_its_entry(name):
         ctx.set(bus.w_strb, 0xF)
         for cycle in range(60):
             ctx.set(bus.r_req, 1)                   # a read of ERR_HEAD0 every cycle
+            ctx.set(bus.r_req_parts, 0b11)
             # an error enters at cycle 10 and is popped at cycle 30
             ctx.set(regs.rsp_freed_valid, cycle == 10)
             ctx.set(regs.rsp_freed_err, Err.NOT_ALLOCATED)
