@@ -755,7 +755,8 @@ class RegisterFile(wiring.Component):
                      w1_is_command.eq(is_command)]
         new_free, new_flush = w1_valid & w1_is_free, w1_valid & w1_is_flush
         # (none reset, as the flags above)
-        w1_pool, w1_tag = Signal(P, reset_less=True), Signal(max(T, 1), reset_less=True)
+        w1_pool = Signal(P, name="w1_pool", reset_less=True)
+        w1_tag = Signal(max(T, 1), name="w1_tag", reset_less=True)
         w1_pool_is = Signal(len(cfg.pools), reset_less=True)
         w1_hit = Signal(len(cfg.pools), reset_less=True)    # bit p: in pool p, and not past its end
         w1_addrs = [Signal(A, name=f"w1_{pool.name}_addr", reset_less=True) for pool in cfg.pools]
@@ -811,7 +812,8 @@ class RegisterFile(wiring.Component):
         # reset, three LUTs into the address groups' resets, on the worst path
         # of eight pools and of GUARDED_DMA)
         w_match = predecode(m, w_addr, "w1")
-        w1_full_word, w1_strb, w1_data = (Signal(width, reset_less=True) for width in (1, 4, 32))
+        w1_full_word, w1_strb, w1_data = (Signal(width, name=f"w1_{what}", reset_less=True)
+                                          for what, width in (("full_word", 1), ("strb", 4), ("data", 32)))
         # (a FREE or FLUSH is taken out in W2, by w1_is_command: the pair's
         # handshake then reaches w1_valid through no decode)
         m.d.sync += [w1_data.eq(w_data),
@@ -819,8 +821,9 @@ class RegisterFile(wiring.Component):
         writable = [r for r in self._map if r.writable]
         w2_is = {r.offset: Signal(name=f"w2_is_{r.name.lower()}", reset_less=True) for r in writable}
         w2_valid = Signal()
-        w2_full_word, w2_strb, w2_data = (Signal(width, reset_less=True) for width in (1, 4, 32))
-        w2_command, w2_plain = Signal(reset_less=True), Signal(reset_less=True)
+        w2_full_word, w2_strb, w2_data = (Signal(width, name=f"w2_{what}", reset_less=True)
+                                          for what, width in (("full_word", 1), ("strb", 4), ("data", 32)))
+        w2_command, w2_plain = (Signal(name=f"w2_{what}", reset_less=True) for what in ("command", "plain"))
         m.d.sync += [w2_valid.eq(w1_valid & ~w1_is_command), w2_full_word.eq(w1_full_word),
                      w2_strb.eq(w1_strb), w2_data.eq(w1_data)]
         for register in writable:

@@ -7283,14 +7283,6 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg \$signal  = 1'h0;
   (* init = 15'h0000 *)
   wire [14:0] \$signal$129 ;
-  reg \$signal$184  = 1'h0;
-  reg [31:0] \$signal$216  = 32'd0;
-  reg \$signal$217  = 1'h0;
-  reg [3:0] \$signal$218  = 4'h0;
-  reg \$signal$222  = 1'h0;
-  reg [3:0] \$signal$223  = 4'h0;
-  reg [31:0] \$signal$224  = 32'd0;
-  reg \$signal$232  = 1'h0;
   reg [1:0] \$signal$28  = 2'h0;
   wire [1:0] \$signal$81 ;
   reg [31:0] \$signal$82  = 32'd0;
@@ -7673,16 +7665,23 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [3:0] w1_a1_0 = 4'h0;
   reg [7:0] w1_a4_2 = 8'h00;
   reg [7:0] w1_a7_5 = 8'h00;
+  reg [31:0] w1_data = 32'd0;
   reg [31:0] w1_event_addr = 32'd0;
+  reg w1_full_word = 1'h0;
   reg w1_hit = 1'h0;
   output w1_is_command;
   reg w1_is_command = 1'h0;
   reg w1_is_flush = 1'h0;
   reg w1_is_free = 1'h0;
+  reg w1_pool = 1'h0;
   reg w1_pool_is = 1'h0;
+  reg [3:0] w1_strb = 4'h0;
   reg [3:0] w1_tag = 4'h0;
   reg w1_valid = 1'h0;
   reg w1c = 1'h0;
+  reg w2_command = 1'h0;
+  reg [31:0] w2_data = 32'd0;
+  reg w2_full_word = 1'h0;
   reg w2_is_ctrl = 1'h0;
   reg w2_is_err_pop = 1'h0;
   reg w2_is_irq_enable = 1'h0;
@@ -7691,6 +7690,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg w2_is_pool0_free = 1'h0;
   reg w2_is_pool0_low_water = 1'h0;
   reg w2_plain = 1'h0;
+  reg [3:0] w2_strb = 4'h0;
   output w2_valid;
   reg w2_valid = 1'h0;
   reg [14:0] alloc_queue_ring [15:0];
@@ -7702,7 +7702,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [40:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en$282 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , \$907 , \$906 , \$905 , \$904 , \$903 , \$902 , \$901 , \$900 , \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , w1_is_flush };
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, w1_pool, \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , \$907 , \$906 , \$905 , \$904 , \$903 , \$902 , \$901 , \$900 , \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , w1_is_flush };
   end
   assign \read__data$201  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
@@ -8174,7 +8174,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$491  = ~ command_queue_pop;
   assign \$492  = command_queue_count[0] & \$491 ;
   assign \$493  = ~ \$492 ;
-  assign \$494  = command_queue_held[0] ? \read__data$201  : { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , \$907 , \$906 , \$905 , \$904 , \$903 , \$902 , \$901 , \$900 , \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , w1_is_flush };
+  assign \$494  = command_queue_held[0] ? \read__data$201  : { w1_pool_is, w1_hit, w1_tag, w1_pool, \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , \$907 , \$906 , \$905 , \$904 , \$903 , \$902 , \$901 , \$900 , \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , w1_is_flush };
   assign \$495  = ~ command_queue_pop;
   assign \$496  = command_queue_count[0] & \$495 ;
   assign \$497  = ~ \$496 ;
@@ -8474,22 +8474,22 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$791  = \$787  | \$790 ;
   assign \$792  = ~ \$791 ;
   assign \$793  = \$784  | \$792 ;
-  assign \$794  = w2_valid & \$signal$222 ;
+  assign \$794  = w2_valid & w2_full_word;
   assign \$795  = \$794  & w2_is_ctrl;
-  assign \$796  = \$795  & \$signal$224 [0];
-  assign \$797  = w2_valid & \$signal$222 ;
+  assign \$796  = \$795  & w2_data[0];
+  assign \$797  = w2_valid & w2_full_word;
   assign \$798  = \$797  & w2_is_err_pop;
   assign \$799  = w2_valid & w2_is_irq_status;
-  assign \$800  = \$799  & \$signal$223 [0];
-  assign \$801  = \$800  ? \$signal$224 [4:0] : 5'h00;
+  assign \$800  = \$799  & w2_strb[0];
+  assign \$801  = \$800  ? w2_data[4:0] : 5'h00;
   assign \$802  = w2_valid & w2_is_irq_enable;
-  assign \$803  = \$802  & \$signal$223 [0];
+  assign \$803  = \$802  & w2_strb[0];
   assign \$804  = w2_valid & w2_is_pool0_low_water;
-  assign \$805  = \$804  & \$signal$223 [0];
+  assign \$805  = \$804  & w2_strb[0];
   assign \$806  = w2_valid & w2_is_pool0_low_water;
-  assign \$807  = \$806  & \$signal$223 [1];
+  assign \$807  = \$806  & w2_strb[1];
   assign \$808  = w2_valid & w2_is_pool0_low_water;
-  assign \$809  = \$808  & \$signal$223 [2];
+  assign \$809  = \$808  & w2_strb[2];
   assign \$810  = | \port$2795$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$810 ;
   assign \$811  = | \port$2807$0 [4:1];
@@ -8669,9 +8669,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$954  = w1_pool_is & w1_event_addr[30];
   assign \$955  = w1_pool_is & w1_event_addr[31];
   assign \$956  = ~ w1_hit;
-  assign \$957  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , \$924 , w1_is_flush };
+  assign \$957  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, w1_pool, \$956 , \$955 , \$954 , \$953 , \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944 , \$943 , \$942 , \$941 , \$940 , \$939 , \$938 , \$937 , \$936 , \$935 , \$934 , \$933 , \$932 , \$931 , \$930 , \$929 , \$928 , \$927 , \$926 , \$925 , \$924 , w1_is_flush };
   assign \$958  = ~ w2_plain;
-  assign \$959  = \$signal$232  & \$signal$222 ;
+  assign \$959  = w2_command & w2_full_word;
   assign \$960  = ~ \$959 ;
   assign bus__w_err = \$958  & \$960 ;
   assign bus__w_slow_ack = rsp_freed_cpu | rsp_flushed_cpu;
@@ -8896,7 +8896,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     w1_is_command <= \$483 ;
   always @(posedge aclk_clk)
-    \$signal$184  <= \$485 [0];
+    w1_pool <= \$485 [0];
   always @(posedge aclk_clk)
     w1_pool_is <= w0_event_is;
   always @(posedge aclk_clk)
@@ -8930,19 +8930,19 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     w1_a11_8 <= \$674 ;
   always @(posedge aclk_clk)
-    \$signal$216  <= \$675 ;
+    w1_data <= \$675 ;
   always @(posedge aclk_clk)
-    \$signal$217  <= w0_full_word;
+    w1_full_word <= w0_full_word;
   always @(posedge aclk_clk)
-    \$signal$218  <= \$676 ;
+    w1_strb <= \$676 ;
   always @(posedge aclk_clk)
     w2_valid <= \$1031 ;
   always @(posedge aclk_clk)
-    \$signal$222  <= \$signal$217 ;
+    w2_full_word <= w1_full_word;
   always @(posedge aclk_clk)
-    \$signal$223  <= \$signal$218 ;
+    w2_strb <= w1_strb;
   always @(posedge aclk_clk)
-    \$signal$224  <= \$signal$216 ;
+    w2_data <= w1_data;
   always @(posedge aclk_clk)
     w2_is_ctrl <= \$686 ;
   always @(posedge aclk_clk)
@@ -8958,7 +8958,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     w2_is_pool0_low_water <= \$734 ;
   always @(posedge aclk_clk)
-    \$signal$232  <= \$767 [4];
+    w2_command <= \$767 [4];
   always @(posedge aclk_clk)
     w2_plain <= \$793 ;
   always @(posedge aclk_clk)
@@ -9789,7 +9789,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
     \$1035  = irq_enable;
     if (\$803 ) begin
-      \$1035  = \$signal$224 [4:0];
+      \$1035  = w2_data[4:0];
     end
     if (aclk_rst) begin
       \$1035  = 5'h00;
@@ -9799,13 +9799,13 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$auto$verilog_backend.cc:2355:dump_module$70 ) begin end
     \$1036  = event_low_water;
     if (\$805 ) begin
-      \$1036 [7:0] = \$signal$224 [7:0];
+      \$1036 [7:0] = w2_data[7:0];
     end
     if (\$807 ) begin
-      \$1036 [15:8] = \$signal$224 [15:8];
+      \$1036 [15:8] = w2_data[15:8];
     end
     if (\$809 ) begin
-      \$1036 [16] = \$signal$224 [16];
+      \$1036 [16] = w2_data[16];
     end
     if (aclk_rst) begin
       \$1036  = 17'h00000;
@@ -9835,7 +9835,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signal$97  = { low_water_hit, 1'h0, \$844 , e1_exhausted, \$843  };
   assign \$signal$129  = alloc_queue_w_data;
   assign bus__w_data_queued = \port$2927$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , \$907 , \$906 , \$905 , \$904 , \$903 , \$902 , \$901 , \$900 , \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , w1_is_flush };
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, w1_pool, \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , \$907 , \$906 , \$905 , \$904 , \$903 , \$902 , \$901 , \$900 , \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , w1_is_flush };
   assign bus__w_strb_queued = \port$2927$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$236  = log_bank0_wdata;
@@ -9873,7 +9873,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign bus__w_slow = w1_is_command;
   assign \read__addr$279  = command_queue_rd;
   assign \$signature__addr$280  = command_queue_wr;
-  assign \$signature__data$281  = { w1_pool_is, w1_hit, w1_tag, \$signal$184 , \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , \$907 , \$906 , \$905 , \$904 , \$903 , \$902 , \$901 , \$900 , \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , w1_is_flush };
+  assign \$signature__data$281  = { w1_pool_is, w1_hit, w1_tag, w1_pool, \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , \$907 , \$906 , \$905 , \$904 , \$903 , \$902 , \$901 , \$900 , \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , w1_is_flush };
   assign req_free_addr = \$957 [32:1];
   assign req_free_oor = \$957 [33];
   assign req_free_pool = \$957 [34];

@@ -41368,14 +41368,6 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg [31:0] \$signal$481  = 32'd0;
   (* init = 13'h0000 *)
   wire [12:0] \$signal$502 ;
-  reg \$signal$580  = 1'h0;
-  reg [31:0] \$signal$615  = 32'd0;
-  reg \$signal$616  = 1'h0;
-  reg [3:0] \$signal$617  = 4'h0;
-  reg \$signal$621  = 1'h0;
-  reg [3:0] \$signal$622  = 4'h0;
-  reg [31:0] \$signal$623  = 32'd0;
-  reg \$signal$636  = 1'h0;
   (* init = 2'h0 *)
   wire [1:0] \$signature__addr ;
   (* init = 2'h0 *)
@@ -42442,16 +42434,23 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg [7:0] w1_a4_2 = 8'h00;
   reg [7:0] w1_a7_5 = 8'h00;
   reg [31:0] w1_calibration_addr = 32'd0;
+  reg [31:0] w1_data = 32'd0;
+  reg w1_full_word = 1'h0;
   reg [1:0] w1_hit = 2'h0;
   output w1_is_command;
   reg w1_is_command = 1'h0;
   reg w1_is_flush = 1'h0;
   reg w1_is_free = 1'h0;
+  reg w1_pool = 1'h0;
   reg [1:0] w1_pool_is = 2'h0;
   reg [31:0] w1_samples_addr = 32'd0;
+  reg [3:0] w1_strb = 4'h0;
   reg [3:0] w1_tag = 4'h0;
   reg w1_valid = 1'h0;
   reg w1c = 1'h0;
+  reg w2_command = 1'h0;
+  reg [31:0] w2_data = 32'd0;
+  reg w2_full_word = 1'h0;
   reg w2_is_ctrl = 1'h0;
   reg w2_is_err_pop = 1'h0;
   reg w2_is_guard_ctrl = 1'h0;
@@ -42465,6 +42464,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg w2_is_pool1_free = 1'h0;
   reg w2_is_pool1_low_water = 1'h0;
   reg w2_plain = 1'h0;
+  reg [3:0] w2_strb = 4'h0;
   output w2_valid;
   reg w2_valid = 1'h0;
   reg [12:0] alloc_queue_ring [15:0];
@@ -42476,7 +42476,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   reg [42:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en$809 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$580 , \$26104 , \$26102 [2], \$26099 [2], \$26096 [2], \$26093 [2], \$26090 [2], \$26087 [2], \$26084 [2], \$26081 [2], \$26078 [2], \$26075 [2], \$26072 [2], \$26069 [2], \$26066 [2], \$26063 [2], \$26060 [2], \$26057 [2], \$26054 [2], \$26051 [2], \$26048 [2], \$26045 [2], \$26042 [2], \$26039 [2], \$26036 [2], \$26033 [2], \$26030 [2], \$26027 [2], \$26024 [2], \$26021 [2], \$26018 [2], \$26015 [2], \$26012 [2], \$26009 [2], w1_is_flush };
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, w1_pool, \$26104 , \$26102 [2], \$26099 [2], \$26096 [2], \$26093 [2], \$26090 [2], \$26087 [2], \$26084 [2], \$26081 [2], \$26078 [2], \$26075 [2], \$26072 [2], \$26069 [2], \$26066 [2], \$26063 [2], \$26060 [2], \$26057 [2], \$26054 [2], \$26051 [2], \$26048 [2], \$26045 [2], \$26042 [2], \$26039 [2], \$26036 [2], \$26033 [2], \$26030 [2], \$26027 [2], \$26024 [2], \$26021 [2], \$26018 [2], \$26015 [2], \$26012 [2], \$26009 [2], w1_is_flush };
   end
   assign \read__data$600  = command_queue_ring[command_queue_rd];
   reg [29:0] log_bank0_0 [3:0];
@@ -44349,7 +44349,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1835  = ~ command_queue_pop;
   assign \$1836  = command_queue_count[0] & \$1835 ;
   assign \$1837  = ~ \$1836 ;
-  assign \$1838  = command_queue_held[0] ? \read__data$600  : { w1_pool_is, w1_hit, w1_tag, \$signal$580 , \$26104 , \$26102 [2], \$26099 [2], \$26096 [2], \$26093 [2], \$26090 [2], \$26087 [2], \$26084 [2], \$26081 [2], \$26078 [2], \$26075 [2], \$26072 [2], \$26069 [2], \$26066 [2], \$26063 [2], \$26060 [2], \$26057 [2], \$26054 [2], \$26051 [2], \$26048 [2], \$26045 [2], \$26042 [2], \$26039 [2], \$26036 [2], \$26033 [2], \$26030 [2], \$26027 [2], \$26024 [2], \$26021 [2], \$26018 [2], \$26015 [2], \$26012 [2], \$26009 [2], w1_is_flush };
+  assign \$1838  = command_queue_held[0] ? \read__data$600  : { w1_pool_is, w1_hit, w1_tag, w1_pool, \$26104 , \$26102 [2], \$26099 [2], \$26096 [2], \$26093 [2], \$26090 [2], \$26087 [2], \$26084 [2], \$26081 [2], \$26078 [2], \$26075 [2], \$26072 [2], \$26069 [2], \$26066 [2], \$26063 [2], \$26060 [2], \$26057 [2], \$26054 [2], \$26051 [2], \$26048 [2], \$26045 [2], \$26042 [2], \$26039 [2], \$26036 [2], \$26033 [2], \$26030 [2], \$26027 [2], \$26024 [2], \$26021 [2], \$26018 [2], \$26015 [2], \$26012 [2], \$26009 [2], w1_is_flush };
   assign \$1839  = ~ command_queue_pop;
   assign \$1840  = command_queue_count[0] & \$1839 ;
   assign \$1841  = ~ \$1840 ;
@@ -44728,33 +44728,33 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$2214  = \$2210  | \$2213 ;
   assign \$2215  = ~ \$2214 ;
   assign \$2216  = { \$2215 , \$2207 , \$2199 , \$2191 , \$2183 , \$2175  } + 6'h3f;
-  assign \$2217  = w2_valid & \$signal$621 ;
+  assign \$2217  = w2_valid & w2_full_word;
   assign \$2218  = \$2217  & w2_is_ctrl;
-  assign \$2219  = \$2218  & \$signal$623 [0];
-  assign \$2220  = w2_valid & \$signal$621 ;
+  assign \$2219  = \$2218  & w2_data[0];
+  assign \$2220  = w2_valid & w2_full_word;
   assign \$2221  = \$2220  & w2_is_err_pop;
   assign \$2222  = w2_valid & w2_is_irq_status;
-  assign \$2223  = \$2222  & \$signal$622 [0];
-  assign \$2224  = \$2223  ? \$signal$623 [5:0] : 6'h00;
+  assign \$2223  = \$2222  & w2_strb[0];
+  assign \$2224  = \$2223  ? w2_data[5:0] : 6'h00;
   assign \$2225  = w2_valid & w2_is_irq_enable;
-  assign \$2226  = \$2225  & \$signal$622 [0];
+  assign \$2226  = \$2225  & w2_strb[0];
   assign \$2227  = w2_valid & w2_is_guard_ctrl;
-  assign \$2228  = \$2227  & \$signal$622 [0];
+  assign \$2228  = \$2227  & w2_strb[0];
   assign \$2229  = w2_valid & w2_is_guard_status;
-  assign \$2230  = \$2229  & \$signal$622 [0];
-  assign \$2231  = \$2230  & \$signal$623 [0];
+  assign \$2230  = \$2229  & w2_strb[0];
+  assign \$2231  = \$2230  & w2_data[0];
   assign \$2232  = w2_valid & w2_is_pool0_low_water;
-  assign \$2233  = \$2232  & \$signal$622 [0];
+  assign \$2233  = \$2232  & w2_strb[0];
   assign \$2234  = w2_valid & w2_is_pool0_low_water;
-  assign \$2235  = \$2234  & \$signal$622 [1];
+  assign \$2235  = \$2234  & w2_strb[1];
   assign \$2236  = w2_valid & w2_is_pool0_low_water;
-  assign \$2237  = \$2236  & \$signal$622 [2];
+  assign \$2237  = \$2236  & w2_strb[2];
   assign \$2238  = w2_valid & w2_is_pool1_low_water;
-  assign \$2239  = \$2238  & \$signal$622 [0];
+  assign \$2239  = \$2238  & w2_strb[0];
   assign \$2240  = w2_valid & w2_is_pool1_low_water;
-  assign \$2241  = \$2240  & \$signal$622 [1];
+  assign \$2241  = \$2240  & w2_strb[1];
   assign \$2242  = w2_valid & w2_is_pool1_low_water;
-  assign \$2243  = \$2242  & \$signal$622 [2];
+  assign \$2243  = \$2242  & w2_strb[2];
   assign \$2244  = | \port$31000$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$2244 ;
   assign \$2245  = | \port$31012$0 [4:1];
@@ -68787,9 +68787,9 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$26210  = { \$26209 , \$26208  } + 2'h3;
   assign \$26211  = w1_hit[0] | w1_hit[1];
   assign \$26212  = ~ \$26211 ;
-  assign \$26213  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$580 , \$26212 , \$26210 [2], \$26207 [2], \$26204 [2], \$26201 [2], \$26198 [2], \$26195 [2], \$26192 [2], \$26189 [2], \$26186 [2], \$26183 [2], \$26180 [2], \$26177 [2], \$26174 [2], \$26171 [2], \$26168 [2], \$26165 [2], \$26162 [2], \$26159 [2], \$26156 [2], \$26153 [2], \$26150 [2], \$26147 [2], \$26144 [2], \$26141 [2], \$26138 [2], \$26135 [2], \$26132 [2], \$26129 [2], \$26126 [2], \$26123 [2], \$26120 [2], \$26117 [2], w1_is_flush };
+  assign \$26213  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, w1_pool, \$26212 , \$26210 [2], \$26207 [2], \$26204 [2], \$26201 [2], \$26198 [2], \$26195 [2], \$26192 [2], \$26189 [2], \$26186 [2], \$26183 [2], \$26180 [2], \$26177 [2], \$26174 [2], \$26171 [2], \$26168 [2], \$26165 [2], \$26162 [2], \$26159 [2], \$26156 [2], \$26153 [2], \$26150 [2], \$26147 [2], \$26144 [2], \$26141 [2], \$26138 [2], \$26135 [2], \$26132 [2], \$26129 [2], \$26126 [2], \$26123 [2], \$26120 [2], \$26117 [2], w1_is_flush };
   assign \$26214  = ~ w2_plain;
-  assign \$26215  = \$signal$636  & \$signal$621 ;
+  assign \$26215  = w2_command & w2_full_word;
   assign \$26216  = ~ \$26215 ;
   assign bus__w_err = \$26214  & \$26216 ;
   assign bus__w_slow_ack = rsp_freed_cpu | rsp_flushed_cpu;
@@ -69628,7 +69628,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     w1_is_command <= \$1823 ;
   always @(posedge aclk_clk)
-    \$signal$580  <= \$1825 [0];
+    w1_pool <= \$1825 [0];
   always @(posedge aclk_clk)
     w1_pool_is <= { w0_calibration_is, w0_samples_is };
   always @(posedge aclk_clk)
@@ -69664,19 +69664,19 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     w1_a11_8 <= \$2018 ;
   always @(posedge aclk_clk)
-    \$signal$615  <= \$2019 ;
+    w1_data <= \$2019 ;
   always @(posedge aclk_clk)
-    \$signal$616  <= w0_full_word;
+    w1_full_word <= w0_full_word;
   always @(posedge aclk_clk)
-    \$signal$617  <= \$2020 ;
+    w1_strb <= \$2020 ;
   always @(posedge aclk_clk)
     w2_valid <= \$26410 ;
   always @(posedge aclk_clk)
-    \$signal$621  <= \$signal$616 ;
+    w2_full_word <= w1_full_word;
   always @(posedge aclk_clk)
-    \$signal$622  <= \$signal$617 ;
+    w2_strb <= w1_strb;
   always @(posedge aclk_clk)
-    \$signal$623  <= \$signal$615 ;
+    w2_data <= w1_data;
   always @(posedge aclk_clk)
     w2_is_ctrl <= \$2030 ;
   always @(posedge aclk_clk)
@@ -69702,7 +69702,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     w2_is_pool1_low_water <= \$2118 ;
   always @(posedge aclk_clk)
-    \$signal$636  <= \$2167 [6];
+    w2_command <= \$2167 [6];
   always @(posedge aclk_clk)
     w2_plain <= \$2216 [6];
   always @(posedge aclk_clk)
@@ -72276,7 +72276,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
     \$26414  = irq_enable;
     if (\$2226 ) begin
-      \$26414  = \$signal$623 [5:0];
+      \$26414  = w2_data[5:0];
     end
     if (aclk_rst) begin
       \$26414  = 6'h00;
@@ -72286,7 +72286,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
     \$26415  = guard_lock_on;
     if (\$2228 ) begin
-      \$26415  = \$signal$623 [0];
+      \$26415  = w2_data[0];
     end
     if (aclk_rst) begin
       \$26415  = 1'h0;
@@ -72303,13 +72303,13 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
     \$26417  = samples_low_water;
     if (\$2233 ) begin
-      \$26417 [7:0] = \$signal$623 [7:0];
+      \$26417 [7:0] = w2_data[7:0];
     end
     if (\$2235 ) begin
-      \$26417 [15:8] = \$signal$623 [15:8];
+      \$26417 [15:8] = w2_data[15:8];
     end
     if (\$2237 ) begin
-      \$26417 [16] = \$signal$623 [16];
+      \$26417 [16] = w2_data[16];
     end
     if (aclk_rst) begin
       \$26417  = 17'h00000;
@@ -72319,13 +72319,13 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$auto$verilog_backend.cc:2355:dump_module$115 ) begin end
     \$26418  = calibration_low_water;
     if (\$2239 ) begin
-      \$26418 [7:0] = \$signal$623 [7:0];
+      \$26418 [7:0] = w2_data[7:0];
     end
     if (\$2241 ) begin
-      \$26418 [15:8] = \$signal$623 [15:8];
+      \$26418 [15:8] = w2_data[15:8];
     end
     if (\$2243 ) begin
-      \$26418 [16] = \$signal$623 [16];
+      \$26418 [16] = w2_data[16];
     end
     if (aclk_rst) begin
       \$26418  = 17'h00000;
@@ -72352,7 +72352,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signal$452  = { e1_access, low_water_hit, \$25956 , \$25955 , e1_exhausted, \$25954  };
   assign \$signal$502  = alloc_queue_w_data;
   assign bus__w_data_queued = \port$31137$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$580 , \$26104 , \$26102 [2], \$26099 [2], \$26096 [2], \$26093 [2], \$26090 [2], \$26087 [2], \$26084 [2], \$26081 [2], \$26078 [2], \$26075 [2], \$26072 [2], \$26069 [2], \$26066 [2], \$26063 [2], \$26060 [2], \$26057 [2], \$26054 [2], \$26051 [2], \$26048 [2], \$26045 [2], \$26042 [2], \$26039 [2], \$26036 [2], \$26033 [2], \$26030 [2], \$26027 [2], \$26024 [2], \$26021 [2], \$26018 [2], \$26015 [2], \$26012 [2], \$26009 [2], w1_is_flush };
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, w1_pool, \$26104 , \$26102 [2], \$26099 [2], \$26096 [2], \$26093 [2], \$26090 [2], \$26087 [2], \$26084 [2], \$26081 [2], \$26078 [2], \$26075 [2], \$26072 [2], \$26069 [2], \$26066 [2], \$26063 [2], \$26060 [2], \$26057 [2], \$26054 [2], \$26051 [2], \$26048 [2], \$26045 [2], \$26042 [2], \$26039 [2], \$26036 [2], \$26033 [2], \$26030 [2], \$26027 [2], \$26024 [2], \$26021 [2], \$26018 [2], \$26015 [2], \$26012 [2], \$26009 [2], w1_is_flush };
   assign bus__w_strb_queued = \port$31137$0 [35:32];
   assign \$signature__addr  = log_bank0_0_wrow;
   assign \$signature__data$645  = { \$2445 [5], \$2439 [5], \$2433 [5], \$2427 [5], \$2421 [5], \$2415 [5], \$2409 [5], \$2403 [5], \$2397 [5], \$2391 [5], \$2385 [5], \$2379 [5], \$2373 [5], \$2367 [5], \$2361 [5], \$2355 [5], \$2349 [5], \$2343 [5], \$2337 [5], \$2331 [5], \$2325 [5], \$2319 [5], \$2313 [5], \$2307 [5], \$2301 [5], \$2295 [5], \$2289 [5], \$2283 [5], \$2277 [5], \$2271 [5] };
@@ -72500,7 +72500,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign bus__w_slow = w1_is_command;
   assign \read__addr$806  = command_queue_rd;
   assign \$signature__addr$807  = command_queue_wr;
-  assign \$signature__data$808  = { w1_pool_is, w1_hit, w1_tag, \$signal$580 , \$26104 , \$26102 [2], \$26099 [2], \$26096 [2], \$26093 [2], \$26090 [2], \$26087 [2], \$26084 [2], \$26081 [2], \$26078 [2], \$26075 [2], \$26072 [2], \$26069 [2], \$26066 [2], \$26063 [2], \$26060 [2], \$26057 [2], \$26054 [2], \$26051 [2], \$26048 [2], \$26045 [2], \$26042 [2], \$26039 [2], \$26036 [2], \$26033 [2], \$26030 [2], \$26027 [2], \$26024 [2], \$26021 [2], \$26018 [2], \$26015 [2], \$26012 [2], \$26009 [2], w1_is_flush };
+  assign \$signature__data$808  = { w1_pool_is, w1_hit, w1_tag, w1_pool, \$26104 , \$26102 [2], \$26099 [2], \$26096 [2], \$26093 [2], \$26090 [2], \$26087 [2], \$26084 [2], \$26081 [2], \$26078 [2], \$26075 [2], \$26072 [2], \$26069 [2], \$26066 [2], \$26063 [2], \$26060 [2], \$26057 [2], \$26054 [2], \$26051 [2], \$26048 [2], \$26045 [2], \$26042 [2], \$26039 [2], \$26036 [2], \$26033 [2], \$26030 [2], \$26027 [2], \$26024 [2], \$26021 [2], \$26018 [2], \$26015 [2], \$26012 [2], \$26009 [2], w1_is_flush };
   assign req_free_addr = \$26213 [32:1];
   assign req_free_oor = \$26213 [33];
   assign req_free_pool = \$26213 [34];

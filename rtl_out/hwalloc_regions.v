@@ -10472,15 +10472,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire [4:0] \$signal$107 ;
   (* init = 15'h0000 *)
   wire [14:0] \$signal$168 ;
-  reg [1:0] \$signal$255  = 2'h0;
   reg [1:0] \$signal$28  = 2'h0;
-  reg [31:0] \$signal$293  = 32'd0;
-  reg \$signal$294  = 1'h0;
-  reg [3:0] \$signal$295  = 4'h0;
-  reg \$signal$299  = 1'h0;
-  reg [3:0] \$signal$300  = 4'h0;
-  reg [31:0] \$signal$301  = 32'd0;
-  reg \$signal$315  = 1'h0;
   wire [1:0] \$signal$91 ;
   reg [31:0] \$signal$92  = 32'd0;
   reg \$signal$96  = 1'h0;
@@ -10957,17 +10949,24 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg [7:0] w1_a4_2 = 8'h00;
   reg [7:0] w1_a7_5 = 8'h00;
   reg [31:0] w1_config_addr = 32'd0;
+  reg [31:0] w1_data = 32'd0;
   reg [31:0] w1_event_addr = 32'd0;
+  reg w1_full_word = 1'h0;
   reg [2:0] w1_hit = 3'h0;
   output w1_is_command;
   reg w1_is_command = 1'h0;
   reg w1_is_flush = 1'h0;
   reg w1_is_free = 1'h0;
   reg [31:0] w1_log_addr = 32'd0;
+  reg [1:0] w1_pool = 2'h0;
   reg [2:0] w1_pool_is = 3'h0;
+  reg [3:0] w1_strb = 4'h0;
   reg [3:0] w1_tag = 4'h0;
   reg w1_valid = 1'h0;
   reg w1c = 1'h0;
+  reg w2_command = 1'h0;
+  reg [31:0] w2_data = 32'd0;
+  reg w2_full_word = 1'h0;
   reg w2_is_ctrl = 1'h0;
   reg w2_is_err_pop = 1'h0;
   reg w2_is_irq_enable = 1'h0;
@@ -10982,6 +10981,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg w2_is_pool2_free = 1'h0;
   reg w2_is_pool2_low_water = 1'h0;
   reg w2_plain = 1'h0;
+  reg [3:0] w2_strb = 4'h0;
   output w2_valid;
   reg w2_valid = 1'h0;
   reg [14:0] alloc_queue_ring [15:0];
@@ -10993,7 +10993,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   reg [45:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en$373 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1401 , \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], \$1370 [3], \$1366 [3], \$1362 [3], \$1358 [3], \$1354 [3], \$1350 [3], \$1346 [3], \$1342 [3], \$1338 [3], \$1334 [3], \$1330 [3], \$1326 [3], \$1322 [3], \$1318 [3], \$1314 [3], \$1310 [3], \$1306 [3], \$1302 [3], \$1298 [3], \$1294 [3], \$1290 [3], \$1286 [3], \$1282 [3], \$1278 [3], \$1274 [3], w1_is_flush };
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, w1_pool, \$1401 , \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], \$1370 [3], \$1366 [3], \$1362 [3], \$1358 [3], \$1354 [3], \$1350 [3], \$1346 [3], \$1342 [3], \$1338 [3], \$1334 [3], \$1330 [3], \$1326 [3], \$1322 [3], \$1318 [3], \$1314 [3], \$1310 [3], \$1306 [3], \$1302 [3], \$1298 [3], \$1294 [3], \$1290 [3], \$1286 [3], \$1282 [3], \$1278 [3], \$1274 [3], w1_is_flush };
   end
   assign \read__data$278  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
@@ -11662,7 +11662,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$746  = ~ command_queue_pop;
   assign \$747  = command_queue_count[0] & \$746 ;
   assign \$748  = ~ \$747 ;
-  assign \$749  = command_queue_held[0] ? \read__data$278  : { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1401 , \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], \$1370 [3], \$1366 [3], \$1362 [3], \$1358 [3], \$1354 [3], \$1350 [3], \$1346 [3], \$1342 [3], \$1338 [3], \$1334 [3], \$1330 [3], \$1326 [3], \$1322 [3], \$1318 [3], \$1314 [3], \$1310 [3], \$1306 [3], \$1302 [3], \$1298 [3], \$1294 [3], \$1290 [3], \$1286 [3], \$1282 [3], \$1278 [3], \$1274 [3], w1_is_flush };
+  assign \$749  = command_queue_held[0] ? \read__data$278  : { w1_pool_is, w1_hit, w1_tag, w1_pool, \$1401 , \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], \$1370 [3], \$1366 [3], \$1362 [3], \$1358 [3], \$1354 [3], \$1350 [3], \$1346 [3], \$1342 [3], \$1338 [3], \$1334 [3], \$1330 [3], \$1326 [3], \$1322 [3], \$1318 [3], \$1314 [3], \$1310 [3], \$1306 [3], \$1302 [3], \$1298 [3], \$1294 [3], \$1290 [3], \$1286 [3], \$1282 [3], \$1278 [3], \$1274 [3], w1_is_flush };
   assign \$750  = ~ command_queue_pop;
   assign \$751  = command_queue_count[0] & \$750 ;
   assign \$752  = ~ \$751 ;
@@ -12057,34 +12057,34 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1141  = \$1137  | \$1140 ;
   assign \$1142  = ~ \$1141 ;
   assign \$1143  = { \$1142 , \$1134 , \$1126 , \$1118 , \$1110  } + 5'h1f;
-  assign \$1144  = w2_valid & \$signal$299 ;
+  assign \$1144  = w2_valid & w2_full_word;
   assign \$1145  = \$1144  & w2_is_ctrl;
-  assign \$1146  = \$1145  & \$signal$301 [0];
-  assign \$1147  = w2_valid & \$signal$299 ;
+  assign \$1146  = \$1145  & w2_data[0];
+  assign \$1147  = w2_valid & w2_full_word;
   assign \$1148  = \$1147  & w2_is_err_pop;
   assign \$1149  = w2_valid & w2_is_irq_status;
-  assign \$1150  = \$1149  & \$signal$300 [0];
-  assign \$1151  = \$1150  ? \$signal$301 [4:0] : 5'h00;
+  assign \$1150  = \$1149  & w2_strb[0];
+  assign \$1151  = \$1150  ? w2_data[4:0] : 5'h00;
   assign \$1152  = w2_valid & w2_is_irq_enable;
-  assign \$1153  = \$1152  & \$signal$300 [0];
+  assign \$1153  = \$1152  & w2_strb[0];
   assign \$1154  = w2_valid & w2_is_pool0_low_water;
-  assign \$1155  = \$1154  & \$signal$300 [0];
+  assign \$1155  = \$1154  & w2_strb[0];
   assign \$1156  = w2_valid & w2_is_pool0_low_water;
-  assign \$1157  = \$1156  & \$signal$300 [1];
+  assign \$1157  = \$1156  & w2_strb[1];
   assign \$1158  = w2_valid & w2_is_pool0_low_water;
-  assign \$1159  = \$1158  & \$signal$300 [2];
+  assign \$1159  = \$1158  & w2_strb[2];
   assign \$1160  = w2_valid & w2_is_pool1_low_water;
-  assign \$1161  = \$1160  & \$signal$300 [0];
+  assign \$1161  = \$1160  & w2_strb[0];
   assign \$1162  = w2_valid & w2_is_pool1_low_water;
-  assign \$1163  = \$1162  & \$signal$300 [1];
+  assign \$1163  = \$1162  & w2_strb[1];
   assign \$1164  = w2_valid & w2_is_pool1_low_water;
-  assign \$1165  = \$1164  & \$signal$300 [2];
+  assign \$1165  = \$1164  & w2_strb[2];
   assign \$1166  = w2_valid & w2_is_pool2_low_water;
-  assign \$1167  = \$1166  & \$signal$300 [0];
+  assign \$1167  = \$1166  & w2_strb[0];
   assign \$1168  = w2_valid & w2_is_pool2_low_water;
-  assign \$1169  = \$1168  & \$signal$300 [1];
+  assign \$1169  = \$1168  & w2_strb[1];
   assign \$1170  = w2_valid & w2_is_pool2_low_water;
-  assign \$1171  = \$1170  & \$signal$300 [2];
+  assign \$1171  = \$1170  & w2_strb[2];
   assign \$1172  = | \port$4378$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1172 ;
   assign \$1173  = | \port$4390$0 [4:1];
@@ -12486,9 +12486,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1540  = w1_hit[0] | w1_hit[1];
   assign \$1541  = \$1540  | w1_hit[2];
   assign \$1542  = ~ \$1541 ;
-  assign \$1543  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1542 , \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], w1_is_flush };
+  assign \$1543  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, w1_pool, \$1542 , \$1539 [3], \$1535 [3], \$1531 [3], \$1527 [3], \$1523 [3], \$1519 [3], \$1515 [3], \$1511 [3], \$1507 [3], \$1503 [3], \$1499 [3], \$1495 [3], \$1491 [3], \$1487 [3], \$1483 [3], \$1479 [3], \$1475 [3], \$1471 [3], \$1467 [3], \$1463 [3], \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], w1_is_flush };
   assign \$1544  = ~ w2_plain;
-  assign \$1545  = \$signal$315  & \$signal$299 ;
+  assign \$1545  = w2_command & w2_full_word;
   assign \$1546  = ~ \$1545 ;
   assign bus__w_err = \$1544  & \$1546 ;
   assign bus__w_slow_ack = rsp_freed_cpu | rsp_flushed_cpu;
@@ -12849,7 +12849,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     w1_is_command <= \$730 ;
   always @(posedge aclk_clk)
-    \$signal$255  <= \$732 [1:0];
+    w1_pool <= \$732 [1:0];
   always @(posedge aclk_clk)
     w1_pool_is <= { w0_config_is, w0_log_is, w0_event_is };
   always @(posedge aclk_clk)
@@ -12887,19 +12887,19 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     w1_a11_8 <= \$929 ;
   always @(posedge aclk_clk)
-    \$signal$293  <= \$930 ;
+    w1_data <= \$930 ;
   always @(posedge aclk_clk)
-    \$signal$294  <= w0_full_word;
+    w1_full_word <= w0_full_word;
   always @(posedge aclk_clk)
-    \$signal$295  <= \$931 ;
+    w1_strb <= \$931 ;
   always @(posedge aclk_clk)
     w2_valid <= \$1653 ;
   always @(posedge aclk_clk)
-    \$signal$299  <= \$signal$294 ;
+    w2_full_word <= w1_full_word;
   always @(posedge aclk_clk)
-    \$signal$300  <= \$signal$295 ;
+    w2_strb <= w1_strb;
   always @(posedge aclk_clk)
-    \$signal$301  <= \$signal$293 ;
+    w2_data <= w1_data;
   always @(posedge aclk_clk)
     w2_is_ctrl <= \$941 ;
   always @(posedge aclk_clk)
@@ -12927,7 +12927,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     w2_is_pool2_low_water <= \$1037 ;
   always @(posedge aclk_clk)
-    \$signal$315  <= \$1102 [8];
+    w2_command <= \$1102 [8];
   always @(posedge aclk_clk)
     w2_plain <= \$1143 [5];
   always @(posedge aclk_clk)
@@ -14117,7 +14117,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     \$1657  = irq_enable;
     if (\$1153 ) begin
-      \$1657  = \$signal$301 [4:0];
+      \$1657  = w2_data[4:0];
     end
     if (aclk_rst) begin
       \$1657  = 5'h00;
@@ -14127,13 +14127,13 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     \$1658  = event_low_water;
     if (\$1155 ) begin
-      \$1658 [7:0] = \$signal$301 [7:0];
+      \$1658 [7:0] = w2_data[7:0];
     end
     if (\$1157 ) begin
-      \$1658 [15:8] = \$signal$301 [15:8];
+      \$1658 [15:8] = w2_data[15:8];
     end
     if (\$1159 ) begin
-      \$1658 [16] = \$signal$301 [16];
+      \$1658 [16] = w2_data[16];
     end
     if (aclk_rst) begin
       \$1658  = 17'h00000;
@@ -14143,13 +14143,13 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     \$1659  = log_low_water;
     if (\$1161 ) begin
-      \$1659 [7:0] = \$signal$301 [7:0];
+      \$1659 [7:0] = w2_data[7:0];
     end
     if (\$1163 ) begin
-      \$1659 [15:8] = \$signal$301 [15:8];
+      \$1659 [15:8] = w2_data[15:8];
     end
     if (\$1165 ) begin
-      \$1659 [16] = \$signal$301 [16];
+      \$1659 [16] = w2_data[16];
     end
     if (aclk_rst) begin
       \$1659  = 17'h00000;
@@ -14159,13 +14159,13 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     \$1660  = config_low_water;
     if (\$1167 ) begin
-      \$1660 [7:0] = \$signal$301 [7:0];
+      \$1660 [7:0] = w2_data[7:0];
     end
     if (\$1169 ) begin
-      \$1660 [15:8] = \$signal$301 [15:8];
+      \$1660 [15:8] = w2_data[15:8];
     end
     if (\$1171 ) begin
-      \$1660 [16] = \$signal$301 [16];
+      \$1660 [16] = w2_data[16];
     end
     if (aclk_rst) begin
       \$1660  = 17'h00000;
@@ -14196,7 +14196,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signal$107  = { low_water_hit, \$1208 , \$1206 , e1_exhausted, \$1205  };
   assign \$signal$168  = alloc_queue_w_data;
   assign bus__w_data_queued = \port$4519$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1401 , \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], \$1370 [3], \$1366 [3], \$1362 [3], \$1358 [3], \$1354 [3], \$1350 [3], \$1346 [3], \$1342 [3], \$1338 [3], \$1334 [3], \$1330 [3], \$1326 [3], \$1322 [3], \$1318 [3], \$1314 [3], \$1310 [3], \$1306 [3], \$1302 [3], \$1298 [3], \$1294 [3], \$1290 [3], \$1286 [3], \$1282 [3], \$1278 [3], \$1274 [3], w1_is_flush };
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, w1_pool, \$1401 , \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], \$1370 [3], \$1366 [3], \$1362 [3], \$1358 [3], \$1354 [3], \$1350 [3], \$1346 [3], \$1342 [3], \$1338 [3], \$1334 [3], \$1330 [3], \$1326 [3], \$1322 [3], \$1318 [3], \$1314 [3], \$1310 [3], \$1306 [3], \$1302 [3], \$1298 [3], \$1294 [3], \$1290 [3], \$1286 [3], \$1282 [3], \$1278 [3], \$1274 [3], w1_is_flush };
   assign bus__w_strb_queued = \port$4519$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$319  = log_bank0_wdata;
@@ -14238,7 +14238,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign bus__w_slow = w1_is_command;
   assign \read__addr$370  = command_queue_rd;
   assign \$signature__addr$371  = command_queue_wr;
-  assign \$signature__data$372  = { w1_pool_is, w1_hit, w1_tag, \$signal$255 , \$1401 , \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], \$1370 [3], \$1366 [3], \$1362 [3], \$1358 [3], \$1354 [3], \$1350 [3], \$1346 [3], \$1342 [3], \$1338 [3], \$1334 [3], \$1330 [3], \$1326 [3], \$1322 [3], \$1318 [3], \$1314 [3], \$1310 [3], \$1306 [3], \$1302 [3], \$1298 [3], \$1294 [3], \$1290 [3], \$1286 [3], \$1282 [3], \$1278 [3], \$1274 [3], w1_is_flush };
+  assign \$signature__data$372  = { w1_pool_is, w1_hit, w1_tag, w1_pool, \$1401 , \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], \$1370 [3], \$1366 [3], \$1362 [3], \$1358 [3], \$1354 [3], \$1350 [3], \$1346 [3], \$1342 [3], \$1338 [3], \$1334 [3], \$1330 [3], \$1326 [3], \$1322 [3], \$1318 [3], \$1314 [3], \$1310 [3], \$1306 [3], \$1302 [3], \$1298 [3], \$1294 [3], \$1290 [3], \$1286 [3], \$1282 [3], \$1278 [3], \$1274 [3], w1_is_flush };
   assign req_free_addr = \$1543 [32:1];
   assign req_free_oor = \$1543 [33];
   assign req_free_pool = \$1543 [35:34];

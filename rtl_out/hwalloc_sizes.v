@@ -11855,15 +11855,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire [4:0] \$signal$105 ;
   (* init = 16'h0000 *)
   wire [15:0] \$signal$165 ;
-  reg [1:0] \$signal$252  = 2'h0;
   reg [1:0] \$signal$28  = 2'h0;
-  reg [31:0] \$signal$290  = 32'd0;
-  reg \$signal$291  = 1'h0;
-  reg [3:0] \$signal$292  = 4'h0;
-  reg \$signal$296  = 1'h0;
-  reg [3:0] \$signal$297  = 4'h0;
-  reg [31:0] \$signal$298  = 32'd0;
-  reg \$signal$312  = 1'h0;
   wire [1:0] \$signal$89 ;
   reg [31:0] \$signal$90  = 32'd0;
   reg \$signal$94  = 1'h0;
@@ -12336,6 +12328,8 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [3:0] w1_a1_0 = 4'h0;
   reg [7:0] w1_a4_2 = 8'h00;
   reg [7:0] w1_a7_5 = 8'h00;
+  reg [31:0] w1_data = 32'd0;
+  reg w1_full_word = 1'h0;
   reg [2:0] w1_hit = 3'h0;
   output w1_is_command;
   reg w1_is_command = 1'h0;
@@ -12343,11 +12337,16 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg w1_is_free = 1'h0;
   reg [39:0] w1_large_addr = 40'h0000000000;
   reg [39:0] w1_medium_addr = 40'h0000000000;
+  reg [1:0] w1_pool = 2'h0;
   reg [2:0] w1_pool_is = 3'h0;
   reg [39:0] w1_small_addr = 40'h0000000000;
+  reg [3:0] w1_strb = 4'h0;
   reg [7:0] w1_tag = 8'h00;
   reg w1_valid = 1'h0;
   reg w1c = 1'h0;
+  reg w2_command = 1'h0;
+  reg [31:0] w2_data = 32'd0;
+  reg w2_full_word = 1'h0;
   reg w2_is_ctrl = 1'h0;
   reg w2_is_err_pop = 1'h0;
   reg w2_is_irq_enable = 1'h0;
@@ -12362,6 +12361,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg w2_is_pool2_free = 1'h0;
   reg w2_is_pool2_low_water = 1'h0;
   reg w2_plain = 1'h0;
+  reg [3:0] w2_strb = 4'h0;
   output w2_valid;
   reg w2_valid = 1'h0;
   reg [15:0] alloc_queue_ring [15:0];
@@ -12373,7 +12373,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   reg [57:0] command_queue_ring [15:0];
   always @(posedge aclk_clk) begin
     if (\$signature__en$370 )
-      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1462 , \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], w1_is_flush };
+      command_queue_ring[command_queue_wr] <= { w1_pool_is, w1_hit, w1_tag, w1_pool, \$1462 , \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], w1_is_flush };
   end
   assign \read__data$275  = command_queue_ring[command_queue_rd];
   reg [120:0] log_bank0 [3:0];
@@ -13044,7 +13044,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$758  = ~ command_queue_pop;
   assign \$759  = command_queue_count[0] & \$758 ;
   assign \$760  = ~ \$759 ;
-  assign \$761  = command_queue_held[0] ? \read__data$275  : { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1462 , \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], w1_is_flush };
+  assign \$761  = command_queue_held[0] ? \read__data$275  : { w1_pool_is, w1_hit, w1_tag, w1_pool, \$1462 , \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], w1_is_flush };
   assign \$762  = ~ command_queue_pop;
   assign \$763  = command_queue_count[0] & \$762 ;
   assign \$764  = ~ \$763 ;
@@ -13456,34 +13456,34 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1170  = \$1166  | \$1169 ;
   assign \$1171  = ~ \$1170 ;
   assign \$1172  = { \$1171 , \$1163 , \$1155 , \$1147 , \$1139  } + 5'h1f;
-  assign \$1173  = w2_valid & \$signal$296 ;
+  assign \$1173  = w2_valid & w2_full_word;
   assign \$1174  = \$1173  & w2_is_ctrl;
-  assign \$1175  = \$1174  & \$signal$298 [0];
-  assign \$1176  = w2_valid & \$signal$296 ;
+  assign \$1175  = \$1174  & w2_data[0];
+  assign \$1176  = w2_valid & w2_full_word;
   assign \$1177  = \$1176  & w2_is_err_pop;
   assign \$1178  = w2_valid & w2_is_irq_status;
-  assign \$1179  = \$1178  & \$signal$297 [0];
-  assign \$1180  = \$1179  ? \$signal$298 [4:0] : 5'h00;
+  assign \$1179  = \$1178  & w2_strb[0];
+  assign \$1180  = \$1179  ? w2_data[4:0] : 5'h00;
   assign \$1181  = w2_valid & w2_is_irq_enable;
-  assign \$1182  = \$1181  & \$signal$297 [0];
+  assign \$1182  = \$1181  & w2_strb[0];
   assign \$1183  = w2_valid & w2_is_pool0_low_water;
-  assign \$1184  = \$1183  & \$signal$297 [0];
+  assign \$1184  = \$1183  & w2_strb[0];
   assign \$1185  = w2_valid & w2_is_pool0_low_water;
-  assign \$1186  = \$1185  & \$signal$297 [1];
+  assign \$1186  = \$1185  & w2_strb[1];
   assign \$1187  = w2_valid & w2_is_pool0_low_water;
-  assign \$1188  = \$1187  & \$signal$297 [2];
+  assign \$1188  = \$1187  & w2_strb[2];
   assign \$1189  = w2_valid & w2_is_pool1_low_water;
-  assign \$1190  = \$1189  & \$signal$297 [0];
+  assign \$1190  = \$1189  & w2_strb[0];
   assign \$1191  = w2_valid & w2_is_pool1_low_water;
-  assign \$1192  = \$1191  & \$signal$297 [1];
+  assign \$1192  = \$1191  & w2_strb[1];
   assign \$1193  = w2_valid & w2_is_pool1_low_water;
-  assign \$1194  = \$1193  & \$signal$297 [2];
+  assign \$1194  = \$1193  & w2_strb[2];
   assign \$1195  = w2_valid & w2_is_pool2_low_water;
-  assign \$1196  = \$1195  & \$signal$297 [0];
+  assign \$1196  = \$1195  & w2_strb[0];
   assign \$1197  = w2_valid & w2_is_pool2_low_water;
-  assign \$1198  = \$1197  & \$signal$297 [1];
+  assign \$1198  = \$1197  & w2_strb[1];
   assign \$1199  = w2_valid & w2_is_pool2_low_water;
-  assign \$1200  = \$1199  & \$signal$297 [2];
+  assign \$1200  = \$1199  & w2_strb[2];
   assign \$1201  = | \port$4993$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1201 ;
   assign \$1202  = | \port$5008$0 [4:1];
@@ -13949,9 +13949,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1633  = w1_hit[0] | w1_hit[1];
   assign \$1634  = \$1633  | w1_hit[2];
   assign \$1635  = ~ \$1634 ;
-  assign \$1636  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1635 , \$1632 [3], \$1628 [3], \$1624 [3], \$1620 [3], \$1616 [3], \$1612 [3], \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], w1_is_flush };
+  assign \$1636  = command_queue_count[0] ? command_queue_head : { w1_pool_is, w1_hit, w1_tag, w1_pool, \$1635 , \$1632 [3], \$1628 [3], \$1624 [3], \$1620 [3], \$1616 [3], \$1612 [3], \$1608 [3], \$1604 [3], \$1600 [3], \$1596 [3], \$1592 [3], \$1588 [3], \$1584 [3], \$1580 [3], \$1576 [3], \$1572 [3], \$1568 [3], \$1564 [3], \$1560 [3], \$1556 [3], \$1552 [3], \$1548 [3], \$1544 [3], \$1540 [3], \$1536 [3], \$1532 [3], \$1528 [3], \$1524 [3], \$1520 [3], \$1516 [3], \$1512 [3], \$1508 [3], \$1504 [3], \$1500 [3], \$1496 [3], \$1492 [3], \$1488 [3], \$1484 [3], \$1480 [3], \$1476 [3], w1_is_flush };
   assign \$1637  = ~ w2_plain;
-  assign \$1638  = \$signal$312  & \$signal$296 ;
+  assign \$1638  = w2_command & w2_full_word;
   assign \$1639  = ~ \$1638 ;
   assign bus__w_err = \$1637  & \$1639 ;
   assign bus__w_slow_ack = rsp_freed_cpu | rsp_flushed_cpu;
@@ -14308,7 +14308,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     w1_is_command <= \$742 ;
   always @(posedge aclk_clk)
-    \$signal$252  <= \$744 [1:0];
+    w1_pool <= \$744 [1:0];
   always @(posedge aclk_clk)
     w1_pool_is <= { w0_large_is, w0_medium_is, w0_small_is };
   always @(posedge aclk_clk)
@@ -14346,19 +14346,19 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     w1_a11_8 <= \$958 ;
   always @(posedge aclk_clk)
-    \$signal$290  <= \$959 ;
+    w1_data <= \$959 ;
   always @(posedge aclk_clk)
-    \$signal$291  <= w0_full_word;
+    w1_full_word <= w0_full_word;
   always @(posedge aclk_clk)
-    \$signal$292  <= \$960 ;
+    w1_strb <= \$960 ;
   always @(posedge aclk_clk)
     w2_valid <= \$1744 ;
   always @(posedge aclk_clk)
-    \$signal$296  <= \$signal$291 ;
+    w2_full_word <= w1_full_word;
   always @(posedge aclk_clk)
-    \$signal$297  <= \$signal$292 ;
+    w2_strb <= w1_strb;
   always @(posedge aclk_clk)
-    \$signal$298  <= \$signal$290 ;
+    w2_data <= w1_data;
   always @(posedge aclk_clk)
     w2_is_ctrl <= \$970 ;
   always @(posedge aclk_clk)
@@ -14386,7 +14386,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     w2_is_pool2_low_water <= \$1066 ;
   always @(posedge aclk_clk)
-    \$signal$312  <= \$1131 [8];
+    w2_command <= \$1131 [8];
   always @(posedge aclk_clk)
     w2_plain <= \$1172 [5];
   always @(posedge aclk_clk)
@@ -15561,7 +15561,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     \$1748  = irq_enable;
     if (\$1182 ) begin
-      \$1748  = \$signal$298 [4:0];
+      \$1748  = w2_data[4:0];
     end
     if (aclk_rst) begin
       \$1748  = 5'h00;
@@ -15571,13 +15571,13 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     \$1749  = small_low_water;
     if (\$1184 ) begin
-      \$1749 [7:0] = \$signal$298 [7:0];
+      \$1749 [7:0] = w2_data[7:0];
     end
     if (\$1186 ) begin
-      \$1749 [15:8] = \$signal$298 [15:8];
+      \$1749 [15:8] = w2_data[15:8];
     end
     if (\$1188 ) begin
-      \$1749 [16] = \$signal$298 [16];
+      \$1749 [16] = w2_data[16];
     end
     if (aclk_rst) begin
       \$1749  = 17'h00000;
@@ -15587,13 +15587,13 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     \$1750  = medium_low_water;
     if (\$1190 ) begin
-      \$1750 [7:0] = \$signal$298 [7:0];
+      \$1750 [7:0] = w2_data[7:0];
     end
     if (\$1192 ) begin
-      \$1750 [15:8] = \$signal$298 [15:8];
+      \$1750 [15:8] = w2_data[15:8];
     end
     if (\$1194 ) begin
-      \$1750 [16] = \$signal$298 [16];
+      \$1750 [16] = w2_data[16];
     end
     if (aclk_rst) begin
       \$1750  = 17'h00000;
@@ -15603,13 +15603,13 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     if (\$auto$verilog_backend.cc:2355:dump_module$138 ) begin end
     \$1751  = large_low_water;
     if (\$1196 ) begin
-      \$1751 [7:0] = \$signal$298 [7:0];
+      \$1751 [7:0] = w2_data[7:0];
     end
     if (\$1198 ) begin
-      \$1751 [15:8] = \$signal$298 [15:8];
+      \$1751 [15:8] = w2_data[15:8];
     end
     if (\$1200 ) begin
-      \$1751 [16] = \$signal$298 [16];
+      \$1751 [16] = w2_data[16];
     end
     if (aclk_rst) begin
       \$1751  = 17'h00000;
@@ -15639,7 +15639,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signal$105  = { low_water_hit, \$1237 , \$1235 , e1_exhausted, \$1234  };
   assign \$signal$165  = alloc_queue_w_data;
   assign bus__w_data_queued = \port$5146$0 [31:0];
-  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1462 , \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], w1_is_flush };
+  assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, w1_pool, \$1462 , \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], w1_is_flush };
   assign bus__w_strb_queued = \port$5146$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$316  = log_bank0_wdata;
@@ -15681,7 +15681,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign bus__w_slow = w1_is_command;
   assign \read__addr$367  = command_queue_rd;
   assign \$signature__addr$368  = command_queue_wr;
-  assign \$signature__data$369  = { w1_pool_is, w1_hit, w1_tag, \$signal$252 , \$1462 , \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], w1_is_flush };
+  assign \$signature__data$369  = { w1_pool_is, w1_hit, w1_tag, w1_pool, \$1462 , \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], w1_is_flush };
   assign req_free_addr = \$1636 [40:1];
   assign req_free_oor = \$1636 [41];
   assign req_free_pool = \$1636 [43:42];
