@@ -980,23 +980,26 @@ class AllocatorCore(_Timing, wiring.Component):
         ]
 
         # ---- response delay lines: stage L-1 is the response register ----------
-        def delay_line(prefix, first, valid, before, payload):
-            """Stages ``first``..L-1 of a stream whose stage ``first - 1`` holds
-            ``valid`` and ``payload``: the response register's valid bit and
-            payload, and the valid bit before it (for *_cpu below)."""
-            for k in range(first, cfg.latency):
-                next_valid, next_payload = reg(f"{prefix}{k}_valid", valid=True), \
-                    reg(f"{prefix}{k}_payload", len(payload))
-                m.d.sync += [next_valid.eq(valid), next_payload.eq(payload)]
-                before, valid, payload = valid, next_valid, next_payload
-            return valid, before, payload
-        grant_valid, grant_before, grant = delay_line(
-            "a", _ALLOC_DONE_STAGE + 1, a5_valid, a4_valid,
-            Cat(a5_ok, a5_err, a5_pool, a5_slot, a5_addr, a5_tag, a5_user, a5_overwrite))
-        freed_valid, freed_before, freed = delay_line(
-            "f", _FREE_DONE_STAGE + 1, f5_valid, f4_valid, Cat(f5_ok, f5_err, f5_user, f5_pool, f5_in_pool))
-        flushed_valid, flushed_before, flushed = delay_line(
-            "x", 3, x2_valid, x1_valid, Cat(x2_ok, x2_err, x2_user, x2_pool))
+        # (each stream's valid bit before its response register, for *_cpu below)
+        grant = Cat(a5_ok, a5_err, a5_pool, a5_slot, a5_addr, a5_tag, a5_user, a5_overwrite)
+        grant_valid, grant_before = a5_valid, a4_valid
+        for k in range(_ALLOC_DONE_STAGE + 1, cfg.latency):
+            next_valid, next_grant = reg(f"a{k}_valid", valid=True), reg(f"a{k}_payload", len(grant))
+            m.d.sync += [next_valid.eq(grant_valid), next_grant.eq(grant)]
+            grant_before, grant_valid, grant = grant_valid, next_valid, next_grant
+        freed = Cat(f5_ok, f5_err, f5_user, f5_pool, f5_in_pool)
+        freed_valid, freed_before = f5_valid, f4_valid
+        for k in range(_FREE_DONE_STAGE + 1, cfg.latency):
+            next_valid, next_freed = reg(f"f{k}_valid", valid=True), reg(f"f{k}_payload", len(freed))
+            m.d.sync += [next_valid.eq(freed_valid), next_freed.eq(freed)]
+            freed_before, freed_valid, freed = freed_valid, next_valid, next_freed
+
+        flushed = Cat(x2_ok, x2_err, x2_user, x2_pool)
+        flushed_valid, flushed_before = x2_valid, x1_valid
+        for k in range(3, cfg.latency):
+            next_valid, next_flushed = reg(f"x{k}_valid", valid=True), reg(f"x{k}_payload", len(flushed))
+            m.d.sync += [next_valid.eq(flushed_valid), next_flushed.eq(flushed)]
+            flushed_before, flushed_valid, flushed = flushed_valid, next_valid, next_flushed
         m.d.comb += [self.flushed_valid.eq(flushed_valid),
                      Cat(self.flushed_ok, self.flushed_err, self.flushed_user, self.flushed_pool).eq(flushed)]
 
