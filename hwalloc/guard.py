@@ -34,7 +34,7 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ._rtl import ShiftQueue, Skid, at_least, choose_one_hot, equal
+from ._rtl import RamQueue, ShiftQueue, Skid, at_least, choose_one_hot, equal
 from .model import Burst, Err
 
 __all__ = ["AccessGuard", "BurstDecode", "DECODE_STAGES", "GUARD_LATENCY", "LOG_DELAY",
@@ -388,7 +388,7 @@ class AccessGuard(wiring.Component):
         out.addr = out.carried[lo:lo + A]
         out.tag = out.carried[lo + A:]
         out.entry = Cat(out.carried[:lo + A])       # what m_axi is given
-        out.queue = ShiftQueue(m, 1 + len(out.entry), QUEUE_DEPTH, f"{d}_queue", reset_data=False)
+        out.queue = _BurstQueue(m, len(out.entry), f"{d}_queue")
         out.used, out.accept = used, accept
         return out
 
@@ -429,7 +429,11 @@ class AccessGuard(wiring.Component):
         m.d.comb += [getattr(self, f"m_axi_{d}{name}").eq(value) for name, value in fields.items()]
         m.d.comb += valid.eq(sends)
         sent = valid & ready
-        m.d.comb += q.pop.eq(sent | refused)
+        # (the pop from a copy of ``sends`` of its own: from ``sends`` the
+        # mapper shared the handshake's AND with the count's and chained a LUT
+        # more in front of the queues)
+        sends_copy = Signal(name=f"{d}_head_sends_copy")
+        m.d.comb += q.pop.eq((sends_copy & ready) | refused)
         # the flags from the count's own compares and the two events: a LUT each
         counted = _up_down(outstanding, sent, answered)
         m.d.sync += [outstanding.eq(counted),
@@ -457,12 +461,16 @@ class AccessGuard(wiring.Component):
         sends_sent = kept("sends_sent", goes_popped & ~Mux(answered, full, nearly))
         sends_refused = kept("sends_refused", goes_popped & (answered | ~full))
         sends_kept = kept("sends_kept", goes_kept & (answered | ~full))
-        m.d.sync += sends.eq(Mux(sent, sends_sent, Mux(refused, sends_refused, sends_kept)))
+        # (the copy chooses by its own handshake, the same value: a copy with
+        # the same inputs would be merged into ``sends``)
+        for flag in (sends, sends_copy):
+            m.d.sync += flag.eq(Mux(flag & ready, sends_sent, Mux(refused, sends_refused, sends_kept)))
         # refused: the next head refused, none unanswered, its answer free (a
         # refusal whose answer starts now keeps the next one waiting a cycle)
         refused_sent = kept("refused_sent", stops_popped & none & answer_free)
         refused_kept = kept("refused_kept", stops_kept & Mux(answered, one, none) & answer_free)
-        m.d.sync += refused.eq(~refused & Mux(sent, answered & refused_sent, refused_kept))
+        next_refused = ~refused & Mux(sent, answered & refused_sent, refused_kept)
+        m.d.sync += refused.eq(next_refused)
         return sent, refused, fields
 
     def _reads(self, m, side):
@@ -551,6 +559,40 @@ class AccessGuard(wiring.Component):
         m.d.sync += busy.eq(start | (busy & ~bskid.in_ready))
         with m.If(start):
             m.d.sync += answer_id.eq(fields["id"])
+
+
+class _BurstQueue:
+    """A direction's queue of judged bursts (:class:`ShiftQueue`'s ports:
+    ``push``, ``pop``, ``w_data``, ``head``, ``head_after``): bit 0 of an entry,
+    whether the burst is forwarded, in a shift queue, which gives the next
+    head's flag from registers; the burst's fields (``width`` bits) in a
+    :class:`RamQueue`. Place and route showed why: in a shift queue of the
+    whole entry, ``pop`` (a LUT after m_axi's ready) reached every bit of
+    every entry (62 x 13 flip-flops), and that net set the guarded core's
+    clock; here it reaches the head register and the two queues' pointers and
+    flags."""
+
+    def __init__(self, m, width, name):
+        # (``pop`` kept as a LUT of its own: the queues' next flags are then a
+        # LUT of it, ``push`` and their own, where the mapper folded m_axi's
+        # handshake into a chain of five)
+        self.pop = Signal(name=f"{name}_pop", attrs={"keep": 1})
+        self.push = Signal(name=f"{name}_push")
+        self.w_data = Signal(1 + width, name=f"{name}_w_data")
+        self._flags = ShiftQueue(m, 1, QUEUE_DEPTH, f"{name}_forward", reset_data=False)
+        self._fields = RamQueue(m, width, QUEUE_DEPTH, f"{name}_fields")
+        for q in (self._flags, self._fields):
+            m.d.comb += [q.pop.eq(self.pop), q.push.eq(self.push)]
+        m.d.comb += [self._flags.w_data.eq(self.w_data[0]), self._fields.w_data.eq(self.w_data[1:])]
+
+    @property
+    def head(self):
+        return Cat(self._flags.head, self._fields.head)
+
+    def head_after(self, popped):
+        """The head's valid flag and its forwarded bit at the next edge (the
+        fields are not needed there)."""
+        return self._flags.head_after(popped)
 
 
 def _up_down(count, up, down):
