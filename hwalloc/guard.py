@@ -439,7 +439,8 @@ class AccessGuard(wiring.Component):
         m.d.sync += [outstanding.eq(counted),
                      none.eq(Mux(sent == answered, none, ~sent & one)),
                      full.eq(Mux(sent == answered, full, sent & nearly)),
-                     one.eq(counted == 1), nearly.eq(counted == OUTSTANDING - 1)]
+                     one.eq(_up_down(outstanding, sent, answered, is_=1)),
+                     nearly.eq(_up_down(outstanding, sent, answered, is_=OUTSTANDING - 1))]
 
         # The two flags at the next edge, in the three cases of this edge (the
         # head sent, refused and answered, or kept), each a LUT of its own from
@@ -595,12 +596,15 @@ class _BurstQueue:
         return self._flags.head_after(popped)
 
 
-def _up_down(count, up, down):
+def _up_down(count, up, down, *, is_=None):
     """``count`` + ``up`` - ``down`` of a counter of four bits at most, as a
     table of the count and the two events: a LUT a bit after the events, where
-    an adder would come after them on a carry chain."""
+    an adder would come after them on a carry chain. With ``is_``, whether that
+    value is ``is_``: one LUT too, where a compare of the sum would be a second
+    (the mapper put one after the B handshake's two at five levels)."""
     assert len(count) <= 4
     width = len(count)
-    table = [Const((c + u - d) % (1 << width), width)
-             for d in range(2) for u in range(2) for c in range(1 << width)]
-    return Array(table)[Cat(count, up, down)]
+    sums = [(c + u - d) % (1 << width) for d in range(2) for u in range(2) for c in range(1 << width)]
+    if is_ is not None:
+        return Array(Const(int(v == is_), 1) for v in sums)[Cat(count, up, down)]
+    return Array(Const(v, width) for v in sums)[Cat(count, up, down)]

@@ -325,8 +325,12 @@ class RegisterFile(wiring.Component):
                                     for j in range(most)]
                     m.d.sync += [late.eq(select & gate)
                                  for late, select in zip(late_selects, selects, strict=True)]
-                    quarter = (entry[lo:hi] for entry in late_entries)
-                    data.append(choose_one_hot(zip(late_selects, quarter, strict=True), hi - lo))
+                    # (each bit an OR of five ANDs as a LUT tree, two LUTs: on a
+                    # carry chain, the chain's cells and the route between two of
+                    # them set the guarded core's clock, from a select to the RAM)
+                    data.append(Cat(or_all(select & entry[lo + i]
+                                           for select, entry in zip(late_selects, late_entries, strict=True))
+                                    for i in range(hi - lo)))
                 data = Cat(*data)
                 # the j-th entry is kept and lands here
                 enable = Signal(name=f"log_bank{b}_enable", attrs={"keep": 1})
