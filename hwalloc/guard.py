@@ -532,6 +532,9 @@ class AccessGuard(wiring.Component):
         # refused bursts whose beats are all drained, waiting for their B (a
         # refusal is answered once its own are)
         drained = Signal(range(QUEUE_DEPTH + 1), name="w_drained")
+        # (whether none is, a register of its own: as a compare of the count,
+        # it put the refusal flags at five levels on random configs 6 and 76)
+        none_drained = Signal(name="w_none_drained", init=1)
 
         busy, answer_id = Signal(name="b_refusal_busy"), Signal(g.id_width)
         answer_free = Signal(name="b_answer_free", attrs={"keep": 1})
@@ -541,7 +544,8 @@ class AccessGuard(wiring.Component):
         # flag alone)
         drains = self.s_axi_wvalid & self.s_axi_wlast & verdicts.head_valid & ~passing
         m.d.sync += [side.used.eq(_up_down(side.used, side.accept, side.queue.pop)),
-                     drained.eq(_up_down(drained, drains, start))]
+                     drained.eq(_up_down(drained, drains, start)),
+                     none_drained.eq(_up_down(drained, drains, start, is_=0))]
 
         # B: memory's answers, or a refusal's SLVERR, through one register stage
         bskid = Skid(m, g.id_width + 2, "b_skid")
@@ -555,7 +559,7 @@ class AccessGuard(wiring.Component):
             Cat(self.s_axi_bid, self.s_axi_bresp).eq(bskid.out_data),
             # (free at the next edge: not busy, or its B taken now; and a
             # refused burst's beats drained by then)
-            answer_free.eq((~busy | bskid.in_ready) & ((drained != 0) | drains)),
+            answer_free.eq((~busy | bskid.in_ready) & (~none_drained | drains)),
         ]
         m.d.sync += busy.eq(start | (busy & ~bskid.in_ready))
         with m.If(start):

@@ -629,9 +629,9 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$43089$0 (\$11 [4:0]),
-    .\port$43089$48 (\$11 [51:48]),
-    .\port$43089$6 (\$11 [15:6]),
+    .\port$43159$0 (\$11 [4:0]),
+    .\port$43159$48 (\$11 [51:48]),
+    .\port$43159$6 (\$11 [15:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -834,15 +834,15 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .\port$40057$0 (\$17 ),
     .\port$40058$0 (\$18 ),
     .\port$40346$1 (\$20 ),
-    .\port$43089$0 (\$11 [15:0]),
-    .\port$43089$48 (\$11 [61:48]),
-    .\port$43092$0 (\$12 ),
-    .\port$43104$0 (\$13 ),
-    .\port$43132$0 (\$14 ),
-    .\port$43217$0 (s_axil_arready),
-    .\port$43229$0 (\$15 ),
-    .\port$43760$0 (\$signal ),
-    .\port$43959$0 (\$signal$132 ),
+    .\port$43159$0 (\$11 [15:0]),
+    .\port$43159$48 (\$11 [61:48]),
+    .\port$43162$0 (\$12 ),
+    .\port$43174$0 (\$13 ),
+    .\port$43202$0 (\$14 ),
+    .\port$43287$0 (s_axil_arready),
+    .\port$43299$0 (\$15 ),
+    .\port$43830$0 (\$signal ),
+    .\port$44029$0 (\$signal$132 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -1136,7 +1136,7 @@ module hwalloc_guarded(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, w_fast_w_data, w_slow_push, w_slow_w_data, \port$43089$0 , \port$43089$6 , \port$43089$48 , r_slow_push, ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, w_fast_w_data, w_slow_push, w_slow_w_data, \port$43159$0 , \port$43159$6 , \port$43159$48 , r_slow_push, ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$110  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -2047,12 +2047,12 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$43089$0 ;
-  wire [4:0] \port$43089$0 ;
-  input [3:0] \port$43089$48 ;
-  wire [3:0] \port$43089$48 ;
-  input [9:0] \port$43089$6 ;
-  wire [9:0] \port$43089$6 ;
+  input [4:0] \port$43159$0 ;
+  wire [4:0] \port$43159$0 ;
+  input [3:0] \port$43159$48 ;
+  wire [3:0] \port$43159$48 ;
+  input [9:0] \port$43159$6 ;
+  wire [9:0] \port$43159$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -2220,7 +2220,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$111 )
-      r_slow_ring[r_slow_wr] <= { \port$43089$0 [0], \port$43089$0 [4:1], 4'h0, \port$43089$48 , 9'h000, \port$43089$6  };
+      r_slow_ring[r_slow_wr] <= { \port$43159$0 [0], \port$43159$0 [4:1], 4'h0, \port$43159$48 , 9'h000, \port$43159$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$148  = \$147  ? r_fast_held[5] : r_fast_held[4];
@@ -2332,7 +2332,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$43089$0 [0], \port$43089$0 [4:1], 4'h0, \port$43089$48 , 9'h000, \port$43089$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$43159$0 [0], \port$43159$0 [4:1], 4'h0, \port$43159$48 , 9'h000, \port$43159$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3749,7 +3749,7 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$43089$0 [0], \port$43089$0 [4:1], 4'h0, \port$43089$48 , 9'h000, \port$43089$6  };
+  assign r_slow_w_data = { \port$43159$0 [0], \port$43159$0 [4:1], 4'h0, \port$43159$48 , 9'h000, \port$43159$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3761,13 +3761,13 @@ module \hwalloc_guarded.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$108  = r_slow_rd;
   assign \$signature__addr$109  = r_slow_wr;
-  assign \$signature__data$110  = { \port$43089$0 [0], \port$43089$0 [4:1], 4'h0, \port$43089$48 , 9'h000, \port$43089$6  };
+  assign \$signature__data$110  = { \port$43159$0 [0], \port$43159$0 [4:1], 4'h0, \port$43159$48 , 9'h000, \port$43159$6  };
   assign s_axil_arready = ar_room;
   assign bus__r_req_parts = { ar_room, s_axil_arvalid };
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$43089$0 [0], \port$43089$0 [4:1], 4'h0, \port$43089$48 , 9'h000, \port$43089$6  };
+  assign bus__r_slow_data = { \port$43159$0 [0], \port$43159$0 [4:1], 4'h0, \port$43159$48 , 9'h000, \port$43159$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -9101,107 +9101,113 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$38 , \size$40 , \b
   wire \$1015 ;
   wire \$1016 ;
   wire \$1017 ;
-  wire \$1018 ;
-  wire [5:0] \$1019 ;
+  reg \$1018 ;
+  wire \$1019 ;
   wire \$102 ;
   wire \$1020 ;
   wire \$1021 ;
   wire \$1022 ;
   wire \$1023 ;
-  reg \$1024 ;
-  reg \$1025 ;
-  reg \$1026 ;
-  reg \$1027 ;
-  reg [3:0] \$1028 ;
+  wire [5:0] \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
   reg \$1029 ;
   wire \$103 ;
-  reg [12:0] \$1030 ;
-  reg [60:0] \$1031 ;
-  reg [3:0] \$1032 ;
+  reg \$1030 ;
+  reg \$1031 ;
+  reg \$1032 ;
   reg [3:0] \$1033 ;
-  reg [3:0] \$1034 ;
-  reg [3:0] \$1035 ;
-  reg [11:0] \$1036 ;
-  reg [12:0] \$1037 ;
-  reg \$1038 ;
-  reg \$1039 ;
+  reg \$1034 ;
+  reg [12:0] \$1035 ;
+  reg [60:0] \$1036 ;
+  reg [3:0] \$1037 ;
+  reg [3:0] \$1038 ;
+  reg [3:0] \$1039 ;
   wire \$104 ;
-  reg \$1040 ;
-  reg \$1041 ;
-  reg [3:0] \$1042 ;
+  reg [3:0] \$1040 ;
+  reg [11:0] \$1041 ;
+  reg [12:0] \$1042 ;
   reg \$1043 ;
-  reg [12:0] \$1044 ;
-  reg [60:0] \$1045 ;
-  reg [3:0] \$1046 ;
+  reg \$1044 ;
+  reg \$1045 ;
+  reg \$1046 ;
   reg [3:0] \$1047 ;
-  reg [3:0] \$1048 ;
-  reg [3:0] \$1049 ;
+  reg \$1048 ;
+  reg [12:0] \$1049 ;
   wire \$105 ;
-  reg [11:0] \$1050 ;
-  reg [12:0] \$1051 ;
-  reg \$1052 ;
-  reg \$1053 ;
-  reg \$1054 ;
-  reg [3:0] \$1055 ;
-  reg [3:0] \$1056 ;
-  reg [31:0] \$1057 ;
-  reg [3:0] \$1058 ;
-  reg [7:0] \$1059 ;
+  reg [60:0] \$1050 ;
+  reg [3:0] \$1051 ;
+  reg [3:0] \$1052 ;
+  reg [3:0] \$1053 ;
+  reg [3:0] \$1054 ;
+  reg [11:0] \$1055 ;
+  reg [12:0] \$1056 ;
+  reg \$1057 ;
+  reg \$1058 ;
+  reg \$1059 ;
   wire \$106 ;
-  reg \$1060 ;
-  reg \$1061 ;
-  reg \$1062 ;
+  reg [3:0] \$1060 ;
+  reg [3:0] \$1061 ;
+  reg [31:0] \$1062 ;
   reg [3:0] \$1063 ;
-  reg [3:0] \$1064 ;
-  reg [31:0] \$1065 ;
-  reg [3:0] \$1066 ;
-  reg [7:0] \$1067 ;
-  reg \$1068 ;
+  reg [7:0] \$1064 ;
+  reg \$1065 ;
+  reg \$1066 ;
+  reg \$1067 ;
+  reg [3:0] \$1068 ;
   reg [3:0] \$1069 ;
   wire \$107 ;
-  reg \$1070 ;
-  reg \$1071 ;
-  reg \$1072 ;
+  reg [31:0] \$1070 ;
+  reg [3:0] \$1071 ;
+  reg [7:0] \$1072 ;
   reg \$1073 ;
-  reg \$1074 ;
+  reg [3:0] \$1074 ;
   reg \$1075 ;
   reg \$1076 ;
-  reg [3:0] \$1077 ;
+  reg \$1077 ;
   reg \$1078 ;
-  reg [70:0] \$1079 ;
+  reg \$1079 ;
   wire \$108 ;
   reg \$1080 ;
-  reg [70:0] \$1081 ;
-  reg \$1082 ;
-  reg [3:0] \$1083 ;
-  reg [7:0] \$1084 ;
+  reg \$1081 ;
+  reg [3:0] \$1082 ;
+  reg \$1083 ;
+  reg [70:0] \$1084 ;
   reg \$1085 ;
-  reg [12:0] \$1086 ;
+  reg [70:0] \$1086 ;
   reg \$1087 ;
-  reg [72:0] \$1088 ;
-  reg \$1089 ;
+  reg [3:0] \$1088 ;
+  reg [7:0] \$1089 ;
   wire \$109 ;
-  reg [72:0] \$1090 ;
-  reg [3:0] \$1091 ;
-  reg [3:0] \$1092 ;
-  reg \$1093 ;
+  reg \$1090 ;
+  reg [12:0] \$1091 ;
+  reg \$1092 ;
+  reg [72:0] \$1093 ;
   reg \$1094 ;
-  reg \$1095 ;
-  reg \$1096 ;
-  reg \$1097 ;
+  reg [72:0] \$1095 ;
+  reg [3:0] \$1096 ;
+  reg [3:0] \$1097 ;
   reg \$1098 ;
   reg \$1099 ;
   wire \$11 ;
   wire \$110 ;
-  reg [3:0] \$1100 ;
-  reg [3:0] \$1101 ;
+  reg \$1100 ;
+  reg \$1101 ;
   reg \$1102 ;
-  reg [5:0] \$1103 ;
+  reg \$1103 ;
   reg \$1104 ;
-  reg [5:0] \$1105 ;
-  reg \$1106 ;
-  reg [3:0] \$1107 ;
+  reg [3:0] \$1105 ;
+  reg [3:0] \$1106 ;
+  reg \$1107 ;
+  reg \$1108 ;
+  reg [5:0] \$1109 ;
   wire \$111 ;
+  reg \$1110 ;
+  reg [5:0] \$1111 ;
+  reg \$1112 ;
+  reg [3:0] \$1113 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
@@ -10624,6 +10630,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$38 , \size$40 , \b
   output [9:0] view_aw_slot;
   wire [9:0] view_aw_slot;
   reg [3:0] w_drained = 4'h0;
+  reg w_none_drained = 1'h1;
   reg [3:0] w_open = 4'h0;
   wire [72:0] w_skid_in_data;
   wire w_skid_in_valid;
@@ -10777,7 +10784,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$38 , \size$40 , \b
   assign \$70  = ~ b_refusal_busy;
   assign \$71  = ~ b_skid_spare_valid;
   assign \$72  = \$70  | \$71 ;
-  assign \$73  = | w_drained;
+  assign \$73  = ~ w_none_drained;
   assign \$74  = s_axi_wvalid & s_axi_wlast;
   assign \$75  = \$74  & w_verdicts_full[0];
   assign \$76  = ~ w_verdicts_data0;
@@ -11700,15 +11707,19 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$38 , \size$40 , \b
   assign \$1010  = \$1009  & w_verdicts_full[0];
   assign \$1011  = ~ w_verdicts_data0;
   assign \$1012  = \$1010  & \$1011 ;
-  assign \$1014  = ~ s_axi_bvalid;
-  assign \$1015  = \$1014  | b_skid_out_ready;
-  assign \$1016  = ~ b_skid_spare_valid;
-  assign \$1017  = b_skid_in_valid & \$1016 ;
-  assign \$1018  = b_skid_spare_valid | b_skid_in_valid;
-  assign \$1019  = b_skid_spare_valid ? b_skid_spare : b_skid_in_data;
-  assign \$1020  = ~ b_skid_spare_valid;
-  assign \$1022  = b_refusal_busy & \$1021 ;
-  assign \$1023  = aw_head_refused | \$1022 ;
+  assign \$1014  = s_axi_wvalid & s_axi_wlast;
+  assign \$1015  = \$1014  & w_verdicts_full[0];
+  assign \$1016  = ~ w_verdicts_data0;
+  assign \$1017  = \$1015  & \$1016 ;
+  assign \$1019  = ~ s_axi_bvalid;
+  assign \$1020  = \$1019  | b_skid_out_ready;
+  assign \$1021  = ~ b_skid_spare_valid;
+  assign \$1022  = b_skid_in_valid & \$1021 ;
+  assign \$1023  = b_skid_spare_valid | b_skid_in_valid;
+  assign \$1024  = b_skid_spare_valid ? b_skid_spare : b_skid_in_data;
+  assign \$1025  = ~ b_skid_spare_valid;
+  assign \$1027  = b_refusal_busy & \$1026 ;
+  assign \$1028  = aw_head_refused | \$1027 ;
   always @(posedge aclk_clk)
     ar_carried_in_0 <= { s_axi_araddr, s_axi_arqos, s_axi_arprot, s_axi_arcache, s_axi_arlock, burst, size, len, s_axi_arid };
   always @(posedge aclk_clk)
@@ -11740,11 +11751,11 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$38 , \size$40 , \b
   always @(posedge aclk_clk)
     ar_carried_6 <= ar_carried_5;
   always @(posedge aclk_clk)
-    ar_valid_d0 <= \$1024 ;
+    ar_valid_d0 <= \$1029 ;
   always @(posedge aclk_clk)
-    ar_valid_d1 <= \$1025 ;
+    ar_valid_d1 <= \$1030 ;
   always @(posedge aclk_clk)
-    ar_valid_d2 <= \$1026 ;
+    ar_valid_d2 <= \$1031 ;
   always @(posedge aclk_clk)
     ar_decode_err_0 <= out_err;
   always @(posedge aclk_clk)
@@ -11764,19 +11775,19 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$38 , \size$40 , \b
   always @(posedge aclk_clk)
     ar_log_pool_2 <= ar_log_pool_1;
   always @(posedge aclk_clk)
-    ar_v1_valid <= \$1027 ;
+    ar_v1_valid <= \$1032 ;
   always @(posedge aclk_clk)
     ar_v1_carried <= ar_carried_6;
   always @(posedge aclk_clk)
     ar_v1_log_pool <= ar_log_pool_2;
   always @(posedge aclk_clk)
-    ar_v1_err <= \$1028 ;
+    ar_v1_err <= \$1033 ;
   always @(posedge aclk_clk)
-    ar_v1_refuses <= \$1029 ;
+    ar_v1_refuses <= \$1034 ;
   always @(posedge aclk_clk)
     ar_queue_forward_data0 <= \$104 ;
   always @(posedge aclk_clk)
-    ar_queue_forward_full <= \$1030 ;
+    ar_queue_forward_full <= \$1035 ;
   always @(posedge aclk_clk)
     ar_queue_forward_data1 <= \$112 ;
   always @(posedge aclk_clk)
@@ -11802,19 +11813,19 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$38 , \size$40 , \b
   always @(posedge aclk_clk)
     ar_queue_forward_data12 <= \$200 ;
   always @(posedge aclk_clk)
-    ar_queue_fields_head <= \$1031 ;
+    ar_queue_fields_head <= \$1036 ;
   always @(posedge aclk_clk)
-    read__addr <= \$1032 ;
+    read__addr <= \$1037 ;
   always @(posedge aclk_clk)
-    ar_queue_fields_rd_next <= \$1033 ;
+    ar_queue_fields_rd_next <= \$1038 ;
   always @(posedge aclk_clk)
-    \$signature__addr  <= \$1034 ;
+    \$signature__addr  <= \$1039 ;
   always @(posedge aclk_clk)
-    ar_queue_fields_wr_next <= \$1035 ;
+    ar_queue_fields_wr_next <= \$1040 ;
   always @(posedge aclk_clk)
-    ar_queue_fields_held <= \$1036 ;
+    ar_queue_fields_held <= \$1041 ;
   always @(posedge aclk_clk)
-    ar_queue_fields_count <= \$1037 ;
+    ar_queue_fields_count <= \$1042 ;
   always @(posedge aclk_clk)
     aw_carried_in_0 <= { s_axi_awaddr, s_axi_awqos, s_axi_awprot, s_axi_awcache, s_axi_awlock, \burst$42 , \size$40 , \len$38 , s_axi_awid };
   always @(posedge aclk_clk)
@@ -11846,11 +11857,11 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$38 , \size$40 , \b
   always @(posedge aclk_clk)
     aw_carried_6 <= aw_carried_5;
   always @(posedge aclk_clk)
-    aw_valid_d0 <= \$1038 ;
+    aw_valid_d0 <= \$1043 ;
   always @(posedge aclk_clk)
-    aw_valid_d1 <= \$1039 ;
+    aw_valid_d1 <= \$1044 ;
   always @(posedge aclk_clk)
-    aw_valid_d2 <= \$1040 ;
+    aw_valid_d2 <= \$1045 ;
   always @(posedge aclk_clk)
     aw_decode_err_0 <= \out_err$285 ;
   always @(posedge aclk_clk)
@@ -11870,19 +11881,19 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$38 , \size$40 , \b
   always @(posedge aclk_clk)
     aw_log_pool_2 <= aw_log_pool_1;
   always @(posedge aclk_clk)
-    w_verdicts_push <= \$1041 ;
+    w_verdicts_push <= \$1046 ;
   always @(posedge aclk_clk)
     aw_v1_carried <= aw_carried_6;
   always @(posedge aclk_clk)
     aw_v1_log_pool <= aw_log_pool_2;
   always @(posedge aclk_clk)
-    aw_v1_err <= \$1042 ;
+    aw_v1_err <= \$1047 ;
   always @(posedge aclk_clk)
-    aw_v1_refuses <= \$1043 ;
+    aw_v1_refuses <= \$1048 ;
   always @(posedge aclk_clk)
     aw_queue_forward_data0 <= \$455 ;
   always @(posedge aclk_clk)
-    aw_queue_forward_full <= \$1044 ;
+    aw_queue_forward_full <= \$1049 ;
   always @(posedge aclk_clk)
     aw_queue_forward_data1 <= \$463 ;
   always @(posedge aclk_clk)
@@ -11908,95 +11919,95 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$38 , \size$40 , \b
   always @(posedge aclk_clk)
     aw_queue_forward_data12 <= \$551 ;
   always @(posedge aclk_clk)
-    aw_queue_fields_head <= \$1045 ;
+    aw_queue_fields_head <= \$1050 ;
   always @(posedge aclk_clk)
-    \read__addr$49  <= \$1046 ;
+    \read__addr$49  <= \$1051 ;
   always @(posedge aclk_clk)
-    aw_queue_fields_rd_next <= \$1047 ;
+    aw_queue_fields_rd_next <= \$1052 ;
   always @(posedge aclk_clk)
-    \$signature__addr$51  <= \$1048 ;
+    \$signature__addr$51  <= \$1053 ;
   always @(posedge aclk_clk)
-    aw_queue_fields_wr_next <= \$1049 ;
+    aw_queue_fields_wr_next <= \$1054 ;
   always @(posedge aclk_clk)
-    aw_queue_fields_held <= \$1050 ;
+    aw_queue_fields_held <= \$1055 ;
   always @(posedge aclk_clk)
-    aw_queue_fields_count <= \$1051 ;
+    aw_queue_fields_count <= \$1056 ;
   always @(posedge aclk_clk)
-    locked <= \$1052 ;
+    locked <= \$1057 ;
   always @(posedge aclk_clk)
-    ar_checked <= \$1053 ;
+    ar_checked <= \$1058 ;
   always @(posedge aclk_clk)
-    ar_refused <= \$1054 ;
+    ar_refused <= \$1059 ;
   always @(posedge aclk_clk)
-    ar_err <= \$1055 ;
+    ar_err <= \$1060 ;
   always @(posedge aclk_clk)
-    ar_id <= \$1056 ;
+    ar_id <= \$1061 ;
   always @(posedge aclk_clk)
-    ar_addr <= \$1057 ;
+    ar_addr <= \$1062 ;
   always @(posedge aclk_clk)
-    ar_tag <= \$1058 ;
+    ar_tag <= \$1063 ;
   always @(posedge aclk_clk)
-    ar_pool <= \$1059 ;
+    ar_pool <= \$1064 ;
   always @(posedge aclk_clk)
-    ar_queue_fields_push <= \$1060 ;
+    ar_queue_fields_push <= \$1065 ;
   always @(posedge aclk_clk)
     ar_queue_w_data <= { ar_v1_carried[60:0], \$790  };
   always @(posedge aclk_clk)
-    aw_checked <= \$1061 ;
+    aw_checked <= \$1066 ;
   always @(posedge aclk_clk)
-    aw_refused <= \$1062 ;
+    aw_refused <= \$1067 ;
   always @(posedge aclk_clk)
-    aw_err <= \$1063 ;
+    aw_err <= \$1068 ;
   always @(posedge aclk_clk)
-    aw_id <= \$1064 ;
+    aw_id <= \$1069 ;
   always @(posedge aclk_clk)
-    aw_addr <= \$1065 ;
+    aw_addr <= \$1070 ;
   always @(posedge aclk_clk)
-    aw_tag <= \$1066 ;
+    aw_tag <= \$1071 ;
   always @(posedge aclk_clk)
-    aw_pool <= \$1067 ;
+    aw_pool <= \$1072 ;
   always @(posedge aclk_clk)
-    aw_queue_fields_push <= \$1068 ;
+    aw_queue_fields_push <= \$1073 ;
   always @(posedge aclk_clk)
     aw_queue_w_data <= { aw_v1_carried[60:0], \$803  };
   always @(posedge aclk_clk)
-    ar_outstanding <= \$1069 ;
+    ar_outstanding <= \$1074 ;
   always @(posedge aclk_clk)
-    ar_outstanding_none <= \$1070 ;
+    ar_outstanding_none <= \$1075 ;
   always @(posedge aclk_clk)
-    ar_outstanding_full <= \$1071 ;
+    ar_outstanding_full <= \$1076 ;
   always @(posedge aclk_clk)
-    ar_outstanding_one <= \$1072 ;
+    ar_outstanding_one <= \$1077 ;
   always @(posedge aclk_clk)
-    ar_outstanding_nearly_full <= \$1073 ;
+    ar_outstanding_nearly_full <= \$1078 ;
   always @(posedge aclk_clk)
-    m_axi_arvalid <= \$1074 ;
+    m_axi_arvalid <= \$1079 ;
   always @(posedge aclk_clk)
-    ar_head_sends_copy <= \$1075 ;
+    ar_head_sends_copy <= \$1080 ;
   always @(posedge aclk_clk)
-    ar_head_refused <= \$1076 ;
+    ar_head_refused <= \$1081 ;
   always @(posedge aclk_clk)
-    ar_used <= \$1077 ;
+    ar_used <= \$1082 ;
   always @(posedge aclk_clk)
-    s_axi_rvalid <= \$1078 ;
+    s_axi_rvalid <= \$1083 ;
   always @(posedge aclk_clk)
-    r_skid_out_data <= \$1079 ;
+    r_skid_out_data <= \$1084 ;
   always @(posedge aclk_clk)
-    r_skid_spare_valid <= \$1080 ;
+    r_skid_spare_valid <= \$1085 ;
   always @(posedge aclk_clk)
-    r_skid_spare <= \$1081 ;
+    r_skid_spare <= \$1086 ;
   always @(posedge aclk_clk)
-    r_refusal_busy <= \$1082 ;
+    r_refusal_busy <= \$1087 ;
   always @(posedge aclk_clk)
-    \$signal  <= \$1083 ;
+    \$signal  <= \$1088 ;
   always @(posedge aclk_clk)
-    left <= \$1084 ;
+    left <= \$1089 ;
   always @(posedge aclk_clk)
-    r_refusal_last <= \$1085 ;
+    r_refusal_last <= \$1090 ;
   always @(posedge aclk_clk)
     w_verdicts_data0 <= \$862 ;
   always @(posedge aclk_clk)
-    w_verdicts_full <= \$1086 ;
+    w_verdicts_full <= \$1091 ;
   always @(posedge aclk_clk)
     w_verdicts_data1 <= \$870 ;
   always @(posedge aclk_clk)
@@ -12022,47 +12033,49 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$38 , \size$40 , \b
   always @(posedge aclk_clk)
     w_verdicts_data12 <= \$958 ;
   always @(posedge aclk_clk)
-    m_axi_wvalid <= \$1087 ;
+    m_axi_wvalid <= \$1092 ;
   always @(posedge aclk_clk)
-    w_skid_out_data <= \$1088 ;
+    w_skid_out_data <= \$1093 ;
   always @(posedge aclk_clk)
-    w_skid_spare_valid <= \$1089 ;
+    w_skid_spare_valid <= \$1094 ;
   always @(posedge aclk_clk)
-    w_skid_spare <= \$1090 ;
+    w_skid_spare <= \$1095 ;
   always @(posedge aclk_clk)
-    w_open <= \$1091 ;
+    w_open <= \$1096 ;
   always @(posedge aclk_clk)
-    aw_outstanding <= \$1092 ;
+    aw_outstanding <= \$1097 ;
   always @(posedge aclk_clk)
-    aw_outstanding_none <= \$1093 ;
+    aw_outstanding_none <= \$1098 ;
   always @(posedge aclk_clk)
-    aw_outstanding_full <= \$1094 ;
+    aw_outstanding_full <= \$1099 ;
   always @(posedge aclk_clk)
-    aw_outstanding_one <= \$1095 ;
+    aw_outstanding_one <= \$1100 ;
   always @(posedge aclk_clk)
-    aw_outstanding_nearly_full <= \$1096 ;
+    aw_outstanding_nearly_full <= \$1101 ;
   always @(posedge aclk_clk)
-    m_axi_awvalid <= \$1097 ;
+    m_axi_awvalid <= \$1102 ;
   always @(posedge aclk_clk)
-    aw_head_sends_copy <= \$1098 ;
+    aw_head_sends_copy <= \$1103 ;
   always @(posedge aclk_clk)
-    aw_head_refused <= \$1099 ;
+    aw_head_refused <= \$1104 ;
   always @(posedge aclk_clk)
-    aw_used <= \$1100 ;
+    aw_used <= \$1105 ;
   always @(posedge aclk_clk)
-    w_drained <= \$1101 ;
+    w_drained <= \$1106 ;
   always @(posedge aclk_clk)
-    s_axi_bvalid <= \$1102 ;
+    w_none_drained <= \$1107 ;
   always @(posedge aclk_clk)
-    b_skid_out_data <= \$1103 ;
+    s_axi_bvalid <= \$1108 ;
   always @(posedge aclk_clk)
-    b_skid_spare_valid <= \$1104 ;
+    b_skid_out_data <= \$1109 ;
   always @(posedge aclk_clk)
-    b_skid_spare <= \$1105 ;
+    b_skid_spare_valid <= \$1110 ;
   always @(posedge aclk_clk)
-    b_refusal_busy <= \$1106 ;
+    b_skid_spare <= \$1111 ;
   always @(posedge aclk_clk)
-    answer_id <= \$1107 ;
+    b_refusal_busy <= \$1112 ;
+  always @(posedge aclk_clk)
+    answer_id <= \$1113 ;
   \hwalloc_guarded.guard.ar_decode  ar_decode (
     .aclk_clk(aclk_clk),
     .aclk_rst(aclk_rst),
@@ -13433,745 +13446,886 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$38 , \size$40 , \b
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1024  = out_valid;
-    if (aclk_rst) begin
-      \$1024  = 1'h0;
-    end
+    (* full_case = 32'd1 *)
+    casez ({ aw_head_refused, \$1017 , w_drained })
+      6'h00:
+          \$1018  = 1'h1;
+      6'h01:
+          \$1018  = 1'h0;
+      6'h02:
+          \$1018  = 1'h0;
+      6'h03:
+          \$1018  = 1'h0;
+      6'h04:
+          \$1018  = 1'h0;
+      6'h05:
+          \$1018  = 1'h0;
+      6'h06:
+          \$1018  = 1'h0;
+      6'h07:
+          \$1018  = 1'h0;
+      6'h08:
+          \$1018  = 1'h0;
+      6'h09:
+          \$1018  = 1'h0;
+      6'h0a:
+          \$1018  = 1'h0;
+      6'h0b:
+          \$1018  = 1'h0;
+      6'h0c:
+          \$1018  = 1'h0;
+      6'h0d:
+          \$1018  = 1'h0;
+      6'h0e:
+          \$1018  = 1'h0;
+      6'h0f:
+          \$1018  = 1'h0;
+      6'h10:
+          \$1018  = 1'h0;
+      6'h11:
+          \$1018  = 1'h0;
+      6'h12:
+          \$1018  = 1'h0;
+      6'h13:
+          \$1018  = 1'h0;
+      6'h14:
+          \$1018  = 1'h0;
+      6'h15:
+          \$1018  = 1'h0;
+      6'h16:
+          \$1018  = 1'h0;
+      6'h17:
+          \$1018  = 1'h0;
+      6'h18:
+          \$1018  = 1'h0;
+      6'h19:
+          \$1018  = 1'h0;
+      6'h1a:
+          \$1018  = 1'h0;
+      6'h1b:
+          \$1018  = 1'h0;
+      6'h1c:
+          \$1018  = 1'h0;
+      6'h1d:
+          \$1018  = 1'h0;
+      6'h1e:
+          \$1018  = 1'h0;
+      6'h1f:
+          \$1018  = 1'h1;
+      6'h20:
+          \$1018  = 1'h0;
+      6'h21:
+          \$1018  = 1'h1;
+      6'h22:
+          \$1018  = 1'h0;
+      6'h23:
+          \$1018  = 1'h0;
+      6'h24:
+          \$1018  = 1'h0;
+      6'h25:
+          \$1018  = 1'h0;
+      6'h26:
+          \$1018  = 1'h0;
+      6'h27:
+          \$1018  = 1'h0;
+      6'h28:
+          \$1018  = 1'h0;
+      6'h29:
+          \$1018  = 1'h0;
+      6'h2a:
+          \$1018  = 1'h0;
+      6'h2b:
+          \$1018  = 1'h0;
+      6'h2c:
+          \$1018  = 1'h0;
+      6'h2d:
+          \$1018  = 1'h0;
+      6'h2e:
+          \$1018  = 1'h0;
+      6'h2f:
+          \$1018  = 1'h0;
+      6'h30:
+          \$1018  = 1'h1;
+      6'h31:
+          \$1018  = 1'h0;
+      6'h32:
+          \$1018  = 1'h0;
+      6'h33:
+          \$1018  = 1'h0;
+      6'h34:
+          \$1018  = 1'h0;
+      6'h35:
+          \$1018  = 1'h0;
+      6'h36:
+          \$1018  = 1'h0;
+      6'h37:
+          \$1018  = 1'h0;
+      6'h38:
+          \$1018  = 1'h0;
+      6'h39:
+          \$1018  = 1'h0;
+      6'h3a:
+          \$1018  = 1'h0;
+      6'h3b:
+          \$1018  = 1'h0;
+      6'h3c:
+          \$1018  = 1'h0;
+      6'h3d:
+          \$1018  = 1'h0;
+      6'h3e:
+          \$1018  = 1'h0;
+      6'h3f:
+          \$1018  = 1'h0;
+    endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1025  = ar_valid_d0;
-    if (aclk_rst) begin
-      \$1025  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1026  = ar_valid_d1;
-    if (aclk_rst) begin
-      \$1026  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1027  = ar_valid_d2;
-    if (aclk_rst) begin
-      \$1027  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1028  = \$91 ;
-    if (aclk_rst) begin
-      \$1028  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1029  = \$101 ;
+    \$1029  = out_valid;
     if (aclk_rst) begin
       \$1029  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1030 [0] = \$109 ;
-    \$1030 [1] = \$117 ;
-    \$1030 [2] = \$125 ;
-    \$1030 [3] = \$133 ;
-    \$1030 [4] = \$141 ;
-    \$1030 [5] = \$149 ;
-    \$1030 [6] = \$157 ;
-    \$1030 [7] = \$165 ;
-    \$1030 [8] = \$173 ;
-    \$1030 [9] = \$181 ;
-    \$1030 [10] = \$189 ;
-    \$1030 [11] = \$197 ;
-    \$1030 [12] = \$205 ;
+    \$1030  = ar_valid_d0;
     if (aclk_rst) begin
-      \$1030  = 13'h0000;
+      \$1030  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1031  = ar_queue_fields_head;
+    \$1031  = ar_valid_d1;
+    if (aclk_rst) begin
+      \$1031  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1032  = ar_valid_d2;
+    if (aclk_rst) begin
+      \$1032  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1033  = \$91 ;
+    if (aclk_rst) begin
+      \$1033  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1034  = \$101 ;
+    if (aclk_rst) begin
+      \$1034  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1035 [0] = \$109 ;
+    \$1035 [1] = \$117 ;
+    \$1035 [2] = \$125 ;
+    \$1035 [3] = \$133 ;
+    \$1035 [4] = \$141 ;
+    \$1035 [5] = \$149 ;
+    \$1035 [6] = \$157 ;
+    \$1035 [7] = \$165 ;
+    \$1035 [8] = \$173 ;
+    \$1035 [9] = \$181 ;
+    \$1035 [10] = \$189 ;
+    \$1035 [11] = \$197 ;
+    \$1035 [12] = \$205 ;
+    if (aclk_rst) begin
+      \$1035  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1036  = ar_queue_fields_head;
     if (\$208 ) begin
-      \$1031  = \$209 ;
+      \$1036  = \$209 ;
     end
     if (aclk_rst) begin
-      \$1031  = 61'h0000000000000000;
+      \$1036  = 61'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1032  = read__addr;
+    \$1037  = read__addr;
     if (\$213 ) begin
-      \$1032  = ar_queue_fields_rd_next;
+      \$1037  = ar_queue_fields_rd_next;
     end
     if (aclk_rst) begin
-      \$1032  = 4'h0;
+      \$1037  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1033  = ar_queue_fields_rd_next;
+    \$1038  = ar_queue_fields_rd_next;
     if (\$213 ) begin
-      \$1033  = \$214 [3:0];
+      \$1038  = \$214 [3:0];
     end
     if (aclk_rst) begin
-      \$1033  = 4'h1;
+      \$1038  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1034  = \$signature__addr ;
+    \$1039  = \$signature__addr ;
     if (\$218 ) begin
-      \$1034  = ar_queue_fields_wr_next;
+      \$1039  = ar_queue_fields_wr_next;
     end
     if (aclk_rst) begin
-      \$1034  = 4'h0;
+      \$1039  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1035  = ar_queue_fields_wr_next;
+    \$1040  = ar_queue_fields_wr_next;
     if (\$218 ) begin
-      \$1035  = \$219 [3:0];
+      \$1040  = \$219 [3:0];
     end
     if (aclk_rst) begin
-      \$1035  = 4'h1;
+      \$1040  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1036 [0] = \$230 ;
-    \$1036 [1] = \$241 ;
-    \$1036 [2] = \$252 ;
-    \$1036 [3] = \$263 ;
-    \$1036 [4] = \$274 ;
-    \$1036 [5] = \$285 ;
-    \$1036 [6] = \$296 ;
-    \$1036 [7] = \$307 ;
-    \$1036 [8] = \$318 ;
-    \$1036 [9] = \$329 ;
-    \$1036 [10] = \$340 ;
-    \$1036 [11] = \$351 ;
+    \$1041 [0] = \$230 ;
+    \$1041 [1] = \$241 ;
+    \$1041 [2] = \$252 ;
+    \$1041 [3] = \$263 ;
+    \$1041 [4] = \$274 ;
+    \$1041 [5] = \$285 ;
+    \$1041 [6] = \$296 ;
+    \$1041 [7] = \$307 ;
+    \$1041 [8] = \$318 ;
+    \$1041 [9] = \$329 ;
+    \$1041 [10] = \$340 ;
+    \$1041 [11] = \$351 ;
     if (aclk_rst) begin
-      \$1036  = 12'h000;
+      \$1041  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1037 [0] = \$357 ;
-    \$1037 [1] = \$363 ;
-    \$1037 [2] = \$369 ;
-    \$1037 [3] = \$375 ;
-    \$1037 [4] = \$381 ;
-    \$1037 [5] = \$387 ;
-    \$1037 [6] = \$393 ;
-    \$1037 [7] = \$399 ;
-    \$1037 [8] = \$405 ;
-    \$1037 [9] = \$411 ;
-    \$1037 [10] = \$417 ;
-    \$1037 [11] = \$423 ;
-    \$1037 [12] = \$429 ;
+    \$1042 [0] = \$357 ;
+    \$1042 [1] = \$363 ;
+    \$1042 [2] = \$369 ;
+    \$1042 [3] = \$375 ;
+    \$1042 [4] = \$381 ;
+    \$1042 [5] = \$387 ;
+    \$1042 [6] = \$393 ;
+    \$1042 [7] = \$399 ;
+    \$1042 [8] = \$405 ;
+    \$1042 [9] = \$411 ;
+    \$1042 [10] = \$417 ;
+    \$1042 [11] = \$423 ;
+    \$1042 [12] = \$429 ;
     if (aclk_rst) begin
-      \$1037  = 13'h0000;
+      \$1042  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1038  = \out_valid$281 ;
-    if (aclk_rst) begin
-      \$1038  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1039  = aw_valid_d0;
-    if (aclk_rst) begin
-      \$1039  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1040  = aw_valid_d1;
-    if (aclk_rst) begin
-      \$1040  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1041  = aw_valid_d2;
-    if (aclk_rst) begin
-      \$1041  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1042  = \$442 ;
-    if (aclk_rst) begin
-      \$1042  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1043  = \$452 ;
+    \$1043  = \out_valid$281 ;
     if (aclk_rst) begin
       \$1043  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1044 [0] = \$460 ;
-    \$1044 [1] = \$468 ;
-    \$1044 [2] = \$476 ;
-    \$1044 [3] = \$484 ;
-    \$1044 [4] = \$492 ;
-    \$1044 [5] = \$500 ;
-    \$1044 [6] = \$508 ;
-    \$1044 [7] = \$516 ;
-    \$1044 [8] = \$524 ;
-    \$1044 [9] = \$532 ;
-    \$1044 [10] = \$540 ;
-    \$1044 [11] = \$548 ;
-    \$1044 [12] = \$556 ;
+    \$1044  = aw_valid_d0;
     if (aclk_rst) begin
-      \$1044  = 13'h0000;
+      \$1044  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1045  = aw_queue_fields_head;
+    \$1045  = aw_valid_d1;
+    if (aclk_rst) begin
+      \$1045  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1046  = aw_valid_d2;
+    if (aclk_rst) begin
+      \$1046  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1047  = \$442 ;
+    if (aclk_rst) begin
+      \$1047  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1048  = \$452 ;
+    if (aclk_rst) begin
+      \$1048  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1049 [0] = \$460 ;
+    \$1049 [1] = \$468 ;
+    \$1049 [2] = \$476 ;
+    \$1049 [3] = \$484 ;
+    \$1049 [4] = \$492 ;
+    \$1049 [5] = \$500 ;
+    \$1049 [6] = \$508 ;
+    \$1049 [7] = \$516 ;
+    \$1049 [8] = \$524 ;
+    \$1049 [9] = \$532 ;
+    \$1049 [10] = \$540 ;
+    \$1049 [11] = \$548 ;
+    \$1049 [12] = \$556 ;
+    if (aclk_rst) begin
+      \$1049  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1050  = aw_queue_fields_head;
     if (\$559 ) begin
-      \$1045  = \$560 ;
+      \$1050  = \$560 ;
     end
     if (aclk_rst) begin
-      \$1045  = 61'h0000000000000000;
+      \$1050  = 61'h0000000000000000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1046  = \read__addr$49 ;
+    \$1051  = \read__addr$49 ;
     if (\$564 ) begin
-      \$1046  = aw_queue_fields_rd_next;
+      \$1051  = aw_queue_fields_rd_next;
     end
     if (aclk_rst) begin
-      \$1046  = 4'h0;
+      \$1051  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1047  = aw_queue_fields_rd_next;
+    \$1052  = aw_queue_fields_rd_next;
     if (\$564 ) begin
-      \$1047  = \$565 [3:0];
+      \$1052  = \$565 [3:0];
     end
     if (aclk_rst) begin
-      \$1047  = 4'h1;
+      \$1052  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1048  = \$signature__addr$51 ;
+    \$1053  = \$signature__addr$51 ;
     if (\$569 ) begin
-      \$1048  = aw_queue_fields_wr_next;
+      \$1053  = aw_queue_fields_wr_next;
     end
     if (aclk_rst) begin
-      \$1048  = 4'h0;
+      \$1053  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1049  = aw_queue_fields_wr_next;
+    \$1054  = aw_queue_fields_wr_next;
     if (\$569 ) begin
-      \$1049  = \$570 [3:0];
+      \$1054  = \$570 [3:0];
     end
     if (aclk_rst) begin
-      \$1049  = 4'h1;
+      \$1054  = 4'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1050 [0] = \$581 ;
-    \$1050 [1] = \$592 ;
-    \$1050 [2] = \$603 ;
-    \$1050 [3] = \$614 ;
-    \$1050 [4] = \$625 ;
-    \$1050 [5] = \$636 ;
-    \$1050 [6] = \$647 ;
-    \$1050 [7] = \$658 ;
-    \$1050 [8] = \$669 ;
-    \$1050 [9] = \$680 ;
-    \$1050 [10] = \$691 ;
-    \$1050 [11] = \$702 ;
+    \$1055 [0] = \$581 ;
+    \$1055 [1] = \$592 ;
+    \$1055 [2] = \$603 ;
+    \$1055 [3] = \$614 ;
+    \$1055 [4] = \$625 ;
+    \$1055 [5] = \$636 ;
+    \$1055 [6] = \$647 ;
+    \$1055 [7] = \$658 ;
+    \$1055 [8] = \$669 ;
+    \$1055 [9] = \$680 ;
+    \$1055 [10] = \$691 ;
+    \$1055 [11] = \$702 ;
     if (aclk_rst) begin
-      \$1050  = 12'h000;
+      \$1055  = 12'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1051 [0] = \$708 ;
-    \$1051 [1] = \$714 ;
-    \$1051 [2] = \$720 ;
-    \$1051 [3] = \$726 ;
-    \$1051 [4] = \$732 ;
-    \$1051 [5] = \$738 ;
-    \$1051 [6] = \$744 ;
-    \$1051 [7] = \$750 ;
-    \$1051 [8] = \$756 ;
-    \$1051 [9] = \$762 ;
-    \$1051 [10] = \$768 ;
-    \$1051 [11] = \$774 ;
-    \$1051 [12] = \$780 ;
+    \$1056 [0] = \$708 ;
+    \$1056 [1] = \$714 ;
+    \$1056 [2] = \$720 ;
+    \$1056 [3] = \$726 ;
+    \$1056 [4] = \$732 ;
+    \$1056 [5] = \$738 ;
+    \$1056 [6] = \$744 ;
+    \$1056 [7] = \$750 ;
+    \$1056 [8] = \$756 ;
+    \$1056 [9] = \$762 ;
+    \$1056 [10] = \$768 ;
+    \$1056 [11] = \$774 ;
+    \$1056 [12] = \$780 ;
     if (aclk_rst) begin
-      \$1051  = 13'h0000;
+      \$1056  = 13'h0000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1052  = \$789 ;
+    \$1057  = \$789 ;
     if (aclk_rst) begin
-      \$1052  = 1'h0;
+      \$1057  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1053  = ar_v1_valid;
+    \$1058  = ar_v1_valid;
     if (aclk_rst) begin
-      \$1053  = 1'h0;
+      \$1058  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1054  = ar_v1_refuses;
+    \$1059  = ar_v1_refuses;
     if (aclk_rst) begin
-      \$1054  = 1'h0;
+      \$1059  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1055  = ar_v1_err;
+    \$1060  = ar_v1_err;
     if (aclk_rst) begin
-      \$1055  = 4'h0;
+      \$1060  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1056  = ar_v1_carried[3:0];
+    \$1061  = ar_v1_carried[3:0];
     if (aclk_rst) begin
-      \$1056  = 4'h0;
+      \$1061  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1057  = ar_v1_carried[60:29];
+    \$1062  = ar_v1_carried[60:29];
     if (aclk_rst) begin
-      \$1057  = 32'd0;
+      \$1062  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1058  = ar_v1_carried[64:61];
-    if (aclk_rst) begin
-      \$1058  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1059  = ar_v1_log_pool;
-    if (aclk_rst) begin
-      \$1059  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1060  = ar_v1_valid;
-    if (aclk_rst) begin
-      \$1060  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1061  = w_verdicts_push;
-    if (aclk_rst) begin
-      \$1061  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1062  = \$794 ;
-    if (aclk_rst) begin
-      \$1062  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1063  = \$798 ;
+    \$1063  = ar_v1_carried[64:61];
     if (aclk_rst) begin
       \$1063  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1064  = aw_v1_carried[3:0];
+    \$1064  = ar_v1_log_pool;
     if (aclk_rst) begin
-      \$1064  = 4'h0;
+      \$1064  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1065  = aw_v1_carried[60:29];
+    \$1065  = ar_v1_valid;
     if (aclk_rst) begin
-      \$1065  = 32'd0;
+      \$1065  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1066  = aw_v1_carried[64:61];
+    \$1066  = w_verdicts_push;
     if (aclk_rst) begin
-      \$1066  = 4'h0;
+      \$1066  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1067  = aw_v1_log_pool;
+    \$1067  = \$794 ;
     if (aclk_rst) begin
-      \$1067  = 8'h00;
+      \$1067  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1068  = w_verdicts_push;
+    \$1068  = \$798 ;
     if (aclk_rst) begin
-      \$1068  = 1'h0;
+      \$1068  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1069  = \$807 ;
+    \$1069  = aw_v1_carried[3:0];
     if (aclk_rst) begin
       \$1069  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1070  = \$815 ;
+    \$1070  = aw_v1_carried[60:29];
     if (aclk_rst) begin
-      \$1070  = 1'h1;
+      \$1070  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1071  = \$822 ;
+    \$1071  = aw_v1_carried[64:61];
     if (aclk_rst) begin
-      \$1071  = 1'h0;
+      \$1071  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1072  = \$826 ;
+    \$1072  = aw_v1_log_pool;
     if (aclk_rst) begin
-      \$1072  = 1'h0;
+      \$1072  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1073  = \$830 ;
+    \$1073  = w_verdicts_push;
     if (aclk_rst) begin
       \$1073  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1074  = \$833 ;
+    \$1074  = \$807 ;
     if (aclk_rst) begin
-      \$1074  = 1'h0;
+      \$1074  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1075  = \$836 ;
+    \$1075  = \$815 ;
     if (aclk_rst) begin
-      \$1075  = 1'h0;
+      \$1075  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1076  = \$841 ;
+    \$1076  = \$822 ;
     if (aclk_rst) begin
       \$1076  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1077  = \$843 ;
+    \$1077  = \$826 ;
     if (aclk_rst) begin
-      \$1077  = 4'h0;
+      \$1077  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1078  = s_axi_rvalid;
-    if (\$845 ) begin
-      \$1078  = \$848 ;
-    end
+    \$1078  = \$830 ;
     if (aclk_rst) begin
       \$1078  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1079  = r_skid_out_data;
-    if (\$845 ) begin
-      \$1079  = \$849 ;
+    \$1079  = \$833 ;
+    if (aclk_rst) begin
+      \$1079  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1080  = r_skid_spare_valid;
-    if (\$845 ) begin
-      \$1080  = 1'h0;
-    end else if (\$847 ) begin
-      \$1080  = 1'h1;
-    end
+    \$1080  = \$836 ;
     if (aclk_rst) begin
       \$1080  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1081  = r_skid_spare;
+    \$1081  = \$841 ;
+    if (aclk_rst) begin
+      \$1081  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1082  = \$843 ;
+    if (aclk_rst) begin
+      \$1082  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1083  = s_axi_rvalid;
     if (\$845 ) begin
+      \$1083  = \$848 ;
+    end
+    if (aclk_rst) begin
+      \$1083  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1084  = r_skid_out_data;
+    if (\$845 ) begin
+      \$1084  = \$849 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1085  = r_skid_spare_valid;
+    if (\$845 ) begin
+      \$1085  = 1'h0;
     end else if (\$847 ) begin
-      \$1081  = r_skid_in_data;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1082  = \$854 ;
-    if (aclk_rst) begin
-      \$1082  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1083  = \$signal ;
-    if (ar_head_refused) begin
-      \$1083  = ar_queue_fields_head[3:0];
-    end
-    if (aclk_rst) begin
-      \$1083  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1084  = left;
-    if (ar_head_refused) begin
-      \$1084  = ar_queue_fields_head[11:4];
-    end else if (\$856 ) begin
-      \$1084  = \$858 [7:0];
-    end
-    if (aclk_rst) begin
-      \$1084  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1085  = r_refusal_last;
-    if (ar_head_refused) begin
-      \$1085  = \$857 ;
-    end else if (\$856 ) begin
-      \$1085  = \$859 ;
-    end
-    if (aclk_rst) begin
       \$1085  = 1'h1;
     end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1086 [0] = \$867 ;
-    \$1086 [1] = \$875 ;
-    \$1086 [2] = \$883 ;
-    \$1086 [3] = \$891 ;
-    \$1086 [4] = \$899 ;
-    \$1086 [5] = \$907 ;
-    \$1086 [6] = \$915 ;
-    \$1086 [7] = \$923 ;
-    \$1086 [8] = \$931 ;
-    \$1086 [9] = \$939 ;
-    \$1086 [10] = \$947 ;
-    \$1086 [11] = \$955 ;
-    \$1086 [12] = \$963 ;
     if (aclk_rst) begin
-      \$1086  = 13'h0000;
+      \$1085  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1087  = m_axi_wvalid;
-    if (\$965 ) begin
-      \$1087  = \$968 ;
+    \$1086  = r_skid_spare;
+    if (\$845 ) begin
+    end else if (\$847 ) begin
+      \$1086  = r_skid_in_data;
     end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1087  = \$854 ;
     if (aclk_rst) begin
       \$1087  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1088  = w_skid_out_data;
-    if (\$965 ) begin
-      \$1088  = \$969 ;
+    \$1088  = \$signal ;
+    if (ar_head_refused) begin
+      \$1088  = ar_queue_fields_head[3:0];
+    end
+    if (aclk_rst) begin
+      \$1088  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1089  = w_skid_spare_valid;
+    \$1089  = left;
+    if (ar_head_refused) begin
+      \$1089  = ar_queue_fields_head[11:4];
+    end else if (\$856 ) begin
+      \$1089  = \$858 [7:0];
+    end
+    if (aclk_rst) begin
+      \$1089  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1090  = r_refusal_last;
+    if (ar_head_refused) begin
+      \$1090  = \$857 ;
+    end else if (\$856 ) begin
+      \$1090  = \$859 ;
+    end
+    if (aclk_rst) begin
+      \$1090  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1091 [0] = \$867 ;
+    \$1091 [1] = \$875 ;
+    \$1091 [2] = \$883 ;
+    \$1091 [3] = \$891 ;
+    \$1091 [4] = \$899 ;
+    \$1091 [5] = \$907 ;
+    \$1091 [6] = \$915 ;
+    \$1091 [7] = \$923 ;
+    \$1091 [8] = \$931 ;
+    \$1091 [9] = \$939 ;
+    \$1091 [10] = \$947 ;
+    \$1091 [11] = \$955 ;
+    \$1091 [12] = \$963 ;
+    if (aclk_rst) begin
+      \$1091  = 13'h0000;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1092  = m_axi_wvalid;
     if (\$965 ) begin
-      \$1089  = 1'h0;
+      \$1092  = \$968 ;
+    end
+    if (aclk_rst) begin
+      \$1092  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1093  = w_skid_out_data;
+    if (\$965 ) begin
+      \$1093  = \$969 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1094  = w_skid_spare_valid;
+    if (\$965 ) begin
+      \$1094  = 1'h0;
     end else if (\$967 ) begin
-      \$1089  = 1'h1;
+      \$1094  = 1'h1;
     end
-    if (aclk_rst) begin
-      \$1089  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1090  = w_skid_spare;
-    if (\$965 ) begin
-    end else if (\$967 ) begin
-      \$1090  = { s_axi_wlast, s_axi_wstrb, s_axi_wdata };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1091  = \$973 ;
-    if (aclk_rst) begin
-      \$1091  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1092  = \$976 ;
-    if (aclk_rst) begin
-      \$1092  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1093  = \$983 ;
-    if (aclk_rst) begin
-      \$1093  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1094  = \$989 ;
     if (aclk_rst) begin
       \$1094  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1095  = \$992 ;
-    if (aclk_rst) begin
-      \$1095  = 1'h0;
+    \$1095  = w_skid_spare;
+    if (\$965 ) begin
+    end else if (\$967 ) begin
+      \$1095  = { s_axi_wlast, s_axi_wstrb, s_axi_wdata };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1096  = \$995 ;
+    \$1096  = \$973 ;
     if (aclk_rst) begin
-      \$1096  = 1'h0;
+      \$1096  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1097  = \$998 ;
+    \$1097  = \$976 ;
     if (aclk_rst) begin
-      \$1097  = 1'h0;
+      \$1097  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1098  = \$1001 ;
+    \$1098  = \$983 ;
     if (aclk_rst) begin
-      \$1098  = 1'h0;
+      \$1098  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1099  = \$1006 ;
+    \$1099  = \$989 ;
     if (aclk_rst) begin
       \$1099  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1100  = \$1008 ;
+    \$1100  = \$992 ;
     if (aclk_rst) begin
-      \$1100  = 4'h0;
+      \$1100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1101  = \$1013 ;
+    \$1101  = \$995 ;
     if (aclk_rst) begin
-      \$1101  = 4'h0;
+      \$1101  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1102  = s_axi_bvalid;
-    if (\$1015 ) begin
-      \$1102  = \$1018 ;
-    end
+    \$1102  = \$998 ;
     if (aclk_rst) begin
       \$1102  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1103  = b_skid_out_data;
-    if (\$1015 ) begin
-      \$1103  = \$1019 ;
+    \$1103  = \$1001 ;
+    if (aclk_rst) begin
+      \$1103  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1104  = b_skid_spare_valid;
-    if (\$1015 ) begin
-      \$1104  = 1'h0;
-    end else if (\$1017 ) begin
-      \$1104  = 1'h1;
-    end
+    \$1104  = \$1006 ;
     if (aclk_rst) begin
       \$1104  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1105  = b_skid_spare;
-    if (\$1015 ) begin
-    end else if (\$1017 ) begin
-      \$1105  = b_skid_in_data;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1106  = \$1023 ;
+    \$1105  = \$1008 ;
     if (aclk_rst) begin
-      \$1106  = 1'h0;
+      \$1105  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
-    \$1107  = answer_id;
+    \$1106  = \$1013 ;
+    if (aclk_rst) begin
+      \$1106  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1107  = \$1018 ;
+    if (aclk_rst) begin
+      \$1107  = 1'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1108  = s_axi_bvalid;
+    if (\$1020 ) begin
+      \$1108  = \$1023 ;
+    end
+    if (aclk_rst) begin
+      \$1108  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1109  = b_skid_out_data;
+    if (\$1020 ) begin
+      \$1109  = \$1024 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1110  = b_skid_spare_valid;
+    if (\$1020 ) begin
+      \$1110  = 1'h0;
+    end else if (\$1022 ) begin
+      \$1110  = 1'h1;
+    end
+    if (aclk_rst) begin
+      \$1110  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1111  = b_skid_spare;
+    if (\$1020 ) begin
+    end else if (\$1022 ) begin
+      \$1111  = b_skid_in_data;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1112  = \$1028 ;
+    if (aclk_rst) begin
+      \$1112  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$112 ) begin end
+    \$1113  = answer_id;
     if (aw_head_refused) begin
-      \$1107  = aw_queue_fields_head[3:0];
+      \$1113  = aw_queue_fields_head[3:0];
     end
     if (aclk_rst) begin
-      \$1107  = 4'h0;
+      \$1113  = 4'h0;
     end
   end
   assign addr = s_axi_araddr[31:0];
@@ -14256,7 +14410,7 @@ module \hwalloc_guarded.guard (s_axi_awid, s_axi_awaddr, \len$38 , \size$40 , \b
   assign \$865  = w_verdicts_push;
   assign \$956  = w_verdicts_w_data;
   assign \$960  = \$959 ;
-  assign \$1021  = b_skid_spare_valid;
+  assign \$1026  = b_skid_spare_valid;
 endmodule
 
 module \hwalloc_guarded.guard.ar_decode (addr, len, size, burst, aclk_rst, valid, out_valid, out_pool, out_slot, out_log_pool, out_err, aclk_clk);
@@ -16104,8 +16258,8 @@ module \hwalloc_guarded.guard.aw_decode (addr, len, size, burst, aclk_rst, valid
 endmodule
 
 module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, \port$0$141 , bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$40056$0 , \port$40057$0 , \port$40058$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, req_free
-, req_flush, \port$40346$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$43089$0 , \port$43089$48 , rsp_freed_valid, \port$43092$0 , rsp_flushed_valid, \port$43104$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$43132$0 , bus__r_slow_ack, rsp_freed_cpu, rsp_flushed_cpu, \port$43217$0 
-, bus__w_addr_queued, bus__w_addr_from_queue, \port$43229$0 , bus__w_beat_from_queue, e1_exhausted, e1_access, \port$43760$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, w2_valid, \port$43959$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id
+, req_flush, \port$40346$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$43159$0 , \port$43159$48 , rsp_freed_valid, \port$43162$0 , rsp_flushed_valid, \port$43174$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$43202$0 , bus__r_slow_ack, rsp_freed_cpu, rsp_flushed_cpu, \port$43287$0 
+, bus__w_addr_queued, bus__w_addr_from_queue, \port$43299$0 , bus__w_beat_from_queue, e1_exhausted, e1_access, \port$43830$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, w2_valid, \port$44029$0 , guard_lock_on, guard_unlock, guard_locked, guard_ar_checked, guard_ar_refused, guard_ar_err, guard_ar_id
 , guard_ar_addr, guard_ar_tag, guard_ar_pool, guard_aw_checked, guard_aw_refused, guard_aw_err, guard_aw_id, guard_aw_addr, guard_aw_tag, guard_aw_pool, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$115  = 0;
   wire [32:0] \$1 ;
@@ -54931,26 +55085,26 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   wire \port$40058$0 ;
   output [41:0] \port$40346$1 ;
   wire [41:0] \port$40346$1 ;
-  input [15:0] \port$43089$0 ;
-  wire [15:0] \port$43089$0 ;
-  input [13:0] \port$43089$48 ;
-  wire [13:0] \port$43089$48 ;
-  input [16:0] \port$43092$0 ;
-  wire [16:0] \port$43092$0 ;
-  input [15:0] \port$43104$0 ;
-  wire [15:0] \port$43104$0 ;
-  input [36:0] \port$43132$0 ;
-  wire [36:0] \port$43132$0 ;
-  input \port$43217$0 ;
-  wire \port$43217$0 ;
-  input [35:0] \port$43229$0 ;
-  wire [35:0] \port$43229$0 ;
+  input [15:0] \port$43159$0 ;
+  wire [15:0] \port$43159$0 ;
+  input [13:0] \port$43159$48 ;
+  wire [13:0] \port$43159$48 ;
+  input [16:0] \port$43162$0 ;
+  wire [16:0] \port$43162$0 ;
+  input [15:0] \port$43174$0 ;
+  wire [15:0] \port$43174$0 ;
+  input [36:0] \port$43202$0 ;
+  wire [36:0] \port$43202$0 ;
+  input \port$43287$0 ;
+  wire \port$43287$0 ;
+  input [35:0] \port$43299$0 ;
+  wire [35:0] \port$43299$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$43760$0 ;
-  wire [5:0] \port$43760$0 ;
+  output [5:0] \port$43830$0 ;
+  wire [5:0] \port$43830$0 ;
   (* init = 6'h00 *)
-  output [5:0] \port$43959$0 ;
-  wire [5:0] \port$43959$0 ;
+  output [5:0] \port$44029$0 ;
+  wire [5:0] \port$44029$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -55512,20 +55666,20 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$448  = log_bank7_3[log_bank7_3_rrow];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$43092$0 [16] ? { 7'h00, \port$43092$0 [15] } : 8'hff;
+  assign \$2  = \port$43162$0 [16] ? { 7'h00, \port$43162$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$43104$0 [14:5], 47'h000000000000, \port$43104$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$43104$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$43089$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$43089$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$43089$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$43092$0 [14:5], \port$43132$0 [32:1], 4'h0, \port$43132$0 [36:33], \$2 , 1'h0, \port$43132$0 [0], 3'h1, \port$43092$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$43174$0 [14:5], 47'h000000000000, \port$43174$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$43174$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$43159$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$43159$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$43159$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$43162$0 [14:5], \port$43202$0 [32:1], 4'h0, \port$43202$0 [36:33], \$2 , 1'h0, \port$43202$0 [0], 3'h1, \port$43162$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$43104$0 [14:5], 47'h000000000000, \port$43104$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$43104$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$43089$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$43089$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$43089$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$43174$0 [14:5], 47'h000000000000, \port$43174$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$43174$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$43159$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$43159$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$43159$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$43089$0 [4:1] == 1'h1;
+  assign \$15  = \port$43159$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
   assign \$17  = cycle - 4'ha;
   assign \$18  = cycle - 4'ha;
@@ -55533,26 +55687,26 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$20  = cycle - 4'ha;
   assign \$21  = guard_ar_refused + guard_aw_refused;
   assign \$34  = guard_ar_refused | guard_aw_refused;
-  assign \$35  = rsp_grant_valid & \port$43089$0 [0];
-  assign \$36  = ! \port$43089$0 [5];
+  assign \$35  = rsp_grant_valid & \port$43159$0 [0];
+  assign \$36  = ! \port$43159$0 [5];
   assign \$37  = \$35  & \$36 ;
-  assign \$38  = rsp_freed_valid & \port$43092$0 [0];
-  assign \$39  = ! \port$43092$0 [15];
+  assign \$38  = rsp_freed_valid & \port$43162$0 [0];
+  assign \$39  = ! \port$43162$0 [15];
   assign \$40  = \$38  & \$39 ;
-  assign \$41  = rsp_flushed_valid & \port$43104$0 [0];
-  assign \$42  = ! \port$43104$0 [15];
+  assign \$41  = rsp_flushed_valid & \port$43174$0 [0];
+  assign \$42  = ! \port$43174$0 [15];
   assign \$43  = \$41  & \$42 ;
-  assign \$44  = \port$43089$0 [4:1] == 1'h1;
+  assign \$44  = \port$43159$0 [4:1] == 1'h1;
   assign \$45  = rsp_grant_valid & \$44 ;
-  assign \$46  = ! \port$43089$0 [5];
+  assign \$46  = ! \port$43159$0 [5];
   assign \$47  = \$45  & \$46 ;
-  assign \$48  = rsp_grant_valid & \port$43089$0 [0];
+  assign \$48  = rsp_grant_valid & \port$43159$0 [0];
   assign \$50  = \$48  & \$49 ;
-  assign \$51  = rsp_freed_valid & \port$43092$0 [0];
+  assign \$51  = rsp_freed_valid & \port$43162$0 [0];
   assign \$53  = \$51  & \$52 ;
-  assign \$54  = rsp_flushed_valid & \port$43104$0 [0];
+  assign \$54  = rsp_flushed_valid & \port$43174$0 [0];
   assign \$56  = \$54  & \$55 ;
-  assign \$57  = \port$43089$0 [4:1] == 1'h1;
+  assign \$57  = \port$43159$0 [4:1] == 1'h1;
   assign \$58  = rsp_grant_valid & \$57 ;
   assign \$60  = \$58  & \$59 ;
   assign \$61  = \$signal$28  > 1'h0;
@@ -57181,10 +57335,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1825  = \$1824 [11:6] - 3'h4;
   assign \$1826  = w0_samples_is & w0_samples_slot_ok;
   assign \$1827  = w0_calibration_is & w0_calibration_slot_ok;
-  assign \$1828  = bus__w_beat_from_queue ? \port$43229$0 [31:0] : bus__w_data;
-  assign \$1829  = bus__w_beat_from_queue ? \port$43229$0 [31:0] : bus__w_data;
+  assign \$1828  = bus__w_beat_from_queue ? \port$43299$0 [31:0] : bus__w_data;
+  assign \$1829  = bus__w_beat_from_queue ? \port$43299$0 [31:0] : bus__w_data;
   assign \$1831  = 31'h40000000 + \$1830 ;
-  assign \$1832  = bus__w_beat_from_queue ? \port$43229$0 [31:0] : bus__w_data;
+  assign \$1832  = bus__w_beat_from_queue ? \port$43299$0 [31:0] : bus__w_data;
   assign \$1834  = 31'h40100000 + \$1833 ;
   assign \$1835  = ~ command_queue_pop;
   assign \$1836  = command_queue_count[0] & \$1835 ;
@@ -57370,8 +57524,8 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$2016  = 1'h1 << \$2015 [7:5];
   assign \$2017  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$2018  = 1'h1 << \$2017 [11:8];
-  assign \$2019  = bus__w_beat_from_queue ? \port$43229$0 [31:0] : bus__w_data;
-  assign \$2020  = bus__w_beat_from_queue ? \port$43229$0 [35:32] : bus__w_strb;
+  assign \$2019  = bus__w_beat_from_queue ? \port$43299$0 [31:0] : bus__w_data;
+  assign \$2020  = bus__w_beat_from_queue ? \port$43299$0 [35:32] : bus__w_strb;
   assign \$2021  = ~ w1_is_command;
   assign \$2022  = w1_valid & \$2021 ;
   assign \$2023  = ~ w1_a1_0[0];
@@ -57595,13 +57749,13 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$2241  = \$2240  & w2_strb[1];
   assign \$2242  = w2_valid & w2_is_pool1_low_water;
   assign \$2243  = \$2242  & w2_strb[2];
-  assign \$2244  = | \port$43092$0 [4:1];
+  assign \$2244  = | \port$43162$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$2244 ;
-  assign \$2245  = | \port$43104$0 [4:1];
+  assign \$2245  = | \port$43174$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$2245 ;
-  assign \$2246  = ~ \port$43089$0 [0];
+  assign \$2246  = ~ \port$43159$0 [0];
   assign \$2247  = rsp_grant_valid & \$2246 ;
-  assign \$2248  = \port$43089$0 [4:1] != 1'h1;
+  assign \$2248  = \port$43159$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$2247  & \$2248 ;
   assign log_kept_ge1 = e1_n_at_least[0] & space_ge1;
   assign log_kept_ge2 = e1_n_at_least[1] & space_ge2;
@@ -93006,7 +93160,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign w0_calibration_is = bus__w_addr_from_queue ? \$37604 [6] : \$37607 [6];
   assign w0_in_pools_queued = 6'h30 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 6'h30 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$43229$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$43299$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -93019,12 +93173,12 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$37610  = bus__w_addr[5:0] == 3'h4;
   assign \$37611  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$37610  | \$37611 ;
-  assign \$37612  = \port$43229$0 [18:0] - 11'h400;
+  assign \$37612  = \port$43299$0 [18:0] - 11'h400;
   assign \$37613  = ~ \$37612 [19];
   assign \$37614  = bus__w_data[18:0] - 11'h400;
   assign \$37615  = ~ \$37614 [19];
   assign w0_samples_slot_ok = bus__w_beat_from_queue ? w0_samples_slot_ok_queued : w0_samples_slot_ok_pins;
-  assign \$37616  = \port$43229$0 [18:0] - 5'h10;
+  assign \$37616  = \port$43299$0 [18:0] - 5'h10;
   assign \$37617  = ~ \$37616 [19];
   assign \$37618  = bus__w_data[18:0] - 5'h10;
   assign \$37619  = ~ \$37618 [19];
@@ -93249,7 +93403,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$37832  = ~ \$37831 ;
   assign bus__w_err = \$37830  & \$37832 ;
   assign bus__w_slow_ack = rsp_freed_cpu | rsp_flushed_cpu;
-  assign \$37833  = rsp_freed_cpu ? \port$43092$0 [0] : \port$43104$0 [0];
+  assign \$37833  = rsp_freed_cpu ? \port$43162$0 [0] : \port$43174$0 [0];
   assign bus__w_slow_err = ~ \$37833 ;
   always @(posedge aclk_clk)
     cycle <= \$37834 ;
@@ -93262,7 +93416,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$43089$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$43089$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$43089$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$43159$48 [13:4], 20'h00000, rsp_grant_size, 15'h0000, \port$43159$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$43159$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$37837 ;
   always @(posedge aclk_clk)
@@ -94177,7 +94331,7 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
     samples_low_water <= \$38033 ;
   always @(posedge aclk_clk)
     calibration_low_water <= \$38034 ;
-  assign \$auto$rtlil.cc:2739:Not$2  = ~ { \port$43217$0 , \port$0$141 , \$37576  };
+  assign \$auto$rtlil.cc:2739:Not$2  = ~ { \port$43287$0 , \port$0$141 , \$37576  };
   assign \$auto$rtlil.cc:2739:Not$102  = ~ bus__w_addr_queued[8];
   assign \$auto$rtlil.cc:2739:Not$104  = ~ bus__w_addr[8];
   assign \$auto$rtlil.cc:2739:Not$106  = ~ { bus__w_addr_queued[8], bus__w_addr_queued[6] };
@@ -96787,29 +96941,29 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
       \$38034  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$43089$0 [4:1];
-  assign rsp_grant_pool = \port$43089$0 [5];
-  assign rsp_grant_user = \port$43089$48 [13:4];
-  assign rsp_flushed_err = \port$43104$0 [4:1];
-  assign rsp_flushed_pool = \port$43104$0 [15];
-  assign rsp_flushed_user = \port$43104$0 [14:5];
-  assign rsp_freed_err = \port$43092$0 [4:1];
-  assign rsp_freed_src = \port$43132$0 [0];
-  assign rsp_freed_in_pool = \port$43092$0 [16];
-  assign rsp_freed_pool = \port$43092$0 [15];
-  assign rsp_freed_tag = \port$43132$0 [36:33];
-  assign rsp_freed_addr = \port$43132$0 [32:1];
-  assign rsp_freed_user = \port$43092$0 [14:5];
-  assign rsp_grant_ok = \port$43089$0 [0];
-  assign rsp_freed_ok = \port$43092$0 [0];
-  assign rsp_flushed_ok = \port$43104$0 [0];
+  assign rsp_grant_err = \port$43159$0 [4:1];
+  assign rsp_grant_pool = \port$43159$0 [5];
+  assign rsp_grant_user = \port$43159$48 [13:4];
+  assign rsp_flushed_err = \port$43174$0 [4:1];
+  assign rsp_flushed_pool = \port$43174$0 [15];
+  assign rsp_flushed_user = \port$43174$0 [14:5];
+  assign rsp_freed_err = \port$43162$0 [4:1];
+  assign rsp_freed_src = \port$43202$0 [0];
+  assign rsp_freed_in_pool = \port$43162$0 [16];
+  assign rsp_freed_pool = \port$43162$0 [15];
+  assign rsp_freed_tag = \port$43202$0 [36:33];
+  assign rsp_freed_addr = \port$43202$0 [32:1];
+  assign rsp_freed_user = \port$43162$0 [14:5];
+  assign rsp_grant_ok = \port$43159$0 [0];
+  assign rsp_freed_ok = \port$43162$0 [0];
+  assign rsp_flushed_ok = \port$43174$0 [0];
   assign space_under = { \$37490 [6], \$37490  };
   assign \$signal$406  = { log_kept_ge4, \$2256 , \$2254  };
   assign \$signal$452  = { e1_access, low_water_hit, \$37572 , \$37571 , e1_exhausted, \$37570  };
   assign \$signal$502  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$43229$0 [31:0];
+  assign bus__w_data_queued = \port$43299$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, w1_pool, \$37720 , \$37718 [2], \$37715 [2], \$37712 [2], \$37709 [2], \$37706 [2], \$37703 [2], \$37700 [2], \$37697 [2], \$37694 [2], \$37691 [2], \$37688 [2], \$37685 [2], \$37682 [2], \$37679 [2], \$37676 [2], \$37673 [2], \$37670 [2], \$37667 [2], \$37664 [2], \$37661 [2], \$37658 [2], \$37655 [2], \$37652 [2], \$37649 [2], \$37646 [2], \$37643 [2], \$37640 [2], \$37637 [2], \$37634 [2], \$37631 [2], \$37628 [2], \$37625 [2], w1_is_flush };
-  assign bus__w_strb_queued = \port$43229$0 [35:32];
+  assign bus__w_strb_queued = \port$43299$0 [35:32];
   assign \$signature__addr  = log_bank0_0_wrow;
   assign \$signature__data$645  = { \$2535 , \$2526 , \$2517 , \$2508 , \$2499 , \$2490 , \$2481 , \$2472 , \$2463 , \$2454 , \$2445 , \$2436 , \$2427 , \$2418 , \$2409 , \$2400 , \$2391 , \$2382 , \$2373 , \$2364 , \$2355 , \$2346 , \$2337 , \$2328 , \$2319 , \$2310 , \$2301 , \$2292 , \$2283 , \$2274  };
   assign \$signature__en  = log_bank0_wen;
@@ -96938,17 +97092,17 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__data$769  = { \$37169 , \$37160 , \$37151 , \$37142 , \$37133 , \$37124 , \$37115 , \$37106 , \$37097 , \$37088 , \$37079 , \$37070 , \$37061 , \$37052 , \$37043 , \$37034 , \$37025 , \$37016 , \$37007 , \$36998 , \$36989 , \$36980 , \$36971 , \$36962 , \$36953 , \$36944 , \$36935 , \$36926 , \$36917 , \$36908 , \$36899  };
   assign \$signature__en$770  = log_bank7_wen;
   assign \$signature__addr$771  = log_bank7_3_rrow;
-  assign bus__r_req_parts = { \port$43217$0 , \port$0$141  };
+  assign bus__r_req_parts = { \port$43287$0 , \port$0$141  };
   assign bus__r_slow = \$37579 [9];
   assign read__addr = alloc_queue_rd;
   assign \$signature__addr$783  = alloc_queue_wr;
   assign \$signature__data$784  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$43089$0 [0], \port$43089$0 [4:1], 4'h0, \port$43089$48 [3:0], 9'h000, \port$43089$0 [15:6] };
-  assign rsp_grant_slot = \port$43089$0 [15:6];
-  assign rsp_grant_tag = \port$43089$48 [3:0];
+  assign handle = { \port$43159$0 [0], \port$43159$0 [4:1], 4'h0, \port$43159$48 [3:0], 9'h000, \port$43159$0 [15:6] };
+  assign rsp_grant_slot = \port$43159$0 [15:6];
+  assign rsp_grant_tag = \port$43159$48 [3:0];
   assign rsp_grant_cpu = bus__r_slow_ack;
-  assign bus__r_slow_data = { \port$43089$0 [0], \port$43089$0 [4:1], 4'h0, \port$43089$48 [3:0], 9'h000, \port$43089$0 [15:6] };
+  assign bus__r_slow_data = { \port$43159$0 [0], \port$43159$0 [4:1], 4'h0, \port$43159$48 [3:0], 9'h000, \port$43159$0 [15:6] };
   assign w0_samples_is_queued = \$37598 [6];
   assign w0_samples_is_pins = \$37601 [6];
   assign w0_calibration_is_queued = \$37604 [6];
@@ -96970,8 +97124,8 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \port$40058$0  = \$37572 ;
   assign new_alloc = \$37579 [9];
   assign \port$40346$1  = \$37829 [42:1];
-  assign \port$43760$0  = \$signal$450 ;
-  assign \port$43959$0  = \$signal$451 ;
+  assign \port$43830$0  = \$signal$450 ;
+  assign \port$44029$0  = \$signal$451 ;
   assign \$38016 [3] = \$1811 [15];
   assign \$38016 [2] = \$1781 [15];
   assign \$38016 [1] = \$1751 [4];
@@ -96984,10 +97138,10 @@ module \hwalloc_guarded.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$37874  = log_bank2_row;
   assign \$37864  = log_bank1_row;
   assign \$37854  = log_bank0_row;
-  assign \$49  = \port$43089$0 [5];
-  assign \$52  = \port$43092$0 [15];
-  assign \$55  = \port$43104$0 [15];
-  assign \$59  = \port$43089$0 [5];
+  assign \$49  = \port$43159$0 [5];
+  assign \$52  = \port$43162$0 [15];
+  assign \$55  = \port$43174$0 [15];
+  assign \$59  = \port$43159$0 [5];
   assign \$63  = \$62 ;
   assign \$66  = \$65 ;
   assign \$69  = \$68 ;
