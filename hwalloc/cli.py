@@ -15,7 +15,7 @@
     verdict, one coverage table with its holes, and one JUnit file.
 ``hwalloc synth CONFIG [--family xcup|xc7]``
     Yosys synth_xilinx on the core: resources and logic depth (an estimate).
-``hwalloc pnr CONFIG [--device 85k] [--seeds N]``
+``hwalloc pnr CONFIG [--device 85k] [--seeds N] [--freq MHZ]``
     Place and route on Lattice ECP5 (synth_ecp5 + nextpnr-ecp5 from PyPI) with
     every port registered: Fmax of ``aclk`` per seed, resources, worst path.
 ``hwalloc prove CONFIG [--task NAME ...]``
@@ -44,7 +44,7 @@ from ._env import ToolMissing
 from ._progress import Progress
 from .config import DEFAULT_EXAMPLE, ConfigError, example_path, load_config
 from .emit import generate
-from .pnr import DEVICES
+from .pnr import DEVICES, TARGET_MHZ
 from .tb.scoreboard import Stats
 
 __all__ = ["main"]
@@ -475,6 +475,9 @@ def cmd_pnr(args):
     if args.jobs < 1:
         print("hwalloc: --jobs must be at least 1", file=sys.stderr)
         return 2
+    if args.freq <= 0:
+        print(f"hwalloc: --freq must be above 0 MHz, not {args.freq:g}", file=sys.stderr)
+        return 2
     from .pnr import core_design, run_pnr
 
     out = Path(args.out)
@@ -483,7 +486,8 @@ def cmd_pnr(args):
     with Progress("pnr") as progress:
         try:
             report = run_pnr(config.name, work, core_design(config), device=args.device,
-                             seeds=range(1, args.seeds + 1), jobs=args.jobs, log=progress)
+                             seeds=range(1, args.seeds + 1), jobs=args.jobs, log=progress,
+                             freq=args.freq)
         except ToolMissing as error:
             return _missing(error)
         except RuntimeError as error:
@@ -497,6 +501,9 @@ def cmd_pnr(args):
           f"place and route, not an estimate)")
     print(f"  Fmax of aclk: median {fmax['median']} MHz (min {fmax['min']}, max {fmax['max']}) over "
           f"{len(report['seeds'])} seed(s): " + ", ".join(f"{r['fmax_mhz']}" for r in report["seeds"]))
+    if fmax["max"] >= args.freq:
+        print(f"  (the router was asked for {args.freq:g} MHz and met it: these are floors, "
+              f"not the most the part gets; the default --freq {TARGET_MHZ} measures that)")
     print("  core resources: " + ", ".join(f"{k} {v}" for k, v in res.items()))
     if path:
         cells = ", ".join(f"{n} {k}" for k, n in path["logic_cells"].items()) or "no logic"
@@ -631,6 +638,10 @@ def build_parser():
     pnr.add_argument("--seeds", type=int, default=3, help="placement seeds 1..N (default 3)")
     pnr.add_argument("-j", "--jobs", type=int, default=1,
                      help="seeds placed at once, a nextpnr process each (default 1)")
+    pnr.add_argument("--freq", type=float, default=TARGET_MHZ, metavar="MHZ",
+                     help=f"clock asked of the router (default {TARGET_MHZ}: above what the part reaches, "
+                          "so that it works for the most it can get; lower is quicker, and the Fmax then "
+                          "a floor)")
     pnr.add_argument("--out", default=".", help="folder for reports/ (default: current folder)")
     pnr.set_defaults(run=cmd_pnr)
 

@@ -296,18 +296,22 @@ def _net_name(cell):
 
 
 def run_pnr(name, work, design, *, device="85k", speed=8, seeds=(1, 2, 3), jobs=1, log=None,
-            outreg=None):
+            outreg=None, freq=TARGET_MHZ):
     """Synthesize ``design`` (see :func:`core_design`) once in the wrapper, place
     and route it once per seed, ``jobs`` seeds at a time (each is a nextpnr
     process of its own). Returns the report dict (see :func:`summarize`).
     ``outreg``: whether the RAM output registers go into the DP16KDs (None: by
-    :func:`outreg_applies`; a ceiling measurement may force it)."""
+    :func:`outreg_applies`; a ceiling measurement may force it). ``freq``: the
+    clock asked of the router, MHz (below what the core reaches, the router
+    stops early: a quicker run whose Fmax is a floor, not the most it gets)."""
     if device not in DEVICES:
         raise ValueError(f"Device must be one of {', '.join(DEVICES)}, not {device!r}")
     if not seeds:
         raise ValueError("At least one seed is needed")
     if jobs < 1:
         raise ValueError(f"Jobs must be at least 1, not {jobs}")
+    if freq <= 0:
+        raise ValueError(f"The router's clock must be above 0 MHz, not {freq}")
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     log = log or (lambda text: None)
@@ -320,7 +324,7 @@ def run_pnr(name, work, design, *, device="85k", speed=8, seeds=(1, 2, 3), jobs=
         report_file = f"report_{seed}.json"
         result = subprocess.run(
             [nextpnr, f"--{device}", "--package", PACKAGES[device], "--speed", str(speed),
-             "--json", "mapped.json", "--freq", str(TARGET_MHZ), "--lpf-allow-unconstrained",
+             "--json", "mapped.json", "--freq", str(freq), "--lpf-allow-unconstrained",
              "--timing-allow-fail", "--tmg-ripup", "--seed", str(seed), "--report", report_file],
             cwd=work, capture_output=True, text=True, env=dict(os.environ))
         (work / f"nextpnr_{seed}.log").write_text(result.stderr + result.stdout)
@@ -343,6 +347,7 @@ def run_pnr(name, work, design, *, device="85k", speed=8, seeds=(1, 2, 3), jobs=
         runs = list(pool.map(place, seeds))
     report = summarize(name, device, speed, resources, runs)
     report["ram_output_registers"] = absorbed
+    report["router_target_mhz"] = freq
     return report
 
 

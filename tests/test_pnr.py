@@ -95,13 +95,17 @@ def test_pnr_places_and_routes_a_small_core(tmp_path, capsys):
     config = tmp_path / "tiny.yaml"
     config.write_text("name: tiny\ntag_bits: 2\npools:\n"
                       "  - {name: a, base: 0x1000, slot_size: 64, slots: 6}\n")
-    # two seeds placed at once (a nextpnr process each), reported in seed order
-    assert cli.main(["pnr", str(config), "--seeds", "2", "-j", "2", "--out", str(tmp_path)]) == 0
+    # two seeds placed at once (a nextpnr process each), reported in seed order; the
+    # router asked for a clock the core beats, so that it stops early (half the time)
+    assert cli.main(["pnr", str(config), "--seeds", "2", "-j", "2", "--freq", "100",
+                     "--out", str(tmp_path)]) == 0
     captured = capsys.readouterr()
     out = captured.out
     assert captured.err == ""           # no terminal, no progress: quiet in a CI log
     assert "tiny on LFE5U-85F-8" in out and "Fmax of aclk: median" in out and "worst path" in out
+    assert "the router was asked for 100 MHz and met it: these are floors" in out
     report = json.loads((tmp_path / "reports" / "tiny_ecp585k.json").read_text())
+    assert report["router_target_mhz"] == 100
     assert set(report["fmax_mhz"]) == {"min", "median", "max"}
     assert report["fmax_mhz"]["min"] <= report["fmax_mhz"]["median"] <= report["fmax_mhz"]["max"]
     assert report["fmax_mhz"]["min"] > 0
@@ -124,6 +128,11 @@ def test_pnr_refuses_no_seeds(capsys):
 def test_pnr_refuses_no_jobs(capsys):
     assert cli.main(["pnr", "-j", "0"]) == 2
     assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_pnr_refuses_a_router_clock_of_zero(capsys):
+    assert cli.main(["pnr", "--freq", "0"]) == 2
+    assert "--freq must be above 0 MHz, not 0" in capsys.readouterr().err
 
 
 _RAM_READ = """module ramread(input wire clk, input wire [9:0] waddr, input wire [9:0] raddr,
