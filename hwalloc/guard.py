@@ -470,8 +470,7 @@ class AccessGuard(wiring.Component):
         # refusal whose answer starts now keeps the next one waiting a cycle)
         refused_sent = kept("refused_sent", stops_popped & none & answer_free)
         refused_kept = kept("refused_kept", stops_kept & Mux(answered, one, none) & answer_free)
-        next_refused = ~refused & Mux(sent, answered & refused_sent, refused_kept)
-        m.d.sync += refused.eq(next_refused)
+        m.d.sync += refused.eq(~refused & Mux(sent, answered & refused_sent, refused_kept))
         return sent, refused, fields
 
     def _reads(self, m, side):
