@@ -937,12 +937,14 @@ class AllocatorCore(_Timing, wiring.Component):
             # it writes is the pool's (hwalloc.pool)
             release_p = ((f4_live[st.index] & (f4_by_a1 | (~f4_blocked & f4_by_older))) |
                          (~f4_blocked & f4_by_mem_live[st.index] & f4_mem_ok[st.index]))
-            # (a parity built in flip-flops is written a row at a time: the
-            # slot one-hot, registered as the slot is)
+            # (a parity built in flip-flops is written a row at a time, one
+            # in LUT RAMs a group of rows at a time: the slot's row or group
+            # one-hot, registered as the slot is)
             rows = None
             if st.parity_w.rows is not None:
-                rows = reg(f"f4_rows_{st.pool.name}", st.pool.slots)
-                m.d.sync += rows.eq(Cat(f3_slot[:st.pool.slot_bits] == r for r in range(st.pool.slots)))
+                rows = reg(f"f4_rows_{st.pool.name}", len(st.parity_w.rows))
+                low = (st.parity_w.rows_of - 1).bit_length()
+                m.d.sync += rows.eq(Cat(f3_slot[low:st.pool.slot_bits] == r for r in range(len(rows))))
             if per_pool:
                 snap = held_under(f4_a1_snap, f4_rest_snap, f4_mem_snap[st.index])
                 next_tag = held_under(f4_a1_next, f4_rest_next, f4_mem_next[st.index])

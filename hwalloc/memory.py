@@ -15,7 +15,8 @@ from amaranth.lib.memory import Memory
 
 from ._rtl import equal, or_all
 
-__all__ = ["memory", "banked", "far", "LUTRAM_DEPTH", "BANK_DEPTH", "BRAM_SHAPES", "FLOP_DEPTH"]
+__all__ = ["memory", "banked", "far", "LUTRAM_DEPTH", "BANK_DEPTH", "BRAM_SHAPES", "FLOP_DEPTH",
+           "GROUP_DEPTH"]
 
 #: The deepest per-slot memory left to synthesis' choice (LUT RAM, 4 RAM64 and
 #: one LUT of output multiplexer); deeper ones are asked to be block RAM.
@@ -25,6 +26,10 @@ LUTRAM_DEPTH = 256
 #: when they have many read ports, and then decodes the write address after
 #: the write enable, levels deep.
 FLOP_DEPTH = 16
+#: The rows of the smallest LUT RAM (an ECP5 DPR16X4; a Xilinx RAM32X1D holds
+#: twice as many): a memory deeper than FLOP_DEPTH whose writer gives the rows
+#: (``write_rows``) is built of memories this deep, a group of rows each.
+GROUP_DEPTH = 16
 #: The most rows a block RAM bank has (deeper memories are cut into banks).
 BANK_DEPTH = 16384
 #: Block RAM aspect ratios (depth, width) that need no depth cascade on either
@@ -112,10 +117,18 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
     with the address's one-hot as the address is), so that each row's enable
     is the write enable and one bit. A read registers its address at edge e and
     its row's content at e+1 (the row written at edge e reads either value, as
-    a RAM's). ``rows`` is None if the memory is not built so."""
+    a RAM's). Deeper, up to LUTRAM_DEPTH, it is built of LUT RAMs of
+    GROUP_DEPTH rows, and ``rows`` is the one-hot of the address's group of
+    rows (``rows_of`` says how many rows a bit stands for: 1 in flip-flops):
+    left to synthesis, each LUT RAM's write enable was the write enable decoded
+    with the address, levels of logic that place and route showed on
+    SIZE_CLASSES' worst path. Each group's read lands in a register of its
+    own at edge e, and the group is chosen into ``data`` at e+1 (the choice
+    between the registers, not between a LUT RAM and its register). ``rows``
+    is None if the memory is not built in either way."""
     width = Shape.cast(shape).width
     write = SimpleNamespace(addr=Signal(range(depth), name=f"{name}_waddr"), en=Signal(name=f"{name}_wen"),
-                            data=Signal(shape, name=f"{name}_wdata"), rows=None)
+                            data=Signal(shape, name=f"{name}_wdata"), rows=None, rows_of=None)
     read = [SimpleNamespace(addr=Signal(range(depth), name=f"{name}_addr"),
                             data=Signal(shape, name=f"{name}_data")) for _ in range(reads)]
     if write_rows and depth <= FLOP_DEPTH and not registered_write and stored is None:
@@ -124,6 +137,9 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
         # (forward: a read of flip-flops registers the row after the edge that
         # takes its address, with that edge's write)
         _flops(m, name, shape, depth, write, read, late)
+        return write, read
+    if write_rows and depth <= LUTRAM_DEPTH and not registered_write and stored is None and not late:
+        _groups(m, name, shape, depth, write, read)
         return write, read
     # no_rw_check: a read of the row written at the same edge may return either
     # value. The core never uses such a read (the forwarding of alloc t-3 and
@@ -234,10 +250,39 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
     return write, read
 
 
+def _groups(m, name, shape, depth, write, read):
+    # memory()'s build in LUT RAMs of GROUP_DEPTH rows: each written where
+    # the one-hot groups say, each read registered, then the read's group
+    # (its address registered at edge e) chosen into the output at e+1
+    groups = -(-depth // GROUP_DEPTH)
+    row_bits = (GROUP_DEPTH - 1).bit_length()
+    write.rows, write.rows_of = Signal(groups, name=f"{name}_wgroups"), GROUP_DEPTH
+    outputs = [[] for _ in read]
+    for g in range(groups):
+        # (a last group of one row is built of two: its address a bit wide)
+        memory = Memory(shape=shape, depth=max(2, min(GROUP_DEPTH, depth - g * GROUP_DEPTH)), init=[],
+                        attrs={"no_rw_check": 1})
+        m.submodules[f"{name}_g{g}"] = memory
+        w = memory.write_port()
+        m.d.comb += [w.addr.eq(write.addr[:row_bits]), w.en.eq(write.en & write.rows[g]),
+                     w.data.eq(write.data)]
+        for ours, outs in zip(read, outputs, strict=True):
+            r = memory.read_port()
+            m.d.comb += r.addr.eq(ours.addr[:row_bits])
+            outs.append(r.data)
+    for j, (ours, outs) in enumerate(zip(read, outputs, strict=True)):
+        ours.edges = 2
+        taken = Signal(range(groups), name=f"{name}_r{j}_group", reset_less=True)
+        out = Signal(shape, name=f"{name}_r{j}", reset_less=True)
+        m.d.sync += [taken.eq(ours.addr[row_bits:]), out.eq(Array(outs)[taken])]
+        m.d.comb += ours.data.eq(out)
+        ours.parts = [(Const(1), out)]
+
+
 def _flops(m, name, shape, depth, write, read, late):
     # memory()'s flip-flop build: a register a row, written where the one-hot
     # rows say; each read's address registered, then its row into the output
-    write.rows = Signal(depth, name=f"{name}_wrows")
+    write.rows, write.rows_of = Signal(depth, name=f"{name}_wrows"), 1
     cells = Array(Signal(shape, name=f"{name}_row{r}", reset_less=True) for r in range(depth))
     for r in range(depth):
         with m.If(write.en & write.rows[r]):

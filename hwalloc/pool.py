@@ -206,8 +206,9 @@ class PoolState:
         """Free stage 5, the decision edge: ``release`` says a free releases
         ``slot`` of this pool, whose grant had ``snap`` and a tag whose
         successor is ``next_tag`` (what the queue keeps: the tag of the slot's
-        next grant), and ``rows`` the slot one-hot (a register, for a parity
-        built in flip-flops: ``parity_w.rows``). A release toggles the slot's
+        next grant), and ``rows`` the slot's row or group of rows one-hot (a
+        register, for a parity built in flip-flops or LUT RAM groups:
+        ``parity_w.rows``). A release toggles the slot's
         parity. (In a kind that :attr:`overwrites`, a free raced by an alloc
         younger than it that already took the slot releases nothing here: the
         core folds the race into ``release``, and the grant's snapshot stands

@@ -346,9 +346,9 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$2792$0 (\$11 [4:0]),
-    .\port$2792$44 (\$11 [47:44]),
-    .\port$2792$6 (\$11 [11:6]),
+    .\port$2827$0 (\$11 [4:0]),
+    .\port$2827$44 (\$11 [47:44]),
+    .\port$2827$6 (\$11 [11:6]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -409,7 +409,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_valid(\free_valid$135 ),
     .freed_cpu_q(rsp_freed_cpu),
     .grant_cpu_q(bus__r_slow_ack),
-    .\port$2477$39 (\$19 [39:38]),
+    .\port$2509$39 (\$19 [39:38]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$177 )
   );
@@ -440,18 +440,18 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_free_valid(free_valid),
     .new_alloc(bus__r_slow),
     .\port$0$143 (s_axil_arvalid),
-    .\port$2336$0 (\$16 ),
-    .\port$2337$0 (\$17 ),
-    .\port$2477$1 (\$19 ),
-    .\port$2792$0 (\$11 [11:0]),
-    .\port$2792$44 (\$11 [57:44]),
-    .\port$2795$0 (\$12 ),
-    .\port$2807$0 (\$13 ),
-    .\port$2835$0 (\$14 ),
-    .\port$2915$0 (s_axil_arready),
-    .\port$2927$0 (\$15 ),
-    .\port$3079$0 (\$signal ),
-    .\port$3221$0 (\$signal$58 ),
+    .\port$2368$0 (\$16 ),
+    .\port$2369$0 (\$17 ),
+    .\port$2509$1 (\$19 ),
+    .\port$2827$0 (\$11 [11:0]),
+    .\port$2827$44 (\$11 [57:44]),
+    .\port$2830$0 (\$12 ),
+    .\port$2842$0 (\$13 ),
+    .\port$2870$0 (\$14 ),
+    .\port$2950$0 (s_axil_arready),
+    .\port$2962$0 (\$15 ),
+    .\port$3114$0 (\$signal ),
+    .\port$3256$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -619,7 +619,7 @@ module hwalloc_event(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2792$0 , \port$2792$6 , \port$2792$44 , r_slow_push, ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, w_fast_w_data, w_slow_push, w_slow_w_data, \port$2827$0 , \port$2827$6 , \port$2827$44 , r_slow_push, ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$68  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1530,12 +1530,12 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$2792$0 ;
-  wire [4:0] \port$2792$0 ;
-  input [3:0] \port$2792$44 ;
-  wire [3:0] \port$2792$44 ;
-  input [5:0] \port$2792$6 ;
-  wire [5:0] \port$2792$6 ;
+  input [4:0] \port$2827$0 ;
+  wire [4:0] \port$2827$0 ;
+  input [3:0] \port$2827$44 ;
+  wire [3:0] \port$2827$44 ;
+  input [5:0] \port$2827$6 ;
+  wire [5:0] \port$2827$6 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1703,7 +1703,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$111 )
-      r_slow_ring[r_slow_wr] <= { \port$2792$0 [0], \port$2792$0 [4:1], 4'h0, \port$2792$44 , 13'h0000, \port$2792$6  };
+      r_slow_ring[r_slow_wr] <= { \port$2827$0 [0], \port$2827$0 [4:1], 4'h0, \port$2827$44 , 13'h0000, \port$2827$6  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$148  = \$147  ? r_fast_held[5] : r_fast_held[4];
@@ -1815,7 +1815,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2792$0 [0], \port$2792$0 [4:1], 4'h0, \port$2792$44 , 13'h0000, \port$2792$6  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$2827$0 [0], \port$2827$0 [4:1], 4'h0, \port$2827$44 , 13'h0000, \port$2827$6  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3232,7 +3232,7 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$2792$0 [0], \port$2792$0 [4:1], 4'h0, \port$2792$44 , 13'h0000, \port$2792$6  };
+  assign r_slow_w_data = { \port$2827$0 [0], \port$2827$0 [4:1], 4'h0, \port$2827$44 , 13'h0000, \port$2827$6  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3244,13 +3244,13 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$108  = r_slow_rd;
   assign \$signature__addr$109  = r_slow_wr;
-  assign \$signature__data$110  = { \port$2792$0 [0], \port$2792$0 [4:1], 4'h0, \port$2792$44 , 13'h0000, \port$2792$6  };
+  assign \$signature__data$110  = { \port$2827$0 [0], \port$2827$0 [4:1], 4'h0, \port$2827$44 , 13'h0000, \port$2827$6  };
   assign s_axil_arready = ar_room;
   assign bus__r_req_parts = { ar_room, s_axil_arvalid };
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$2792$0 [0], \port$2792$0 [4:1], 4'h0, \port$2792$44 , 13'h0000, \port$2792$6  };
+  assign bus__r_slow_data = { \port$2827$0 [0], \port$2827$0 [4:1], 4'h0, \port$2827$44 , 13'h0000, \port$2827$6  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3290,9 +3290,9 @@ module \hwalloc_event.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$2477$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, grant_cpu_q, freed_cpu_q, flushed_cpu_q, alloc_src, aclk_clk);
+, \port$2509$39 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, grant_cpu_q, freed_cpu_q, flushed_cpu_q, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$69  = 0;
-  wire [15:0] \$1 ;
+  reg \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$101 ;
@@ -3316,28 +3316,28 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$118 ;
   wire \$119 ;
   wire \$12 ;
-  wire [12:0] \$120 ;
-  wire [20:0] \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire [5:0] \$124 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire [12:0] \$122 ;
+  wire [20:0] \$123 ;
+  wire \$124 ;
   wire \$125 ;
-  wire \$126 ;
+  wire [5:0] \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire [3:0] \$129 ;
+  wire \$129 ;
   wire \$13 ;
-  wire [3:0] \$130 ;
+  wire \$130 ;
   wire [3:0] \$131 ;
-  wire [8:0] \$132 ;
-  wire \$133 ;
-  wire \$134 ;
+  wire [3:0] \$132 ;
+  wire [3:0] \$133 ;
+  wire [8:0] \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire [3:0] \$14 ;
+  wire \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
@@ -3348,7 +3348,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
-  wire [3:0] \$15 ;
+  wire \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
@@ -3359,7 +3359,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
-  wire \$16 ;
+  wire [3:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
@@ -3370,7 +3370,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$167 ;
   wire \$168 ;
   wire \$169 ;
-  wire [8:0] \$17 ;
+  wire [3:0] \$17 ;
   wire \$170 ;
   wire \$171 ;
   wire \$172 ;
@@ -3380,21 +3380,21 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$176 ;
   wire \$177 ;
   wire \$178 ;
-  wire [4:0] \$179 ;
+  wire \$179 ;
   wire \$18 ;
   wire \$180 ;
-  wire [3:0] \$181 ;
-  wire [3:0] \$182 ;
-  wire [4:0] \$183 ;
+  wire [4:0] \$181 ;
+  wire \$182 ;
+  wire [3:0] \$183 ;
   wire [3:0] \$184 ;
-  wire [3:0] \$185 ;
-  wire [4:0] \$186 ;
-  wire [4:0] \$187 ;
+  wire [4:0] \$185 ;
+  wire [3:0] \$186 ;
+  wire [3:0] \$187 ;
   wire [4:0] \$188 ;
-  wire [3:0] \$189 ;
-  wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
+  wire [4:0] \$189 ;
+  wire [8:0] \$19 ;
+  wire [4:0] \$190 ;
+  wire [3:0] \$191 ;
   wire \$192 ;
   wire \$193 ;
   wire \$194 ;
@@ -3402,11 +3402,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$196 ;
   wire \$197 ;
   wire \$198 ;
-  wire [4:0] \$199 ;
-  wire \$2 ;
-  wire [6:0] \$20 ;
+  wire \$199 ;
+  reg \$2 ;
+  wire \$20 ;
   wire \$200 ;
-  wire \$201 ;
+  wire [4:0] \$201 ;
   wire \$202 ;
   wire \$203 ;
   wire \$204 ;
@@ -3426,19 +3426,19 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$217 ;
   wire \$218 ;
   wire \$219 ;
-  wire \$22 ;
-  wire [3:0] \$220 ;
+  wire [6:0] \$22 ;
+  wire \$220 ;
   wire \$221 ;
-  wire \$222 ;
+  wire [3:0] \$222 ;
   wire \$223 ;
   wire \$224 ;
   wire \$225 ;
-  wire [3:0] \$226 ;
-  wire [3:0] \$227 ;
-  wire [4:0] \$228 ;
-  wire \$229 ;
-  wire [6:0] \$23 ;
-  wire \$230 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire [3:0] \$228 ;
+  wire [3:0] \$229 ;
+  wire \$23 ;
+  wire [4:0] \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
@@ -3448,42 +3448,42 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$237 ;
   wire \$238 ;
   wire \$239 ;
-  wire [6:0] \$24 ;
+  wire \$24 ;
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
-  wire [5:0] \$243 ;
-  wire [5:0] \$244 ;
-  wire [6:0] \$245 ;
-  wire \$246 ;
-  wire \$247 ;
+  wire \$243 ;
+  wire \$244 ;
+  wire [5:0] \$245 ;
+  wire [5:0] \$246 ;
+  wire [6:0] \$247 ;
   wire \$248 ;
   wire \$249 ;
   wire [6:0] \$25 ;
   wire \$250 ;
   wire \$251 ;
   wire \$252 ;
-  wire [1:0] \$253 ;
-  wire [1:0] \$254 ;
+  wire \$253 ;
+  wire \$254 ;
   wire [1:0] \$255 ;
-  wire \$256 ;
-  wire [7:0] \$257 ;
-  wire [7:0] \$258 ;
-  wire [8:0] \$259 ;
-  wire \$26 ;
+  wire [1:0] \$256 ;
+  wire [1:0] \$257 ;
+  wire \$258 ;
+  wire [7:0] \$259 ;
+  wire [6:0] \$26 ;
   wire [7:0] \$260 ;
-  wire [7:0] \$261 ;
-  wire [8:0] \$262 ;
+  wire [8:0] \$261 ;
+  wire [7:0] \$262 ;
   wire [7:0] \$263 ;
-  wire [7:0] \$264 ;
-  wire [8:0] \$265 ;
+  wire [8:0] \$264 ;
+  wire [7:0] \$265 ;
   wire [7:0] \$266 ;
-  wire [7:0] \$267 ;
-  wire [8:0] \$268 ;
-  wire [2:0] \$269 ;
-  wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
+  wire [8:0] \$267 ;
+  wire [7:0] \$268 ;
+  wire [7:0] \$269 ;
+  wire [6:0] \$27 ;
+  wire [8:0] \$270 ;
+  wire [2:0] \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
@@ -3500,21 +3500,21 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$284 ;
   wire \$285 ;
   wire \$286 ;
-  wire [6:0] \$287 ;
-  wire [6:0] \$288 ;
+  wire \$287 ;
+  wire \$288 ;
   wire \$289 ;
   wire \$29 ;
-  wire [6:0] \$290 ;
-  wire [6:0] \$291 ;
-  wire [8:0] \$292 ;
-  wire \$293 ;
-  wire \$294 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire \$292 ;
+  wire [6:0] \$293 ;
+  wire [6:0] \$294 ;
   wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
+  wire [6:0] \$296 ;
+  wire [6:0] \$297 ;
+  wire [8:0] \$298 ;
   wire \$299 ;
-  wire \$3 ;
+  wire [15:0] \$3 ;
   wire \$30 ;
   wire \$300 ;
   wire \$301 ;
@@ -3526,7 +3526,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$307 ;
   wire \$308 ;
   wire \$309 ;
-  wire [3:0] \$31 ;
+  wire \$31 ;
   wire \$310 ;
   wire \$311 ;
   wire \$312 ;
@@ -3537,18 +3537,18 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$317 ;
   wire \$318 ;
   wire \$319 ;
-  wire [3:0] \$32 ;
+  wire \$32 ;
   wire \$320 ;
-  wire [7:0] \$321 ;
-  wire [7:0] \$322 ;
-  wire [8:0] \$323 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
   wire \$324 ;
   wire \$325 ;
   wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
-  wire \$33 ;
+  wire [7:0] \$327 ;
+  wire [7:0] \$328 ;
+  wire [8:0] \$329 ;
+  wire [3:0] \$33 ;
   wire \$330 ;
   wire \$331 ;
   wire \$332 ;
@@ -3559,24 +3559,24 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$337 ;
   wire \$338 ;
   wire \$339 ;
-  wire \$34 ;
+  wire [3:0] \$34 ;
   wire \$340 ;
   wire \$341 ;
   wire \$342 ;
-  wire [4:0] \$343 ;
+  wire \$343 ;
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
   wire \$347 ;
   wire \$348 ;
-  wire [6:0] \$349 ;
-  wire [5:0] \$35 ;
+  wire [4:0] \$349 ;
+  wire \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
   wire \$353 ;
   wire \$354 ;
-  wire \$355 ;
+  wire [6:0] \$355 ;
   wire \$356 ;
   wire \$357 ;
   wire \$358 ;
@@ -3592,7 +3592,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$367 ;
   wire \$368 ;
   wire \$369 ;
-  wire \$37 ;
+  wire [5:0] \$37 ;
   wire \$370 ;
   wire \$371 ;
   wire \$372 ;
@@ -3613,63 +3613,63 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$386 ;
   wire \$387 ;
   wire \$388 ;
-  wire [4:0] \$389 ;
+  wire \$389 ;
   wire \$39 ;
   wire \$390 ;
   wire \$391 ;
   wire \$392 ;
   wire \$393 ;
   wire \$394 ;
-  wire [5:0] \$395 ;
+  wire [4:0] \$395 ;
   wire \$396 ;
   wire \$397 ;
   wire \$398 ;
   wire \$399 ;
   wire \$4 ;
-  wire [6:0] \$40 ;
+  wire \$40 ;
   wire \$400 ;
-  wire \$401 ;
+  wire [5:0] \$401 ;
   wire \$402 ;
   wire \$403 ;
   wire \$404 ;
   wire \$405 ;
   wire \$406 ;
   wire \$407 ;
-  wire [4:0] \$408 ;
+  wire \$408 ;
   wire \$409 ;
   wire \$41 ;
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
   wire \$413 ;
-  wire [5:0] \$414 ;
+  wire [4:0] \$414 ;
   wire \$415 ;
   wire \$416 ;
   wire \$417 ;
   wire \$418 ;
   wire \$419 ;
-  wire \$42 ;
-  wire \$420 ;
+  wire [6:0] \$42 ;
+  wire [5:0] \$420 ;
   wire \$421 ;
   wire \$422 ;
   wire \$423 ;
   wire \$424 ;
   wire \$425 ;
   wire \$426 ;
-  wire [4:0] \$427 ;
+  wire \$427 ;
   wire \$428 ;
   wire \$429 ;
   wire \$43 ;
   wire \$430 ;
   wire \$431 ;
   wire \$432 ;
-  wire [5:0] \$433 ;
+  wire [4:0] \$433 ;
   wire \$434 ;
   wire \$435 ;
   wire \$436 ;
   wire \$437 ;
   wire \$438 ;
-  wire \$439 ;
+  wire [5:0] \$439 ;
   wire \$44 ;
   wire \$440 ;
   wire \$441 ;
@@ -3677,108 +3677,108 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$443 ;
   wire \$444 ;
   wire \$445 ;
-  wire [4:0] \$446 ;
+  wire \$446 ;
   wire \$447 ;
   wire \$448 ;
   wire \$449 ;
   wire \$45 ;
   wire \$450 ;
   wire \$451 ;
-  wire [5:0] \$452 ;
+  wire [4:0] \$452 ;
   wire \$453 ;
   wire \$454 ;
-  wire [20:0] \$455 ;
-  wire [31:0] \$456 ;
+  wire \$455 ;
+  wire \$456 ;
   wire \$457 ;
-  wire \$458 ;
-  wire [7:0] \$459 ;
+  wire [5:0] \$458 ;
+  wire \$459 ;
   wire \$46 ;
-  wire [7:0] \$460 ;
-  wire [8:0] \$461 ;
-  wire \$462 ;
-  wire [7:0] \$463 ;
-  wire [7:0] \$464 ;
-  wire [8:0] \$465 ;
-  wire \$466 ;
-  wire [7:0] \$467 ;
-  wire [7:0] \$468 ;
-  wire [8:0] \$469 ;
+  wire \$460 ;
+  wire [20:0] \$461 ;
+  wire [31:0] \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire [7:0] \$465 ;
+  wire [7:0] \$466 ;
+  wire [8:0] \$467 ;
+  wire \$468 ;
+  wire [7:0] \$469 ;
   wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
+  wire [7:0] \$470 ;
+  wire [8:0] \$471 ;
   wire \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire [1:0] \$475 ;
-  wire [1:0] \$476 ;
-  wire [1:0] \$477 ;
-  wire [7:0] \$478 ;
-  wire [7:0] \$479 ;
-  wire [3:0] \$48 ;
-  wire [8:0] \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
+  wire [7:0] \$473 ;
+  wire [7:0] \$474 ;
+  wire [8:0] \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
+  wire \$48 ;
+  wire \$480 ;
+  wire [1:0] \$481 ;
+  wire [1:0] \$482 ;
+  wire [1:0] \$483 ;
+  wire [7:0] \$484 ;
+  wire [7:0] \$485 ;
+  wire [8:0] \$486 ;
   wire \$487 ;
   wire \$488 ;
-  wire [3:0] \$489 ;
+  wire \$489 ;
   wire \$49 ;
   wire \$490 ;
   wire \$491 ;
   wire \$492 ;
   wire \$493 ;
   wire \$494 ;
-  wire \$495 ;
+  wire [3:0] \$495 ;
   wire \$496 ;
   wire \$497 ;
   wire \$498 ;
   wire \$499 ;
   wire \$5 ;
-  wire \$50 ;
-  wire [6:0] \$500 ;
+  wire [3:0] \$50 ;
+  wire \$500 ;
   wire \$501 ;
   wire \$502 ;
   wire \$503 ;
   wire \$504 ;
   wire \$505 ;
-  wire \$506 ;
+  wire [6:0] \$506 ;
   wire \$507 ;
   wire \$508 ;
-  wire [3:0] \$509 ;
+  wire \$509 ;
   wire \$51 ;
-  wire [6:0] \$510 ;
-  reg \$511 ;
-  reg [5:0] \$512 ;
-  reg [4:0] \$513 ;
-  reg \$514 ;
-  reg [5:0] \$515 ;
-  reg [11:0] \$516 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire [3:0] \$515 ;
+  wire [6:0] \$516 ;
   reg \$517 ;
-  reg \$518 ;
-  reg \$519 ;
+  reg [5:0] \$518 ;
+  reg [4:0] \$519 ;
   wire \$52 ;
   reg \$520 ;
-  reg \$521 ;
-  reg \$522 ;
+  reg [5:0] \$521 ;
+  reg [11:0] \$522 ;
   reg \$523 ;
   reg \$524 ;
   reg \$525 ;
-  reg [6:0] \$526 ;
-  reg [6:0] \$527 ;
+  reg \$526 ;
+  reg \$527 ;
   reg \$528 ;
-  reg [5:0] \$529 ;
-  wire [8:0] \$53 ;
-  reg [6:0] \$530 ;
-  reg [5:0] \$531 ;
-  reg \$532 ;
-  reg \$533 ;
+  reg \$529 ;
+  wire \$53 ;
+  reg \$530 ;
+  reg \$531 ;
+  reg [6:0] \$532 ;
+  reg [6:0] \$533 ;
   reg \$534 ;
-  reg \$535 ;
-  reg \$536 ;
-  reg \$537 ;
+  reg [5:0] \$535 ;
+  reg [6:0] \$536 ;
+  reg [5:0] \$537 ;
   reg \$538 ;
   reg \$539 ;
   wire \$54 ;
@@ -3792,7 +3792,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$547 ;
   reg \$548 ;
   reg \$549 ;
-  wire \$55 ;
+  wire [8:0] \$55 ;
   reg \$550 ;
   reg \$551 ;
   reg \$552 ;
@@ -3818,34 +3818,40 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$570 ;
   reg \$571 ;
   reg \$572 ;
-  reg [5:0] \$573 ;
+  reg \$573 ;
   reg \$574 ;
   reg \$575 ;
-  reg [6:0] \$576 ;
-  reg [2:0] \$577 ;
+  reg \$576 ;
+  reg \$577 ;
   reg \$578 ;
-  reg \$579 ;
+  reg [5:0] \$579 ;
   wire \$58 ;
   reg \$580 ;
   reg \$581 ;
-  reg \$582 ;
-  reg \$583 ;
+  reg [6:0] \$582 ;
+  reg [2:0] \$583 ;
   reg \$584 ;
   reg \$585 ;
   reg \$586 ;
   reg \$587 ;
   reg \$588 ;
   reg \$589 ;
-  wire [8:0] \$59 ;
+  wire \$59 ;
   reg \$590 ;
   reg \$591 ;
   reg \$592 ;
   reg \$593 ;
   reg \$594 ;
   reg \$595 ;
+  reg \$596 ;
+  reg \$597 ;
+  reg \$598 ;
+  reg \$599 ;
   wire \$6 ;
   wire \$60 ;
-  wire \$61 ;
+  reg \$600 ;
+  reg \$601 ;
+  wire [8:0] \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
@@ -3855,44 +3861,44 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$68 ;
   wire \$69 ;
   wire \$7 ;
-  wire [5:0] \$70 ;
-  wire [31:0] \$71 ;
-  wire \$72 ;
-  wire \$73 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire [5:0] \$72 ;
+  wire [31:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
-  wire [7:0] \$76 ;
-  wire [7:0] \$77 ;
-  wire [8:0] \$78 ;
-  wire \$79 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire [7:0] \$78 ;
+  wire [7:0] \$79 ;
   wire \$8 ;
-  wire [7:0] \$80 ;
-  wire [7:0] \$81 ;
-  wire [8:0] \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire [7:0] \$85 ;
-  wire [7:0] \$86 ;
-  wire [8:0] \$87 ;
-  wire [4:0] \$88 ;
-  wire [4:0] \$89 ;
+  wire [8:0] \$80 ;
+  wire \$81 ;
+  wire [7:0] \$82 ;
+  wire [7:0] \$83 ;
+  wire [8:0] \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire [7:0] \$87 ;
+  wire [7:0] \$88 ;
+  wire [8:0] \$89 ;
   wire \$9 ;
-  wire [3:0] \$90 ;
-  wire [33:0] \$91 ;
-  wire \$92 ;
+  wire [4:0] \$90 ;
+  wire [4:0] \$91 ;
+  wire [3:0] \$92 ;
   wire [33:0] \$93 ;
   wire \$94 ;
-  wire \$95 ;
+  wire [33:0] \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   wire [5:0] \$signal ;
-  wire \$signal$188 ;
-  wire \$signal$200 ;
-  wire \$signal$219 ;
-  wire [3:0] \$signal$249 ;
-  wire \$signal$339 ;
+  wire \$signal$198 ;
+  wire \$signal$210 ;
+  wire \$signal$229 ;
+  wire [3:0] \$signal$260 ;
+  wire \$signal$364 ;
   reg a0_fits = 1'h0;
   reg a0_pool = 1'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -4007,17 +4013,18 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire event_flushing;
   reg [6:0] event_fresh = 7'h00;
   reg [6:0] event_fresh_next;
-  reg [5:0] event_fresh_slot = 6'h00;
+  (* init = 6'h00 *)
+  wire [5:0] event_fresh_slot;
   (* init = 6'h00 *)
   wire [5:0] event_grant_addr;
   (* init = 6'h00 *)
-  wire [5:0] \event_grant_addr$318 ;
+  wire [5:0] \event_grant_addr$329 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$320 ;
-  wire [3:0] \event_grant_data$320.next ;
-  wire \event_grant_data$320.snap ;
+  wire [4:0] \event_grant_data$331 ;
+  wire [3:0] \event_grant_data$331.next ;
+  wire \event_grant_data$331.snap ;
   wire [3:0] \event_grant_data.next ;
   wire \event_grant_data.snap ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
@@ -4037,20 +4044,22 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg event_has_fresh = 1'h1;
   reg [5:0] event_head = 6'h00;
   reg event_nonempty = 1'h0;
-  (* init = 6'h00 *)
-  wire [5:0] event_parity_addr;
-  (* init = 6'h00 *)
-  wire [5:0] \event_parity_addr$330 ;
+  reg [5:0] event_parity_addr = 6'h00;
+  reg [5:0] \event_parity_addr$20  = 6'h00;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
-  wire \event_parity_data$332 ;
-  reg event_parity_r0_b0 = 1'h0;
-  reg event_parity_r1_b0 = 1'h0;
+  wire \event_parity_data$357 ;
+  reg event_parity_r0 = 1'h0;
+  reg [1:0] event_parity_r0_group = 2'h0;
+  reg event_parity_r1 = 1'h0;
+  reg [1:0] event_parity_r1_group = 2'h0;
   (* init = 6'h00 *)
   wire [5:0] event_parity_waddr;
   wire event_parity_wdata;
   wire event_parity_wen;
+  (* init = 4'h0 *)
+  wire [3:0] event_parity_wgroups;
   wire event_pop;
   reg event_popped = 1'h0;
   reg event_push = 1'h0;
@@ -4092,7 +4101,8 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg f0_valid = 1'h0;
   reg [31:0] f1_addr = 32'd0;
   reg f1_contract = 1'h0;
-  reg [5:0] f1_event_slot = 6'h00;
+  (* init = 6'h00 *)
+  wire [5:0] f1_event_slot;
   reg f1_hit = 1'h0;
   reg f1_misaligned = 1'h0;
   reg f1_oor = 1'h0;
@@ -4177,6 +4187,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg f4_rest_held = 1'h0;
   reg [3:0] f4_rest_next = 4'h0;
   reg f4_rest_snap = 1'h0;
+  reg [3:0] f4_rows_event = 4'h0;
   reg [5:0] f4_slot = 6'h00;
   reg f4_taken_a2 = 1'h0;
   reg f4_taken_a3 = 1'h0;
@@ -4271,7 +4282,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$351 ;
+  wire [31:0] \grant_addr$376 ;
   (* init = 1'h0 *)
   wire grant_cpu;
   output grant_cpu_q;
@@ -4291,42 +4302,60 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire grant_valid;
   wire hit_a3;
   wire [3:0] next_tag;
-  input [1:0] \port$2477$39 ;
-  wire [1:0] \port$2477$39 ;
+  input [1:0] \port$2509$39 ;
+  wire [1:0] \port$2509$39 ;
   (* init = 6'h00 *)
   wire [5:0] r__addr;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$317 ;
+  wire [5:0] \r__addr$328 ;
+  wire [3:0] \r__addr$339 ;
+  wire [3:0] \r__addr$340 ;
+  wire [3:0] \r__addr$344 ;
+  wire [3:0] \r__addr$345 ;
+  wire [3:0] \r__addr$349 ;
+  wire [3:0] \r__addr$350 ;
+  wire [3:0] \r__addr$354 ;
+  wire [3:0] \r__addr$355 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$327 ;
-  (* init = 6'h00 *)
-  wire [5:0] \r__addr$329 ;
-  (* init = 6'h00 *)
-  wire [5:0] \r__addr$336 ;
+  wire [5:0] \r__addr$361 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
-  wire \r__data$13 ;
   wire \r__data$15 ;
-  wire [11:0] \r__data$23 ;
+  wire \r__data$16 ;
+  wire \r__data$17 ;
+  wire \r__data$18 ;
+  wire \r__data$22 ;
+  wire \r__data$23 ;
+  wire \r__data$24 ;
+  wire \r__data$25 ;
+  wire [11:0] \r__data$33 ;
   wire rel_f2;
   wire \release ;
   wire released_f1;
   wire [3:0] unreleased_err;
   (* init = 6'h00 *)
   wire [5:0] w__addr;
+  wire [3:0] \w__addr$332 ;
+  wire [3:0] \w__addr$341 ;
+  wire [3:0] \w__addr$346 ;
+  wire [3:0] \w__addr$351 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$321 ;
-  (* init = 6'h00 *)
-  wire [5:0] \w__addr$333 ;
+  wire [5:0] \w__addr$358 ;
   wire [4:0] w__data;
-  wire \w__data$325 ;
+  wire \w__data$337 ;
+  wire \w__data$343 ;
+  wire \w__data$348 ;
+  wire \w__data$353 ;
   (* init = 12'h000 *)
-  wire [11:0] \w__data$335 ;
+  wire [11:0] \w__data$360 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$323 ;
-  (* init = 1'h0 *)
   wire \w__en$334 ;
+  wire \w__en$342 ;
+  wire \w__en$347 ;
+  wire \w__en$352 ;
+  (* init = 1'h0 *)
+  wire \w__en$359 ;
   reg x0_pool = 1'h0;
   reg x0_select = 1'h0;
   reg [9:0] x0_user = 10'h000;
@@ -4355,176 +4384,235 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [4:0] event_grant [63:0];
   always @(posedge aclk_clk) begin
     if (event_grant_w_en)
-      event_grant[event_grant_w_addr] <= { \$343 [3:0], event_grant_w_data[0] };
+      event_grant[event_grant_w_addr] <= { \$349 [3:0], event_grant_w_data[0] };
   end
   reg [4:0] _0_;
   reg [4:0] _1_;
   always @(posedge aclk_clk) begin
-    _0_ <= event_grant[event_fresh_slot];
-    _1_ <= event_grant[f1_event_slot];
+    _0_ <= event_grant[\event_parity_addr$20 ];
+    _1_ <= event_grant[event_parity_addr];
   end
   assign \r__data$11  = _0_;
   assign r__data = _1_;
   (* no_rw_check = 32'd1 *)
-  reg [0:0] event_parity [63:0];
+  reg [0:0] event_parity_g0 [15:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$323 )
-      event_parity[f4_slot] <= \w__data$325 ;
+    if (\w__en$334 )
+      event_parity_g0[f4_slot[3:0]] <= \w__data$337 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge aclk_clk) begin
-    _2_ <= event_parity[event_fresh_slot];
-    _3_ <= event_parity[f1_event_slot];
+    _2_ <= event_parity_g0[\event_parity_addr$20 [3:0]];
+    _3_ <= event_parity_g0[event_parity_addr[3:0]];
   end
-  assign \r__data$15  = _2_;
-  assign \r__data$13  = _3_;
+  assign \r__data$22  = _2_;
+  assign \r__data$15  = _3_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] event_parity_g1 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$342 )
+      event_parity_g1[f4_slot[3:0]] <= \w__data$337 ;
+  end
+  reg [0:0] _4_;
+  reg [0:0] _5_;
+  always @(posedge aclk_clk) begin
+    _4_ <= event_parity_g1[\event_parity_addr$20 [3:0]];
+    _5_ <= event_parity_g1[event_parity_addr[3:0]];
+  end
+  assign \r__data$23  = _4_;
+  assign \r__data$16  = _5_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] event_parity_g2 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$347 )
+      event_parity_g2[f4_slot[3:0]] <= \w__data$337 ;
+  end
+  reg [0:0] _6_;
+  reg [0:0] _7_;
+  always @(posedge aclk_clk) begin
+    _6_ <= event_parity_g2[\event_parity_addr$20 [3:0]];
+    _7_ <= event_parity_g2[event_parity_addr[3:0]];
+  end
+  assign \r__data$24  = _6_;
+  assign \r__data$17  = _7_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] event_parity_g3 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$352 )
+      event_parity_g3[f4_slot[3:0]] <= \w__data$337 ;
+  end
+  reg [0:0] _8_;
+  reg [0:0] _9_;
+  always @(posedge aclk_clk) begin
+    _8_ <= event_parity_g3[\event_parity_addr$20 [3:0]];
+    _9_ <= event_parity_g3[event_parity_addr[3:0]];
+  end
+  assign \r__data$25  = _8_;
+  assign \r__data$18  = _9_;
   (* no_rw_check = 32'd1 *)
   reg [11:0] event_queue [63:0];
   always @(posedge aclk_clk) begin
     if (event_queue_w_en)
       event_queue[event_queue_w_addr] <= event_queue_w_data;
   end
-  reg [11:0] _4_;
+  reg [11:0] _10_;
   always @(posedge aclk_clk) begin
-    _4_ <= event_queue[event_head];
+    _10_ <= event_queue[event_head];
   end
-  assign \r__data$23  = _4_;
-  assign \$402  = ~ \$401 ;
-  assign \$403  = \$400  & \$402 ;
-  assign \$404  = \$403  & event_grant_r1_b0[2];
-  assign \$406  = \$405  & event_queue_r0_b0[9];
-  assign \$407  = a3_fwd_ok & a3_hit_a1;
-  assign \$408  = a4_tag + 1'h1;
-  assign \$409  = \$407  & \$408 [1];
-  assign \$410  = a3_fwd_ok & a3_older_hit;
-  assign \$411  = ~ a3_hit_a1;
-  assign \$412  = \$410  & \$411 ;
-  assign \$413  = \$412  & a3_older_next[1];
-  assign \$414  = { \$413 , \$409 , \$406 , \$404 , \$399  } + 5'h1f;
-  assign \$415  = a3_hit_a1 | a3_older_hit;
-  assign \$416  = ~ \$415 ;
-  assign \$417  = a3_sel_new & \$416 ;
-  assign \$420  = a3_hit_a1 | a3_older_hit;
-  assign \$421  = ~ \$420 ;
-  assign \$422  = \$419  & \$421 ;
-  assign \$423  = \$422  & event_grant_r1_b0[3];
-  assign \$425  = \$424  & event_queue_r0_b0[10];
-  assign \$426  = a3_fwd_ok & a3_hit_a1;
-  assign \$427  = a4_tag + 1'h1;
-  assign \$428  = \$426  & \$427 [2];
-  assign \$429  = a3_fwd_ok & a3_older_hit;
-  assign \$430  = ~ a3_hit_a1;
-  assign \$431  = \$429  & \$430 ;
-  assign \$432  = \$431  & a3_older_next[2];
-  assign \$433  = { \$432 , \$428 , \$425 , \$423 , \$418  } + 5'h1f;
-  assign \$434  = a3_hit_a1 | a3_older_hit;
-  assign \$435  = ~ \$434 ;
-  assign \$436  = a3_sel_new & \$435 ;
-  assign \$439  = a3_hit_a1 | a3_older_hit;
-  assign \$440  = ~ \$439 ;
-  assign \$441  = \$438  & \$440 ;
-  assign \$442  = \$441  & event_grant_r1_b0[4];
-  assign \$444  = \$443  & event_queue_r0_b0[11];
-  assign \$445  = a3_fwd_ok & a3_hit_a1;
-  assign \$446  = a4_tag + 1'h1;
-  assign \$447  = \$445  & \$446 [3];
-  assign \$448  = a3_fwd_ok & a3_older_hit;
-  assign \$449  = ~ a3_hit_a1;
-  assign \$450  = \$448  & \$449 ;
-  assign \$451  = \$450  & a3_older_next[3];
-  assign \$452  = { \$451 , \$447 , \$444 , \$442 , \$437  } + 5'h1f;
-  assign \$453  = a3_valid & a3_ok;
-  assign \$454  = ! a3_pool;
-  assign event_grant_wen = \$453  & \$454 ;
-  assign \$457  = ! f2_err;
-  assign \$signal$188  = f2_valid & \$457 ;
-  assign \$458  = a4_valid & a4_ok;
-  assign \$459  = { \$458 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$460  = ~ \$459 ;
-  assign \$461  = \$460  + 1'h1;
-  assign \$462  = a5_valid & a5_ok;
-  assign \$463  = { \$462 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$464  = ~ \$463 ;
-  assign \$465  = \$464  + 1'h1;
-  assign \$466  = a4_valid & a4_ok;
-  assign \$467  = { \$466 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$468  = ~ \$467 ;
-  assign \$469  = \$468  + 1'h1;
-  assign rel_f2 = f3_same_second & f5_ok;
-  assign \$470  = ~ rel_f2;
-  assign \$471  = f3_quiet & \$470 ;
-  assign \$472  = \$471  ? f3_in : 1'h0;
-  assign \$473  = x1_select | x0_select;
+  assign \r__data$33  = _10_;
+  assign \$393  = \$392  & event_queue_r0_b0[8];
+  assign \$394  = a3_fwd_ok & a3_hit_a1;
+  assign \$395  = a4_tag + 1'h1;
+  assign \$396  = \$394  & \$395 [0];
+  assign \$397  = a3_fwd_ok & a3_older_hit;
+  assign \$398  = ~ a3_hit_a1;
+  assign \$399  = \$397  & \$398 ;
+  assign \$400  = \$399  & a3_older_next[0];
+  assign \$401  = { \$400 , \$396 , \$393 , \$391 , \$386  } + 5'h1f;
+  assign \$402  = a3_hit_a1 | a3_older_hit;
+  assign \$403  = ~ \$402 ;
+  assign \$404  = a3_sel_new & \$403 ;
+  assign \$407  = a3_hit_a1 | a3_older_hit;
+  assign \$408  = ~ \$407 ;
+  assign \$409  = \$406  & \$408 ;
+  assign \$410  = \$409  & event_grant_r1_b0[2];
+  assign \$412  = \$411  & event_queue_r0_b0[9];
+  assign \$413  = a3_fwd_ok & a3_hit_a1;
+  assign \$414  = a4_tag + 1'h1;
+  assign \$415  = \$413  & \$414 [1];
+  assign \$416  = a3_fwd_ok & a3_older_hit;
+  assign \$417  = ~ a3_hit_a1;
+  assign \$418  = \$416  & \$417 ;
+  assign \$419  = \$418  & a3_older_next[1];
+  assign \$420  = { \$419 , \$415 , \$412 , \$410 , \$405  } + 5'h1f;
+  assign \$421  = a3_hit_a1 | a3_older_hit;
+  assign \$422  = ~ \$421 ;
+  assign \$423  = a3_sel_new & \$422 ;
+  assign \$426  = a3_hit_a1 | a3_older_hit;
+  assign \$427  = ~ \$426 ;
+  assign \$428  = \$425  & \$427 ;
+  assign \$429  = \$428  & event_grant_r1_b0[3];
+  assign \$431  = \$430  & event_queue_r0_b0[10];
+  assign \$432  = a3_fwd_ok & a3_hit_a1;
+  assign \$433  = a4_tag + 1'h1;
+  assign \$434  = \$432  & \$433 [2];
+  assign \$435  = a3_fwd_ok & a3_older_hit;
+  assign \$436  = ~ a3_hit_a1;
+  assign \$437  = \$435  & \$436 ;
+  assign \$438  = \$437  & a3_older_next[2];
+  assign \$439  = { \$438 , \$434 , \$431 , \$429 , \$424  } + 5'h1f;
+  assign \$440  = a3_hit_a1 | a3_older_hit;
+  assign \$441  = ~ \$440 ;
+  assign \$442  = a3_sel_new & \$441 ;
+  assign \$445  = a3_hit_a1 | a3_older_hit;
+  assign \$446  = ~ \$445 ;
+  assign \$447  = \$444  & \$446 ;
+  assign \$448  = \$447  & event_grant_r1_b0[4];
+  assign \$450  = \$449  & event_queue_r0_b0[11];
+  assign \$451  = a3_fwd_ok & a3_hit_a1;
+  assign \$452  = a4_tag + 1'h1;
+  assign \$453  = \$451  & \$452 [3];
+  assign \$454  = a3_fwd_ok & a3_older_hit;
+  assign \$455  = ~ a3_hit_a1;
+  assign \$456  = \$454  & \$455 ;
+  assign \$457  = \$456  & a3_older_next[3];
+  assign \$458  = { \$457 , \$453 , \$450 , \$448 , \$443  } + 5'h1f;
+  assign \$459  = a3_valid & a3_ok;
+  assign \$460  = ! a3_pool;
+  assign event_grant_wen = \$459  & \$460 ;
+  assign \$463  = ! f2_err;
+  assign \$signal$198  = f2_valid & \$463 ;
+  assign \$464  = a4_valid & a4_ok;
+  assign \$465  = { \$464 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$466  = ~ \$465 ;
+  assign \$467  = \$466  + 1'h1;
+  assign \$468  = a5_valid & a5_ok;
+  assign \$469  = { \$468 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$470  = ~ \$469 ;
+  assign \$471  = \$470  + 1'h1;
+  assign \$472  = a4_valid & a4_ok;
+  assign \$473  = { \$472 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$474  = ~ \$473 ;
-  assign \$475  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$476  = { 1'h0, \$474  } & \$475 ;
-  assign \$477  = { 1'h0, \$472  } & \$476 ;
-  assign \$478  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$479  = ~ \$478 ;
-  assign \$480  = \$479  + 1'h1;
-  assign released_f1 = \release  & \$480 [8];
-  assign \$481  = ~ f4_blocked;
-  assign \$482  = \$481  & f4_rest_held;
-  assign \$signal$339  = f4_hit_a1 | \$482 ;
-  assign \$483  = ~ f4_blocked;
-  assign \$484  = f4_by_mem & f4_mem_ok;
-  assign \$485  = f4_by_older | \$484 ;
-  assign \$486  = \$483  & \$485 ;
-  assign \release  = f4_by_a1 | \$486 ;
-  assign \$487  = ~ f4_go;
-  assign \$488  = ~ \$signal$339 ;
-  assign \$489  = \$signal$339  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$489  : f4_err;
-  assign \$signal$249  = \release  ? 4'h0 : unreleased_err;
-  assign \$490  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \w__data$325  = ~ \$490 ;
-  assign \$491  = ~ f4_blocked;
-  assign \$492  = \$491  & f4_by_older;
-  assign \$493  = f4_by_a1 | \$492 ;
-  assign \$494  = f4_live & \$493 ;
-  assign \$495  = ~ f4_blocked;
-  assign \$496  = \$495  & f4_by_mem_live;
-  assign \$497  = \$496  & f4_mem_ok;
-  assign \w__en$323  = \$494  | \$497 ;
-  assign \$498  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$499  = ~ \$498 ;
-  assign \$500  = f4_slot + 6'h3f;
-  assign \$501  = ~ \$500 [6];
-  assign \$502  = ~ f4_blocked;
-  assign \$503  = \$502  & f4_by_older;
-  assign \$504  = f4_by_a1 | \$503 ;
-  assign \$505  = f4_live & \$504 ;
-  assign \$506  = ~ f4_blocked;
-  assign \$507  = \$506  & f4_by_mem_live;
-  assign \$508  = \$507  & f4_mem_ok;
-  assign event_queue_wen = \$505  | \$508 ;
-  assign \$509  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
-  assign \$510  = { busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 6'h3f;
+  assign \$475  = \$474  + 1'h1;
+  assign rel_f2 = f3_same_second & f5_ok;
+  assign \$476  = ~ rel_f2;
+  assign \$477  = f3_quiet & \$476 ;
+  assign \$478  = \$477  ? f3_in : 1'h0;
+  assign \$479  = x1_select | x0_select;
+  assign \$480  = ~ \$479 ;
+  assign \$481  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$482  = { 1'h0, \$480  } & \$481 ;
+  assign \$483  = { 1'h0, \$478  } & \$482 ;
+  assign \$484  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$485  = ~ \$484 ;
+  assign \$486  = \$485  + 1'h1;
+  assign released_f1 = \release  & \$486 [8];
+  assign \$487  = ~ f4_blocked;
+  assign \$488  = \$487  & f4_rest_held;
+  assign \$signal$364  = f4_hit_a1 | \$488 ;
+  assign \$489  = ~ f4_blocked;
+  assign \$490  = f4_by_mem & f4_mem_ok;
+  assign \$491  = f4_by_older | \$490 ;
+  assign \$492  = \$489  & \$491 ;
+  assign \release  = f4_by_a1 | \$492 ;
+  assign \$493  = ~ f4_go;
+  assign \$494  = ~ \$signal$364 ;
+  assign \$495  = \$signal$364  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$495  : f4_err;
+  assign \$signal$260  = \release  ? 4'h0 : unreleased_err;
+  assign \$496  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \w__data$337  = ~ \$496 ;
+  assign \$497  = ~ f4_blocked;
+  assign \$498  = \$497  & f4_by_older;
+  assign \$499  = f4_by_a1 | \$498 ;
+  assign \$500  = f4_live & \$499 ;
+  assign \$501  = ~ f4_blocked;
+  assign \$502  = \$501  & f4_by_mem_live;
+  assign \$503  = \$502  & f4_mem_ok;
+  assign event_parity_wen = \$500  | \$503 ;
+  assign \$504  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$505  = ~ \$504 ;
+  assign \$506  = f4_slot + 6'h3f;
+  assign \$507  = ~ \$506 [6];
+  assign \$508  = ~ f4_blocked;
+  assign \$509  = \$508  & f4_by_older;
+  assign \$510  = f4_by_a1 | \$509 ;
+  assign \$511  = f4_live & \$510 ;
+  assign \$512  = ~ f4_blocked;
+  assign \$513  = \$512  & f4_by_mem_live;
+  assign \$514  = \$513  & f4_mem_ok;
+  assign event_queue_wen = \$511  | \$514 ;
+  assign \$515  = f4_hit_a1 ? f4_a1_next : f4_rest_next;
+  assign \$516  = { busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 6'h3f;
   always @(posedge aclk_clk)
-    event_grant_w_en <= \$511 ;
+    event_grant_w_en <= \$517 ;
   always @(posedge aclk_clk)
-    event_grant_w_addr <= \$512 ;
+    event_grant_w_addr <= \$518 ;
   always @(posedge aclk_clk)
-    event_grant_w_data <= \$513 ;
+    event_grant_w_data <= \$519 ;
   always @(posedge aclk_clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
     event_grant_r1_b0 <= \r__data$11 ;
   always @(posedge aclk_clk)
-    event_parity_r0_b0 <= \r__data$13 ;
+    event_parity_r0_group <= event_parity_addr[5:4];
   always @(posedge aclk_clk)
-    event_parity_r1_b0 <= \r__data$15 ;
+    event_parity_r0 <= \$1 ;
   always @(posedge aclk_clk)
-    event_queue_w_en <= \$514 ;
+    event_parity_r1_group <= \event_parity_addr$20 [5:4];
   always @(posedge aclk_clk)
-    event_queue_w_addr <= \$515 ;
+    event_parity_r1 <= \$2 ;
   always @(posedge aclk_clk)
-    event_queue_w_data <= \$516 ;
+    event_queue_w_en <= \$520 ;
   always @(posedge aclk_clk)
-    event_queue_r0_b0 <= \r__data$23 ;
+    event_queue_w_addr <= \$521 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$517 ;
+    event_queue_w_data <= \$522 ;
+  always @(posedge aclk_clk)
+    event_queue_r0_b0 <= \r__data$33 ;
+  always @(posedge aclk_clk)
+    a0_valid <= \$523 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -4532,43 +4620,43 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a0_user <= alloc_user;
   always @(posedge aclk_clk)
-    a0_fits <= \$4 ;
+    a0_fits <= \$6 ;
   always @(posedge aclk_clk)
-    a1_valid <= \$518 ;
+    a1_valid <= \$524 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
     a1_user <= a0_user;
   always @(posedge aclk_clk)
-    a1_bad_pool <= \$5 ;
+    a1_bad_pool <= \$7 ;
   always @(posedge aclk_clk)
     a1_fits <= a0_fits;
   always @(posedge aclk_clk)
-    a1_in <= \$6 ;
+    a1_in <= \$8 ;
   always @(posedge aclk_clk)
-    a1_select <= \$519 ;
+    a1_select <= \$525 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$520 ;
+    x0_valid <= \$526 ;
   always @(posedge aclk_clk)
-    x0_select <= \$521 ;
+    x0_select <= \$527 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$522 ;
+    x1_valid <= \$528 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
     x1_user <= x0_user;
   always @(posedge aclk_clk)
-    x1_err <= \$15 ;
+    x1_err <= \$17 ;
   always @(posedge aclk_clk)
-    x1_select <= \$523 ;
+    x1_select <= \$529 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$524 ;
+    x2_valid <= \$530 ;
   always @(posedge aclk_clk)
-    x2_ok <= \$16 ;
+    x2_ok <= \$18 ;
   always @(posedge aclk_clk)
     x2_err <= x1_err;
   always @(posedge aclk_clk)
@@ -4578,45 +4666,45 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$525 ;
+    a2_valid <= \$531 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    event_seen <= \$526 ;
+    event_seen <= \$532 ;
   always @(posedge aclk_clk)
-    event_seen_prev <= \$527 ;
+    event_seen_prev <= \$533 ;
   always @(posedge aclk_clk)
-    event_has_fresh <= \$528 ;
+    event_has_fresh <= \$534 ;
   always @(posedge aclk_clk)
-    event_head <= \$529 ;
+    event_head <= \$535 ;
   always @(posedge aclk_clk)
-    event_fresh <= \$530 ;
+    event_fresh <= \$536 ;
   always @(posedge aclk_clk)
-    event_fresh_slot <= \$531 ;
+    \event_parity_addr$20  <= \$537 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$532 ;
+    a2_ring <= \$538 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
-    a2_ok <= \$29 ;
+    a2_ok <= \$31 ;
   always @(posedge aclk_clk)
-    a2_fail_err <= \$32 ;
+    a2_fail_err <= \$34 ;
   always @(posedge aclk_clk)
-    a2_from_fresh <= \$34 ;
+    a2_from_fresh <= \$36 ;
   always @(posedge aclk_clk)
-    a2_fresh_slot <= \$35 ;
+    a2_fresh_slot <= \$37 ;
   always @(posedge aclk_clk)
-    a3_restart_fresh <= \$42 ;
+    a3_restart_fresh <= \$44 ;
   always @(posedge aclk_clk)
-    a3_restart_head <= \$47 ;
+    a3_restart_head <= \$49 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$533 ;
+    a3_valid <= \$539 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
-    a3_err <= \$48 ;
+    a3_err <= \$50 ;
   always @(posedge aclk_clk)
     a3_pool <= a2_pool;
   always @(posedge aclk_clk)
@@ -4624,23 +4712,23 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a3_ring <= \$534 ;
+    a3_ring <= \$540 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
-    a3_sel_head <= \$51 ;
+    a3_sel_head <= \$53 ;
   always @(posedge aclk_clk)
-    a3_sel_last <= \$57 ;
+    a3_sel_last <= \$59 ;
   always @(posedge aclk_clk)
-    a3_sel_new <= \$64 ;
+    a3_sel_new <= \$66 ;
   always @(posedge aclk_clk)
-    a3_fail <= \$65 ;
+    a3_fail <= \$67 ;
   always @(posedge aclk_clk)
-    a3_sel_fresh <= \$67 ;
+    a3_sel_fresh <= \$69 ;
   always @(posedge aclk_clk)
-    a3_fwd_ok <= \$69 ;
+    a3_fwd_ok <= \$71 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$535 ;
+    a4_valid <= \$541 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -4650,13 +4738,13 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a4_user <= a3_user;
   always @(posedge aclk_clk)
-    a4_slot <= \$70 ;
+    a4_slot <= \$72 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$452 [5], \$433 [5], \$414 [5], \$395 [5] };
+    a4_tag <= { \$458 [5], \$439 [5], \$420 [5], \$401 [5] };
   always @(posedge aclk_clk)
     a4_snap <= fetched_snap;
   always @(posedge aclk_clk)
-    a5_valid <= \$536 ;
+    a5_valid <= \$542 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -4672,15 +4760,15 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a5_snap <= a4_snap;
   always @(posedge aclk_clk)
-    a5_addr <= \$71 ;
+    a5_addr <= \$73 ;
   always @(posedge aclk_clk)
-    a3_hit_a1 <= \$74 ;
+    a3_hit_a1 <= \$76 ;
   always @(posedge aclk_clk)
-    a3_older_hit <= \$83 ;
+    a3_older_hit <= \$85 ;
   always @(posedge aclk_clk)
-    a3_older_next <= \$90 ;
+    a3_older_next <= \$92 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$537 ;
+    f0_valid <= \$543 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -4692,11 +4780,11 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f0_tag <= free_tag;
   always @(posedge aclk_clk)
-    f0_hit <= \$97 ;
+    f0_hit <= \$99 ;
   always @(posedge aclk_clk)
     f1_contract <= 1'h0;
   always @(posedge aclk_clk)
-    f1_valid <= \$538 ;
+    f1_valid <= \$544 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -4712,81 +4800,81 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$539 ;
+    f1_same_second_eq0 <= \$545 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$540 ;
+    f1_same_second_eq3 <= \$546 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$541 ;
+    f1_same_second_eq6 <= \$547 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$542 ;
+    f1_same_second_eq9 <= \$548 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$543 ;
+    f1_same_second_eq12 <= \$549 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$544 ;
+    f1_same_second_eq15 <= \$550 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$545 ;
+    f1_same_second_eq18 <= \$551 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$546 ;
+    f1_same_second_eq21 <= \$552 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$547 ;
+    f1_same_second_eq24 <= \$553 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$548 ;
+    f1_same_second_eq27 <= \$554 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$549 ;
+    f1_same_second_eq30 <= \$555 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$550 ;
+    f1_same_third_eq0 <= \$556 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$551 ;
+    f1_same_third_eq3 <= \$557 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$552 ;
+    f1_same_third_eq6 <= \$558 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$553 ;
+    f1_same_third_eq9 <= \$559 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$554 ;
+    f1_same_third_eq12 <= \$560 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$555 ;
+    f1_same_third_eq15 <= \$561 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$556 ;
+    f1_same_third_eq18 <= \$562 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$557 ;
+    f1_same_third_eq21 <= \$563 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$558 ;
+    f1_same_third_eq24 <= \$564 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$559 ;
+    f1_same_third_eq27 <= \$565 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$560 ;
+    f1_same_third_eq30 <= \$566 ;
   always @(posedge aclk_clk)
     f1_hit <= f0_hit;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$120 [12];
+    f1_misaligned <= \$122 [12];
   always @(posedge aclk_clk)
-    f1_event_slot <= \$121 [5:0];
+    event_parity_addr <= \$123 [5:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$561 ;
+    f2_valid <= \$567 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
     f2_user <= f1_user;
   always @(posedge aclk_clk)
-    f2_pool <= \$123 ;
+    f2_pool <= \$125 ;
   always @(posedge aclk_clk)
-    f2_slot <= \$124 ;
+    f2_slot <= \$126 ;
   always @(posedge aclk_clk)
-    f2_in_pool <= \$125 ;
+    f2_in_pool <= \$127 ;
   always @(posedge aclk_clk)
     f2_in <= f1_hit;
   always @(posedge aclk_clk)
-    f2_err <= \$131 ;
+    f2_err <= \$133 ;
   always @(posedge aclk_clk)
-    f2_never_granted <= \$134 ;
+    f2_never_granted <= \$136 ;
   always @(posedge aclk_clk)
-    f2_same_second <= \$156 ;
+    f2_same_second <= \$158 ;
   always @(posedge aclk_clk)
-    f2_same_third <= \$178 ;
+    f2_same_third <= \$180 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$562 ;
+    f3_valid <= \$568 ;
   always @(posedge aclk_clk)
-    f3_go <= \$563 ;
+    f3_go <= \$569 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -4800,33 +4888,33 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge aclk_clk)
-    f3_next <= \$179 [3:0];
+    f3_next <= \$181 [3:0];
   always @(posedge aclk_clk)
-    f3_in <= \$180 ;
+    f3_in <= \$182 ;
   always @(posedge aclk_clk)
     f3_never_granted <= f2_never_granted;
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$461 [8];
+    f3_hit_a2 <= \$467 [8];
   always @(posedge aclk_clk)
-    f3_a2_tag_ok <= \$183 [4];
+    f3_a2_tag_ok <= \$185 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$465 [8];
+    f3_hit_a3 <= \$471 [8];
   always @(posedge aclk_clk)
-    f3_a3_tag_ok <= \$186 [4];
+    f3_a3_tag_ok <= \$188 [4];
   always @(posedge aclk_clk)
-    f3_older_next <= \$189 ;
+    f3_older_next <= \$191 ;
   always @(posedge aclk_clk)
-    f3_older_snap <= \$190 ;
+    f3_older_snap <= \$192 ;
   always @(posedge aclk_clk)
-    f3_rel_f3 <= \$191 ;
+    f3_rel_f3 <= \$193 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$564 ;
+    f3_quiet <= \$570 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$565 ;
+    f4_valid <= \$571 ;
   always @(posedge aclk_clk)
-    f4_go <= \$566 ;
+    f4_go <= \$572 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -4840,63 +4928,65 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$469 [8];
+    f4_hit_a1 <= \$475 [8];
   always @(posedge aclk_clk)
-    f4_a1_next <= \$199 [3:0];
+    f4_a1_next <= \$201 [3:0];
   always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
   always @(posedge aclk_clk)
-    f4_rest_held <= \$210 ;
+    f4_rest_held <= \$212 ;
   always @(posedge aclk_clk)
-    f4_rest_next <= \$220 ;
+    f4_rest_next <= \$222 ;
   always @(posedge aclk_clk)
-    f4_rest_snap <= \$224 ;
+    f4_rest_snap <= \$226 ;
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$567 ;
+    f4_by_a1 <= \$573 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$568 ;
+    f4_by_older <= \$574 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$569 ;
+    f4_by_mem <= \$575 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= \$245 [6];
+    f4_mem_ok <= \$247 [6];
   always @(posedge aclk_clk)
-    f2_flushed <= \$247 ;
+    f2_flushed <= \$249 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$250 ;
+    f3_flushed <= \$252 ;
   always @(posedge aclk_clk)
-    f4_live <= \$255 [0];
+    f4_live <= \$257 [0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$570 ;
+    f4_by_mem_live <= \$576 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$571 ;
+    f4_blocked <= \$577 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$259 [8];
+    f4_taken_a4 <= \$261 [8];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$262 [8];
+    f4_taken_a3 <= \$264 [8];
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    f4_raced <= \$269 [2];
+    f4_raced <= \$271 [2];
   always @(posedge aclk_clk)
-    event_push <= \$572 ;
+    f4_rows_event <= { \$275 , \$274 , \$273 , \$272  };
   always @(posedge aclk_clk)
-    event_queue_waddr <= \$573 ;
+    event_push <= \$578 ;
   always @(posedge aclk_clk)
-    event_pushed <= \$574 ;
+    event_queue_waddr <= \$579 ;
   always @(posedge aclk_clk)
-    event_popped <= \$575 ;
+    event_pushed <= \$580 ;
   always @(posedge aclk_clk)
-    event_count <= \$576 ;
+    event_popped <= \$581 ;
   always @(posedge aclk_clk)
-    event_at <= \$577 ;
+    event_count <= \$582 ;
   always @(posedge aclk_clk)
-    event_nonempty <= \$578 ;
+    event_at <= \$583 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$579 ;
+    event_nonempty <= \$584 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$580 ;
+    f5_valid <= \$585 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$249 ;
+    f5_ok <= \$586 ;
+  always @(posedge aclk_clk)
+    f5_err <= \$signal$260 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -4910,41 +5000,41 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$319 ;
+    f5_wparity <= \$325 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$323 [8];
+    a3_flip <= \$329 [8];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$324 ;
+    a3_released <= \$330 ;
   always @(posedge aclk_clk)
     a4_prev_held <= 1'h0;
   always @(posedge aclk_clk)
-    a4_released <= \$328 ;
+    a4_released <= \$334 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$333 ;
+    a5_overwrite <= \$339 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$581 ;
+    a6_valid <= \$587 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$582 ;
+    f6_valid <= \$588 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$583 ;
+    x3_valid <= \$589 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$584 ;
+    x4_valid <= \$590 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$585 ;
+    x5_valid <= \$591 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$586 ;
+    x6_valid <= \$592 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -5004,1026 +5094,979 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    grant_cpu_q <= \$587 ;
+    grant_cpu_q <= \$593 ;
   always @(posedge aclk_clk)
-    freed_cpu_q <= \$588 ;
+    freed_cpu_q <= \$594 ;
   always @(posedge aclk_clk)
-    flushed_cpu_q <= \$589 ;
+    flushed_cpu_q <= \$595 ;
   always @(posedge aclk_clk)
-    busy_0 <= \$590 ;
+    busy_0 <= \$596 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$591 ;
+    busy_6 <= \$597 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$592 ;
+    busy_12 <= \$598 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$593 ;
+    busy_18 <= \$599 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$594 ;
+    busy_24 <= \$600 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$595 ;
-  assign \$1  = alloc_port_size - 13'h1001;
-  assign \$2  = ~ \$1 [14];
-  assign \$4  = alloc_src | \$3 ;
-  assign \$5  = a0_pool >= 1'h1;
-  assign \$6  = ! a0_pool;
-  assign \$7  = ! a0_pool;
-  assign \$8  = a0_valid & \$7 ;
-  assign \$9  = \$8  & a0_fits;
-  assign \$10  = ! flush_port_pool;
-  assign \$11  = flush_port_valid & \$10 ;
-  assign \$12  = flush_src ? \port$2477$39 [1] : \$11 ;
-  assign \$13  = x0_pool >= 1'h1;
-  assign \$15  = \$13  ? 4'h2 : 4'h0;
-  assign \$16  = ! x1_err;
-  assign \$17  = event_fresh_slot - event_seen;
-  assign \$18  = ~ \$17 [7];
-  assign \$19  = event_take_fresh & \$18 ;
-  assign \$20  = event_fresh_slot + 1'h1;
-  assign \$21  = event_fresh_slot != 6'h3f;
-  assign \$22  = event_head == 6'h3f;
-  assign \$23  = event_head + 1'h1;
-  assign \$24  = \$22  ? 7'h00 : \$23 ;
-  assign \$25  = x0_select ? 7'h00 : event_fresh_next;
-  assign \$27  = event_has_fresh | event_nonempty;
-  assign \$28  = \$27  | x1_select;
-  assign \$29  = a1_select & \$28 ;
-  assign \$30  = a1_in & a1_fits;
-  assign \$31  = \$30  ? 4'h1 : 4'h3;
-  assign \$32  = a1_bad_pool ? 4'h2 : \$31 ;
-  assign \$33  = event_has_fresh | x1_select;
-  assign \$34  = a1_in & \$33 ;
-  assign \$35  = a1_in ? event_fresh_slot : 6'h00;
-  assign \$36  = a2_ok & a2_from_fresh;
-  assign \$37  = a1_in & x1_select;
-  assign \$38  = \$37  & a2_in;
-  assign \$39  = \$36  & \$38 ;
-  assign \$40  = a2_fresh_slot + 6'h3f;
-  assign \$41  = ~ \$40 [6];
-  assign \$42  = \$39  & \$41 ;
-  assign \$43  = ~ a2_from_fresh;
-  assign \$44  = a2_ok & \$43 ;
-  assign \$45  = a1_in & x1_select;
-  assign \$46  = \$45  & a2_in;
-  assign \$47  = \$44  ? \$46  : 1'h0;
-  assign \$48  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$49  = ~ a2_from_fresh;
-  assign \$50  = a2_ok & \$49 ;
-  assign \$51  = \$50  ? a2_in : 1'h0;
-  assign \$52  = a2_ok & a2_from_fresh;
-  assign \$53  = a2_fresh_slot - event_seen_prev;
-  assign \$54  = ~ \$53 [7];
-  assign \$56  = a2_in & \$55 ;
-  assign \$57  = \$52  ? \$56  : 1'h0;
-  assign \$58  = a2_ok & a2_from_fresh;
-  assign \$59  = a2_fresh_slot - event_seen_prev;
-  assign \$60  = ~ \$59 [7];
-  assign \$62  = ~ \$61 ;
-  assign \$63  = a2_in & \$62 ;
-  assign \$64  = \$58  ? \$63  : 1'h0;
-  assign \$65  = ~ a2_ok;
-  assign \$66  = a2_ok & a2_from_fresh;
-  assign \$67  = \$66  ? a2_in : 1'h0;
+    busy_30 <= \$601 ;
+  assign \$3  = alloc_port_size - 13'h1001;
+  assign \$4  = ~ \$3 [14];
+  assign \$6  = alloc_src | \$5 ;
+  assign \$7  = a0_pool >= 1'h1;
+  assign \$8  = ! a0_pool;
+  assign \$9  = ! a0_pool;
+  assign \$10  = a0_valid & \$9 ;
+  assign \$11  = \$10  & a0_fits;
+  assign \$12  = ! flush_port_pool;
+  assign \$13  = flush_port_valid & \$12 ;
+  assign \$14  = flush_src ? \port$2509$39 [1] : \$13 ;
+  assign \$15  = x0_pool >= 1'h1;
+  assign \$17  = \$15  ? 4'h2 : 4'h0;
+  assign \$18  = ! x1_err;
+  assign \$19  = \event_parity_addr$20  - event_seen;
+  assign \$20  = ~ \$19 [7];
+  assign \$21  = event_take_fresh & \$20 ;
+  assign \$22  = \event_parity_addr$20  + 1'h1;
+  assign \$23  = \event_parity_addr$20  != 6'h3f;
+  assign \$24  = event_head == 6'h3f;
+  assign \$25  = event_head + 1'h1;
+  assign \$26  = \$24  ? 7'h00 : \$25 ;
+  assign \$27  = x0_select ? 7'h00 : event_fresh_next;
+  assign \$29  = event_has_fresh | event_nonempty;
+  assign \$30  = \$29  | x1_select;
+  assign \$31  = a1_select & \$30 ;
+  assign \$32  = a1_in & a1_fits;
+  assign \$33  = \$32  ? 4'h1 : 4'h3;
+  assign \$34  = a1_bad_pool ? 4'h2 : \$33 ;
+  assign \$35  = event_has_fresh | x1_select;
+  assign \$36  = a1_in & \$35 ;
+  assign \$37  = a1_in ? \event_parity_addr$20  : 6'h00;
+  assign \$38  = a2_ok & a2_from_fresh;
+  assign \$39  = a1_in & x1_select;
+  assign \$40  = \$39  & a2_in;
+  assign \$41  = \$38  & \$40 ;
+  assign \$42  = a2_fresh_slot + 6'h3f;
+  assign \$43  = ~ \$42 [6];
+  assign \$44  = \$41  & \$43 ;
+  assign \$45  = ~ a2_from_fresh;
+  assign \$46  = a2_ok & \$45 ;
+  assign \$47  = a1_in & x1_select;
+  assign \$48  = \$47  & a2_in;
+  assign \$49  = \$46  ? \$48  : 1'h0;
+  assign \$50  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$51  = ~ a2_from_fresh;
+  assign \$52  = a2_ok & \$51 ;
+  assign \$53  = \$52  ? a2_in : 1'h0;
+  assign \$54  = a2_ok & a2_from_fresh;
+  assign \$55  = a2_fresh_slot - event_seen_prev;
+  assign \$56  = ~ \$55 [7];
+  assign \$58  = a2_in & \$57 ;
+  assign \$59  = \$54  ? \$58  : 1'h0;
+  assign \$60  = a2_ok & a2_from_fresh;
+  assign \$61  = a2_fresh_slot - event_seen_prev;
+  assign \$62  = ~ \$61 [7];
+  assign \$64  = ~ \$63 ;
+  assign \$65  = a2_in & \$64 ;
+  assign \$66  = \$60  ? \$65  : 1'h0;
+  assign \$67  = ~ a2_ok;
   assign \$68  = a2_ok & a2_from_fresh;
-  assign \$70  = a3_ok ? { \$373 , \$369 , \$365 , \$361 , \$357 , \$353  } : 6'h00;
-  assign \$71  = a4_ok ? grant_addr : 32'd0;
-  assign \$73  = \$72  & event_queue_r0_b0[7];
-  assign \$74  = a3_restart_fresh | \$73 ;
-  assign \$75  = a4_valid & a4_ok;
-  assign \$76  = { \$75 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$77  = ~ \$76 ;
-  assign \$78  = \$77  + 1'h1;
-  assign \$79  = a5_valid & a5_ok;
-  assign \$80  = { \$79 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$81  = ~ \$80 ;
-  assign \$82  = \$81  + 1'h1;
-  assign \$83  = \$78 [8] | \$82 [8];
-  assign \$84  = a4_valid & a4_ok;
-  assign \$85  = { \$84 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$86  = ~ \$85 ;
-  assign \$87  = \$86  + 1'h1;
-  assign \$88  = a4_tag + 1'h1;
-  assign \$89  = a5_tag + 1'h1;
-  assign \$90  = \$87 [8] ? \$88 [3:0] : \$89 [3:0];
-  assign \$91  = free_port_addr - 32'd2147483648;
-  assign \$92  = ~ \$91 [32];
-  assign \$93  = free_port_addr - 32'd2147745792;
+  assign \$69  = \$68  ? a2_in : 1'h0;
+  assign \$70  = a2_ok & a2_from_fresh;
+  assign \$72  = a3_ok ? { \$379 , \$375 , \$371 , \$367 , \$363 , \$359  } : 6'h00;
+  assign \$73  = a4_ok ? grant_addr : 32'd0;
+  assign \$75  = \$74  & event_queue_r0_b0[7];
+  assign \$76  = a3_restart_fresh | \$75 ;
+  assign \$77  = a4_valid & a4_ok;
+  assign \$78  = { \$77 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$79  = ~ \$78 ;
+  assign \$80  = \$79  + 1'h1;
+  assign \$81  = a5_valid & a5_ok;
+  assign \$82  = { \$81 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$83  = ~ \$82 ;
+  assign \$84  = \$83  + 1'h1;
+  assign \$85  = \$80 [8] | \$84 [8];
+  assign \$86  = a4_valid & a4_ok;
+  assign \$87  = { \$86 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$88  = ~ \$87 ;
+  assign \$89  = \$88  + 1'h1;
+  assign \$90  = a4_tag + 1'h1;
+  assign \$91  = a5_tag + 1'h1;
+  assign \$92  = \$89 [8] ? \$90 [3:0] : \$91 [3:0];
+  assign \$93  = free_port_addr - 32'd2147483648;
   assign \$94  = ~ \$93 [32];
-  assign \$96  = \$92  & \$95 ;
-  assign \$97  = free_src ? \port$2477$39 [0] : \$96 ;
-  assign \$98  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$99  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$100  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$101  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$102  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$103  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$104  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$105  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$106  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$107  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$108  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$109  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$110  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$111  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$112  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$113  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$114  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$115  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$116  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$117  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$118  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$119  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$120  = f0_addr[11:0] + 12'hfff;
-  assign \$121  = f0_addr[31:12] - 20'h80000;
-  assign \$123  = f1_oor ? f1_oor_pool : 1'h0;
-  assign \$124  = f1_hit ? f1_event_slot : 6'h00;
-  assign \$125  = f1_oor | f1_hit;
-  assign \$126  = ~ f1_hit;
-  assign \$127  = f1_oor | \$126 ;
-  assign \$128  = f1_hit & f1_misaligned;
-  assign \$129  = f1_contract ? 4'h8 : 4'h0;
-  assign \$130  = \$128  ? 4'h5 : \$129 ;
-  assign \$131  = \$127  ? 4'h4 : \$130 ;
-  assign \$132  = f1_event_slot - event_fresh;
-  assign \$133  = ~ \$132 [7];
-  assign \$134  = f1_hit & \$133 ;
-  assign \$135  = ~ f1_same_second_eq0;
-  assign \$136  = ~ f1_same_second_eq3;
-  assign \$137  = \$135  | \$136 ;
-  assign \$138  = ~ f1_same_second_eq6;
-  assign \$139  = ~ f1_same_second_eq9;
-  assign \$140  = \$138  | \$139 ;
-  assign \$141  = \$137  | \$140 ;
-  assign \$142  = ~ f1_same_second_eq12;
-  assign \$143  = ~ f1_same_second_eq15;
-  assign \$144  = \$142  | \$143 ;
-  assign \$145  = ~ f1_same_second_eq18;
-  assign \$146  = ~ f1_same_second_eq21;
-  assign \$147  = \$145  | \$146 ;
-  assign \$148  = \$144  | \$147 ;
-  assign \$149  = \$141  | \$148 ;
-  assign \$150  = ~ f1_same_second_eq24;
-  assign \$151  = ~ f1_same_second_eq27;
-  assign \$152  = \$150  | \$151 ;
-  assign \$153  = ~ f1_same_second_eq30;
+  assign \$95  = free_port_addr - 32'd2147745792;
+  assign \$96  = ~ \$95 [32];
+  assign \$98  = \$94  & \$97 ;
+  assign \$99  = free_src ? \port$2509$39 [0] : \$98 ;
+  assign \$100  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$101  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$102  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$103  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$104  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$105  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$106  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$107  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$108  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$109  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$110  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$111  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$112  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$113  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$114  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$115  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$116  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$117  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$118  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$119  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$120  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$121  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$122  = f0_addr[11:0] + 12'hfff;
+  assign \$123  = f0_addr[31:12] - 20'h80000;
+  assign \$125  = f1_oor ? f1_oor_pool : 1'h0;
+  assign \$126  = f1_hit ? event_parity_addr : 6'h00;
+  assign \$127  = f1_oor | f1_hit;
+  assign \$128  = ~ f1_hit;
+  assign \$129  = f1_oor | \$128 ;
+  assign \$130  = f1_hit & f1_misaligned;
+  assign \$131  = f1_contract ? 4'h8 : 4'h0;
+  assign \$132  = \$130  ? 4'h5 : \$131 ;
+  assign \$133  = \$129  ? 4'h4 : \$132 ;
+  assign \$134  = event_parity_addr - event_fresh;
+  assign \$135  = ~ \$134 [7];
+  assign \$136  = f1_hit & \$135 ;
+  assign \$137  = ~ f1_same_second_eq0;
+  assign \$138  = ~ f1_same_second_eq3;
+  assign \$139  = \$137  | \$138 ;
+  assign \$140  = ~ f1_same_second_eq6;
+  assign \$141  = ~ f1_same_second_eq9;
+  assign \$142  = \$140  | \$141 ;
+  assign \$143  = \$139  | \$142 ;
+  assign \$144  = ~ f1_same_second_eq12;
+  assign \$145  = ~ f1_same_second_eq15;
+  assign \$146  = \$144  | \$145 ;
+  assign \$147  = ~ f1_same_second_eq18;
+  assign \$148  = ~ f1_same_second_eq21;
+  assign \$149  = \$147  | \$148 ;
+  assign \$150  = \$146  | \$149 ;
+  assign \$151  = \$143  | \$150 ;
+  assign \$152  = ~ f1_same_second_eq24;
+  assign \$153  = ~ f1_same_second_eq27;
   assign \$154  = \$152  | \$153 ;
-  assign \$155  = \$149  | \$154 ;
-  assign \$156  = ~ \$155 ;
-  assign \$157  = ~ f1_same_third_eq0;
-  assign \$158  = ~ f1_same_third_eq3;
-  assign \$159  = \$157  | \$158 ;
-  assign \$160  = ~ f1_same_third_eq6;
-  assign \$161  = ~ f1_same_third_eq9;
-  assign \$162  = \$160  | \$161 ;
-  assign \$163  = \$159  | \$162 ;
-  assign \$164  = ~ f1_same_third_eq12;
-  assign \$165  = ~ f1_same_third_eq15;
-  assign \$166  = \$164  | \$165 ;
-  assign \$167  = ~ f1_same_third_eq18;
-  assign \$168  = ~ f1_same_third_eq21;
-  assign \$169  = \$167  | \$168 ;
-  assign \$170  = \$166  | \$169 ;
-  assign \$171  = \$163  | \$170 ;
-  assign \$172  = ~ f1_same_third_eq24;
-  assign \$173  = ~ f1_same_third_eq27;
-  assign \$174  = \$172  | \$173 ;
-  assign \$175  = ~ f1_same_third_eq30;
+  assign \$155  = ~ f1_same_second_eq30;
+  assign \$156  = \$154  | \$155 ;
+  assign \$157  = \$151  | \$156 ;
+  assign \$158  = ~ \$157 ;
+  assign \$159  = ~ f1_same_third_eq0;
+  assign \$160  = ~ f1_same_third_eq3;
+  assign \$161  = \$159  | \$160 ;
+  assign \$162  = ~ f1_same_third_eq6;
+  assign \$163  = ~ f1_same_third_eq9;
+  assign \$164  = \$162  | \$163 ;
+  assign \$165  = \$161  | \$164 ;
+  assign \$166  = ~ f1_same_third_eq12;
+  assign \$167  = ~ f1_same_third_eq15;
+  assign \$168  = \$166  | \$167 ;
+  assign \$169  = ~ f1_same_third_eq18;
+  assign \$170  = ~ f1_same_third_eq21;
+  assign \$171  = \$169  | \$170 ;
+  assign \$172  = \$168  | \$171 ;
+  assign \$173  = \$165  | \$172 ;
+  assign \$174  = ~ f1_same_third_eq24;
+  assign \$175  = ~ f1_same_third_eq27;
   assign \$176  = \$174  | \$175 ;
-  assign \$177  = \$171  | \$176 ;
-  assign \$178  = ~ \$177 ;
-  assign \$179  = f2_tag + 1'h1;
-  assign \$180  = ! f2_pool;
-  assign \$181  = a4_tag ^ f2_tag;
-  assign \$182  = ~ \$181 ;
-  assign \$183  = \$182  + 1'h1;
-  assign \$184  = a5_tag ^ f2_tag;
-  assign \$185  = ~ \$184 ;
-  assign \$186  = \$185  + 1'h1;
-  assign \$187  = a4_tag + 1'h1;
-  assign \$188  = a5_tag + 1'h1;
-  assign \$189  = \$461 [8] ? \$187 [3:0] : \$188 [3:0];
-  assign \$190  = \$461 [8] ? a4_snap : a5_snap;
-  assign \$191  = f2_same_third & f5_ok;
-  assign \$192  = ~ \$461 [8];
-  assign \$193  = \$signal$188  & \$192 ;
-  assign \$194  = ~ \$465 [8];
-  assign \$195  = \$193  & \$194 ;
-  assign \$196  = f2_same_third & f5_ok;
-  assign \$197  = ~ \$196 ;
-  assign \$198  = \$195  & \$197 ;
-  assign \$199  = a4_tag + 1'h1;
-  assign \$200  = ~ f3_never_granted;
-  assign \$201  = ~ rel_f2;
-  assign \$202  = ~ f3_rel_f3;
-  assign \$204  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$205  = \$203  & \$204 ;
-  assign \$206  = \$202  & \$205 ;
-  assign \$207  = f3_hit_a3 | \$206 ;
-  assign \$208  = \$201  & \$207 ;
-  assign \$209  = f3_hit_a2 | \$208 ;
-  assign \$210  = \$200  & \$209 ;
-  assign \$211  = f3_hit_a2 | f3_hit_a3;
-  assign \$213  = \$212  & event_grant_r0_b0[1];
-  assign \$215  = \$214  & event_grant_r0_b0[2];
-  assign \$217  = \$216  & event_grant_r0_b0[3];
-  assign \$219  = \$218  & event_grant_r0_b0[4];
-  assign \$220  = \$211  ? f3_older_next : { \$219 , \$217 , \$215 , \$213  };
-  assign \$221  = f3_hit_a2 | f3_hit_a3;
-  assign \$223  = \$222  & event_grant_r0_b0[0];
-  assign \$224  = \$221  ? f3_older_snap : \$223 ;
-  assign \$225  = f3_go & \$469 [8];
-  assign \$226  = a4_tag ^ f3_tag;
-  assign \$227  = ~ \$226 ;
-  assign \$228  = \$227  + 1'h1;
-  assign \$229  = \$225  & \$228 [4];
-  assign \$230  = ~ f3_never_granted;
-  assign \$231  = f3_go & \$230 ;
-  assign \$232  = ~ rel_f2;
-  assign \$233  = \$232  & f3_hit_a3;
-  assign \$234  = f3_hit_a2 | \$233 ;
-  assign \$235  = \$231  & \$234 ;
-  assign \$236  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$237  = \$235  & \$236 ;
-  assign \$238  = ~ rel_f2;
-  assign \$239  = f3_quiet & \$238 ;
-  assign \$240  = \$239  ? f3_in : 1'h0;
-  assign \$241  = ~ f3_never_granted;
-  assign \$243  = { \$242 , event_parity_r0_b0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_next };
-  assign \$244  = ~ \$243 ;
-  assign \$245  = \$244  + 1'h1;
-  assign \$246  = x1_select & f1_hit;
-  assign \$248  = x1_select & f2_in;
-  assign \$250  = f2_flushed | \$249 ;
-  assign \$251  = x1_select | x0_select;
-  assign \$252  = ~ \$251 ;
-  assign \$253  = f3_flushed ? 2'h0 : 2'h3;
-  assign \$254  = { 1'h0, \$252  } & \$253 ;
-  assign \$255  = { 1'h0, f3_in } & \$254 ;
-  assign \$256  = \$469 [8] | released_f1;
-  assign \$257  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$258  = ~ \$257 ;
-  assign \$259  = \$258  + 1'h1;
-  assign \$260  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$261  = ~ \$260 ;
-  assign \$262  = \$261  + 1'h1;
-  assign \$263  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$264  = ~ \$263 ;
-  assign \$265  = \$264  + 1'h1;
-  assign \$266  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$267  = ~ \$266 ;
-  assign \$268  = \$267  + 1'h1;
-  assign \$269  = { \$268 [8], \$265 [8] } + 2'h3;
-  assign \$270  = ~ f4_blocked;
-  assign \$271  = \$270  & f4_by_older;
-  assign \$272  = f4_by_a1 | \$271 ;
-  assign \$273  = f4_live & \$272 ;
-  assign \$274  = ~ f4_blocked;
-  assign \$275  = \$274  & f4_by_mem_live;
-  assign \$276  = \$275  & f4_mem_ok;
-  assign \$277  = \$273  | \$276 ;
-  assign \$278  = ~ f4_blocked;
-  assign \$279  = \$278  & f4_by_older;
-  assign \$280  = f4_by_a1 | \$279 ;
-  assign \$281  = f4_live & \$280 ;
-  assign \$282  = ~ f4_blocked;
-  assign \$283  = \$282  & f4_by_mem_live;
-  assign \$284  = \$283  & f4_mem_ok;
-  assign \$285  = \$281  | \$284 ;
-  assign \$286  = event_queue_waddr == 6'h3f;
-  assign \$287  = event_queue_waddr + 1'h1;
-  assign \$288  = \$286  ? 7'h00 : \$287 ;
-  assign \$289  = event_pushed == event_popped;
-  assign \$290  = event_pushed ? 7'h01 : 7'h7f;
-  assign \$291  = \$289  ? 7'h00 : \$290 ;
-  assign \$292  = $signed({ 1'h0, event_count }) + $signed(\$291 );
-  assign \$293  = ! event_pushed;
-  assign \$294  = ! event_popped;
-  assign \$295  = \$293  & \$294 ;
-  assign \$296  = event_pop ? event_at[1] : event_at[0];
-  assign \$297  = ~ \$296 ;
-  assign \$298  = event_push | \$297 ;
+  assign \$177  = ~ f1_same_third_eq30;
+  assign \$178  = \$176  | \$177 ;
+  assign \$179  = \$173  | \$178 ;
+  assign \$180  = ~ \$179 ;
+  assign \$181  = f2_tag + 1'h1;
+  assign \$182  = ! f2_pool;
+  assign \$183  = a4_tag ^ f2_tag;
+  assign \$184  = ~ \$183 ;
+  assign \$185  = \$184  + 1'h1;
+  assign \$186  = a5_tag ^ f2_tag;
+  assign \$187  = ~ \$186 ;
+  assign \$188  = \$187  + 1'h1;
+  assign \$189  = a4_tag + 1'h1;
+  assign \$190  = a5_tag + 1'h1;
+  assign \$191  = \$467 [8] ? \$189 [3:0] : \$190 [3:0];
+  assign \$192  = \$467 [8] ? a4_snap : a5_snap;
+  assign \$193  = f2_same_third & f5_ok;
+  assign \$194  = ~ \$467 [8];
+  assign \$195  = \$signal$198  & \$194 ;
+  assign \$196  = ~ \$471 [8];
+  assign \$197  = \$195  & \$196 ;
+  assign \$198  = f2_same_third & f5_ok;
+  assign \$199  = ~ \$198 ;
+  assign \$200  = \$197  & \$199 ;
+  assign \$201  = a4_tag + 1'h1;
+  assign \$202  = ~ f3_never_granted;
+  assign \$203  = ~ rel_f2;
+  assign \$204  = ~ f3_rel_f3;
+  assign \$206  = event_parity_r0 == event_grant_r0_b0[0];
+  assign \$207  = \$205  & \$206 ;
+  assign \$208  = \$204  & \$207 ;
+  assign \$209  = f3_hit_a3 | \$208 ;
+  assign \$210  = \$203  & \$209 ;
+  assign \$211  = f3_hit_a2 | \$210 ;
+  assign \$212  = \$202  & \$211 ;
+  assign \$213  = f3_hit_a2 | f3_hit_a3;
+  assign \$215  = \$214  & event_grant_r0_b0[1];
+  assign \$217  = \$216  & event_grant_r0_b0[2];
+  assign \$219  = \$218  & event_grant_r0_b0[3];
+  assign \$221  = \$220  & event_grant_r0_b0[4];
+  assign \$222  = \$213  ? f3_older_next : { \$221 , \$219 , \$217 , \$215  };
+  assign \$223  = f3_hit_a2 | f3_hit_a3;
+  assign \$225  = \$224  & event_grant_r0_b0[0];
+  assign \$226  = \$223  ? f3_older_snap : \$225 ;
+  assign \$227  = f3_go & \$475 [8];
+  assign \$228  = a4_tag ^ f3_tag;
+  assign \$229  = ~ \$228 ;
+  assign \$230  = \$229  + 1'h1;
+  assign \$231  = \$227  & \$230 [4];
+  assign \$232  = ~ f3_never_granted;
+  assign \$233  = f3_go & \$232 ;
+  assign \$234  = ~ rel_f2;
+  assign \$235  = \$234  & f3_hit_a3;
+  assign \$236  = f3_hit_a2 | \$235 ;
+  assign \$237  = \$233  & \$236 ;
+  assign \$238  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$239  = \$237  & \$238 ;
+  assign \$240  = ~ rel_f2;
+  assign \$241  = f3_quiet & \$240 ;
+  assign \$242  = \$241  ? f3_in : 1'h0;
+  assign \$243  = ~ f3_never_granted;
+  assign \$245  = { \$244 , event_parity_r0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_next };
+  assign \$246  = ~ \$245 ;
+  assign \$247  = \$246  + 1'h1;
+  assign \$248  = x1_select & f1_hit;
+  assign \$250  = x1_select & f2_in;
+  assign \$252  = f2_flushed | \$251 ;
+  assign \$253  = x1_select | x0_select;
+  assign \$254  = ~ \$253 ;
+  assign \$255  = f3_flushed ? 2'h0 : 2'h3;
+  assign \$256  = { 1'h0, \$254  } & \$255 ;
+  assign \$257  = { 1'h0, f3_in } & \$256 ;
+  assign \$258  = \$475 [8] | released_f1;
+  assign \$259  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$260  = ~ \$259 ;
+  assign \$261  = \$260  + 1'h1;
+  assign \$262  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$263  = ~ \$262 ;
+  assign \$264  = \$263  + 1'h1;
+  assign \$265  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$266  = ~ \$265 ;
+  assign \$267  = \$266  + 1'h1;
+  assign \$268  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$269  = ~ \$268 ;
+  assign \$270  = \$269  + 1'h1;
+  assign \$271  = { \$270 [8], \$267 [8] } + 2'h3;
+  assign \$272  = ! f3_slot[5:4];
+  assign \$273  = f3_slot[5:4] == 1'h1;
+  assign \$274  = f3_slot[5:4] == 2'h2;
+  assign \$275  = f3_slot[5:4] == 2'h3;
+  assign \$276  = ~ f4_blocked;
+  assign \$277  = \$276  & f4_by_older;
+  assign \$278  = f4_by_a1 | \$277 ;
+  assign \$279  = f4_live & \$278 ;
+  assign \$280  = ~ f4_blocked;
+  assign \$281  = \$280  & f4_by_mem_live;
+  assign \$282  = \$281  & f4_mem_ok;
+  assign \$283  = \$279  | \$282 ;
+  assign \$284  = ~ f4_blocked;
+  assign \$285  = \$284  & f4_by_older;
+  assign \$286  = f4_by_a1 | \$285 ;
+  assign \$287  = f4_live & \$286 ;
+  assign \$288  = ~ f4_blocked;
+  assign \$289  = \$288  & f4_by_mem_live;
+  assign \$290  = \$289  & f4_mem_ok;
+  assign \$291  = \$287  | \$290 ;
+  assign \$292  = event_queue_waddr == 6'h3f;
+  assign \$293  = event_queue_waddr + 1'h1;
+  assign \$294  = \$292  ? 7'h00 : \$293 ;
+  assign \$295  = event_pushed == event_popped;
+  assign \$296  = event_pushed ? 7'h01 : 7'h7f;
+  assign \$297  = \$295  ? 7'h00 : \$296 ;
+  assign \$298  = $signed({ 1'h0, event_count }) + $signed(\$297 );
   assign \$299  = ! event_pushed;
+  assign \$300  = ! event_popped;
   assign \$301  = \$299  & \$300 ;
-  assign \$302  = event_count == 2'h3;
-  assign \$303  = event_pop ? event_at[2] : event_at[1];
-  assign \$304  = ~ \$303 ;
-  assign \$305  = event_push | \$304 ;
-  assign \$307  = ! event_popped;
-  assign \$308  = \$306  & \$307 ;
-  assign \$309  = event_pop ? event_at[0] : 1'h0;
+  assign \$302  = event_pop ? event_at[1] : event_at[0];
+  assign \$303  = ~ \$302 ;
+  assign \$304  = event_push | \$303 ;
+  assign \$305  = ! event_pushed;
+  assign \$307  = \$305  & \$306 ;
+  assign \$308  = event_count == 2'h3;
+  assign \$309  = event_pop ? event_at[2] : event_at[1];
   assign \$310  = ~ \$309 ;
   assign \$311  = event_push | \$310 ;
+  assign \$313  = ! event_popped;
   assign \$314  = \$312  & \$313 ;
-  assign \$315  = event_pop ? event_at[1] : event_at[0];
+  assign \$315  = event_pop ? event_at[0] : 1'h0;
   assign \$316  = ~ \$315 ;
   assign \$317  = event_push | \$316 ;
-  assign \$318  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
-  assign \$319  = ~ \$318 ;
-  assign \$320  = f5_wrote & a2_ring;
-  assign \$321  = { \$320 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$320  = \$318  & \$319 ;
+  assign \$321  = event_pop ? event_at[1] : event_at[0];
   assign \$322  = ~ \$321 ;
-  assign \$323  = \$322  + 1'h1;
-  assign \$324  = \release  & f4_taken_a2;
-  assign \$325  = a3_ring & a3_lapped;
-  assign \$327  = \release  & f4_taken_a3;
-  assign \$328  = a3_released | \$327 ;
-  assign \$329  = ~ a4_released;
-  assign \$330  = a4_prev_held & \$329 ;
-  assign \$331  = \release  & f4_taken_a4;
-  assign \$332  = ~ \$331 ;
-  assign \$333  = \$330  & \$332 ;
-  assign \$334  = a5_valid & alloc_src_d5;
-  assign \$335  = f5_valid & free_info_d5[0];
-  assign \$336  = x5_valid & flush_src_d5;
-  assign \$337  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, event_push };
-  assign \$338  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$339  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
-  assign \$340  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
-  assign \$341  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_blocked };
-  assign \$342  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
-  assign \$343  = event_grant_w_data[4:1] + 1'h1;
-  assign \$344  = event_has_fresh | x1_select;
-  assign event_take_fresh = a1_select & \$344 ;
-  assign \$345  = ~ x1_select;
-  assign \$346  = a1_select & \$345 ;
-  assign \$347  = ~ event_has_fresh;
-  assign \$348  = \$346  & \$347 ;
-  assign event_pop = \$348  & event_nonempty;
-  assign \$349  = event_fresh_slot + 1'h1;
-  assign \$350  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$352  = \$351  & event_queue_r0_b0[0];
-  assign \$353  = \$350  | \$352 ;
-  assign \$354  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$356  = \$355  & event_queue_r0_b0[1];
-  assign \$357  = \$354  | \$356 ;
-  assign \$358  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$360  = \$359  & event_queue_r0_b0[2];
-  assign \$361  = \$358  | \$360 ;
-  assign \$362  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$364  = \$363  & event_queue_r0_b0[3];
-  assign \$365  = \$362  | \$364 ;
-  assign \$366  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$368  = \$367  & event_queue_r0_b0[4];
-  assign \$369  = \$366  | \$368 ;
-  assign \$370  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$372  = \$371  & event_queue_r0_b0[5];
-  assign \$373  = \$370  | \$372 ;
-  assign \$374  = a3_sel_fresh & event_parity_r1_b0;
-  assign \$376  = \$375  & event_queue_r0_b0[6];
-  assign fetched_snap = \$374  | \$376 ;
-  assign \$377  = a3_hit_a1 | a3_older_hit;
-  assign \$378  = ~ \$377 ;
-  assign \$379  = a3_sel_new & \$378 ;
-  assign \$382  = a3_hit_a1 | a3_older_hit;
-  assign \$383  = ~ \$382 ;
-  assign \$384  = \$381  & \$383 ;
-  assign \$385  = \$384  & event_grant_r1_b0[1];
-  assign \$387  = \$386  & event_queue_r0_b0[8];
-  assign \$388  = a3_fwd_ok & a3_hit_a1;
-  assign \$389  = a4_tag + 1'h1;
-  assign \$390  = \$388  & \$389 [0];
-  assign \$391  = a3_fwd_ok & a3_older_hit;
-  assign \$392  = ~ a3_hit_a1;
-  assign \$393  = \$391  & \$392 ;
-  assign \$394  = \$393  & a3_older_next[0];
-  assign \$395  = { \$394 , \$390 , \$387 , \$385 , \$380  } + 5'h1f;
-  assign \$396  = a3_hit_a1 | a3_older_hit;
-  assign \$397  = ~ \$396 ;
-  assign \$398  = a3_sel_new & \$397 ;
-  assign \$401  = a3_hit_a1 | a3_older_hit;
+  assign \$323  = event_push | \$322 ;
+  assign \$324  = f4_hit_a1 ? f4_a1_snap : f4_rest_snap;
+  assign \$325  = ~ \$324 ;
+  assign \$326  = f5_wrote & a2_ring;
+  assign \$327  = { \$326 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$328  = ~ \$327 ;
+  assign \$329  = \$328  + 1'h1;
+  assign \$330  = \release  & f4_taken_a2;
+  assign \$331  = a3_ring & a3_lapped;
+  assign \$333  = \release  & f4_taken_a3;
+  assign \$334  = a3_released | \$333 ;
+  assign \$335  = ~ a4_released;
+  assign \$336  = a4_prev_held & \$335 ;
+  assign \$337  = \release  & f4_taken_a4;
+  assign \$338  = ~ \$337 ;
+  assign \$339  = \$336  & \$338 ;
+  assign \$340  = a5_valid & alloc_src_d5;
+  assign \$341  = f5_valid & free_info_d5[0];
+  assign \$342  = x5_valid & flush_src_d5;
+  assign \$343  = | { x0_select, x0_valid, a1_select, a1_valid, a0_valid, event_push };
+  assign \$344  = | { a3_valid, a2_ring, a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$345  = | { f2_valid, f1_valid, f0_valid, a5_valid, a4_valid, a3_ring };
+  assign \$346  = | { f4_go, f4_valid, f3_quiet, f5_ok, f3_go, f3_valid };
+  assign \$347  = | { f4_by_mem_live, f5_valid, f4_by_mem, f4_by_older, f4_by_a1, f4_blocked };
+  assign \$348  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid, a6_valid };
+  assign \$349  = event_grant_w_data[4:1] + 1'h1;
+  assign \w__en$334  = event_parity_wen & f4_rows_event[0];
+  assign \w__en$342  = event_parity_wen & f4_rows_event[1];
+  assign \w__en$347  = event_parity_wen & f4_rows_event[2];
+  assign \w__en$352  = event_parity_wen & f4_rows_event[3];
+  assign \$350  = event_has_fresh | x1_select;
+  assign event_take_fresh = a1_select & \$350 ;
+  assign \$351  = ~ x1_select;
+  assign \$352  = a1_select & \$351 ;
+  assign \$353  = ~ event_has_fresh;
+  assign \$354  = \$352  & \$353 ;
+  assign event_pop = \$354  & event_nonempty;
+  assign \$355  = \event_parity_addr$20  + 1'h1;
+  assign \$356  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$358  = \$357  & event_queue_r0_b0[0];
+  assign \$359  = \$356  | \$358 ;
+  assign \$360  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$362  = \$361  & event_queue_r0_b0[1];
+  assign \$363  = \$360  | \$362 ;
+  assign \$364  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$366  = \$365  & event_queue_r0_b0[2];
+  assign \$367  = \$364  | \$366 ;
+  assign \$368  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$370  = \$369  & event_queue_r0_b0[3];
+  assign \$371  = \$368  | \$370 ;
+  assign \$372  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$374  = \$373  & event_queue_r0_b0[4];
+  assign \$375  = \$372  | \$374 ;
+  assign \$376  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$378  = \$377  & event_queue_r0_b0[5];
+  assign \$379  = \$376  | \$378 ;
+  assign \$380  = a3_sel_fresh & event_parity_r1;
+  assign \$382  = \$381  & event_queue_r0_b0[6];
+  assign fetched_snap = \$380  | \$382 ;
+  assign \$383  = a3_hit_a1 | a3_older_hit;
+  assign \$384  = ~ \$383 ;
+  assign \$385  = a3_sel_new & \$384 ;
+  assign \$388  = a3_hit_a1 | a3_older_hit;
+  assign \$389  = ~ \$388 ;
+  assign \$390  = \$387  & \$389 ;
+  assign \$391  = \$390  & event_grant_r1_b0[1];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$511  = event_grant_wen;
-    if (aclk_rst) begin
-      \$511  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$512  = event_grant_w_addr;
-    if (event_grant_wen) begin
-      \$512  = { \$373 , \$369 , \$365 , \$361 , \$357 , \$353  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$513  = event_grant_w_data;
-    if (event_grant_wen) begin
-      \$513  = event_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$514  = event_queue_wen;
-    if (aclk_rst) begin
-      \$514  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$515  = event_queue_w_addr;
-    if (event_queue_wen) begin
-      \$515  = event_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$516  = event_queue_w_data;
-    if (event_queue_wen) begin
-      \$516  = event_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$517  = alloc_valid;
+    \$517  = event_grant_wen;
     if (aclk_rst) begin
       \$517  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$518  = a0_valid;
-    if (aclk_rst) begin
-      \$518  = 1'h0;
+    \$518  = event_grant_w_addr;
+    if (event_grant_wen) begin
+      \$518  = { \$379 , \$375 , \$371 , \$367 , \$363 , \$359  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$519  = \$9 ;
-    if (aclk_rst) begin
-      \$519  = 1'h0;
+    \$519  = event_grant_w_data;
+    if (event_grant_wen) begin
+      \$519  = event_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$520  = flush_valid;
+    \$520  = event_queue_wen;
     if (aclk_rst) begin
       \$520  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$521  = \$12 ;
-    if (aclk_rst) begin
-      \$521  = 1'h0;
+    \$521  = event_queue_w_addr;
+    if (event_queue_wen) begin
+      \$521  = event_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$522  = x0_valid;
-    if (aclk_rst) begin
-      \$522  = 1'h0;
+    \$522  = event_queue_w_data;
+    if (event_queue_wen) begin
+      \$522  = event_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$523  = x0_select;
+    \$523  = alloc_valid;
     if (aclk_rst) begin
       \$523  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$524  = x1_valid;
+    \$524  = a0_valid;
     if (aclk_rst) begin
       \$524  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$525  = a1_valid;
+    \$525  = \$11 ;
     if (aclk_rst) begin
       \$525  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$526  = event_seen;
-    if (\$19 ) begin
-      \$526  = \$20 ;
-    end
+    \$526  = flush_valid;
     if (aclk_rst) begin
-      \$526  = 7'h00;
+      \$526  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$527  = event_seen;
+    \$527  = \$14 ;
     if (aclk_rst) begin
-      \$527  = 7'h00;
+      \$527  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$528  = event_has_fresh;
+    \$528  = x0_valid;
+    if (aclk_rst) begin
+      \$528  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$529  = x0_select;
+    if (aclk_rst) begin
+      \$529  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$530  = x1_valid;
+    if (aclk_rst) begin
+      \$530  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$531  = a1_valid;
+    if (aclk_rst) begin
+      \$531  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$532  = event_seen;
+    if (\$21 ) begin
+      \$532  = \$22 ;
+    end
+    if (aclk_rst) begin
+      \$532  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$533  = event_seen;
+    if (aclk_rst) begin
+      \$533  = 7'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$534  = event_has_fresh;
     if (event_take_fresh) begin
-      \$528  = \$21 ;
+      \$534  = \$23 ;
     end else if (x1_select) begin
-      \$528  = 1'h1;
+      \$534  = 1'h1;
     end
     if (aclk_rst) begin
-      \$528  = 1'h1;
+      \$534  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$529  = event_head;
+    \$535  = event_head;
     if (event_pop) begin
-      \$529  = \$24 [5:0];
+      \$535  = \$26 [5:0];
     end
     if (x1_select) begin
-      \$529  = event_queue_waddr;
+      \$535  = event_queue_waddr;
     end
     if (aclk_rst) begin
-      \$529  = 6'h00;
+      \$535  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$530  = event_fresh_next;
+    \$536  = event_fresh_next;
     if (aclk_rst) begin
-      \$530  = 7'h00;
+      \$536  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$531  = \$25 [5:0];
+    \$537  = \$27 [5:0];
     if (aclk_rst) begin
-      \$531  = 6'h00;
+      \$537  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$532  = 1'h0;
-    if (aclk_rst) begin
-      \$532  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$533  = a2_valid;
-    if (aclk_rst) begin
-      \$533  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$534  = a2_ring;
-    if (aclk_rst) begin
-      \$534  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$535  = a3_valid;
-    if (aclk_rst) begin
-      \$535  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$536  = a4_valid;
-    if (aclk_rst) begin
-      \$536  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$537  = free_valid;
-    if (aclk_rst) begin
-      \$537  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$538  = f0_valid;
+    \$538  = 1'h0;
     if (aclk_rst) begin
       \$538  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$539  = \$98 ;
+    \$539  = a2_valid;
     if (aclk_rst) begin
       \$539  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$540  = \$99 ;
+    \$540  = a2_ring;
     if (aclk_rst) begin
       \$540  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$541  = \$100 ;
+    \$541  = a3_valid;
     if (aclk_rst) begin
       \$541  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$542  = \$101 ;
+    \$542  = a4_valid;
     if (aclk_rst) begin
       \$542  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$543  = \$102 ;
+    \$543  = free_valid;
     if (aclk_rst) begin
       \$543  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$544  = \$103 ;
+    \$544  = f0_valid;
     if (aclk_rst) begin
       \$544  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$545  = \$104 ;
+    \$545  = \$100 ;
     if (aclk_rst) begin
       \$545  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$546  = \$105 ;
+    \$546  = \$101 ;
     if (aclk_rst) begin
       \$546  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$547  = \$106 ;
+    \$547  = \$102 ;
     if (aclk_rst) begin
       \$547  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$548  = \$107 ;
+    \$548  = \$103 ;
     if (aclk_rst) begin
       \$548  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$549  = \$108 ;
+    \$549  = \$104 ;
     if (aclk_rst) begin
       \$549  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$550  = \$109 ;
+    \$550  = \$105 ;
     if (aclk_rst) begin
       \$550  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$551  = \$110 ;
+    \$551  = \$106 ;
     if (aclk_rst) begin
       \$551  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$552  = \$111 ;
+    \$552  = \$107 ;
     if (aclk_rst) begin
       \$552  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$553  = \$112 ;
+    \$553  = \$108 ;
     if (aclk_rst) begin
       \$553  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$554  = \$113 ;
+    \$554  = \$109 ;
     if (aclk_rst) begin
       \$554  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$555  = \$114 ;
+    \$555  = \$110 ;
     if (aclk_rst) begin
       \$555  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$556  = \$115 ;
+    \$556  = \$111 ;
     if (aclk_rst) begin
       \$556  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$557  = \$116 ;
+    \$557  = \$112 ;
     if (aclk_rst) begin
       \$557  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$558  = \$117 ;
+    \$558  = \$113 ;
     if (aclk_rst) begin
       \$558  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$559  = \$118 ;
+    \$559  = \$114 ;
     if (aclk_rst) begin
       \$559  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$560  = \$119 ;
+    \$560  = \$115 ;
     if (aclk_rst) begin
       \$560  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$561  = f1_valid;
+    \$561  = \$116 ;
     if (aclk_rst) begin
       \$561  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$562  = f2_valid;
+    \$562  = \$117 ;
     if (aclk_rst) begin
       \$562  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$563  = \$signal$188 ;
+    \$563  = \$118 ;
     if (aclk_rst) begin
       \$563  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$564  = \$198 ;
+    \$564  = \$119 ;
     if (aclk_rst) begin
       \$564  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$565  = f3_valid;
+    \$565  = \$120 ;
     if (aclk_rst) begin
       \$565  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$566  = f3_go;
+    \$566  = \$121 ;
     if (aclk_rst) begin
       \$566  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$567  = \$229 ;
+    \$567  = f1_valid;
     if (aclk_rst) begin
       \$567  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$568  = \$237 ;
+    \$568  = f2_valid;
     if (aclk_rst) begin
       \$568  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$569  = \$240 ;
+    \$569  = \$signal$198 ;
     if (aclk_rst) begin
       \$569  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$570  = \$477 [0];
+    \$570  = \$200 ;
     if (aclk_rst) begin
       \$570  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$571  = \$256 ;
+    \$571  = f3_valid;
     if (aclk_rst) begin
       \$571  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$572  = \$277 ;
+    \$572  = f3_go;
     if (aclk_rst) begin
       \$572  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$573  = event_queue_waddr;
-    if (\$285 ) begin
-      \$573  = \$288 [5:0];
-    end
+    \$573  = \$231 ;
     if (aclk_rst) begin
-      \$573  = 6'h00;
+      \$573  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$574  = event_push;
-    if (x1_select) begin
-      \$574  = 1'h0;
-    end
+    \$574  = \$239 ;
     if (aclk_rst) begin
       \$574  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$575  = event_pop;
-    if (x1_select) begin
-      \$575  = 1'h0;
-    end
+    \$575  = \$242 ;
     if (aclk_rst) begin
       \$575  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$576  = \$292 [6:0];
-    if (x1_select) begin
-      \$576  = 7'h00;
-    end
+    \$576  = \$483 [0];
     if (aclk_rst) begin
-      \$576  = 7'h00;
+      \$576  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$577  = event_at;
-    if (\$295 ) begin
-      \$577 [0] = event_at[0];
-      \$577 [1] = event_at[1];
-      \$577 [2] = event_at[2];
-    end
-    if (\$301 ) begin
-      \$577 [0] = event_at[1];
-      \$577 [1] = event_at[2];
-      \$577 [2] = \$302 ;
-    end
-    if (\$308 ) begin
-      \$577 [0] = 1'h0;
-      \$577 [1] = event_at[0];
-      \$577 [2] = event_at[1];
-    end
-    if (\$314 ) begin
-      \$577 [0] = event_at[0];
-      \$577 [1] = event_at[1];
-      \$577 [2] = event_at[2];
-    end
-    if (x1_select) begin
-      \$577  = 3'h1;
-    end
+    \$577  = \$258 ;
     if (aclk_rst) begin
-      \$577  = 3'h1;
+      \$577  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$578  = event_nonempty;
-    if (\$295 ) begin
-      \$578  = \$298 ;
-    end
-    if (\$301 ) begin
-      \$578  = \$305 ;
-    end
-    if (\$308 ) begin
-      \$578  = \$311 ;
-    end
-    if (\$314 ) begin
-      \$578  = \$317 ;
-    end
-    if (x1_select) begin
-      \$578  = 1'h0;
-    end
+    \$578  = \$283 ;
     if (aclk_rst) begin
       \$578  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$579  = f4_valid;
+    \$579  = event_queue_waddr;
+    if (\$291 ) begin
+      \$579  = \$294 [5:0];
+    end
     if (aclk_rst) begin
-      \$579  = 1'h0;
+      \$579  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$580  = \release ;
+    \$580  = event_push;
+    if (x1_select) begin
+      \$580  = 1'h0;
+    end
     if (aclk_rst) begin
       \$580  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$581  = a5_valid;
+    \$581  = event_pop;
+    if (x1_select) begin
+      \$581  = 1'h0;
+    end
     if (aclk_rst) begin
       \$581  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$582  = f5_valid;
+    \$582  = \$298 [6:0];
+    if (x1_select) begin
+      \$582  = 7'h00;
+    end
     if (aclk_rst) begin
-      \$582  = 1'h0;
+      \$582  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$583  = x2_valid;
+    \$583  = event_at;
+    if (\$301 ) begin
+      \$583 [0] = event_at[0];
+      \$583 [1] = event_at[1];
+      \$583 [2] = event_at[2];
+    end
+    if (\$307 ) begin
+      \$583 [0] = event_at[1];
+      \$583 [1] = event_at[2];
+      \$583 [2] = \$308 ;
+    end
+    if (\$314 ) begin
+      \$583 [0] = 1'h0;
+      \$583 [1] = event_at[0];
+      \$583 [2] = event_at[1];
+    end
+    if (\$320 ) begin
+      \$583 [0] = event_at[0];
+      \$583 [1] = event_at[1];
+      \$583 [2] = event_at[2];
+    end
+    if (x1_select) begin
+      \$583  = 3'h1;
+    end
     if (aclk_rst) begin
-      \$583  = 1'h0;
+      \$583  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$584  = x3_valid;
+    \$584  = event_nonempty;
+    if (\$301 ) begin
+      \$584  = \$304 ;
+    end
+    if (\$307 ) begin
+      \$584  = \$311 ;
+    end
+    if (\$314 ) begin
+      \$584  = \$317 ;
+    end
+    if (\$320 ) begin
+      \$584  = \$323 ;
+    end
+    if (x1_select) begin
+      \$584  = 1'h0;
+    end
     if (aclk_rst) begin
       \$584  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$585  = x4_valid;
+    \$585  = f4_valid;
     if (aclk_rst) begin
       \$585  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$586  = x5_valid;
+    \$586  = \release ;
     if (aclk_rst) begin
       \$586  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$587  = \$334 ;
+    \$587  = a5_valid;
     if (aclk_rst) begin
       \$587  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$588  = \$335 ;
+    \$588  = f5_valid;
     if (aclk_rst) begin
       \$588  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$589  = \$336 ;
+    \$589  = x2_valid;
     if (aclk_rst) begin
       \$589  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$590  = \$337 ;
+    \$590  = x3_valid;
     if (aclk_rst) begin
       \$590  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$591  = \$338 ;
+    \$591  = x4_valid;
     if (aclk_rst) begin
       \$591  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
-    \$592  = \$339 ;
+    \$592  = x5_valid;
     if (aclk_rst) begin
       \$592  = 1'h0;
     end
@@ -6051,9 +6094,51 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$596  = \$343 ;
+    if (aclk_rst) begin
+      \$596  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$597  = \$344 ;
+    if (aclk_rst) begin
+      \$597  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$598  = \$345 ;
+    if (aclk_rst) begin
+      \$598  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$599  = \$346 ;
+    if (aclk_rst) begin
+      \$599  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$600  = \$347 ;
+    if (aclk_rst) begin
+      \$600  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    \$601  = \$348 ;
+    if (aclk_rst) begin
+      \$601  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
     event_fresh_next = event_fresh;
     if (event_take_fresh) begin
-      event_fresh_next = \$349 ;
+      event_fresh_next = \$355 ;
     end else if (x1_select) begin
       event_fresh_next = 7'h00;
     end
@@ -6063,43 +6148,83 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     grant_addr = 32'd0;
     casez (a4_pool)
       1'h0:
-          grant_addr = \$456 ;
+          grant_addr = \$462 ;
     endcase
   end
-  assign event_grant_waddr = { \$373 , \$369 , \$365 , \$361 , \$357 , \$353  };
-  assign flush_reg_select = \port$2477$39 [1];
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    (* full_case = 32'd1 *)
+    casez (event_parity_r0_group)
+      2'h0:
+          \$1  = \r__data$15 ;
+      2'h1:
+          \$1  = \r__data$16 ;
+      2'h2:
+          \$1  = \r__data$17 ;
+      2'h3:
+          \$1  = \r__data$18 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$69 ) begin end
+    (* full_case = 32'd1 *)
+    casez (event_parity_r1_group)
+      2'h0:
+          \$2  = \r__data$22 ;
+      2'h1:
+          \$2  = \r__data$23 ;
+      2'h2:
+          \$2  = \r__data$24 ;
+      2'h3:
+          \$2  = \r__data$25 ;
+    endcase
+  end
+  assign event_grant_waddr = { \$379 , \$375 , \$371 , \$367 , \$363 , \$359  };
+  assign flush_reg_select = \port$2509$39 [1];
+  assign event_fresh_slot = \event_parity_addr$20 ;
   assign event_tail = event_queue_waddr;
   assign event_flushing = x1_select;
-  assign \$signal  = { \$373 , \$369 , \$365 , \$361 , \$357 , \$353  };
-  assign next_tag = { \$452 [5], \$433 [5], \$414 [5], \$395 [5] };
-  assign free_reg_hit = \port$2477$39 [0];
-  assign \$signal$200  = \$461 [8];
-  assign hit_a3 = \$465 [8];
-  assign \$signal$219  = \$469 [8];
-  assign f3_by_mem_base = \$477 [0];
+  assign \$signal  = { \$379 , \$375 , \$371 , \$367 , \$363 , \$359  };
+  assign next_tag = { \$458 [5], \$439 [5], \$420 [5], \$401 [5] };
+  assign free_reg_hit = \port$2509$39 [0];
+  assign f1_event_slot = event_parity_addr;
+  assign \$signal$210  = \$467 [8];
+  assign hit_a3 = \$471 [8];
+  assign \$signal$229  = \$475 [8];
+  assign f3_by_mem_base = \$483 [0];
   assign w__addr = event_grant_w_addr;
   assign w__en = event_grant_w_en;
-  assign w__data = { \$343 [3:0], event_grant_w_data[0] };
-  assign r__addr = f1_event_slot;
-  assign event_grant_addr = f1_event_slot;
-  assign \r__addr$317  = event_fresh_slot;
-  assign \event_grant_addr$318  = event_fresh_slot;
+  assign w__data = { \$349 [3:0], event_grant_w_data[0] };
+  assign r__addr = event_parity_addr;
+  assign event_grant_addr = event_parity_addr;
+  assign \r__addr$328  = \event_parity_addr$20 ;
+  assign \event_grant_addr$329  = \event_parity_addr$20 ;
   assign event_grant_data = event_grant_r0_b0;
-  assign \event_grant_data$320  = event_grant_r1_b0;
-  assign \w__addr$321  = f4_slot;
+  assign \event_grant_data$331  = event_grant_r1_b0;
+  assign \w__addr$332  = f4_slot[3:0];
   assign event_parity_waddr = f4_slot;
-  assign event_parity_wen = \w__en$323 ;
-  assign event_parity_wdata = \w__data$325 ;
-  assign \r__addr$327  = f1_event_slot;
-  assign event_parity_addr = f1_event_slot;
-  assign \r__addr$329  = event_fresh_slot;
-  assign \event_parity_addr$330  = event_fresh_slot;
-  assign event_parity_data = event_parity_r0_b0;
-  assign \event_parity_data$332  = event_parity_r1_b0;
-  assign \w__addr$333  = event_queue_w_addr;
-  assign \w__en$334  = event_queue_w_en;
-  assign \w__data$335  = event_queue_w_data;
-  assign \r__addr$336  = event_head;
+  assign event_parity_wgroups = f4_rows_event;
+  assign event_parity_wdata = \w__data$337 ;
+  assign \r__addr$339  = event_parity_addr[3:0];
+  assign \r__addr$340  = \event_parity_addr$20 [3:0];
+  assign \w__addr$341  = f4_slot[3:0];
+  assign \w__data$343  = \w__data$337 ;
+  assign \r__addr$344  = event_parity_addr[3:0];
+  assign \r__addr$345  = \event_parity_addr$20 [3:0];
+  assign \w__addr$346  = f4_slot[3:0];
+  assign \w__data$348  = \w__data$337 ;
+  assign \r__addr$349  = event_parity_addr[3:0];
+  assign \r__addr$350  = \event_parity_addr$20 [3:0];
+  assign \w__addr$351  = f4_slot[3:0];
+  assign \w__data$353  = \w__data$337 ;
+  assign \r__addr$354  = event_parity_addr[3:0];
+  assign \r__addr$355  = \event_parity_addr$20 [3:0];
+  assign event_parity_data = event_parity_r0;
+  assign \event_parity_data$357  = event_parity_r1;
+  assign \w__addr$358  = event_queue_w_addr;
+  assign \w__en$359  = event_queue_w_en;
+  assign \w__data$360  = event_queue_w_data;
+  assign \r__addr$361  = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
   assign flushed_valid = x6_valid;
@@ -6112,7 +6237,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[5];
   assign grant_slot = a6_payload[11:6];
-  assign \grant_addr$351  = a6_payload[43:12];
+  assign \grant_addr$376  = a6_payload[43:12];
   assign grant_tag = a6_payload[47:44];
   assign grant_user = a6_payload[57:48];
   assign grant_overwrite = a6_payload[58];
@@ -6131,7 +6256,7 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign grant_cpu = grant_cpu_q;
   assign freed_cpu = freed_cpu_q;
   assign flushed_cpu = flushed_cpu_q;
-  assign busy = \$510 [6];
+  assign busy = \$516 [6];
   assign \event_grant_wdata.snap  = event_grant_wdata[0];
   assign \event_grant_wdata.next  = event_grant_wdata[4:1];
   assign \event_grant_r0_b0.snap  = event_grant_r0_b0[0];
@@ -6148,68 +6273,68 @@ module \hwalloc_event.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \event_queue_r0_b0.next  = event_queue_r0_b0[11:8];
   assign \event_grant_data.snap  = event_grant_r0_b0[0];
   assign \event_grant_data.next  = event_grant_r0_b0[4:1];
-  assign \event_grant_data$320.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$320.next  = event_grant_r1_b0[4:1];
+  assign \event_grant_data$331.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$331.next  = event_grant_r1_b0[4:1];
   assign \event_queue_data.slot  = event_queue_r0_b0[5:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[6];
   assign \event_queue_data.zero  = event_queue_r0_b0[7];
   assign \event_queue_data.next  = event_queue_r0_b0[11:8];
-  assign event_queue_wdata[11:8] = \$509 ;
-  assign event_queue_wdata[7] = \$501 ;
-  assign event_queue_wdata[6] = \$499 ;
+  assign event_queue_wdata[11:8] = \$515 ;
+  assign event_queue_wdata[7] = \$507 ;
+  assign event_queue_wdata[6] = \$505 ;
   assign event_queue_wdata[5:0] = f4_slot;
-  assign event_grant_wdata[4:1] = { \$452 [5], \$433 [5], \$414 [5], \$395 [5] };
+  assign event_grant_wdata[4:1] = { \$458 [5], \$439 [5], \$420 [5], \$401 [5] };
   assign event_grant_wdata[0] = fetched_snap;
-  assign \$3  = \$1 [14];
-  assign \$14  = 4'h0;
-  assign \$26  = 1'h0;
-  assign \$55  = \$53 [7];
-  assign \$61  = \$59 [7];
-  assign \$69  = \$68 ;
-  assign \$351  = a3_sel_head;
-  assign \$355  = a3_sel_head;
-  assign \$359  = a3_sel_head;
-  assign \$363  = a3_sel_head;
-  assign \$367  = a3_sel_head;
-  assign \$371  = a3_sel_head;
-  assign \$72  = a3_restart_head;
-  assign \$95  = \$93 [32];
-  assign \$122  = 1'h0;
-  assign \$203  = f3_in;
-  assign \$212  = f3_in;
+  assign \$5  = \$3 [14];
+  assign \$16  = 4'h0;
+  assign \$28  = 1'h0;
+  assign \$57  = \$55 [7];
+  assign \$63  = \$61 [7];
+  assign \$71  = \$70 ;
+  assign \$357  = a3_sel_head;
+  assign \$361  = a3_sel_head;
+  assign \$365  = a3_sel_head;
+  assign \$369  = a3_sel_head;
+  assign \$373  = a3_sel_head;
+  assign \$377  = a3_sel_head;
+  assign \$74  = a3_restart_head;
+  assign \$97  = \$95 [32];
+  assign \$124  = 1'h0;
+  assign \$205  = f3_in;
   assign \$214  = f3_in;
   assign \$216  = f3_in;
   assign \$218  = f3_in;
-  assign \$222  = f3_in;
-  assign \$242  = \$241 ;
-  assign \$247  = \$246 ;
+  assign \$220  = f3_in;
+  assign \$224  = f3_in;
+  assign \$244  = \$243 ;
   assign \$249  = \$248 ;
-  assign \$300  = event_popped;
-  assign \$306  = event_pushed;
+  assign \$251  = \$250 ;
+  assign \$306  = event_popped;
   assign \$312  = event_pushed;
-  assign \$313  = event_popped;
-  assign \$326  = 1'h0;
-  assign \$375  = a3_sel_head;
-  assign \$380  = \$379 ;
-  assign \$381  = a3_sel_last;
-  assign \$386  = a3_sel_head;
-  assign \$399  = 1'h0;
-  assign \$400  = a3_sel_last;
-  assign \$405  = a3_sel_head;
-  assign \$418  = 1'h0;
-  assign \$419  = a3_sel_last;
-  assign \$424  = a3_sel_head;
-  assign \$437  = 1'h0;
-  assign \$438  = a3_sel_last;
-  assign \$443  = a3_sel_head;
-  assign \$455  = { 3'h0, a4_slot, 12'h000 };
-  assign \$456 [30:0] = { 10'h000, \$455  };
-  assign \$456 [31] = 1'h1;
+  assign \$318  = event_pushed;
+  assign \$319  = event_popped;
+  assign \$332  = 1'h0;
+  assign \$381  = a3_sel_head;
+  assign \$386  = \$385 ;
+  assign \$387  = a3_sel_last;
+  assign \$392  = a3_sel_head;
+  assign \$405  = 1'h0;
+  assign \$406  = a3_sel_last;
+  assign \$411  = a3_sel_head;
+  assign \$424  = 1'h0;
+  assign \$425  = a3_sel_last;
+  assign \$430  = a3_sel_head;
+  assign \$443  = 1'h0;
+  assign \$444  = a3_sel_last;
+  assign \$449  = a3_sel_head;
+  assign \$461  = { 3'h0, a4_slot, 12'h000 };
+  assign \$462 [30:0] = { 10'h000, \$461  };
+  assign \$462 [31] = 1'h1;
 endmodule
 
-module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, \port$0$143 , bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2336$0 , \port$2337$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, req_free, req_flush
-, \port$2477$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2792$0 , \port$2792$44 , rsp_freed_valid, \port$2795$0 , rsp_flushed_valid, \port$2807$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2835$0 , bus__r_slow_ack, rsp_freed_cpu, rsp_flushed_cpu, \port$2915$0 , bus__w_addr_queued
-, bus__w_addr_from_queue, \port$2927$0 , bus__w_beat_from_queue, e1_exhausted, \port$3079$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, w2_valid, \port$3221$0 , aclk_clk);
+module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, \port$0$143 , bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$2368$0 , \port$2369$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, req_free, req_flush
+, \port$2509$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$2827$0 , \port$2827$44 , rsp_freed_valid, \port$2830$0 , rsp_flushed_valid, \port$2842$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$2870$0 , bus__r_slow_ack, rsp_freed_cpu, rsp_flushed_cpu, \port$2950$0 , bus__w_addr_queued
+, bus__w_addr_from_queue, \port$2962$0 , bus__w_beat_from_queue, e1_exhausted, \port$3114$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, w2_valid, \port$3256$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$70  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -7477,32 +7602,32 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   wire popped;
   input \port$0$143 ;
   wire \port$0$143 ;
-  output \port$2336$0 ;
-  wire \port$2336$0 ;
-  output \port$2337$0 ;
-  wire \port$2337$0 ;
-  output [39:0] \port$2477$1 ;
-  wire [39:0] \port$2477$1 ;
-  input [11:0] \port$2792$0 ;
-  wire [11:0] \port$2792$0 ;
-  input [13:0] \port$2792$44 ;
-  wire [13:0] \port$2792$44 ;
-  input [16:0] \port$2795$0 ;
-  wire [16:0] \port$2795$0 ;
-  input [15:0] \port$2807$0 ;
-  wire [15:0] \port$2807$0 ;
-  input [36:0] \port$2835$0 ;
-  wire [36:0] \port$2835$0 ;
-  input \port$2915$0 ;
-  wire \port$2915$0 ;
-  input [35:0] \port$2927$0 ;
-  wire [35:0] \port$2927$0 ;
+  output \port$2368$0 ;
+  wire \port$2368$0 ;
+  output \port$2369$0 ;
+  wire \port$2369$0 ;
+  output [39:0] \port$2509$1 ;
+  wire [39:0] \port$2509$1 ;
+  input [11:0] \port$2827$0 ;
+  wire [11:0] \port$2827$0 ;
+  input [13:0] \port$2827$44 ;
+  wire [13:0] \port$2827$44 ;
+  input [16:0] \port$2830$0 ;
+  wire [16:0] \port$2830$0 ;
+  input [15:0] \port$2842$0 ;
+  wire [15:0] \port$2842$0 ;
+  input [36:0] \port$2870$0 ;
+  wire [36:0] \port$2870$0 ;
+  input \port$2950$0 ;
+  wire \port$2950$0 ;
+  input [35:0] \port$2962$0 ;
+  wire [35:0] \port$2962$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3079$0 ;
-  wire [4:0] \port$3079$0 ;
+  output [4:0] \port$3114$0 ;
+  wire [4:0] \port$3114$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$3221$0 ;
-  wire [4:0] \port$3221$0 ;
+  output [4:0] \port$3256$0 ;
+  wire [4:0] \port$3256$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -7746,33 +7871,33 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$93  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$2795$0 [16] ? { 7'h00, \port$2795$0 [15] } : 8'hff;
+  assign \$2  = \port$2830$0 [16] ? { 7'h00, \port$2830$0 [15] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2807$0 [14:5], 47'h000000000000, \port$2807$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2807$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2792$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2792$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2792$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2795$0 [14:5], \port$2835$0 [32:1], 4'h0, \port$2835$0 [36:33], \$2 , 1'h0, \port$2835$0 [0], 3'h1, \port$2795$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 22'h000000, \port$2842$0 [14:5], 47'h000000000000, \port$2842$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2842$0 [4:1] } : { \$5 [31:0], 22'h000000, \port$2827$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2827$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2827$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 22'h000000, \port$2830$0 [14:5], \port$2870$0 [32:1], 4'h0, \port$2870$0 [36:33], \$2 , 1'h0, \port$2870$0 [0], 3'h1, \port$2830$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2807$0 [14:5], 47'h000000000000, \port$2807$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2807$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2792$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2792$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2792$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 22'h000000, \port$2842$0 [14:5], 47'h000000000000, \port$2842$0 [15], 1'h0, rsp_flushed_src, 3'h2, \port$2842$0 [4:1] } : { \$10 [31:0], 22'h000000, \port$2827$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2827$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2827$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$2792$0 [4:1] == 1'h1;
+  assign \$15  = \port$2827$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$2792$0 [0];
-  assign \$18  = ! \port$2792$0 [5];
+  assign \$17  = rsp_grant_valid & \port$2827$0 [0];
+  assign \$18  = ! \port$2827$0 [5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$2795$0 [0];
-  assign \$21  = ! \port$2795$0 [15];
+  assign \$20  = rsp_freed_valid & \port$2830$0 [0];
+  assign \$21  = ! \port$2830$0 [15];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$2807$0 [0];
-  assign \$24  = ! \port$2807$0 [15];
+  assign \$23  = rsp_flushed_valid & \port$2842$0 [0];
+  assign \$24  = ! \port$2842$0 [15];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$2792$0 [4:1] == 1'h1;
+  assign \$26  = \port$2827$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$2792$0 [5];
+  assign \$28  = ! \port$2827$0 [5];
   assign \$29  = \$27  & \$28 ;
   assign \$30  = tail[1:0] > 1'h0;
   assign \$31  = \$30  ? tail_next_row : tail_row;
@@ -8168,8 +8293,8 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$484  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$485  = \$484 [11:6] - 3'h4;
   assign \$486  = w0_event_is & w0_event_slot_ok;
-  assign \$487  = bus__w_beat_from_queue ? \port$2927$0 [31:0] : bus__w_data;
-  assign \$488  = bus__w_beat_from_queue ? \port$2927$0 [31:0] : bus__w_data;
+  assign \$487  = bus__w_beat_from_queue ? \port$2962$0 [31:0] : bus__w_data;
+  assign \$488  = bus__w_beat_from_queue ? \port$2962$0 [31:0] : bus__w_data;
   assign \$490  = 32'd2147483648 + \$489 ;
   assign \$491  = ~ command_queue_pop;
   assign \$492  = command_queue_count[0] & \$491 ;
@@ -8355,8 +8480,8 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$672  = 1'h1 << \$671 [7:5];
   assign \$673  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$674  = 1'h1 << \$673 [11:8];
-  assign \$675  = bus__w_beat_from_queue ? \port$2927$0 [31:0] : bus__w_data;
-  assign \$676  = bus__w_beat_from_queue ? \port$2927$0 [35:32] : bus__w_strb;
+  assign \$675  = bus__w_beat_from_queue ? \port$2962$0 [31:0] : bus__w_data;
+  assign \$676  = bus__w_beat_from_queue ? \port$2962$0 [35:32] : bus__w_strb;
   assign \$677  = ~ w1_is_command;
   assign \$678  = w1_valid & \$677 ;
   assign \$679  = ~ w1_a1_0[0];
@@ -8490,13 +8615,13 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$807  = \$806  & w2_strb[1];
   assign \$808  = w2_valid & w2_is_pool0_low_water;
   assign \$809  = \$808  & w2_strb[2];
-  assign \$810  = | \port$2795$0 [4:1];
+  assign \$810  = | \port$2830$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$810 ;
-  assign \$811  = | \port$2807$0 [4:1];
+  assign \$811  = | \port$2842$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$811 ;
-  assign \$812  = ~ \port$2792$0 [0];
+  assign \$812  = ~ \port$2827$0 [0];
   assign \$813  = rsp_grant_valid & \$812 ;
-  assign \$814  = \port$2792$0 [4:1] != 1'h1;
+  assign \$814  = \port$2827$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$813  & \$814 ;
   assign \$815  = \$signal$28  > 2'h2;
   assign \$816  = \$815  ? 2'h2 : \$signal$28 ;
@@ -8567,7 +8692,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign w0_event_is = bus__w_addr_from_queue ? \$866 [6] : \$869 [6];
   assign w0_in_pools_queued = 5'h10 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 5'h10 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$2927$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$2962$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -8580,7 +8705,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$872  = bus__w_addr[5:0] == 3'h4;
   assign \$873  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$872  | \$873 ;
-  assign \$874  = \port$2927$0 [18:0] - 7'h40;
+  assign \$874  = \port$2962$0 [18:0] - 7'h40;
   assign \$875  = ~ \$874 [19];
   assign \$876  = bus__w_data[18:0] - 7'h40;
   assign \$877  = ~ \$876 [19];
@@ -8675,7 +8800,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$960  = ~ \$959 ;
   assign bus__w_err = \$958  & \$960 ;
   assign bus__w_slow_ack = rsp_freed_cpu | rsp_flushed_cpu;
-  assign \$961  = rsp_freed_cpu ? \port$2795$0 [0] : \port$2807$0 [0];
+  assign \$961  = rsp_freed_cpu ? \port$2830$0 [0] : \port$2842$0 [0];
   assign bus__w_slow_err = ~ \$961 ;
   always @(posedge aclk_clk)
     cycle <= \$962 ;
@@ -8688,7 +8813,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2792$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2792$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2792$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 22'h000000, \port$2827$44 [13:4], 18'h00000, rsp_grant_size, 15'h0000, \port$2827$0 [5], 1'h0, rsp_grant_src, 3'h0, \port$2827$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$965 ;
   always @(posedge aclk_clk)
@@ -8971,7 +9096,7 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
     irq_enable <= \$1035 ;
   always @(posedge aclk_clk)
     event_low_water <= \$1036 ;
-  assign \$auto$rtlil.cc:2739:Not$2  = ~ { \port$2915$0 , \port$0$143 , \$846  };
+  assign \$auto$rtlil.cc:2739:Not$2  = ~ { \port$2950$0 , \port$0$143 , \$846  };
   assign \$auto$rtlil.cc:2739:Not$12  = ~ { bus__r_addr[4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$14  = ~ bus__r_addr[4:3];
   assign \$auto$rtlil.cc:2739:Not$16  = ~ bus__r_addr[4:2];
@@ -9811,22 +9936,22 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
       \$1036  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$2792$0 [4:1];
-  assign rsp_grant_pool = \port$2792$0 [5];
-  assign rsp_grant_user = \port$2792$44 [13:4];
-  assign rsp_flushed_err = \port$2807$0 [4:1];
-  assign rsp_flushed_pool = \port$2807$0 [15];
-  assign rsp_flushed_user = \port$2807$0 [14:5];
-  assign rsp_freed_err = \port$2795$0 [4:1];
-  assign rsp_freed_src = \port$2835$0 [0];
-  assign rsp_freed_in_pool = \port$2795$0 [16];
-  assign rsp_freed_pool = \port$2795$0 [15];
-  assign rsp_freed_tag = \port$2835$0 [36:33];
-  assign rsp_freed_addr = \port$2835$0 [32:1];
-  assign rsp_freed_user = \port$2795$0 [14:5];
-  assign rsp_grant_ok = \port$2792$0 [0];
-  assign rsp_freed_ok = \port$2795$0 [0];
-  assign rsp_flushed_ok = \port$2807$0 [0];
+  assign rsp_grant_err = \port$2827$0 [4:1];
+  assign rsp_grant_pool = \port$2827$0 [5];
+  assign rsp_grant_user = \port$2827$44 [13:4];
+  assign rsp_flushed_err = \port$2842$0 [4:1];
+  assign rsp_flushed_pool = \port$2842$0 [15];
+  assign rsp_flushed_user = \port$2842$0 [14:5];
+  assign rsp_freed_err = \port$2830$0 [4:1];
+  assign rsp_freed_src = \port$2870$0 [0];
+  assign rsp_freed_in_pool = \port$2830$0 [16];
+  assign rsp_freed_pool = \port$2830$0 [15];
+  assign rsp_freed_tag = \port$2870$0 [36:33];
+  assign rsp_freed_addr = \port$2870$0 [32:1];
+  assign rsp_freed_user = \port$2830$0 [14:5];
+  assign rsp_grant_ok = \port$2827$0 [0];
+  assign rsp_freed_ok = \port$2830$0 [0];
+  assign rsp_flushed_ok = \port$2842$0 [0];
   assign log_bank0_k = \$825 [1:0];
   assign log_bank1_k = \$826 [1:0];
   assign log_bank2_k = \$827 [1:0];
@@ -9834,9 +9959,9 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign space_under = { \$841 [5], \$841  };
   assign \$signal$97  = { low_water_hit, 1'h0, \$844 , e1_exhausted, \$843  };
   assign \$signal$129  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$2927$0 [31:0];
+  assign bus__w_data_queued = \port$2962$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, w1_pool, \$913 , \$912 , \$911 , \$910 , \$909 , \$908 , \$907 , \$906 , \$905 , \$904 , \$903 , \$902 , \$901 , \$900 , \$899 , \$898 , \$897 , \$896 , \$895 , \$894 , \$893 , \$892 , \$891 , \$890 , \$889 , \$888 , \$887 , \$886 , \$885 , \$884 , \$883 , \$882 , \$881 , w1_is_flush };
-  assign bus__w_strb_queued = \port$2927$0 [35:32];
+  assign bus__w_strb_queued = \port$2962$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$236  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -9857,17 +9982,17 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__en$252  = log_bank3_wen;
   assign \$signature__addr$253  = head[3:2];
   assign \$signature__en$254  = 1'h1;
-  assign bus__r_req_parts = { \port$2915$0 , \port$0$143  };
+  assign bus__r_req_parts = { \port$2950$0 , \port$0$143  };
   assign bus__r_slow = \$849 [9];
   assign read__addr = alloc_queue_rd;
   assign \$signature__addr$260  = alloc_queue_wr;
   assign \$signature__data$261  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$2792$0 [0], \port$2792$0 [4:1], 4'h0, \port$2792$44 [3:0], 13'h0000, \port$2792$0 [11:6] };
-  assign rsp_grant_slot = \port$2792$0 [11:6];
-  assign rsp_grant_tag = \port$2792$44 [3:0];
+  assign handle = { \port$2827$0 [0], \port$2827$0 [4:1], 4'h0, \port$2827$44 [3:0], 13'h0000, \port$2827$0 [11:6] };
+  assign rsp_grant_slot = \port$2827$0 [11:6];
+  assign rsp_grant_tag = \port$2827$44 [3:0];
   assign rsp_grant_cpu = bus__r_slow_ack;
-  assign bus__r_slow_data = { \port$2792$0 [0], \port$2792$0 [4:1], 4'h0, \port$2792$44 [3:0], 13'h0000, \port$2792$0 [11:6] };
+  assign bus__r_slow_data = { \port$2827$0 [0], \port$2827$0 [4:1], 4'h0, \port$2827$44 [3:0], 13'h0000, \port$2827$0 [11:6] };
   assign w0_event_is_queued = \$866 [6];
   assign w0_event_is_pins = \$869 [6];
   assign bus__w_slow = w1_is_command;
@@ -9882,12 +10007,12 @@ module \hwalloc_event.regs (native_alloc_valid, native_free_valid, native_flush_
   assign req_flush_select = \$957 [40];
   assign req_flush_pool = \$957 [34];
   assign bus__w_ack = w2_valid;
-  assign \port$2336$0  = \$843 ;
-  assign \port$2337$0  = \$844 ;
+  assign \port$2368$0  = \$843 ;
+  assign \port$2369$0  = \$844 ;
   assign new_alloc = \$849 [9];
-  assign \port$2477$1  = \$957 [40:1];
-  assign \port$3079$0  = \$signal$95 ;
-  assign \port$3221$0  = \$signal$96 ;
+  assign \port$2509$1  = \$957 [40:1];
+  assign \port$3114$0  = \$signal$95 ;
+  assign \port$3256$0  = \$signal$96 ;
   assign \$1021 [1] = \$471 [15];
   assign \$1021 [0] = \$441 [16];
   assign \$87  = 1'h1;

@@ -347,9 +347,9 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4375$0 (\$11 [4:0]),
-    .\port$4375$48 (\$11 [51:48]),
-    .\port$4375$7 (\$11 [15:7]),
+    .\port$4442$0 (\$11 [4:0]),
+    .\port$4442$48 (\$11 [51:48]),
+    .\port$4442$7 (\$11 [15:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -410,7 +410,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .free_valid(\free_valid$135 ),
     .freed_cpu_q(rsp_freed_cpu),
     .grant_cpu_q(bus__r_slow_ack),
-    .\port$3943$40 (\$20 [44:39]),
+    .\port$4007$40 (\$20 [44:39]),
     .x6_payload(\$13 ),
     .x6_valid(\flushed_valid$177 )
   );
@@ -441,19 +441,19 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
     .native_free_valid(free_valid),
     .new_alloc(bus__r_slow),
     .\port$0$138 (s_axil_arvalid),
-    .\port$3570$0 (\$16 ),
-    .\port$3571$0 (\$17 ),
-    .\port$3573$0 (\$18 ),
-    .\port$3943$1 (\$20 ),
-    .\port$4375$0 (\$11 [15:0]),
-    .\port$4375$48 (\$11 [60:48]),
-    .\port$4378$0 (\$12 ),
-    .\port$4390$0 (\$13 ),
-    .\port$4418$0 (\$14 ),
-    .\port$4507$0 (s_axil_arready),
-    .\port$4519$0 (\$15 ),
-    .\port$4689$0 (\$signal ),
-    .\port$4925$0 (\$signal$58 ),
+    .\port$3634$0 (\$16 ),
+    .\port$3635$0 (\$17 ),
+    .\port$3637$0 (\$18 ),
+    .\port$4007$1 (\$20 ),
+    .\port$4442$0 (\$11 [15:0]),
+    .\port$4442$48 (\$11 [60:48]),
+    .\port$4445$0 (\$12 ),
+    .\port$4457$0 (\$13 ),
+    .\port$4485$0 (\$14 ),
+    .\port$4574$0 (s_axil_arready),
+    .\port$4586$0 (\$15 ),
+    .\port$4756$0 (\$signal ),
+    .\port$4992$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -621,7 +621,7 @@ module hwalloc_regions(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user,
 endmodule
 
 module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4375$0 , \port$4375$7 , \port$4375$48 , r_slow_push, ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4442$0 , \port$4442$7 , \port$4442$48 , r_slow_push, ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1532,12 +1532,12 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4375$0 ;
-  wire [4:0] \port$4375$0 ;
-  input [3:0] \port$4375$48 ;
-  wire [3:0] \port$4375$48 ;
-  input [8:0] \port$4375$7 ;
-  wire [8:0] \port$4375$7 ;
+  input [4:0] \port$4442$0 ;
+  wire [4:0] \port$4442$0 ;
+  input [3:0] \port$4442$48 ;
+  wire [3:0] \port$4442$48 ;
+  input [8:0] \port$4442$7 ;
+  wire [8:0] \port$4442$7 ;
   reg [9:0] r_fast_count = 10'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [8:0] r_fast_held = 9'h000;
@@ -1705,7 +1705,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$111 )
-      r_slow_ring[r_slow_wr] <= { \port$4375$0 [0], \port$4375$0 [4:1], 4'h0, \port$4375$48 , 10'h000, \port$4375$7  };
+      r_slow_ring[r_slow_wr] <= { \port$4442$0 [0], \port$4442$0 [4:1], 4'h0, \port$4442$48 , 10'h000, \port$4442$7  };
   end
   assign \read__data$32  = r_slow_ring[r_slow_rd];
   assign \$148  = \$147  ? r_fast_held[5] : r_fast_held[4];
@@ -1817,7 +1817,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$254  = ~ r_slow_pop;
   assign \$255  = r_slow_count[0] & \$254 ;
   assign \$256  = ~ \$255 ;
-  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4375$0 [0], \port$4375$0 [4:1], 4'h0, \port$4375$48 , 10'h000, \port$4375$7  };
+  assign \$257  = r_slow_held[0] ? \read__data$32  : { \port$4442$0 [0], \port$4442$0 [4:1], 4'h0, \port$4442$48 , 10'h000, \port$4442$7  };
   assign \$258  = ~ r_slow_pop;
   assign \$259  = r_slow_count[0] & \$258 ;
   assign \$260  = ~ \$259 ;
@@ -3234,7 +3234,7 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4375$0 [0], \port$4375$0 [4:1], 4'h0, \port$4375$48 , 10'h000, \port$4375$7  };
+  assign r_slow_w_data = { \port$4442$0 [0], \port$4442$0 [4:1], 4'h0, \port$4442$48 , 10'h000, \port$4442$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3246,13 +3246,13 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$108  = r_slow_rd;
   assign \$signature__addr$109  = r_slow_wr;
-  assign \$signature__data$110  = { \port$4375$0 [0], \port$4375$0 [4:1], 4'h0, \port$4375$48 , 10'h000, \port$4375$7  };
+  assign \$signature__data$110  = { \port$4442$0 [0], \port$4442$0 [4:1], 4'h0, \port$4442$48 , 10'h000, \port$4442$7  };
   assign s_axil_arready = ar_room;
   assign bus__r_req_parts = { ar_room, s_axil_arvalid };
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4375$0 [0], \port$4375$0 [4:1], 4'h0, \port$4375$48 , 10'h000, \port$4375$7  };
+  assign bus__r_slow_data = { \port$4442$0 [0], \port$4442$0 [4:1], 4'h0, \port$4442$48 , 10'h000, \port$4442$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3292,46 +3292,46 @@ module \hwalloc_regions.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_a
 endmodule
 
 module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$3943$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, grant_cpu_q, freed_cpu_q, flushed_cpu_q, alloc_src, aclk_clk);
+, \port$4007$40 , a6_valid, a6_payload, f6_valid, f6_payload, x6_valid, x6_payload, alloc_src_d6, alloc_size_d6, flush_src_d6, free_info_d6, grant_cpu_q, freed_cpu_q, flushed_cpu_q, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$137  = 0;
-  wire \$1 ;
+  reg \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$1000 ;
   wire \$1001 ;
   wire \$1002 ;
   wire \$1003 ;
-  wire [4:0] \$1004 ;
+  wire \$1004 ;
   wire \$1005 ;
   wire \$1006 ;
   wire \$1007 ;
-  wire \$1008 ;
+  wire [4:0] \$1008 ;
   wire \$1009 ;
   wire \$101 ;
   wire \$1010 ;
   wire \$1011 ;
   wire \$1012 ;
   wire \$1013 ;
-  wire \$1014 ;
-  wire [4:0] \$1015 ;
+  wire [4:0] \$1014 ;
+  wire \$1015 ;
   wire \$1016 ;
   wire \$1017 ;
   wire \$1018 ;
   wire \$1019 ;
   wire \$102 ;
   wire \$1020 ;
-  wire [4:0] \$1021 ;
+  wire \$1021 ;
   wire \$1022 ;
   wire \$1023 ;
   wire \$1024 ;
-  wire \$1025 ;
+  wire [4:0] \$1025 ;
   wire \$1026 ;
   wire \$1027 ;
   wire \$1028 ;
   wire \$1029 ;
   wire \$103 ;
   wire \$1030 ;
-  wire \$1031 ;
+  wire [4:0] \$1031 ;
   wire \$1032 ;
   wire \$1033 ;
   wire \$1034 ;
@@ -3363,144 +3363,144 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1058 ;
   wire \$1059 ;
   wire \$106 ;
-  wire [4:0] \$1060 ;
+  wire \$1060 ;
   wire \$1061 ;
   wire \$1062 ;
   wire \$1063 ;
   wire \$1064 ;
   wire \$1065 ;
-  wire [5:0] \$1066 ;
+  wire \$1066 ;
   wire \$1067 ;
   wire \$1068 ;
   wire \$1069 ;
   wire \$107 ;
-  wire \$1070 ;
+  wire [4:0] \$1070 ;
   wire \$1071 ;
   wire \$1072 ;
   wire \$1073 ;
   wire \$1074 ;
   wire \$1075 ;
-  wire \$1076 ;
+  wire [5:0] \$1076 ;
   wire \$1077 ;
   wire \$1078 ;
-  wire [4:0] \$1079 ;
+  wire \$1079 ;
   wire \$108 ;
   wire \$1080 ;
   wire \$1081 ;
   wire \$1082 ;
   wire \$1083 ;
   wire \$1084 ;
-  wire [5:0] \$1085 ;
+  wire \$1085 ;
   wire \$1086 ;
   wire \$1087 ;
   wire \$1088 ;
-  wire \$1089 ;
+  wire [4:0] \$1089 ;
   wire \$109 ;
   wire \$1090 ;
   wire \$1091 ;
   wire \$1092 ;
   wire \$1093 ;
   wire \$1094 ;
-  wire \$1095 ;
+  wire [5:0] \$1095 ;
   wire \$1096 ;
   wire \$1097 ;
-  wire [4:0] \$1098 ;
+  wire \$1098 ;
   wire \$1099 ;
   wire \$11 ;
-  wire [3:0] \$110 ;
+  wire \$110 ;
   wire \$1100 ;
   wire \$1101 ;
   wire \$1102 ;
   wire \$1103 ;
-  wire [5:0] \$1104 ;
+  wire \$1104 ;
   wire \$1105 ;
   wire \$1106 ;
   wire \$1107 ;
-  wire \$1108 ;
+  wire [4:0] \$1108 ;
   wire \$1109 ;
-  wire [3:0] \$111 ;
+  wire \$111 ;
   wire \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
   wire \$1113 ;
-  wire \$1114 ;
+  wire [5:0] \$1114 ;
   wire \$1115 ;
   wire \$1116 ;
-  wire [4:0] \$1117 ;
+  wire \$1117 ;
   wire \$1118 ;
   wire \$1119 ;
-  wire \$112 ;
+  wire [3:0] \$112 ;
   wire \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
-  wire [5:0] \$1123 ;
+  wire \$1123 ;
   wire \$1124 ;
   wire \$1125 ;
-  wire [21:0] \$1126 ;
-  wire [31:0] \$1127 ;
-  wire [23:0] \$1128 ;
-  wire [31:0] \$1129 ;
-  wire \$113 ;
-  wire [18:0] \$1130 ;
-  wire [31:0] \$1131 ;
+  wire \$1126 ;
+  wire [4:0] \$1127 ;
+  wire \$1128 ;
+  wire \$1129 ;
+  wire [3:0] \$113 ;
+  wire \$1130 ;
+  wire \$1131 ;
   wire \$1132 ;
-  wire \$1133 ;
-  wire [11:0] \$1134 ;
-  wire [11:0] \$1135 ;
-  wire [12:0] \$1136 ;
-  wire \$1137 ;
-  wire [11:0] \$1138 ;
-  wire [11:0] \$1139 ;
+  wire [5:0] \$1133 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire [21:0] \$1136 ;
+  wire [31:0] \$1137 ;
+  wire [23:0] \$1138 ;
+  wire [31:0] \$1139 ;
   wire \$114 ;
-  wire [12:0] \$1140 ;
-  wire \$1141 ;
-  wire [11:0] \$1142 ;
-  wire [11:0] \$1143 ;
-  wire [12:0] \$1144 ;
-  wire \$1145 ;
-  wire \$1146 ;
-  wire [2:0] \$1147 ;
-  wire [2:0] \$1148 ;
-  wire [2:0] \$1149 ;
+  wire [18:0] \$1140 ;
+  wire [31:0] \$1141 ;
+  wire \$1142 ;
+  wire \$1143 ;
+  wire [11:0] \$1144 ;
+  wire [11:0] \$1145 ;
+  wire [12:0] \$1146 ;
+  wire \$1147 ;
+  wire [11:0] \$1148 ;
+  wire [11:0] \$1149 ;
   wire \$115 ;
-  wire [2:0] \$1150 ;
-  wire [3:0] \$1151 ;
-  wire [3:0] \$1152 ;
+  wire [12:0] \$1150 ;
+  wire \$1151 ;
+  wire [11:0] \$1152 ;
   wire [11:0] \$1153 ;
-  wire [11:0] \$1154 ;
-  wire [12:0] \$1155 ;
+  wire [12:0] \$1154 ;
+  wire \$1155 ;
   wire \$1156 ;
-  wire \$1157 ;
-  wire \$1158 ;
-  wire \$1159 ;
+  wire [2:0] \$1157 ;
+  wire [2:0] \$1158 ;
+  wire [2:0] \$1159 ;
   wire \$116 ;
-  wire \$1160 ;
-  wire \$1161 ;
-  wire [2:0] \$1162 ;
-  wire [2:0] \$1163 ;
-  wire \$1164 ;
-  wire [2:0] \$1165 ;
+  wire [2:0] \$1160 ;
+  wire [3:0] \$1161 ;
+  wire [3:0] \$1162 ;
+  wire [11:0] \$1163 ;
+  wire [11:0] \$1164 ;
+  wire [12:0] \$1165 ;
   wire \$1166 ;
   wire \$1167 ;
   wire \$1168 ;
   wire \$1169 ;
   wire \$117 ;
   wire \$1170 ;
-  wire [3:0] \$1171 ;
-  wire \$1172 ;
-  wire \$1173 ;
+  wire \$1171 ;
+  wire [2:0] \$1172 ;
+  wire [2:0] \$1173 ;
   wire \$1174 ;
-  wire \$1175 ;
+  wire [2:0] \$1175 ;
   wire \$1176 ;
   wire \$1177 ;
   wire \$1178 ;
   wire \$1179 ;
   wire \$118 ;
   wire \$1180 ;
-  wire \$1181 ;
+  wire [3:0] \$1181 ;
   wire \$1182 ;
   wire \$1183 ;
-  wire [7:0] \$1184 ;
+  wire \$1184 ;
   wire \$1185 ;
   wire \$1186 ;
   wire \$1187 ;
@@ -3510,26 +3510,26 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1190 ;
   wire \$1191 ;
   wire \$1192 ;
-  wire [3:0] \$1193 ;
-  wire [3:0] \$1194 ;
+  wire \$1193 ;
+  wire [7:0] \$1194 ;
   wire \$1195 ;
   wire \$1196 ;
   wire \$1197 ;
   wire \$1198 ;
   wire \$1199 ;
   wire \$12 ;
-  wire [6:0] \$120 ;
+  wire \$120 ;
   wire \$1200 ;
   wire \$1201 ;
   wire \$1202 ;
-  wire \$1203 ;
-  wire \$1204 ;
+  wire [3:0] \$1203 ;
+  wire [3:0] \$1204 ;
   wire \$1205 ;
   wire \$1206 ;
   wire \$1207 ;
   wire \$1208 ;
   wire \$1209 ;
-  wire [8:0] \$121 ;
+  wire \$121 ;
   wire \$1210 ;
   wire \$1211 ;
   wire \$1212 ;
@@ -3538,9 +3538,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1215 ;
   wire \$1216 ;
   wire \$1217 ;
-  wire [4:0] \$1218 ;
+  wire \$1218 ;
   wire \$1219 ;
-  wire [8:0] \$122 ;
+  wire [6:0] \$122 ;
   wire \$1220 ;
   wire \$1221 ;
   wire \$1222 ;
@@ -3548,34 +3548,34 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$1224 ;
   wire \$1225 ;
   wire \$1226 ;
-  wire [3:0] \$1227 ;
-  wire [3:0] \$1228 ;
-  wire [8:0] \$1229 ;
-  wire [3:0] \$123 ;
-  reg \$1230 ;
-  reg [6:0] \$1231 ;
-  reg [4:0] \$1232 ;
-  reg \$1233 ;
-  reg [6:0] \$1234 ;
-  reg [12:0] \$1235 ;
-  reg \$1236 ;
-  reg [8:0] \$1237 ;
-  reg [4:0] \$1238 ;
-  reg \$1239 ;
+  wire \$1227 ;
+  wire [4:0] \$1228 ;
+  wire \$1229 ;
+  wire [8:0] \$123 ;
+  wire \$1230 ;
+  wire \$1231 ;
+  wire \$1232 ;
+  wire \$1233 ;
+  wire \$1234 ;
+  wire \$1235 ;
+  wire \$1236 ;
+  wire [3:0] \$1237 ;
+  wire [3:0] \$1238 ;
+  wire [8:0] \$1239 ;
   wire [8:0] \$124 ;
-  reg [3:0] \$1240 ;
-  reg [4:0] \$1241 ;
-  reg \$1242 ;
+  reg \$1240 ;
+  reg [6:0] \$1241 ;
+  reg [4:0] \$1242 ;
   reg \$1243 ;
-  reg \$1244 ;
-  reg \$1245 ;
+  reg [6:0] \$1244 ;
+  reg [12:0] \$1245 ;
   reg \$1246 ;
-  reg \$1247 ;
-  reg \$1248 ;
+  reg [8:0] \$1247 ;
+  reg [4:0] \$1248 ;
   reg \$1249 ;
-  wire \$125 ;
-  reg \$1250 ;
-  reg \$1251 ;
+  wire [3:0] \$125 ;
+  reg [3:0] \$1250 ;
+  reg [4:0] \$1251 ;
   reg \$1252 ;
   reg \$1253 ;
   reg \$1254 ;
@@ -3583,53 +3583,53 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1256 ;
   reg \$1257 ;
   reg \$1258 ;
-  reg [3:0] \$1259 ;
-  wire [2:0] \$126 ;
-  reg [9:0] \$1260 ;
+  reg \$1259 ;
+  wire [8:0] \$126 ;
+  reg \$1260 ;
   reg \$1261 ;
   reg \$1262 ;
-  reg [2:0] \$1263 ;
+  reg \$1263 ;
   reg \$1264 ;
-  reg [2:0] \$1265 ;
+  reg \$1265 ;
   reg \$1266 ;
-  reg [2:0] \$1267 ;
+  reg \$1267 ;
   reg \$1268 ;
-  reg \$1269 ;
-  wire [2:0] \$127 ;
-  reg [7:0] \$1270 ;
-  reg [7:0] \$1271 ;
+  reg [3:0] \$1269 ;
+  wire \$127 ;
+  reg [9:0] \$1270 ;
+  reg \$1271 ;
   reg \$1272 ;
-  reg [6:0] \$1273 ;
-  reg [7:0] \$1274 ;
-  reg [6:0] \$1275 ;
-  reg [9:0] \$1276 ;
-  reg [9:0] \$1277 ;
+  reg [2:0] \$1273 ;
+  reg \$1274 ;
+  reg [2:0] \$1275 ;
+  reg \$1276 ;
+  reg [2:0] \$1277 ;
   reg \$1278 ;
   reg \$1279 ;
   wire [2:0] \$128 ;
-  reg [9:0] \$1280 ;
-  reg [8:0] \$1281 ;
-  reg [4:0] \$1282 ;
-  reg [4:0] \$1283 ;
-  reg \$1284 ;
-  reg [3:0] \$1285 ;
-  reg [4:0] \$1286 ;
-  reg [3:0] \$1287 ;
+  reg [7:0] \$1280 ;
+  reg [7:0] \$1281 ;
+  reg \$1282 ;
+  reg [6:0] \$1283 ;
+  reg [7:0] \$1284 ;
+  reg [6:0] \$1285 ;
+  reg [9:0] \$1286 ;
+  reg [9:0] \$1287 ;
   reg \$1288 ;
   reg \$1289 ;
   wire [2:0] \$129 ;
-  reg \$1290 ;
-  reg \$1291 ;
-  reg \$1292 ;
-  reg \$1293 ;
+  reg [9:0] \$1290 ;
+  reg [8:0] \$1291 ;
+  reg [4:0] \$1292 ;
+  reg [4:0] \$1293 ;
   reg \$1294 ;
-  reg \$1295 ;
-  reg \$1296 ;
-  reg \$1297 ;
+  reg [3:0] \$1295 ;
+  reg [4:0] \$1296 ;
+  reg [3:0] \$1297 ;
   reg \$1298 ;
   reg \$1299 ;
   wire \$13 ;
-  wire \$130 ;
+  wire [2:0] \$130 ;
   reg \$1300 ;
   reg \$1301 ;
   reg \$1302 ;
@@ -3648,10 +3648,10 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1314 ;
   reg \$1315 ;
   reg \$1316 ;
-  wire [2:0] \$1317 ;
-  wire [2:0] \$1318 ;
+  reg \$1317 ;
+  reg \$1318 ;
   reg \$1319 ;
-  wire [2:0] \$132 ;
+  wire \$132 ;
   reg \$1320 ;
   reg \$1321 ;
   reg \$1322 ;
@@ -3659,38 +3659,38 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1324 ;
   reg \$1325 ;
   reg \$1326 ;
-  reg [2:0] \$1327 ;
-  reg [2:0] \$1328 ;
+  wire [2:0] \$1327 ;
+  wire [2:0] \$1328 ;
   reg \$1329 ;
-  wire \$133 ;
-  reg [6:0] \$1330 ;
+  wire [2:0] \$133 ;
+  reg \$1330 ;
   reg \$1331 ;
-  reg [6:0] \$1332 ;
+  reg \$1332 ;
   reg \$1333 ;
   reg \$1334 ;
-  reg [7:0] \$1335 ;
-  reg [2:0] \$1336 ;
-  reg \$1337 ;
-  reg [8:0] \$1338 ;
-  reg [3:0] \$1339 ;
-  wire \$134 ;
-  reg \$1340 ;
-  reg [3:0] \$1341 ;
-  reg \$1342 ;
+  reg \$1335 ;
+  reg \$1336 ;
+  reg [2:0] \$1337 ;
+  reg [2:0] \$1338 ;
+  reg \$1339 ;
+  wire [2:0] \$134 ;
+  reg [6:0] \$1340 ;
+  reg \$1341 ;
+  reg [6:0] \$1342 ;
   reg \$1343 ;
-  reg [4:0] \$1344 ;
-  reg [2:0] \$1345 ;
-  reg \$1346 ;
+  reg \$1344 ;
+  reg [7:0] \$1345 ;
+  reg [2:0] \$1346 ;
   reg \$1347 ;
-  reg \$1348 ;
-  reg \$1349 ;
-  wire [9:0] \$135 ;
+  reg [8:0] \$1348 ;
+  reg [3:0] \$1349 ;
+  wire \$135 ;
   reg \$1350 ;
-  reg \$1351 ;
+  reg [3:0] \$1351 ;
   reg \$1352 ;
   reg \$1353 ;
-  reg \$1354 ;
-  reg \$1355 ;
+  reg [4:0] \$1354 ;
+  reg [2:0] \$1355 ;
   reg \$1356 ;
   reg \$1357 ;
   reg \$1358 ;
@@ -3702,89 +3702,99 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg \$1363 ;
   reg \$1364 ;
   reg \$1365 ;
-  wire \$137 ;
+  reg \$1366 ;
+  reg \$1367 ;
+  reg \$1368 ;
+  reg \$1369 ;
+  wire [9:0] \$137 ;
+  reg \$1370 ;
+  reg \$1371 ;
+  reg \$1372 ;
+  reg \$1373 ;
+  reg \$1374 ;
+  reg \$1375 ;
   wire \$138 ;
   wire \$139 ;
   wire \$14 ;
-  wire [2:0] \$140 ;
-  wire [2:0] \$141 ;
+  wire \$140 ;
+  wire \$141 ;
   wire [2:0] \$142 ;
-  wire [3:0] \$143 ;
-  wire [9:0] \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire [11:0] \$147 ;
+  wire [2:0] \$143 ;
+  wire [2:0] \$144 ;
+  wire [3:0] \$145 ;
+  wire [9:0] \$146 ;
+  wire \$147 ;
   wire \$148 ;
-  wire \$149 ;
+  wire [11:0] \$149 ;
   wire \$15 ;
-  wire [6:0] \$150 ;
+  wire \$150 ;
   wire \$151 ;
-  wire \$152 ;
+  wire [6:0] \$152 ;
   wire \$153 ;
   wire \$154 ;
-  wire [2:0] \$155 ;
+  wire \$155 ;
   wire \$156 ;
   wire [2:0] \$157 ;
-  wire [2:0] \$158 ;
-  wire \$159 ;
+  wire \$158 ;
+  wire [2:0] \$159 ;
   wire \$16 ;
   wire [2:0] \$160 ;
-  wire [2:0] \$161 ;
+  wire \$161 ;
   wire [2:0] \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire [2:0] \$165 ;
+  wire [2:0] \$163 ;
+  wire [2:0] \$164 ;
+  wire \$165 ;
   wire \$166 ;
-  wire \$167 ;
-  wire [8:0] \$168 ;
-  wire [31:0] \$169 ;
-  reg \$17 ;
-  wire \$170 ;
-  wire \$171 ;
+  wire [2:0] \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire \$17 ;
+  wire [8:0] \$170 ;
+  wire [31:0] \$171 ;
   wire \$172 ;
   wire \$173 ;
   wire \$174 ;
   wire \$175 ;
   wire \$176 ;
-  wire [11:0] \$177 ;
-  wire [11:0] \$178 ;
-  wire [12:0] \$179 ;
-  reg \$18 ;
-  wire \$180 ;
-  wire [11:0] \$181 ;
-  wire [11:0] \$182 ;
-  wire [12:0] \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire [11:0] \$186 ;
-  wire [11:0] \$187 ;
-  wire [12:0] \$188 ;
-  wire [4:0] \$189 ;
-  wire [14:0] \$19 ;
-  wire [4:0] \$190 ;
-  wire [3:0] \$191 ;
-  wire [33:0] \$192 ;
-  wire \$193 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire [11:0] \$179 ;
+  wire \$18 ;
+  wire [11:0] \$180 ;
+  wire [12:0] \$181 ;
+  wire \$182 ;
+  wire [11:0] \$183 ;
+  wire [11:0] \$184 ;
+  wire [12:0] \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire [11:0] \$188 ;
+  wire [11:0] \$189 ;
+  reg \$19 ;
+  wire [12:0] \$190 ;
+  wire [4:0] \$191 ;
+  wire [4:0] \$192 ;
+  wire [3:0] \$193 ;
   wire [33:0] \$194 ;
   wire \$195 ;
-  wire \$196 ;
+  wire [33:0] \$196 ;
   wire \$197 ;
   wire \$198 ;
-  wire [33:0] \$199 ;
-  wire \$2 ;
-  wire \$20 ;
+  wire \$199 ;
+  reg \$2 ;
+  reg \$20 ;
   wire \$200 ;
   wire [33:0] \$201 ;
   wire \$202 ;
-  wire \$203 ;
+  wire [33:0] \$203 ;
   wire \$204 ;
   wire \$205 ;
-  wire [33:0] \$206 ;
+  wire \$206 ;
   wire \$207 ;
   wire [33:0] \$208 ;
   wire \$209 ;
-  wire \$21 ;
-  wire \$210 ;
+  wire [14:0] \$21 ;
+  wire [33:0] \$210 ;
   wire \$211 ;
   wire \$212 ;
   wire \$213 ;
@@ -3805,59 +3815,59 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$227 ;
   wire \$228 ;
   wire \$229 ;
-  wire [14:0] \$23 ;
+  wire \$23 ;
   wire \$230 ;
   wire \$231 ;
   wire \$232 ;
   wire \$233 ;
   wire \$234 ;
-  wire [11:0] \$235 ;
-  wire [21:0] \$236 ;
-  wire [8:0] \$237 ;
-  wire [24:0] \$238 ;
-  wire [10:0] \$239 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire [11:0] \$237 ;
+  wire [21:0] \$238 ;
+  wire [8:0] \$239 ;
   wire \$24 ;
-  wire [22:0] \$240 ;
-  wire \$241 ;
-  wire \$242 ;
+  wire [24:0] \$240 ;
+  wire [10:0] \$241 ;
+  wire [22:0] \$242 ;
   wire \$243 ;
-  wire [1:0] \$244 ;
-  wire [1:0] \$245 ;
+  wire \$244 ;
+  wire \$245 ;
   wire [1:0] \$246 ;
-  wire [6:0] \$247 ;
-  wire [8:0] \$248 ;
-  wire [8:0] \$249 ;
-  wire \$25 ;
-  wire [3:0] \$250 ;
+  wire [1:0] \$247 ;
+  wire [1:0] \$248 ;
+  wire [6:0] \$249 ;
+  wire [14:0] \$25 ;
+  wire [8:0] \$250 ;
   wire [8:0] \$251 ;
-  wire \$252 ;
-  wire \$253 ;
+  wire [3:0] \$252 ;
+  wire [8:0] \$253 ;
   wire \$254 ;
   wire \$255 ;
   wire \$256 ;
   wire \$257 ;
   wire \$258 ;
-  wire [2:0] \$259 ;
+  wire \$259 ;
   wire \$26 ;
-  wire [2:0] \$260 ;
-  wire \$261 ;
+  wire \$260 ;
+  wire [2:0] \$261 ;
   wire [2:0] \$262 ;
   wire \$263 ;
-  wire [3:0] \$264 ;
-  wire [3:0] \$265 ;
+  wire [2:0] \$264 ;
+  wire \$265 ;
   wire [3:0] \$266 ;
-  wire [9:0] \$267 ;
-  wire \$268 ;
-  wire \$269 ;
-  wire [14:0] \$27 ;
-  wire [11:0] \$270 ;
+  wire [3:0] \$267 ;
+  wire [3:0] \$268 ;
+  wire [9:0] \$269 ;
+  wire \$27 ;
+  wire \$270 ;
   wire \$271 ;
-  wire \$272 ;
+  wire [11:0] \$272 ;
   wire \$273 ;
   wire \$274 ;
-  wire [6:0] \$275 ;
+  wire \$275 ;
   wire \$276 ;
-  wire \$277 ;
+  wire [6:0] \$277 ;
   wire \$278 ;
   wire \$279 ;
   wire \$28 ;
@@ -3871,7 +3881,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$287 ;
   wire \$288 ;
   wire \$289 ;
-  wire \$29 ;
+  wire [14:0] \$29 ;
   wire \$290 ;
   wire \$291 ;
   wire \$292 ;
@@ -3908,24 +3918,24 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$32 ;
   wire \$320 ;
   wire \$321 ;
-  wire [4:0] \$322 ;
+  wire \$322 ;
   wire \$323 ;
-  wire \$324 ;
+  wire [4:0] \$324 ;
   wire \$325 ;
   wire \$326 ;
   wire \$327 ;
-  wire [3:0] \$328 ;
-  wire [3:0] \$329 ;
+  wire \$328 ;
+  wire \$329 ;
   wire \$33 ;
-  wire [4:0] \$330 ;
+  wire [3:0] \$330 ;
   wire [3:0] \$331 ;
-  wire [3:0] \$332 ;
-  wire [4:0] \$333 ;
-  wire [4:0] \$334 ;
+  wire [4:0] \$332 ;
+  wire [3:0] \$333 ;
+  wire [3:0] \$334 ;
   wire [4:0] \$335 ;
-  wire [3:0] \$336 ;
-  wire \$337 ;
-  wire \$338 ;
+  wire [4:0] \$336 ;
+  wire [4:0] \$337 ;
+  wire [3:0] \$338 ;
   wire \$339 ;
   wire \$34 ;
   wire \$340 ;
@@ -3934,9 +3944,9 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$343 ;
   wire \$344 ;
   wire \$345 ;
-  wire [4:0] \$346 ;
+  wire \$346 ;
   wire \$347 ;
-  wire \$348 ;
+  wire [4:0] \$348 ;
   wire \$349 ;
   wire \$35 ;
   wire \$350 ;
@@ -3989,13 +3999,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$393 ;
   wire \$394 ;
   wire \$395 ;
-  wire [3:0] \$396 ;
-  wire [3:0] \$397 ;
-  wire [4:0] \$398 ;
-  wire \$399 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire [3:0] \$398 ;
+  wire [3:0] \$399 ;
   wire \$4 ;
   wire \$40 ;
-  wire \$400 ;
+  wire [4:0] \$400 ;
   wire \$401 ;
   wire \$402 ;
   wire \$403 ;
@@ -4006,63 +4016,63 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$408 ;
   wire \$409 ;
   wire \$41 ;
-  wire [2:0] \$410 ;
+  wire \$410 ;
   wire \$411 ;
-  wire \$412 ;
-  wire [5:0] \$413 ;
-  wire [5:0] \$414 ;
-  wire [6:0] \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire [5:0] \$418 ;
-  wire [5:0] \$419 ;
+  wire [2:0] \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire [5:0] \$415 ;
+  wire [5:0] \$416 ;
+  wire [6:0] \$417 ;
+  wire \$418 ;
+  wire \$419 ;
   wire \$42 ;
-  wire [6:0] \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire [5:0] \$423 ;
-  wire [5:0] \$424 ;
-  wire [6:0] \$425 ;
-  wire [2:0] \$426 ;
-  wire \$427 ;
+  wire [5:0] \$420 ;
+  wire [5:0] \$421 ;
+  wire [6:0] \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire [5:0] \$425 ;
+  wire [5:0] \$426 ;
+  wire [6:0] \$427 ;
   wire [2:0] \$428 ;
   wire \$429 ;
   wire \$43 ;
-  wire \$430 ;
-  wire [2:0] \$431 ;
-  wire [2:0] \$432 ;
+  wire [2:0] \$430 ;
+  wire \$431 ;
+  wire \$432 ;
   wire [2:0] \$433 ;
-  wire [3:0] \$434 ;
-  wire [3:0] \$435 ;
-  wire \$436 ;
-  wire [11:0] \$437 ;
-  wire [11:0] \$438 ;
-  wire [12:0] \$439 ;
+  wire [2:0] \$434 ;
+  wire [2:0] \$435 ;
+  wire [3:0] \$436 ;
+  wire [3:0] \$437 ;
+  wire \$438 ;
+  wire [11:0] \$439 ;
   wire \$44 ;
   wire [11:0] \$440 ;
-  wire [11:0] \$441 ;
-  wire [12:0] \$442 ;
-  wire \$443 ;
-  wire [8:0] \$444 ;
-  wire [8:0] \$445 ;
-  wire [9:0] \$446 ;
-  wire \$447 ;
-  wire [11:0] \$448 ;
-  wire [11:0] \$449 ;
+  wire [12:0] \$441 ;
+  wire [11:0] \$442 ;
+  wire [11:0] \$443 ;
+  wire [12:0] \$444 ;
+  wire \$445 ;
+  wire [8:0] \$446 ;
+  wire [8:0] \$447 ;
+  wire [9:0] \$448 ;
+  wire \$449 ;
   wire \$45 ;
-  wire [12:0] \$450 ;
+  wire [11:0] \$450 ;
   wire [11:0] \$451 ;
-  wire [11:0] \$452 ;
-  wire [12:0] \$453 ;
-  wire \$454 ;
-  wire [8:0] \$455 ;
-  wire [8:0] \$456 ;
-  wire [9:0] \$457 ;
-  wire \$458 ;
-  wire [3:0] \$459 ;
+  wire [12:0] \$452 ;
+  wire [11:0] \$453 ;
+  wire [11:0] \$454 ;
+  wire [12:0] \$455 ;
+  wire \$456 ;
+  wire [8:0] \$457 ;
+  wire [8:0] \$458 ;
+  wire [9:0] \$459 ;
   wire \$46 ;
   wire \$460 ;
-  wire \$461 ;
+  wire [3:0] \$461 ;
   wire \$462 ;
   wire \$463 ;
   wire \$464 ;
@@ -4079,24 +4089,24 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$474 ;
   wire \$475 ;
   wire \$476 ;
-  wire [7:0] \$477 ;
-  wire [7:0] \$478 ;
+  wire \$477 ;
+  wire \$478 ;
   wire \$479 ;
   wire \$48 ;
-  wire [7:0] \$480 ;
-  wire [7:0] \$481 ;
-  wire [9:0] \$482 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
   wire \$483 ;
   wire \$484 ;
   wire \$485 ;
   wire \$486 ;
-  wire \$487 ;
-  wire \$488 ;
+  wire [7:0] \$487 ;
+  wire [7:0] \$488 ;
   wire \$489 ;
   wire \$49 ;
-  wire \$490 ;
-  wire \$491 ;
-  wire \$492 ;
+  wire [7:0] \$490 ;
+  wire [7:0] \$491 ;
+  wire [9:0] \$492 ;
   wire \$493 ;
   wire \$494 ;
   wire \$495 ;
@@ -4127,7 +4137,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$517 ;
   wire \$518 ;
   wire \$519 ;
-  wire [3:0] \$52 ;
+  wire \$52 ;
   wire \$520 ;
   wire \$521 ;
   wire \$522 ;
@@ -4138,7 +4148,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$527 ;
   wire \$528 ;
   wire \$529 ;
-  wire [3:0] \$53 ;
+  wire \$53 ;
   wire \$530 ;
   wire \$531 ;
   wire \$532 ;
@@ -4149,25 +4159,25 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$537 ;
   wire \$538 ;
   wire \$539 ;
-  wire \$54 ;
+  wire [3:0] \$54 ;
   wire \$540 ;
-  wire [4:0] \$541 ;
-  wire [4:0] \$542 ;
+  wire \$541 ;
+  wire \$542 ;
   wire \$543 ;
-  wire [4:0] \$544 ;
-  wire [4:0] \$545 ;
-  wire [6:0] \$546 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
   wire \$547 ;
   wire \$548 ;
   wire \$549 ;
-  wire [9:0] \$55 ;
+  wire [3:0] \$55 ;
   wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
+  wire [4:0] \$551 ;
+  wire [4:0] \$552 ;
   wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
-  wire \$556 ;
+  wire [4:0] \$554 ;
+  wire [4:0] \$555 ;
+  wire [6:0] \$556 ;
   wire \$557 ;
   wire \$558 ;
   wire \$559 ;
@@ -4182,30 +4192,30 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$567 ;
   wire \$568 ;
   wire \$569 ;
-  wire \$57 ;
+  wire [9:0] \$57 ;
   wire \$570 ;
   wire \$571 ;
-  wire [2:0] \$572 ;
+  wire \$572 ;
   wire \$573 ;
   wire \$574 ;
   wire \$575 ;
   wire \$576 ;
   wire \$577 ;
-  wire [11:0] \$578 ;
-  wire [11:0] \$579 ;
-  wire [7:0] \$58 ;
-  wire [12:0] \$580 ;
+  wire \$578 ;
+  wire \$579 ;
+  wire \$58 ;
+  wire \$580 ;
   wire \$581 ;
-  wire \$582 ;
+  wire [2:0] \$582 ;
   wire \$583 ;
   wire \$584 ;
   wire \$585 ;
   wire \$586 ;
   wire \$587 ;
-  wire \$588 ;
-  wire \$589 ;
+  wire [11:0] \$588 ;
+  wire [11:0] \$589 ;
   wire \$59 ;
-  wire \$590 ;
+  wire [12:0] \$590 ;
   wire \$591 ;
   wire \$592 ;
   wire \$593 ;
@@ -4216,51 +4226,51 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$598 ;
   wire \$599 ;
   wire \$6 ;
-  wire \$60 ;
+  wire [7:0] \$60 ;
   wire \$600 ;
   wire \$601 ;
   wire \$602 ;
   wire \$603 ;
   wire \$604 ;
-  wire [4:0] \$605 ;
-  wire [4:0] \$606 ;
-  wire [4:0] \$607 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
   wire \$608 ;
   wire \$609 ;
-  wire [7:0] \$61 ;
+  wire \$61 ;
   wire \$610 ;
   wire \$611 ;
   wire \$612 ;
-  wire [7:0] \$613 ;
+  wire \$613 ;
   wire \$614 ;
-  wire \$615 ;
-  wire \$616 ;
-  wire [10:0] \$617 ;
-  wire [10:0] \$618 ;
-  wire [10:0] \$619 ;
-  wire [7:0] \$62 ;
+  wire [4:0] \$615 ;
+  wire [4:0] \$616 ;
+  wire [4:0] \$617 ;
+  wire \$618 ;
+  wire \$619 ;
+  wire \$62 ;
   wire \$620 ;
   wire \$621 ;
   wire \$622 ;
-  wire \$623 ;
+  wire [7:0] \$623 ;
   wire \$624 ;
-  wire [4:0] \$625 ;
+  wire \$625 ;
   wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
+  wire [10:0] \$627 ;
+  wire [10:0] \$628 ;
+  wire [10:0] \$629 ;
   wire [7:0] \$63 ;
   wire \$630 ;
   wire \$631 ;
   wire \$632 ;
   wire \$633 ;
   wire \$634 ;
-  wire \$635 ;
+  wire [4:0] \$635 ;
   wire \$636 ;
   wire \$637 ;
   wire \$638 ;
   wire \$639 ;
-  wire [11:0] \$64 ;
+  wire [7:0] \$64 ;
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
@@ -4271,7 +4281,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$647 ;
   wire \$648 ;
   wire \$649 ;
-  wire \$65 ;
+  wire [7:0] \$65 ;
   wire \$650 ;
   wire \$651 ;
   wire \$652 ;
@@ -4282,7 +4292,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$657 ;
   wire \$658 ;
   wire \$659 ;
-  wire \$66 ;
+  wire [11:0] \$66 ;
   wire \$660 ;
   wire \$661 ;
   wire \$662 ;
@@ -4293,14 +4303,14 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$667 ;
   wire \$668 ;
   wire \$669 ;
-  wire [9:0] \$67 ;
+  wire \$67 ;
   wire \$670 ;
   wire \$671 ;
   wire \$672 ;
   wire \$673 ;
   wire \$674 ;
   wire \$675 ;
-  wire [5:0] \$676 ;
+  wire \$676 ;
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
@@ -4311,11 +4321,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$683 ;
   wire \$684 ;
   wire \$685 ;
-  wire \$686 ;
+  wire [5:0] \$686 ;
   wire \$687 ;
   wire \$688 ;
   wire \$689 ;
-  wire \$69 ;
+  wire [9:0] \$69 ;
   wire \$690 ;
   wire \$691 ;
   wire \$692 ;
@@ -4337,25 +4347,25 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$706 ;
   wire \$707 ;
   wire \$708 ;
-  wire [4:0] \$709 ;
+  wire \$709 ;
   wire \$71 ;
   wire \$710 ;
   wire \$711 ;
   wire \$712 ;
   wire \$713 ;
   wire \$714 ;
-  wire [10:0] \$715 ;
+  wire \$715 ;
   wire \$716 ;
   wire \$717 ;
   wire \$718 ;
-  wire \$719 ;
+  wire [4:0] \$719 ;
   wire \$72 ;
   wire \$720 ;
   wire \$721 ;
   wire \$722 ;
   wire \$723 ;
   wire \$724 ;
-  wire \$725 ;
+  wire [10:0] \$725 ;
   wire \$726 ;
   wire \$727 ;
   wire \$728 ;
@@ -4380,25 +4390,25 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$745 ;
   wire \$746 ;
   wire \$747 ;
-  wire [4:0] \$748 ;
+  wire \$748 ;
   wire \$749 ;
   wire \$75 ;
   wire \$750 ;
   wire \$751 ;
   wire \$752 ;
   wire \$753 ;
-  wire [10:0] \$754 ;
+  wire \$754 ;
   wire \$755 ;
   wire \$756 ;
   wire \$757 ;
-  wire \$758 ;
+  wire [4:0] \$758 ;
   wire \$759 ;
   wire \$76 ;
   wire \$760 ;
   wire \$761 ;
   wire \$762 ;
   wire \$763 ;
-  wire \$764 ;
+  wire [10:0] \$764 ;
   wire \$765 ;
   wire \$766 ;
   wire \$767 ;
@@ -4415,7 +4425,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$777 ;
   wire \$778 ;
   wire \$779 ;
-  wire [9:0] \$78 ;
+  wire \$78 ;
   wire \$780 ;
   wire \$781 ;
   wire \$782 ;
@@ -4423,33 +4433,33 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$784 ;
   wire \$785 ;
   wire \$786 ;
-  wire [4:0] \$787 ;
+  wire \$787 ;
   wire \$788 ;
   wire \$789 ;
-  wire [6:0] \$79 ;
+  wire \$79 ;
   wire \$790 ;
   wire \$791 ;
   wire \$792 ;
-  wire [10:0] \$793 ;
+  wire \$793 ;
   wire \$794 ;
   wire \$795 ;
   wire \$796 ;
-  wire \$797 ;
+  wire [4:0] \$797 ;
   wire \$798 ;
   wire \$799 ;
   wire \$8 ;
-  wire \$80 ;
+  wire [9:0] \$80 ;
   wire \$800 ;
   wire \$801 ;
   wire \$802 ;
-  wire \$803 ;
+  wire [10:0] \$803 ;
   wire \$804 ;
   wire \$805 ;
   wire \$806 ;
   wire \$807 ;
   wire \$808 ;
   wire \$809 ;
-  wire \$81 ;
+  wire [6:0] \$81 ;
   wire \$810 ;
   wire \$811 ;
   wire \$812 ;
@@ -4460,32 +4470,32 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$817 ;
   wire \$818 ;
   wire \$819 ;
-  wire [4:0] \$82 ;
+  wire \$82 ;
   wire \$820 ;
   wire \$821 ;
   wire \$822 ;
   wire \$823 ;
   wire \$824 ;
   wire \$825 ;
-  wire [4:0] \$826 ;
+  wire \$826 ;
   wire \$827 ;
   wire \$828 ;
   wire \$829 ;
   wire \$83 ;
   wire \$830 ;
   wire \$831 ;
-  wire [10:0] \$832 ;
+  wire \$832 ;
   wire \$833 ;
   wire \$834 ;
   wire \$835 ;
-  wire \$836 ;
+  wire [4:0] \$836 ;
   wire \$837 ;
   wire \$838 ;
   wire \$839 ;
-  wire \$84 ;
+  wire [4:0] \$84 ;
   wire \$840 ;
   wire \$841 ;
-  wire \$842 ;
+  wire [10:0] \$842 ;
   wire \$843 ;
   wire \$844 ;
   wire \$845 ;
@@ -4493,7 +4503,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$847 ;
   wire \$848 ;
   wire \$849 ;
-  wire [4:0] \$85 ;
+  wire \$85 ;
   wire \$850 ;
   wire \$851 ;
   wire \$852 ;
@@ -4504,7 +4514,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$857 ;
   wire \$858 ;
   wire \$859 ;
-  wire [4:0] \$86 ;
+  wire \$86 ;
   wire \$860 ;
   wire \$861 ;
   wire \$862 ;
@@ -4524,28 +4534,28 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$875 ;
   wire \$876 ;
   wire \$877 ;
-  wire [4:0] \$878 ;
+  wire \$878 ;
   wire \$879 ;
-  wire \$88 ;
+  wire [4:0] \$88 ;
   wire \$880 ;
   wire \$881 ;
   wire \$882 ;
   wire \$883 ;
-  wire [5:0] \$884 ;
+  wire \$884 ;
   wire \$885 ;
   wire \$886 ;
   wire \$887 ;
-  wire \$888 ;
+  wire [4:0] \$888 ;
   wire \$889 ;
-  wire \$89 ;
+  wire [4:0] \$89 ;
   wire \$890 ;
   wire \$891 ;
   wire \$892 ;
   wire \$893 ;
-  wire \$894 ;
+  wire [5:0] \$894 ;
   wire \$895 ;
   wire \$896 ;
-  wire [4:0] \$897 ;
+  wire \$897 ;
   wire \$898 ;
   wire \$899 ;
   wire \$9 ;
@@ -4553,60 +4563,60 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$900 ;
   wire \$901 ;
   wire \$902 ;
-  wire [5:0] \$903 ;
+  wire \$903 ;
   wire \$904 ;
   wire \$905 ;
   wire \$906 ;
-  wire \$907 ;
+  wire [4:0] \$907 ;
   wire \$908 ;
   wire \$909 ;
   wire \$91 ;
   wire \$910 ;
   wire \$911 ;
   wire \$912 ;
-  wire \$913 ;
+  wire [5:0] \$913 ;
   wire \$914 ;
   wire \$915 ;
-  wire [4:0] \$916 ;
+  wire \$916 ;
   wire \$917 ;
   wire \$918 ;
   wire \$919 ;
   wire \$92 ;
   wire \$920 ;
   wire \$921 ;
-  wire [5:0] \$922 ;
+  wire \$922 ;
   wire \$923 ;
   wire \$924 ;
   wire \$925 ;
-  wire \$926 ;
+  wire [4:0] \$926 ;
   wire \$927 ;
   wire \$928 ;
   wire \$929 ;
   wire \$93 ;
   wire \$930 ;
   wire \$931 ;
-  wire \$932 ;
+  wire [5:0] \$932 ;
   wire \$933 ;
   wire \$934 ;
-  wire [4:0] \$935 ;
+  wire \$935 ;
   wire \$936 ;
   wire \$937 ;
   wire \$938 ;
   wire \$939 ;
   wire \$94 ;
   wire \$940 ;
-  wire [5:0] \$941 ;
+  wire \$941 ;
   wire \$942 ;
   wire \$943 ;
   wire \$944 ;
-  wire \$945 ;
+  wire [4:0] \$945 ;
   wire \$946 ;
   wire \$947 ;
   wire \$948 ;
   wire \$949 ;
   wire \$95 ;
   wire \$950 ;
-  wire \$951 ;
+  wire [5:0] \$951 ;
   wire \$952 ;
   wire \$953 ;
   wire \$954 ;
@@ -4620,54 +4630,54 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire \$961 ;
   wire \$962 ;
   wire \$963 ;
-  wire [4:0] \$964 ;
+  wire \$964 ;
   wire \$965 ;
   wire \$966 ;
   wire \$967 ;
   wire \$968 ;
   wire \$969 ;
   wire \$97 ;
-  wire [4:0] \$970 ;
+  wire \$970 ;
   wire \$971 ;
   wire \$972 ;
   wire \$973 ;
-  wire \$974 ;
+  wire [4:0] \$974 ;
   wire \$975 ;
   wire \$976 ;
   wire \$977 ;
   wire \$978 ;
   wire \$979 ;
   wire \$98 ;
-  wire \$980 ;
-  wire [4:0] \$981 ;
+  wire [4:0] \$980 ;
+  wire \$981 ;
   wire \$982 ;
   wire \$983 ;
   wire \$984 ;
   wire \$985 ;
   wire \$986 ;
-  wire [4:0] \$987 ;
+  wire \$987 ;
   wire \$988 ;
   wire \$989 ;
   wire \$99 ;
   wire \$990 ;
-  wire \$991 ;
+  wire [4:0] \$991 ;
   wire \$992 ;
   wire \$993 ;
   wire \$994 ;
   wire \$995 ;
   wire \$996 ;
-  wire \$997 ;
-  wire [4:0] \$998 ;
+  wire [4:0] \$997 ;
+  wire \$998 ;
   wire \$999 ;
   wire [8:0] \$signal ;
-  wire \$signal$269 ;
-  wire \$signal$281 ;
-  wire \$signal$300 ;
-  wire [3:0] \$signal$345 ;
-  wire [8:0] \$signal$475 ;
-  wire [8:0] \$signal$478 ;
-  wire [8:0] \$signal$481 ;
-  wire \$signal$484 ;
+  wire \$signal$287 ;
+  wire \$signal$299 ;
+  wire \$signal$318 ;
+  wire [3:0] \$signal$364 ;
+  wire [8:0] \$signal$528 ;
+  wire [8:0] \$signal$531 ;
+  wire [8:0] \$signal$534 ;
+  wire \$signal$537 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [12:0] a0_size = 13'h0000;
@@ -4790,13 +4800,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 4'h0 *)
   wire [3:0] config_grant_addr;
   (* init = 4'h0 *)
-  wire [3:0] \config_grant_addr$464 ;
+  wire [3:0] \config_grant_addr$517 ;
   (* init = 5'h00 *)
   wire [4:0] config_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \config_grant_data$466 ;
-  wire [3:0] \config_grant_data$466.next ;
-  wire \config_grant_data$466.snap ;
+  wire [4:0] \config_grant_data$519 ;
+  wire [3:0] \config_grant_data$519.next ;
+  wire \config_grant_data$519.snap ;
   wire [3:0] \config_grant_data.next ;
   wire \config_grant_data.snap ;
   reg [4:0] config_grant_r0_b0 = 5'h00;
@@ -4818,11 +4828,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire [3:0] config_next_tag;
   reg config_nonempty = 1'h0;
   reg [3:0] config_parity_addr = 4'h0;
-  reg [3:0] \config_parity_addr$71  = 4'h0;
+  reg [3:0] \config_parity_addr$89  = 4'h0;
   (* init = 1'h0 *)
   wire config_parity_data;
   (* init = 1'h0 *)
-  wire \config_parity_data$468 ;
+  wire \config_parity_data$521 ;
   reg config_parity_r0 = 1'h0;
   reg [3:0] config_parity_r0_addr = 4'h0;
   reg config_parity_r1 = 1'h0;
@@ -4886,17 +4896,18 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   wire event_flushing;
   reg [7:0] event_fresh = 8'h00;
   reg [7:0] event_fresh_next;
-  reg [6:0] event_fresh_slot = 7'h00;
+  (* init = 7'h00 *)
+  wire [6:0] event_fresh_slot;
   (* init = 7'h00 *)
   wire [6:0] event_grant_addr;
   (* init = 7'h00 *)
-  wire [6:0] \event_grant_addr$419 ;
+  wire [6:0] \event_grant_addr$438 ;
   (* init = 5'h00 *)
   wire [4:0] event_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \event_grant_data$421 ;
-  wire [3:0] \event_grant_data$421.next ;
-  wire \event_grant_data$421.snap ;
+  wire [4:0] \event_grant_data$440 ;
+  wire [3:0] \event_grant_data$440.next ;
+  wire \event_grant_data$440.snap ;
   wire [3:0] \event_grant_data.next ;
   wire \event_grant_data.snap ;
   reg [4:0] event_grant_r0_b0 = 5'h00;
@@ -4917,20 +4928,22 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [6:0] event_head = 7'h00;
   wire [3:0] event_next_tag;
   reg event_nonempty = 1'h0;
-  (* init = 7'h00 *)
-  wire [6:0] event_parity_addr;
-  (* init = 7'h00 *)
-  wire [6:0] \event_parity_addr$431 ;
+  reg [6:0] event_parity_addr = 7'h00;
+  reg [6:0] \event_parity_addr$24  = 7'h00;
   (* init = 1'h0 *)
   wire event_parity_data;
   (* init = 1'h0 *)
-  wire \event_parity_data$433 ;
-  reg event_parity_r0_b0 = 1'h0;
-  reg event_parity_r1_b0 = 1'h0;
+  wire \event_parity_data$486 ;
+  reg event_parity_r0 = 1'h0;
+  reg [2:0] event_parity_r0_group = 3'h0;
+  reg event_parity_r1 = 1'h0;
+  reg [2:0] event_parity_r1_group = 3'h0;
   (* init = 7'h00 *)
   wire [6:0] event_parity_waddr;
   wire event_parity_wdata;
   wire event_parity_wen;
+  (* init = 8'h00 *)
+  wire [7:0] event_parity_wgroups;
   wire event_pop;
   reg event_popped = 1'h0;
   reg event_push = 1'h0;
@@ -4974,7 +4987,8 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 4'h0 *)
   wire [3:0] f1_config_slot;
   reg f1_contract = 1'h0;
-  reg [6:0] f1_event_slot = 7'h00;
+  (* init = 7'h00 *)
+  wire [6:0] f1_event_slot;
   reg [2:0] f1_hit = 3'h0;
   reg [8:0] f1_log_slot = 9'h000;
   reg [2:0] f1_misaligned = 3'h0;
@@ -5068,6 +5082,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg f4_rest_snap = 1'h0;
   (* init = 16'h0000 *)
   wire [15:0] f4_rows_config;
+  reg [7:0] f4_rows_event = 8'h00;
   reg [8:0] f4_slot = 9'h000;
   reg [3:0] f4_slot_config = 4'h0;
   reg [6:0] f4_slot_event = 7'h00;
@@ -5165,7 +5180,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 1'h0 *)
   wire freed_valid;
   reg [31:0] grant_addr;
-  wire [31:0] \grant_addr$497 ;
+  wire [31:0] \grant_addr$550 ;
   (* init = 1'h0 *)
   wire grant_cpu;
   output grant_cpu_q;
@@ -5193,13 +5208,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 9'h000 *)
   wire [8:0] log_grant_addr;
   (* init = 9'h000 *)
-  wire [8:0] \log_grant_addr$446 ;
+  wire [8:0] \log_grant_addr$499 ;
   (* init = 5'h00 *)
   wire [4:0] log_grant_data;
   (* init = 5'h00 *)
-  wire [4:0] \log_grant_data$447 ;
-  wire [3:0] \log_grant_data$447.next ;
-  wire \log_grant_data$447.snap ;
+  wire [4:0] \log_grant_data$500 ;
+  wire [3:0] \log_grant_data$500.next ;
+  wire \log_grant_data$500.snap ;
   wire [3:0] \log_grant_data.next ;
   wire \log_grant_data.snap ;
   reg [4:0] log_grant_r0_b0 = 5'h00;
@@ -5221,11 +5236,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   (* init = 9'h000 *)
   wire [8:0] log_parity_addr;
   (* init = 9'h000 *)
-  wire [8:0] \log_parity_addr$456 ;
+  wire [8:0] \log_parity_addr$509 ;
   (* init = 1'h0 *)
   wire log_parity_data;
   (* init = 1'h0 *)
-  wire \log_parity_data$457 ;
+  wire \log_parity_data$510 ;
   reg log_parity_r0_b0 = 1'h0;
   reg log_parity_r1_b0 = 1'h0;
   (* init = 9'h000 *)
@@ -5236,83 +5251,129 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [9:0] log_seen_prev = 10'h000;
   wire log_take_fresh;
   wire [3:0] next_tag;
-  input [5:0] \port$3943$40 ;
-  wire [5:0] \port$3943$40 ;
+  input [5:0] \port$4007$40 ;
+  wire [5:0] \port$4007$40 ;
   (* init = 7'h00 *)
   wire [6:0] r__addr;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$418 ;
-  (* init = 7'h00 *)
-  wire [6:0] \r__addr$428 ;
-  (* init = 7'h00 *)
-  wire [6:0] \r__addr$430 ;
-  (* init = 7'h00 *)
   wire [6:0] \r__addr$437 ;
-  (* init = 9'h000 *)
-  wire [8:0] \r__addr$443 ;
-  (* init = 9'h000 *)
-  wire [8:0] \r__addr$445 ;
-  (* init = 9'h000 *)
-  wire [8:0] \r__addr$453 ;
-  (* init = 9'h000 *)
-  wire [8:0] \r__addr$455 ;
-  (* init = 4'h0 *)
-  wire [3:0] \r__addr$461 ;
-  (* init = 4'h0 *)
+  wire [3:0] \r__addr$448 ;
+  wire [3:0] \r__addr$449 ;
+  wire [3:0] \r__addr$453 ;
+  wire [3:0] \r__addr$454 ;
+  wire [3:0] \r__addr$458 ;
+  wire [3:0] \r__addr$459 ;
   wire [3:0] \r__addr$463 ;
+  wire [3:0] \r__addr$464 ;
+  wire [3:0] \r__addr$468 ;
+  wire [3:0] \r__addr$469 ;
+  wire [3:0] \r__addr$473 ;
+  wire [3:0] \r__addr$474 ;
+  wire [3:0] \r__addr$478 ;
+  wire [3:0] \r__addr$479 ;
+  wire [3:0] \r__addr$483 ;
+  wire [3:0] \r__addr$484 ;
+  (* init = 7'h00 *)
+  wire [6:0] \r__addr$490 ;
+  (* init = 9'h000 *)
+  wire [8:0] \r__addr$496 ;
+  (* init = 9'h000 *)
+  wire [8:0] \r__addr$498 ;
+  (* init = 9'h000 *)
+  wire [8:0] \r__addr$506 ;
+  (* init = 9'h000 *)
+  wire [8:0] \r__addr$508 ;
   (* init = 4'h0 *)
-  wire [3:0] \r__addr$472 ;
+  wire [3:0] \r__addr$514 ;
+  (* init = 4'h0 *)
+  wire [3:0] \r__addr$516 ;
+  (* init = 4'h0 *)
+  wire [3:0] \r__addr$525 ;
   wire [4:0] r__data;
   wire [4:0] \r__data$11 ;
-  wire \r__data$13 ;
   wire \r__data$15 ;
-  wire [12:0] \r__data$23 ;
-  wire [4:0] \r__data$31 ;
-  wire [4:0] \r__data$33 ;
-  wire \r__data$35 ;
-  wire \r__data$37 ;
-  wire [4:0] \r__data$45 ;
-  wire [4:0] \r__data$47 ;
-  wire [9:0] \r__data$80 ;
+  wire \r__data$16 ;
+  wire \r__data$17 ;
+  wire \r__data$18 ;
+  wire \r__data$19 ;
+  wire \r__data$20 ;
+  wire \r__data$21 ;
+  wire \r__data$22 ;
+  wire \r__data$26 ;
+  wire \r__data$27 ;
+  wire \r__data$28 ;
+  wire \r__data$29 ;
+  wire \r__data$30 ;
+  wire \r__data$31 ;
+  wire \r__data$32 ;
+  wire \r__data$33 ;
+  wire [12:0] \r__data$41 ;
+  wire [4:0] \r__data$49 ;
+  wire [4:0] \r__data$51 ;
+  wire \r__data$53 ;
+  wire \r__data$55 ;
+  wire [4:0] \r__data$63 ;
+  wire [4:0] \r__data$65 ;
+  wire [9:0] \r__data$98 ;
   wire rel_f2;
   wire \release ;
   wire released_f1;
   wire [3:0] unreleased_err;
   (* init = 7'h00 *)
   wire [6:0] w__addr;
+  wire [3:0] \w__addr$441 ;
+  wire [3:0] \w__addr$450 ;
+  wire [3:0] \w__addr$455 ;
+  wire [3:0] \w__addr$460 ;
+  wire [3:0] \w__addr$465 ;
+  wire [3:0] \w__addr$470 ;
+  wire [3:0] \w__addr$475 ;
+  wire [3:0] \w__addr$480 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$422 ;
-  (* init = 7'h00 *)
-  wire [6:0] \w__addr$434 ;
+  wire [6:0] \w__addr$487 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$440 ;
+  wire [8:0] \w__addr$493 ;
   (* init = 9'h000 *)
-  wire [8:0] \w__addr$448 ;
+  wire [8:0] \w__addr$501 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$458 ;
+  wire [3:0] \w__addr$511 ;
   (* init = 4'h0 *)
-  wire [3:0] \w__addr$469 ;
+  wire [3:0] \w__addr$522 ;
   wire [4:0] w__data;
-  wire \w__data$426 ;
+  wire \w__data$446 ;
+  wire \w__data$452 ;
+  wire \w__data$457 ;
+  wire \w__data$462 ;
+  wire \w__data$467 ;
+  wire \w__data$472 ;
+  wire \w__data$477 ;
+  wire \w__data$482 ;
   (* init = 13'h0000 *)
-  wire [12:0] \w__data$436 ;
-  wire [4:0] \w__data$442 ;
-  wire \w__data$451 ;
-  wire [4:0] \w__data$460 ;
+  wire [12:0] \w__data$489 ;
+  wire [4:0] \w__data$495 ;
+  wire \w__data$504 ;
+  wire [4:0] \w__data$513 ;
   (* init = 10'h000 *)
-  wire [9:0] \w__data$471 ;
+  wire [9:0] \w__data$524 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$424 ;
+  wire \w__en$443 ;
+  wire \w__en$451 ;
+  wire \w__en$456 ;
+  wire \w__en$461 ;
+  wire \w__en$466 ;
+  wire \w__en$471 ;
+  wire \w__en$476 ;
+  wire \w__en$481 ;
   (* init = 1'h0 *)
-  wire \w__en$435 ;
+  wire \w__en$488 ;
   (* init = 1'h0 *)
-  wire \w__en$441 ;
-  wire \w__en$450 ;
+  wire \w__en$494 ;
+  wire \w__en$503 ;
   (* init = 1'h0 *)
-  wire \w__en$459 ;
+  wire \w__en$512 ;
   (* init = 1'h0 *)
-  wire \w__en$470 ;
+  wire \w__en$523 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [7:0] x0_user = 8'h00;
@@ -5341,16 +5402,16 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   reg [4:0] config_grant [15:0];
   always @(posedge aclk_clk) begin
     if (config_grant_w_en)
-      config_grant[config_grant_w_addr] <= { \$607 [3:0], config_grant_w_data[0] };
+      config_grant[config_grant_w_addr] <= { \$617 [3:0], config_grant_w_data[0] };
   end
   reg [4:0] _0_;
   reg [4:0] _1_;
   always @(posedge aclk_clk) begin
-    _0_ <= config_grant[\config_parity_addr$71 ];
+    _0_ <= config_grant[\config_parity_addr$89 ];
     _1_ <= config_grant[config_parity_addr];
   end
-  assign \r__data$47  = _0_;
-  assign \r__data$45  = _1_;
+  assign \r__data$65  = _0_;
+  assign \r__data$63  = _1_;
   (* no_rw_check = 32'd1 *)
   reg [9:0] config_queue [15:0];
   always @(posedge aclk_clk) begin
@@ -5361,1276 +5422,1394 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk) begin
     _2_ <= config_queue[config_head];
   end
-  assign \r__data$80  = _2_;
+  assign \r__data$98  = _2_;
   (* no_rw_check = 32'd1 *)
   reg [4:0] event_grant [127:0];
   always @(posedge aclk_clk) begin
     if (event_grant_w_en)
-      event_grant[event_grant_w_addr] <= { \$605 [3:0], event_grant_w_data[0] };
+      event_grant[event_grant_w_addr] <= { \$615 [3:0], event_grant_w_data[0] };
   end
   reg [4:0] _3_;
   reg [4:0] _4_;
   always @(posedge aclk_clk) begin
-    _3_ <= event_grant[event_fresh_slot];
-    _4_ <= event_grant[f1_event_slot];
+    _3_ <= event_grant[\event_parity_addr$24 ];
+    _4_ <= event_grant[event_parity_addr];
   end
   assign \r__data$11  = _3_;
   assign r__data = _4_;
   (* no_rw_check = 32'd1 *)
-  reg [0:0] event_parity [127:0];
+  reg [0:0] event_parity_g0 [15:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$424 )
-      event_parity[f4_slot_event] <= \w__data$426 ;
+    if (\w__en$443 )
+      event_parity_g0[f4_slot_event[3:0]] <= \w__data$446 ;
   end
   reg [0:0] _5_;
   reg [0:0] _6_;
   always @(posedge aclk_clk) begin
-    _5_ <= event_parity[event_fresh_slot];
-    _6_ <= event_parity[f1_event_slot];
+    _5_ <= event_parity_g0[\event_parity_addr$24 [3:0]];
+    _6_ <= event_parity_g0[event_parity_addr[3:0]];
   end
-  assign \r__data$15  = _5_;
-  assign \r__data$13  = _6_;
+  assign \r__data$26  = _5_;
+  assign \r__data$15  = _6_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] event_parity_g1 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$451 )
+      event_parity_g1[f4_slot_event[3:0]] <= \w__data$446 ;
+  end
+  reg [0:0] _7_;
+  reg [0:0] _8_;
+  always @(posedge aclk_clk) begin
+    _7_ <= event_parity_g1[\event_parity_addr$24 [3:0]];
+    _8_ <= event_parity_g1[event_parity_addr[3:0]];
+  end
+  assign \r__data$27  = _7_;
+  assign \r__data$16  = _8_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] event_parity_g2 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$456 )
+      event_parity_g2[f4_slot_event[3:0]] <= \w__data$446 ;
+  end
+  reg [0:0] _9_;
+  reg [0:0] _10_;
+  always @(posedge aclk_clk) begin
+    _9_ <= event_parity_g2[\event_parity_addr$24 [3:0]];
+    _10_ <= event_parity_g2[event_parity_addr[3:0]];
+  end
+  assign \r__data$28  = _9_;
+  assign \r__data$17  = _10_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] event_parity_g3 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$461 )
+      event_parity_g3[f4_slot_event[3:0]] <= \w__data$446 ;
+  end
+  reg [0:0] _11_;
+  reg [0:0] _12_;
+  always @(posedge aclk_clk) begin
+    _11_ <= event_parity_g3[\event_parity_addr$24 [3:0]];
+    _12_ <= event_parity_g3[event_parity_addr[3:0]];
+  end
+  assign \r__data$29  = _11_;
+  assign \r__data$18  = _12_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] event_parity_g4 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$466 )
+      event_parity_g4[f4_slot_event[3:0]] <= \w__data$446 ;
+  end
+  reg [0:0] _13_;
+  reg [0:0] _14_;
+  always @(posedge aclk_clk) begin
+    _13_ <= event_parity_g4[\event_parity_addr$24 [3:0]];
+    _14_ <= event_parity_g4[event_parity_addr[3:0]];
+  end
+  assign \r__data$30  = _13_;
+  assign \r__data$19  = _14_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] event_parity_g5 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$471 )
+      event_parity_g5[f4_slot_event[3:0]] <= \w__data$446 ;
+  end
+  reg [0:0] _15_;
+  reg [0:0] _16_;
+  always @(posedge aclk_clk) begin
+    _15_ <= event_parity_g5[\event_parity_addr$24 [3:0]];
+    _16_ <= event_parity_g5[event_parity_addr[3:0]];
+  end
+  assign \r__data$31  = _15_;
+  assign \r__data$20  = _16_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] event_parity_g6 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$476 )
+      event_parity_g6[f4_slot_event[3:0]] <= \w__data$446 ;
+  end
+  reg [0:0] _17_;
+  reg [0:0] _18_;
+  always @(posedge aclk_clk) begin
+    _17_ <= event_parity_g6[\event_parity_addr$24 [3:0]];
+    _18_ <= event_parity_g6[event_parity_addr[3:0]];
+  end
+  assign \r__data$32  = _17_;
+  assign \r__data$21  = _18_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] event_parity_g7 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$481 )
+      event_parity_g7[f4_slot_event[3:0]] <= \w__data$446 ;
+  end
+  reg [0:0] _19_;
+  reg [0:0] _20_;
+  always @(posedge aclk_clk) begin
+    _19_ <= event_parity_g7[\event_parity_addr$24 [3:0]];
+    _20_ <= event_parity_g7[event_parity_addr[3:0]];
+  end
+  assign \r__data$33  = _19_;
+  assign \r__data$22  = _20_;
   (* no_rw_check = 32'd1 *)
   reg [12:0] event_queue [127:0];
   always @(posedge aclk_clk) begin
     if (event_queue_w_en)
       event_queue[event_queue_w_addr] <= event_queue_w_data;
   end
-  reg [12:0] _7_;
+  reg [12:0] _21_;
   always @(posedge aclk_clk) begin
-    _7_ <= event_queue[event_head];
+    _21_ <= event_queue[event_head];
   end
-  assign \r__data$23  = _7_;
+  assign \r__data$41  = _21_;
   (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [4:0] log_grant [511:0];
   always @(posedge aclk_clk) begin
     if (log_grant_w_en)
-      log_grant[log_grant_w_addr] <= { \$606 [3:0], log_grant_w_data[0] };
+      log_grant[log_grant_w_addr] <= { \$616 [3:0], log_grant_w_data[0] };
   end
-  reg [4:0] _8_;
-  reg [4:0] _9_;
+  reg [4:0] _22_;
+  reg [4:0] _23_;
   always @(posedge aclk_clk) begin
-    _8_ <= log_grant[log_fresh_slot];
-    _9_ <= log_grant[f1_log_slot];
+    _22_ <= log_grant[log_fresh_slot];
+    _23_ <= log_grant[f1_log_slot];
   end
-  assign \r__data$33  = _8_;
-  assign \r__data$31  = _9_;
+  assign \r__data$51  = _22_;
+  assign \r__data$49  = _23_;
   (* no_rw_check = 32'd1 *)
   (* ram_style = "block" *)
   reg [0:0] log_parity [511:0];
   always @(posedge aclk_clk) begin
     if (log_parity_wen)
-      log_parity[f4_slot_log] <= \w__data$451 ;
+      log_parity[f4_slot_log] <= \w__data$504 ;
   end
-  reg [0:0] _10_;
-  reg [0:0] _11_;
+  reg [0:0] _24_;
+  reg [0:0] _25_;
   always @(posedge aclk_clk) begin
-    _10_ <= log_parity[log_fresh_slot];
-    _11_ <= log_parity[f1_log_slot];
+    _24_ <= log_parity[log_fresh_slot];
+    _25_ <= log_parity[f1_log_slot];
   end
-  assign \r__data$37  = _10_;
-  assign \r__data$35  = _11_;
-  assign \$1  = config_parity_wen & config_parity_wrows[0];
-  assign \$2  = config_parity_wen & config_parity_wrows[1];
-  assign \$3  = config_parity_wen & config_parity_wrows[2];
-  assign \$4  = config_parity_wen & config_parity_wrows[3];
-  assign \$5  = config_parity_wen & config_parity_wrows[4];
-  assign \$6  = config_parity_wen & config_parity_wrows[5];
-  assign \$7  = config_parity_wen & config_parity_wrows[6];
-  assign \$8  = config_parity_wen & config_parity_wrows[7];
-  assign \$9  = config_parity_wen & config_parity_wrows[8];
-  assign \$10  = config_parity_wen & config_parity_wrows[9];
-  assign \$11  = config_parity_wen & config_parity_wrows[10];
-  assign \$12  = config_parity_wen & config_parity_wrows[11];
-  assign \$13  = config_parity_wen & config_parity_wrows[12];
-  assign \$14  = config_parity_wen & config_parity_wrows[13];
-  assign \$15  = config_parity_wen & config_parity_wrows[14];
-  assign \$16  = config_parity_wen & config_parity_wrows[15];
-  assign \$19  = alloc_port_size - 12'h801;
-  assign \$20  = ~ \$19 [13];
-  assign \$22  = alloc_src | \$21 ;
-  assign \$23  = alloc_port_size - 9'h101;
-  assign \$24  = ~ \$23 [13];
-  assign \$26  = alloc_src | \$25 ;
-  assign \$27  = alloc_port_size - 11'h401;
-  assign \$28  = ~ \$27 [13];
-  assign \$30  = alloc_src | \$29 ;
-  assign \$31  = a0_pool >= 2'h3;
-  assign \$32  = ! a0_pool;
-  assign \$33  = a0_pool == 1'h1;
-  assign \$34  = a0_pool == 2'h2;
-  assign \$35  = ! a0_pool;
-  assign \$36  = a0_valid & \$35 ;
-  assign \$37  = \$36  & a0_fits[0];
-  assign \$38  = a0_pool == 1'h1;
-  assign \$39  = a0_valid & \$38 ;
-  assign \$40  = \$39  & a0_fits[1];
-  assign \$41  = a0_pool == 2'h2;
-  assign \$42  = a0_valid & \$41 ;
-  assign \$43  = \$42  & a0_fits[2];
-  assign \$44  = ! flush_port_pool;
-  assign \$45  = flush_port_valid & \$44 ;
-  assign \$46  = flush_src ? \port$3943$40 [3] : \$45 ;
-  assign \$47  = flush_port_pool == 1'h1;
-  assign \$48  = flush_port_valid & \$47 ;
-  assign \$49  = flush_src ? \port$3943$40 [4] : \$48 ;
-  assign \$50  = x0_pool >= 2'h3;
-  assign \$51  = x0_pool == 2'h2;
-  assign \$52  = \$51  ? 4'h8 : 4'h0;
-  assign \$53  = \$50  ? 4'h2 : \$52 ;
-  assign \$54  = ! x1_err;
-  assign \$55  = event_fresh_slot - event_seen;
-  assign \$56  = ~ \$55 [8];
-  assign \$57  = event_take_fresh & \$56 ;
-  assign \$58  = event_fresh_slot + 1'h1;
-  assign \$59  = event_fresh_slot != 7'h7f;
-  assign \$60  = event_head == 7'h7f;
-  assign \$61  = event_head + 1'h1;
-  assign \$62  = \$60  ? 8'h00 : \$61 ;
-  assign \$63  = x0_select[0] ? 8'h00 : event_fresh_next;
-  assign \$64  = log_fresh_slot - log_seen;
-  assign \$65  = ~ \$64 [10];
-  assign \$66  = log_take_fresh & \$65 ;
-  assign \$67  = log_fresh_slot + 1'h1;
-  assign \$68  = ~ x1_select[1];
-  assign \$69  = ~ log_at_last;
-  assign \$70  = \$68  & \$69 ;
-  assign \$71  = log_fresh == 9'h1fe;
+  assign \r__data$55  = _24_;
+  assign \r__data$53  = _25_;
+  assign \$3  = config_parity_wen & config_parity_wrows[0];
+  assign \$4  = config_parity_wen & config_parity_wrows[1];
+  assign \$5  = config_parity_wen & config_parity_wrows[2];
+  assign \$6  = config_parity_wen & config_parity_wrows[3];
+  assign \$7  = config_parity_wen & config_parity_wrows[4];
+  assign \$8  = config_parity_wen & config_parity_wrows[5];
+  assign \$9  = config_parity_wen & config_parity_wrows[6];
+  assign \$10  = config_parity_wen & config_parity_wrows[7];
+  assign \$11  = config_parity_wen & config_parity_wrows[8];
+  assign \$12  = config_parity_wen & config_parity_wrows[9];
+  assign \$13  = config_parity_wen & config_parity_wrows[10];
+  assign \$14  = config_parity_wen & config_parity_wrows[11];
+  assign \$15  = config_parity_wen & config_parity_wrows[12];
+  assign \$16  = config_parity_wen & config_parity_wrows[13];
+  assign \$17  = config_parity_wen & config_parity_wrows[14];
+  assign \$18  = config_parity_wen & config_parity_wrows[15];
+  assign \$21  = alloc_port_size - 12'h801;
+  assign \$22  = ~ \$21 [13];
+  assign \$24  = alloc_src | \$23 ;
+  assign \$25  = alloc_port_size - 9'h101;
+  assign \$26  = ~ \$25 [13];
+  assign \$28  = alloc_src | \$27 ;
+  assign \$29  = alloc_port_size - 11'h401;
+  assign \$30  = ~ \$29 [13];
+  assign \$32  = alloc_src | \$31 ;
+  assign \$33  = a0_pool >= 2'h3;
+  assign \$34  = ! a0_pool;
+  assign \$35  = a0_pool == 1'h1;
+  assign \$36  = a0_pool == 2'h2;
+  assign \$37  = ! a0_pool;
+  assign \$38  = a0_valid & \$37 ;
+  assign \$39  = \$38  & a0_fits[0];
+  assign \$40  = a0_pool == 1'h1;
+  assign \$41  = a0_valid & \$40 ;
+  assign \$42  = \$41  & a0_fits[1];
+  assign \$43  = a0_pool == 2'h2;
+  assign \$44  = a0_valid & \$43 ;
+  assign \$45  = \$44  & a0_fits[2];
+  assign \$46  = ! flush_port_pool;
+  assign \$47  = flush_port_valid & \$46 ;
+  assign \$48  = flush_src ? \port$4007$40 [3] : \$47 ;
+  assign \$49  = flush_port_pool == 1'h1;
+  assign \$50  = flush_port_valid & \$49 ;
+  assign \$51  = flush_src ? \port$4007$40 [4] : \$50 ;
+  assign \$52  = x0_pool >= 2'h3;
+  assign \$53  = x0_pool == 2'h2;
+  assign \$54  = \$53  ? 4'h8 : 4'h0;
+  assign \$55  = \$52  ? 4'h2 : \$54 ;
+  assign \$56  = ! x1_err;
+  assign \$57  = \event_parity_addr$24  - event_seen;
+  assign \$58  = ~ \$57 [8];
+  assign \$59  = event_take_fresh & \$58 ;
+  assign \$60  = \event_parity_addr$24  + 1'h1;
+  assign \$61  = \event_parity_addr$24  != 7'h7f;
+  assign \$62  = event_head == 7'h7f;
+  assign \$63  = event_head + 1'h1;
+  assign \$64  = \$62  ? 8'h00 : \$63 ;
+  assign \$65  = x0_select[0] ? 8'h00 : event_fresh_next;
+  assign \$66  = log_fresh_slot - log_seen;
+  assign \$67  = ~ \$66 [10];
+  assign \$68  = log_take_fresh & \$67 ;
+  assign \$69  = log_fresh_slot + 1'h1;
+  assign \$70  = ~ x1_select[1];
+  assign \$71  = ~ log_at_last;
   assign \$72  = \$70  & \$71 ;
-  assign \$73  = ~ x1_select[1];
-  assign \$74  = log_lapped & \$73 ;
+  assign \$73  = log_fresh == 9'h1fe;
+  assign \$74  = \$72  & \$73 ;
   assign \$75  = ~ x1_select[1];
-  assign \$76  = \$75  & log_at_last;
-  assign \$77  = \$74  | \$76 ;
-  assign \$78  = x0_select[1] ? 10'h000 : log_fresh_next;
-  assign \$79  = \config_parity_addr$71  - config_seen;
-  assign \$80  = ~ \$79 [5];
-  assign \$81  = config_take_fresh & \$80 ;
-  assign \$82  = \config_parity_addr$71  + 1'h1;
-  assign \$83  = \config_parity_addr$71  != 4'hf;
-  assign \$84  = config_head == 4'hf;
-  assign \$85  = config_head + 1'h1;
-  assign \$86  = \$84  ? 5'h00 : \$85 ;
-  assign \$87  = x0_select[2] ? 5'h00 : config_fresh_next;
-  assign \$89  = ~ x1_select[1];
-  assign \$90  = log_lapped & \$89 ;
-  assign \$91  = a1_select[1] & \$90 ;
-  assign \$95  = event_has_fresh | event_nonempty;
-  assign \$96  = \$95  | x1_select[0];
-  assign \$97  = a1_select[0] & \$96 ;
-  assign \$100  = \$97  | \$99 ;
-  assign \$101  = config_has_fresh | config_nonempty;
-  assign \$102  = \$101  | x1_select[2];
-  assign \$103  = a1_select[2] & \$102 ;
-  assign \$104  = \$100  | \$103 ;
-  assign \$105  = a1_in[0] & a1_fits[0];
-  assign \$106  = a1_in[1] & a1_fits[1];
-  assign \$107  = \$105  | \$106 ;
-  assign \$108  = a1_in[2] & a1_fits[2];
+  assign \$76  = log_lapped & \$75 ;
+  assign \$77  = ~ x1_select[1];
+  assign \$78  = \$77  & log_at_last;
+  assign \$79  = \$76  | \$78 ;
+  assign \$80  = x0_select[1] ? 10'h000 : log_fresh_next;
+  assign \$81  = \config_parity_addr$89  - config_seen;
+  assign \$82  = ~ \$81 [5];
+  assign \$83  = config_take_fresh & \$82 ;
+  assign \$84  = \config_parity_addr$89  + 1'h1;
+  assign \$85  = \config_parity_addr$89  != 4'hf;
+  assign \$86  = config_head == 4'hf;
+  assign \$87  = config_head + 1'h1;
+  assign \$88  = \$86  ? 5'h00 : \$87 ;
+  assign \$89  = x0_select[2] ? 5'h00 : config_fresh_next;
+  assign \$91  = ~ x1_select[1];
+  assign \$92  = log_lapped & \$91 ;
+  assign \$93  = a1_select[1] & \$92 ;
+  assign \$97  = event_has_fresh | event_nonempty;
+  assign \$98  = \$97  | x1_select[0];
+  assign \$99  = a1_select[0] & \$98 ;
+  assign \$102  = \$99  | \$101 ;
+  assign \$103  = config_has_fresh | config_nonempty;
+  assign \$104  = \$103  | x1_select[2];
+  assign \$105  = a1_select[2] & \$104 ;
+  assign \$106  = \$102  | \$105 ;
+  assign \$107  = a1_in[0] & a1_fits[0];
+  assign \$108  = a1_in[1] & a1_fits[1];
   assign \$109  = \$107  | \$108 ;
-  assign \$110  = \$109  ? 4'h1 : 4'h3;
-  assign \$111  = a1_bad_pool ? 4'h2 : \$110 ;
-  assign \$112  = event_has_fresh | x1_select[0];
-  assign \$113  = a1_in[0] & \$112 ;
-  assign \$116  = \$113  | \$115 ;
-  assign \$117  = config_has_fresh | x1_select[2];
-  assign \$118  = a1_in[2] & \$117 ;
-  assign \$119  = \$116  | \$118 ;
-  assign \$120  = a1_in[0] ? event_fresh_slot : 7'h00;
-  assign \$121  = a1_in[1] ? log_fresh_slot : 9'h000;
-  assign \$122  = { 2'h0, \$120  } | \$121 ;
-  assign \$123  = a1_in[2] ? \config_parity_addr$71  : 4'h0;
-  assign \$124  = \$122  | { 5'h00, \$123  };
-  assign \$125  = a2_ok & a2_from_fresh;
-  assign \$126  = a1_in & x1_select;
-  assign \$127  = \$126  & a2_in;
+  assign \$110  = a1_in[2] & a1_fits[2];
+  assign \$111  = \$109  | \$110 ;
+  assign \$112  = \$111  ? 4'h1 : 4'h3;
+  assign \$113  = a1_bad_pool ? 4'h2 : \$112 ;
+  assign \$114  = event_has_fresh | x1_select[0];
+  assign \$115  = a1_in[0] & \$114 ;
+  assign \$118  = \$115  | \$117 ;
+  assign \$119  = config_has_fresh | x1_select[2];
+  assign \$120  = a1_in[2] & \$119 ;
+  assign \$121  = \$118  | \$120 ;
+  assign \$122  = a1_in[0] ? \event_parity_addr$24  : 7'h00;
+  assign \$123  = a1_in[1] ? log_fresh_slot : 9'h000;
+  assign \$124  = { 2'h0, \$122  } | \$123 ;
+  assign \$125  = a1_in[2] ? \config_parity_addr$89  : 4'h0;
+  assign \$126  = \$124  | { 5'h00, \$125  };
+  assign \$127  = a2_ok & a2_from_fresh;
   assign \$128  = a1_in & x1_select;
   assign \$129  = \$128  & a2_in;
-  assign \$130  = \$127 [0] | \$129 [1];
-  assign \$131  = a1_in & x1_select;
-  assign \$132  = \$131  & a2_in;
-  assign \$133  = \$130  | \$132 [2];
-  assign \$134  = \$125  & \$133 ;
-  assign \$135  = a2_fresh_slot + 9'h1ff;
-  assign \$136  = ~ \$135 [9];
-  assign \$137  = \$134  & \$136 ;
-  assign \$138  = ~ a2_from_fresh;
-  assign \$139  = a2_ok & \$138 ;
-  assign \$140  = a1_in & x1_select;
-  assign \$141  = \$140  & a2_in;
-  assign \$142  = \$139  ? \$141  : 3'h0;
-  assign \$143  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$144  = event_fresh_slot - event_seen;
-  assign \$145  = ~ \$144 [8];
-  assign \$147  = log_fresh_slot - log_seen;
-  assign \$148  = ~ \$147 [10];
-  assign \$150  = \config_parity_addr$71  - config_seen;
-  assign \$151  = ~ \$150 [5];
-  assign \$153  = ~ a2_from_fresh;
-  assign \$154  = a2_ok & \$153 ;
-  assign \$155  = \$154  ? a2_in : 3'h0;
-  assign \$156  = a2_ok & a2_from_fresh;
-  assign \$157  = a2_in & a2_ever;
-  assign \$158  = \$156  ? \$157  : 3'h0;
-  assign \$159  = a2_ok & a2_from_fresh;
-  assign \$160  = ~ a2_ever;
-  assign \$161  = a2_in & \$160 ;
-  assign \$162  = \$159  ? \$161  : 3'h0;
-  assign \$163  = ~ a2_ok;
-  assign \$164  = a2_ok & a2_from_fresh;
-  assign \$165  = \$164  ? a2_in : 3'h0;
+  assign \$130  = a1_in & x1_select;
+  assign \$131  = \$130  & a2_in;
+  assign \$132  = \$129 [0] | \$131 [1];
+  assign \$133  = a1_in & x1_select;
+  assign \$134  = \$133  & a2_in;
+  assign \$135  = \$132  | \$134 [2];
+  assign \$136  = \$127  & \$135 ;
+  assign \$137  = a2_fresh_slot + 9'h1ff;
+  assign \$138  = ~ \$137 [9];
+  assign \$139  = \$136  & \$138 ;
+  assign \$140  = ~ a2_from_fresh;
+  assign \$141  = a2_ok & \$140 ;
+  assign \$142  = a1_in & x1_select;
+  assign \$143  = \$142  & a2_in;
+  assign \$144  = \$141  ? \$143  : 3'h0;
+  assign \$145  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$146  = \event_parity_addr$24  - event_seen;
+  assign \$147  = ~ \$146 [8];
+  assign \$149  = log_fresh_slot - log_seen;
+  assign \$150  = ~ \$149 [10];
+  assign \$152  = \config_parity_addr$89  - config_seen;
+  assign \$153  = ~ \$152 [5];
+  assign \$155  = ~ a2_from_fresh;
+  assign \$156  = a2_ok & \$155 ;
+  assign \$157  = \$156  ? a2_in : 3'h0;
+  assign \$158  = a2_ok & a2_from_fresh;
+  assign \$159  = a2_in & a2_ever;
+  assign \$160  = \$158  ? \$159  : 3'h0;
+  assign \$161  = a2_ok & a2_from_fresh;
+  assign \$162  = ~ a2_ever;
+  assign \$163  = a2_in & \$162 ;
+  assign \$164  = \$161  ? \$163  : 3'h0;
+  assign \$165  = ~ a2_ok;
   assign \$166  = a2_ok & a2_from_fresh;
-  assign \$168  = a3_ok ? { \$667 , \$666 , \$665 , \$661 , \$657 , \$653 , \$646 , \$639 , \$632  } : 9'h000;
-  assign \$169  = a4_ok ? grant_addr : 32'd0;
-  assign \$171  = \$170  & event_queue_r0_b0[8];
-  assign \$172  = a3_restart_fresh | \$171 ;
-  assign \$174  = \$173  & config_queue_r0_b0[5];
-  assign \$175  = \$172  | \$174 ;
-  assign \$176  = a4_valid & a4_ok;
-  assign \$177  = { \$176 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$178  = ~ \$177 ;
-  assign \$179  = \$178  + 1'h1;
-  assign \$180  = a5_valid & a5_ok;
-  assign \$181  = { \$180 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$182  = ~ \$181 ;
-  assign \$183  = \$182  + 1'h1;
-  assign \$184  = \$179 [12] | \$183 [12];
-  assign \$185  = a4_valid & a4_ok;
-  assign \$186  = { \$185 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$187  = ~ \$186 ;
-  assign \$188  = \$187  + 1'h1;
-  assign \$189  = a4_tag + 1'h1;
-  assign \$190  = a5_tag + 1'h1;
-  assign \$191  = \$188 [12] ? \$189 [3:0] : \$190 [3:0];
-  assign \$192  = free_port_addr - 32'd2147483648;
-  assign \$193  = ~ \$192 [32];
-  assign \$194  = free_port_addr - 32'd2147745792;
+  assign \$167  = \$166  ? a2_in : 3'h0;
+  assign \$168  = a2_ok & a2_from_fresh;
+  assign \$170  = a3_ok ? { \$677 , \$676 , \$675 , \$671 , \$667 , \$663 , \$656 , \$649 , \$642  } : 9'h000;
+  assign \$171  = a4_ok ? grant_addr : 32'd0;
+  assign \$173  = \$172  & event_queue_r0_b0[8];
+  assign \$174  = a3_restart_fresh | \$173 ;
+  assign \$176  = \$175  & config_queue_r0_b0[5];
+  assign \$177  = \$174  | \$176 ;
+  assign \$178  = a4_valid & a4_ok;
+  assign \$179  = { \$178 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$180  = ~ \$179 ;
+  assign \$181  = \$180  + 1'h1;
+  assign \$182  = a5_valid & a5_ok;
+  assign \$183  = { \$182 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$184  = ~ \$183 ;
+  assign \$185  = \$184  + 1'h1;
+  assign \$186  = \$181 [12] | \$185 [12];
+  assign \$187  = a4_valid & a4_ok;
+  assign \$188  = { \$187 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$189  = ~ \$188 ;
+  assign \$190  = \$189  + 1'h1;
+  assign \$191  = a4_tag + 1'h1;
+  assign \$192  = a5_tag + 1'h1;
+  assign \$193  = \$190 [12] ? \$191 [3:0] : \$192 [3:0];
+  assign \$194  = free_port_addr - 32'd2147483648;
   assign \$195  = ~ \$194 [32];
-  assign \$197  = \$193  & \$196 ;
-  assign \$198  = free_src ? \port$3943$40 [0] : \$197 ;
-  assign \$199  = free_port_addr - 32'd2148532224;
-  assign \$200  = ~ \$199 [32];
-  assign \$201  = free_port_addr - 32'd2148663296;
+  assign \$196  = free_port_addr - 32'd2147745792;
+  assign \$197  = ~ \$196 [32];
+  assign \$199  = \$195  & \$198 ;
+  assign \$200  = free_src ? \port$4007$40 [0] : \$199 ;
+  assign \$201  = free_port_addr - 32'd2148532224;
   assign \$202  = ~ \$201 [32];
-  assign \$204  = \$200  & \$203 ;
-  assign \$205  = free_src ? \port$3943$40 [1] : \$204 ;
-  assign \$206  = free_port_addr - 32'd2149580800;
-  assign \$207  = ~ \$206 [32];
-  assign \$208  = free_port_addr - 32'd2149597184;
+  assign \$203  = free_port_addr - 32'd2148663296;
+  assign \$204  = ~ \$203 [32];
+  assign \$206  = \$202  & \$205 ;
+  assign \$207  = free_src ? \port$4007$40 [1] : \$206 ;
+  assign \$208  = free_port_addr - 32'd2149580800;
   assign \$209  = ~ \$208 [32];
-  assign \$211  = \$207  & \$210 ;
-  assign \$212  = free_src ? \port$3943$40 [2] : \$211 ;
-  assign \$213  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$214  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$215  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$216  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$217  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$218  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$219  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$220  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$221  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$222  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$223  = f0_addr[31:30] == f2_addr[31:30];
-  assign \$224  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$225  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$226  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$227  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$228  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$229  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$230  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$231  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$232  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$233  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$234  = f0_addr[31:30] == f3_addr[31:30];
-  assign \$235  = f0_addr[10:0] + 11'h7ff;
-  assign \$236  = f0_addr[31:11] - 21'h100000;
-  assign \$237  = f0_addr[7:0] + 8'hff;
-  assign \$238  = f0_addr[31:8] - 24'h801000;
-  assign \$239  = f0_addr[9:0] + 10'h3ff;
-  assign \$240  = f0_addr[31:10] - 22'h200800;
-  assign \$242  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$244  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$245  = { 1'h0, \$243  } | \$244 ;
-  assign \$246  = f1_oor ? f1_oor_pool : \$245 ;
-  assign \$247  = f1_hit[0] ? f1_event_slot : 7'h00;
-  assign \$248  = f1_hit[1] ? f1_log_slot : 9'h000;
-  assign \$249  = { 2'h0, \$247  } | \$248 ;
-  assign \$250  = f1_hit[2] ? config_parity_addr : 4'h0;
-  assign \$251  = \$249  | { 5'h00, \$250  };
-  assign \$252  = f1_hit[0] | f1_hit[1];
-  assign \$253  = \$252  | f1_hit[2];
-  assign \$254  = f1_oor | \$253 ;
-  assign \$255  = f1_hit[0] | f1_hit[1];
-  assign \$256  = \$255  | f1_hit[2];
-  assign \$257  = ~ \$256 ;
-  assign \$258  = f1_oor | \$257 ;
-  assign \$259  = f1_hit & f1_misaligned;
-  assign \$260  = f1_hit & f1_misaligned;
-  assign \$261  = \$259 [0] | \$260 [1];
+  assign \$210  = free_port_addr - 32'd2149597184;
+  assign \$211  = ~ \$210 [32];
+  assign \$213  = \$209  & \$212 ;
+  assign \$214  = free_src ? \port$4007$40 [2] : \$213 ;
+  assign \$215  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$216  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$217  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$218  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$219  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$220  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$221  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$222  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$223  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$224  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$225  = f0_addr[31:30] == f2_addr[31:30];
+  assign \$226  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$227  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$228  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$229  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$230  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$231  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$232  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$233  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$234  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$235  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$236  = f0_addr[31:30] == f3_addr[31:30];
+  assign \$237  = f0_addr[10:0] + 11'h7ff;
+  assign \$238  = f0_addr[31:11] - 21'h100000;
+  assign \$239  = f0_addr[7:0] + 8'hff;
+  assign \$240  = f0_addr[31:8] - 24'h801000;
+  assign \$241  = f0_addr[9:0] + 10'h3ff;
+  assign \$242  = f0_addr[31:10] - 22'h200800;
+  assign \$244  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$246  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$247  = { 1'h0, \$245  } | \$246 ;
+  assign \$248  = f1_oor ? f1_oor_pool : \$247 ;
+  assign \$249  = f1_hit[0] ? event_parity_addr : 7'h00;
+  assign \$250  = f1_hit[1] ? f1_log_slot : 9'h000;
+  assign \$251  = { 2'h0, \$249  } | \$250 ;
+  assign \$252  = f1_hit[2] ? config_parity_addr : 4'h0;
+  assign \$253  = \$251  | { 5'h00, \$252  };
+  assign \$254  = f1_hit[0] | f1_hit[1];
+  assign \$255  = \$254  | f1_hit[2];
+  assign \$256  = f1_oor | \$255 ;
+  assign \$257  = f1_hit[0] | f1_hit[1];
+  assign \$258  = \$257  | f1_hit[2];
+  assign \$259  = ~ \$258 ;
+  assign \$260  = f1_oor | \$259 ;
+  assign \$261  = f1_hit & f1_misaligned;
   assign \$262  = f1_hit & f1_misaligned;
-  assign \$263  = \$261  | \$262 [2];
-  assign \$264  = f1_contract ? 4'h8 : 4'h0;
-  assign \$265  = \$263  ? 4'h5 : \$264 ;
-  assign \$266  = \$258  ? 4'h4 : \$265 ;
-  assign \$267  = f1_event_slot - event_fresh;
-  assign \$268  = ~ \$267 [8];
-  assign \$269  = f1_hit[0] & \$268 ;
-  assign \$270  = f1_log_slot - log_fresh;
-  assign \$271  = ~ \$270 [10];
-  assign \$272  = ~ log_lapped;
-  assign \$273  = \$271  & \$272 ;
-  assign \$274  = f1_hit[1] & \$273 ;
-  assign \$275  = config_parity_addr - config_fresh;
-  assign \$276  = ~ \$275 [5];
-  assign \$277  = f1_hit[2] & \$276 ;
-  assign \$278  = ~ f1_same_second_eq0;
-  assign \$279  = ~ f1_same_second_eq3;
-  assign \$280  = \$278  | \$279 ;
-  assign \$281  = ~ f1_same_second_eq6;
-  assign \$282  = ~ f1_same_second_eq9;
-  assign \$283  = \$281  | \$282 ;
-  assign \$284  = \$280  | \$283 ;
-  assign \$285  = ~ f1_same_second_eq12;
-  assign \$286  = ~ f1_same_second_eq15;
-  assign \$287  = \$285  | \$286 ;
-  assign \$288  = ~ f1_same_second_eq18;
-  assign \$289  = ~ f1_same_second_eq21;
-  assign \$290  = \$288  | \$289 ;
-  assign \$291  = \$287  | \$290 ;
-  assign \$292  = \$284  | \$291 ;
-  assign \$293  = ~ f1_same_second_eq24;
-  assign \$294  = ~ f1_same_second_eq27;
-  assign \$295  = \$293  | \$294 ;
-  assign \$296  = ~ f1_same_second_eq30;
+  assign \$263  = \$261 [0] | \$262 [1];
+  assign \$264  = f1_hit & f1_misaligned;
+  assign \$265  = \$263  | \$264 [2];
+  assign \$266  = f1_contract ? 4'h8 : 4'h0;
+  assign \$267  = \$265  ? 4'h5 : \$266 ;
+  assign \$268  = \$260  ? 4'h4 : \$267 ;
+  assign \$269  = event_parity_addr - event_fresh;
+  assign \$270  = ~ \$269 [8];
+  assign \$271  = f1_hit[0] & \$270 ;
+  assign \$272  = f1_log_slot - log_fresh;
+  assign \$273  = ~ \$272 [10];
+  assign \$274  = ~ log_lapped;
+  assign \$275  = \$273  & \$274 ;
+  assign \$276  = f1_hit[1] & \$275 ;
+  assign \$277  = config_parity_addr - config_fresh;
+  assign \$278  = ~ \$277 [5];
+  assign \$279  = f1_hit[2] & \$278 ;
+  assign \$280  = ~ f1_same_second_eq0;
+  assign \$281  = ~ f1_same_second_eq3;
+  assign \$282  = \$280  | \$281 ;
+  assign \$283  = ~ f1_same_second_eq6;
+  assign \$284  = ~ f1_same_second_eq9;
+  assign \$285  = \$283  | \$284 ;
+  assign \$286  = \$282  | \$285 ;
+  assign \$287  = ~ f1_same_second_eq12;
+  assign \$288  = ~ f1_same_second_eq15;
+  assign \$289  = \$287  | \$288 ;
+  assign \$290  = ~ f1_same_second_eq18;
+  assign \$291  = ~ f1_same_second_eq21;
+  assign \$292  = \$290  | \$291 ;
+  assign \$293  = \$289  | \$292 ;
+  assign \$294  = \$286  | \$293 ;
+  assign \$295  = ~ f1_same_second_eq24;
+  assign \$296  = ~ f1_same_second_eq27;
   assign \$297  = \$295  | \$296 ;
-  assign \$298  = \$292  | \$297 ;
-  assign \$299  = ~ \$298 ;
-  assign \$300  = ~ f1_same_third_eq0;
-  assign \$301  = ~ f1_same_third_eq3;
-  assign \$302  = \$300  | \$301 ;
-  assign \$303  = ~ f1_same_third_eq6;
-  assign \$304  = ~ f1_same_third_eq9;
-  assign \$305  = \$303  | \$304 ;
-  assign \$306  = \$302  | \$305 ;
-  assign \$307  = ~ f1_same_third_eq12;
-  assign \$308  = ~ f1_same_third_eq15;
-  assign \$309  = \$307  | \$308 ;
-  assign \$310  = ~ f1_same_third_eq18;
-  assign \$311  = ~ f1_same_third_eq21;
-  assign \$312  = \$310  | \$311 ;
-  assign \$313  = \$309  | \$312 ;
-  assign \$314  = \$306  | \$313 ;
-  assign \$315  = ~ f1_same_third_eq24;
-  assign \$316  = ~ f1_same_third_eq27;
-  assign \$317  = \$315  | \$316 ;
-  assign \$318  = ~ f1_same_third_eq30;
+  assign \$298  = ~ f1_same_second_eq30;
+  assign \$299  = \$297  | \$298 ;
+  assign \$300  = \$294  | \$299 ;
+  assign \$301  = ~ \$300 ;
+  assign \$302  = ~ f1_same_third_eq0;
+  assign \$303  = ~ f1_same_third_eq3;
+  assign \$304  = \$302  | \$303 ;
+  assign \$305  = ~ f1_same_third_eq6;
+  assign \$306  = ~ f1_same_third_eq9;
+  assign \$307  = \$305  | \$306 ;
+  assign \$308  = \$304  | \$307 ;
+  assign \$309  = ~ f1_same_third_eq12;
+  assign \$310  = ~ f1_same_third_eq15;
+  assign \$311  = \$309  | \$310 ;
+  assign \$312  = ~ f1_same_third_eq18;
+  assign \$313  = ~ f1_same_third_eq21;
+  assign \$314  = \$312  | \$313 ;
+  assign \$315  = \$311  | \$314 ;
+  assign \$316  = \$308  | \$315 ;
+  assign \$317  = ~ f1_same_third_eq24;
+  assign \$318  = ~ f1_same_third_eq27;
   assign \$319  = \$317  | \$318 ;
-  assign \$320  = \$314  | \$319 ;
-  assign \$321  = ~ \$320 ;
-  assign \$322  = f2_tag + 1'h1;
-  assign \$323  = ! f2_pool;
-  assign \$324  = f2_pool == 1'h1;
-  assign \$325  = f2_pool == 2'h2;
-  assign \$326  = f2_never_granted[0] | f2_never_granted[1];
-  assign \$327  = \$326  | f2_never_granted[2];
-  assign \$328  = a4_tag ^ f2_tag;
-  assign \$329  = ~ \$328 ;
-  assign \$330  = \$329  + 1'h1;
-  assign \$331  = a5_tag ^ f2_tag;
-  assign \$332  = ~ \$331 ;
-  assign \$333  = \$332  + 1'h1;
-  assign \$334  = a4_tag + 1'h1;
-  assign \$335  = a5_tag + 1'h1;
-  assign \$336  = \$1136 [12] ? \$334 [3:0] : \$335 [3:0];
-  assign \$337  = \$1136 [12] ? a4_snap : a5_snap;
-  assign \$338  = f2_same_third & f5_ok;
-  assign \$339  = ~ \$1136 [12];
-  assign \$340  = \$signal$269  & \$339 ;
-  assign \$341  = ~ \$1140 [12];
-  assign \$342  = \$340  & \$341 ;
-  assign \$343  = f2_same_third & f5_ok;
-  assign \$344  = ~ \$343 ;
-  assign \$345  = \$342  & \$344 ;
-  assign \$346  = a4_tag + 1'h1;
-  assign \$347  = ~ f3_never_granted;
-  assign \$348  = ~ rel_f2;
-  assign \$349  = \$348  & f3_hit_a3;
-  assign \$350  = f3_hit_a2 | \$349 ;
-  assign \$351  = \$347  & \$350 ;
-  assign \$352  = f3_hit_a2 | f3_hit_a3;
-  assign \$353  = ~ f3_never_granted;
-  assign \$354  = ~ rel_f2;
-  assign \$355  = \$353  & \$354 ;
-  assign \$356  = ~ f3_rel_f3;
+  assign \$320  = ~ f1_same_third_eq30;
+  assign \$321  = \$319  | \$320 ;
+  assign \$322  = \$316  | \$321 ;
+  assign \$323  = ~ \$322 ;
+  assign \$324  = f2_tag + 1'h1;
+  assign \$325  = ! f2_pool;
+  assign \$326  = f2_pool == 1'h1;
+  assign \$327  = f2_pool == 2'h2;
+  assign \$328  = f2_never_granted[0] | f2_never_granted[1];
+  assign \$329  = \$328  | f2_never_granted[2];
+  assign \$330  = a4_tag ^ f2_tag;
+  assign \$331  = ~ \$330 ;
+  assign \$332  = \$331  + 1'h1;
+  assign \$333  = a5_tag ^ f2_tag;
+  assign \$334  = ~ \$333 ;
+  assign \$335  = \$334  + 1'h1;
+  assign \$336  = a4_tag + 1'h1;
+  assign \$337  = a5_tag + 1'h1;
+  assign \$338  = \$1146 [12] ? \$336 [3:0] : \$337 [3:0];
+  assign \$339  = \$1146 [12] ? a4_snap : a5_snap;
+  assign \$340  = f2_same_third & f5_ok;
+  assign \$341  = ~ \$1146 [12];
+  assign \$342  = \$signal$287  & \$341 ;
+  assign \$343  = ~ \$1150 [12];
+  assign \$344  = \$342  & \$343 ;
+  assign \$345  = f2_same_third & f5_ok;
+  assign \$346  = ~ \$345 ;
+  assign \$347  = \$344  & \$346 ;
+  assign \$348  = a4_tag + 1'h1;
+  assign \$349  = ~ f3_never_granted;
+  assign \$350  = ~ rel_f2;
+  assign \$351  = \$350  & f3_hit_a3;
+  assign \$352  = f3_hit_a2 | \$351 ;
+  assign \$353  = \$349  & \$352 ;
+  assign \$354  = f3_hit_a2 | f3_hit_a3;
+  assign \$355  = ~ f3_never_granted;
+  assign \$356  = ~ rel_f2;
   assign \$357  = \$355  & \$356 ;
-  assign \$359  = event_parity_r0_b0 == event_grant_r0_b0[0];
-  assign \$360  = \$358  & \$359 ;
-  assign \$361  = \$357  & \$360 ;
-  assign \$362  = ~ f3_never_granted;
-  assign \$363  = ~ rel_f2;
-  assign \$364  = \$362  & \$363 ;
-  assign \$365  = ~ f3_rel_f3;
+  assign \$358  = ~ f3_rel_f3;
+  assign \$359  = \$357  & \$358 ;
+  assign \$361  = event_parity_r0 == event_grant_r0_b0[0];
+  assign \$362  = \$360  & \$361 ;
+  assign \$363  = \$359  & \$362 ;
+  assign \$364  = ~ f3_never_granted;
+  assign \$365  = ~ rel_f2;
   assign \$366  = \$364  & \$365 ;
-  assign \$368  = log_parity_r0_b0 == log_grant_r0_b0[0];
-  assign \$369  = \$367  & \$368 ;
-  assign \$370  = \$366  & \$369 ;
-  assign \$371  = ~ f3_never_granted;
-  assign \$372  = ~ rel_f2;
-  assign \$373  = \$371  & \$372 ;
-  assign \$374  = ~ f3_rel_f3;
+  assign \$367  = ~ f3_rel_f3;
+  assign \$368  = \$366  & \$367 ;
+  assign \$370  = log_parity_r0_b0 == log_grant_r0_b0[0];
+  assign \$371  = \$369  & \$370 ;
+  assign \$372  = \$368  & \$371 ;
+  assign \$373  = ~ f3_never_granted;
+  assign \$374  = ~ rel_f2;
   assign \$375  = \$373  & \$374 ;
-  assign \$377  = config_parity_r0 == config_grant_r0_b0[0];
-  assign \$378  = \$376  & \$377 ;
-  assign \$379  = \$375  & \$378 ;
-  assign \$395  = f3_go & \$1144 [12];
-  assign \$396  = a4_tag ^ f3_tag;
-  assign \$397  = ~ \$396 ;
-  assign \$398  = \$397  + 1'h1;
-  assign \$399  = \$395  & \$398 [4];
-  assign \$400  = ~ f3_never_granted;
-  assign \$401  = f3_go & \$400 ;
-  assign \$402  = ~ rel_f2;
-  assign \$403  = \$402  & f3_hit_a3;
-  assign \$404  = f3_hit_a2 | \$403 ;
-  assign \$405  = \$401  & \$404 ;
-  assign \$406  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$407  = \$405  & \$406 ;
-  assign \$408  = ~ rel_f2;
-  assign \$409  = f3_quiet & \$408 ;
-  assign \$410  = \$409  ? f3_in : 3'h0;
-  assign \$411  = ~ f3_never_granted;
-  assign \$413  = { \$412 , event_parity_r0_b0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_next };
-  assign \$414  = ~ \$413 ;
-  assign \$415  = \$414  + 1'h1;
-  assign \$416  = ~ f3_never_granted;
-  assign \$418  = { \$417 , log_parity_r0_b0, log_grant_r0_b0[4:1] } ^ { 1'h1, log_grant_r0_b0[0], f3_next };
-  assign \$419  = ~ \$418 ;
-  assign \$420  = \$419  + 1'h1;
-  assign \$421  = ~ f3_never_granted;
-  assign \$423  = { \$422 , config_parity_r0, config_grant_r0_b0[4:1] } ^ { 1'h1, config_grant_r0_b0[0], f3_next };
-  assign \$424  = ~ \$423 ;
-  assign \$425  = \$424  + 1'h1;
-  assign \$426  = x1_select & f1_hit;
-  assign \$427  = | \$426 ;
-  assign \$428  = x1_select & f2_in;
+  assign \$376  = ~ f3_rel_f3;
+  assign \$377  = \$375  & \$376 ;
+  assign \$379  = config_parity_r0 == config_grant_r0_b0[0];
+  assign \$380  = \$378  & \$379 ;
+  assign \$381  = \$377  & \$380 ;
+  assign \$397  = f3_go & \$1154 [12];
+  assign \$398  = a4_tag ^ f3_tag;
+  assign \$399  = ~ \$398 ;
+  assign \$400  = \$399  + 1'h1;
+  assign \$401  = \$397  & \$400 [4];
+  assign \$402  = ~ f3_never_granted;
+  assign \$403  = f3_go & \$402 ;
+  assign \$404  = ~ rel_f2;
+  assign \$405  = \$404  & f3_hit_a3;
+  assign \$406  = f3_hit_a2 | \$405 ;
+  assign \$407  = \$403  & \$406 ;
+  assign \$408  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$409  = \$407  & \$408 ;
+  assign \$410  = ~ rel_f2;
+  assign \$411  = f3_quiet & \$410 ;
+  assign \$412  = \$411  ? f3_in : 3'h0;
+  assign \$413  = ~ f3_never_granted;
+  assign \$415  = { \$414 , event_parity_r0, event_grant_r0_b0[4:1] } ^ { 1'h1, event_grant_r0_b0[0], f3_next };
+  assign \$416  = ~ \$415 ;
+  assign \$417  = \$416  + 1'h1;
+  assign \$418  = ~ f3_never_granted;
+  assign \$420  = { \$419 , log_parity_r0_b0, log_grant_r0_b0[4:1] } ^ { 1'h1, log_grant_r0_b0[0], f3_next };
+  assign \$421  = ~ \$420 ;
+  assign \$422  = \$421  + 1'h1;
+  assign \$423  = ~ f3_never_granted;
+  assign \$425  = { \$424 , config_parity_r0, config_grant_r0_b0[4:1] } ^ { 1'h1, config_grant_r0_b0[0], f3_next };
+  assign \$426  = ~ \$425 ;
+  assign \$427  = \$426  + 1'h1;
+  assign \$428  = x1_select & f1_hit;
   assign \$429  = | \$428 ;
-  assign \$430  = f2_flushed | \$429 ;
-  assign \$431  = x1_select | x0_select;
-  assign \$432  = ~ \$431 ;
-  assign \$433  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$434  = { 1'h0, \$432  } & { \$433 [2], \$433  };
-  assign \$435  = { 1'h0, f3_in } & \$434 ;
-  assign \$436  = \$1144 [12] | released_f1;
-  assign \$437  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$438  = ~ \$437 ;
-  assign \$439  = \$438  + 1'h1;
-  assign \$440  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$441  = ~ \$440 ;
-  assign \$442  = \$441  + 1'h1;
-  assign \$443  = a1_select[1] & f3_in[1];
-  assign \$444  = f3_slot ^ log_fresh[8:0];
-  assign \$445  = ~ \$444 ;
-  assign \$446  = \$445  + 1'h1;
-  assign \$447  = \$443  & \$446 [9];
-  assign \$448  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$449  = ~ \$448 ;
-  assign \$450  = \$449  + 1'h1;
-  assign \$451  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$452  = ~ \$451 ;
-  assign \$453  = \$452  + 1'h1;
-  assign \$454  = a1_select[1] & f3_in[1];
-  assign \$455  = f3_slot ^ log_fresh[8:0];
-  assign \$456  = ~ \$455 ;
-  assign \$457  = \$456  + 1'h1;
-  assign \$458  = \$454  & \$457 [9];
-  assign \$459  = { \$458 , \$453 [12], \$450 [12] } + 3'h7;
-  assign \$460  = ~ f4_blocked;
-  assign \$461  = \$460  & f4_by_older;
-  assign \$462  = f4_by_a1 | \$461 ;
-  assign \$463  = f4_live[0] & \$462 ;
-  assign \$464  = ~ f4_blocked;
-  assign \$465  = \$464  & f4_by_mem_live[0];
-  assign \$466  = \$465  & f4_mem_ok[0];
-  assign \$467  = \$463  | \$466 ;
-  assign \$468  = ~ f4_blocked;
-  assign \$469  = \$468  & f4_by_older;
-  assign \$470  = f4_by_a1 | \$469 ;
-  assign \$471  = f4_live[0] & \$470 ;
-  assign \$472  = ~ f4_blocked;
-  assign \$473  = \$472  & f4_by_mem_live[0];
-  assign \$474  = \$473  & f4_mem_ok[0];
-  assign \$475  = \$471  | \$474 ;
-  assign \$476  = event_queue_waddr == 7'h7f;
-  assign \$477  = event_queue_waddr + 1'h1;
-  assign \$478  = \$476  ? 8'h00 : \$477 ;
-  assign \$479  = event_pushed == event_popped;
-  assign \$480  = event_pushed ? 8'h01 : 8'hff;
-  assign \$481  = \$479  ? 8'h00 : \$480 ;
-  assign \$482  = $signed({ 1'h0, event_count }) + $signed(\$481 );
-  assign \$483  = ! event_pushed;
-  assign \$484  = ! event_popped;
-  assign \$485  = \$483  & \$484 ;
-  assign \$486  = event_pop ? event_at[1] : event_at[0];
-  assign \$487  = ~ \$486 ;
-  assign \$488  = event_push | \$487 ;
-  assign \$489  = ! event_pushed;
-  assign \$491  = \$489  & \$490 ;
-  assign \$492  = event_count == 2'h3;
-  assign \$493  = event_pop ? event_at[2] : event_at[1];
-  assign \$494  = ~ \$493 ;
-  assign \$495  = event_push | \$494 ;
-  assign \$497  = ! event_popped;
-  assign \$498  = \$496  & \$497 ;
-  assign \$499  = event_pop ? event_at[0] : 1'h0;
-  assign \$500  = ~ \$499 ;
-  assign \$501  = event_push | \$500 ;
-  assign \$504  = \$502  & \$503 ;
-  assign \$505  = event_pop ? event_at[1] : event_at[0];
-  assign \$506  = ~ \$505 ;
-  assign \$507  = event_push | \$506 ;
-  assign \$508  = ! f3_slot[3:0];
-  assign \$509  = f3_slot[3:0] == 1'h1;
-  assign \$510  = f3_slot[3:0] == 2'h2;
-  assign \$511  = f3_slot[3:0] == 2'h3;
-  assign \$512  = f3_slot[3:0] == 3'h4;
-  assign \$513  = f3_slot[3:0] == 3'h5;
-  assign \$514  = f3_slot[3:0] == 3'h6;
-  assign \$515  = f3_slot[3:0] == 3'h7;
-  assign \$516  = f3_slot[3:0] == 4'h8;
-  assign \$517  = f3_slot[3:0] == 4'h9;
-  assign \$518  = f3_slot[3:0] == 4'ha;
-  assign \$519  = f3_slot[3:0] == 4'hb;
-  assign \$520  = f3_slot[3:0] == 4'hc;
-  assign \$521  = f3_slot[3:0] == 4'hd;
-  assign \$522  = f3_slot[3:0] == 4'he;
-  assign \$523  = f3_slot[3:0] == 4'hf;
-  assign \$524  = ~ f4_blocked;
-  assign \$525  = \$524  & f4_by_older;
-  assign \$526  = f4_by_a1 | \$525 ;
-  assign \$527  = f4_live[2] & \$526 ;
-  assign \$528  = ~ f4_blocked;
-  assign \$529  = \$528  & f4_by_mem_live[2];
-  assign \$530  = \$529  & f4_mem_ok[2];
-  assign \$531  = \$527  | \$530 ;
-  assign \$532  = ~ f4_blocked;
-  assign \$533  = \$532  & f4_by_older;
-  assign \$534  = f4_by_a1 | \$533 ;
-  assign \$535  = f4_live[2] & \$534 ;
-  assign \$536  = ~ f4_blocked;
-  assign \$537  = \$536  & f4_by_mem_live[2];
-  assign \$538  = \$537  & f4_mem_ok[2];
-  assign \$539  = \$535  | \$538 ;
-  assign \$540  = config_queue_waddr == 4'hf;
-  assign \$541  = config_queue_waddr + 1'h1;
-  assign \$542  = \$540  ? 5'h00 : \$541 ;
-  assign \$543  = config_pushed == config_popped;
-  assign \$544  = config_pushed ? 5'h01 : 5'h1f;
-  assign \$545  = \$543  ? 5'h00 : \$544 ;
-  assign \$546  = $signed({ 1'h0, config_count }) + $signed(\$545 );
-  assign \$547  = ! config_pushed;
-  assign \$548  = ! config_popped;
-  assign \$549  = \$547  & \$548 ;
-  assign \$550  = config_pop ? config_at[1] : config_at[0];
-  assign \$551  = ~ \$550 ;
-  assign \$552  = config_push | \$551 ;
-  assign \$553  = ! config_pushed;
-  assign \$555  = \$553  & \$554 ;
-  assign \$556  = config_count == 2'h3;
-  assign \$557  = config_pop ? config_at[2] : config_at[1];
-  assign \$558  = ~ \$557 ;
-  assign \$559  = config_push | \$558 ;
-  assign \$561  = ! config_popped;
-  assign \$562  = \$560  & \$561 ;
-  assign \$563  = config_pop ? config_at[0] : 1'h0;
-  assign \$564  = ~ \$563 ;
-  assign \$565  = config_push | \$564 ;
-  assign \$568  = \$566  & \$567 ;
-  assign \$569  = config_pop ? config_at[1] : config_at[0];
-  assign \$570  = ~ \$569 ;
-  assign \$571  = config_push | \$570 ;
-  assign \$572  = f4_in & f4_mem_snap;
-  assign \$573  = | \$572 ;
-  assign \$574  = f4_older ? f4_rest_snap : \$573 ;
-  assign \$575  = f4_hit_a1 ? f4_a1_snap : \$574 ;
-  assign \$576  = ~ \$575 ;
-  assign \$577  = f5_wrote & a2_ring;
-  assign \$578  = { \$577 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$579  = ~ \$578 ;
-  assign \$580  = \$579  + 1'h1;
-  assign \$581  = \release  & f4_taken_a2;
-  assign \$582  = a3_ring & a3_lapped;
-  assign \$583  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$584  = \$583  == log_grant_r1_b0[0];
-  assign \$585  = a3_sel_fresh[1] & \$584 ;
-  assign \$586  = \$582  & \$585 ;
-  assign \$587  = \release  & f4_taken_a3;
-  assign \$588  = a3_released | \$587 ;
-  assign \$589  = ~ a4_released;
-  assign \$590  = a4_prev_held & \$589 ;
-  assign \$591  = \release  & f4_taken_a4;
-  assign \$592  = ~ \$591 ;
-  assign \$593  = \$590  & \$592 ;
-  assign \$594  = a5_valid & alloc_src_d5;
-  assign \$595  = f5_valid & free_info_d5[0];
-  assign \$596  = x5_valid & flush_src_d5;
-  assign \$597  = | { a1_select[1:0], a1_valid, a0_valid, config_push, event_push };
-  assign \$598  = | { x1_valid, x0_select, x0_valid, a1_select[2] };
-  assign \$599  = | { a2_ring, a2_valid, x2_valid, x1_select };
-  assign \$600  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
-  assign \$601  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
-  assign \$602  = | { f4_by_mem[1:0], f4_by_older, f4_by_a1, f4_blocked, f4_go };
-  assign \$603  = | { a6_valid, f4_by_mem_live, f5_valid, f4_by_mem[2] };
-  assign \$604  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid };
-  assign \$605  = event_grant_w_data[4:1] + 1'h1;
-  assign \$606  = log_grant_w_data[4:1] + 1'h1;
-  assign \$607  = config_grant_w_data[4:1] + 1'h1;
-  assign \$608  = event_has_fresh | x1_select[0];
-  assign event_take_fresh = a1_select[0] & \$608 ;
-  assign \$609  = ~ x1_select[0];
-  assign \$610  = a1_select[0] & \$609 ;
-  assign \$611  = ~ event_has_fresh;
-  assign \$612  = \$610  & \$611 ;
-  assign event_pop = \$612  & event_nonempty;
-  assign \$613  = event_fresh_slot + 1'h1;
-  assign \$615  = ~ x1_select[1];
-  assign \$616  = \$615  & log_at_last;
-  assign \$617  = log_fresh + 1'h1;
-  assign \$618  = x1_select[1] ? 11'h001 : \$617 ;
-  assign \$619  = \$616  ? 11'h000 : \$618 ;
-  assign \$620  = config_has_fresh | x1_select[2];
-  assign config_take_fresh = a1_select[2] & \$620 ;
-  assign \$621  = ~ x1_select[2];
-  assign \$622  = a1_select[2] & \$621 ;
-  assign \$623  = ~ config_has_fresh;
-  assign \$624  = \$622  & \$623 ;
-  assign config_pop = \$624  & config_nonempty;
-  assign \$625  = \config_parity_addr$71  + 1'h1;
-  assign \$626  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$628  = \$627  & event_queue_r0_b0[0];
-  assign \$629  = \$626  | \$628 ;
-  assign \$631  = \$630  & config_queue_r0_b0[0];
-  assign \$632  = \$629  | \$631 ;
-  assign \$633  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$635  = \$634  & event_queue_r0_b0[1];
-  assign \$636  = \$633  | \$635 ;
-  assign \$638  = \$637  & config_queue_r0_b0[1];
+  assign \$430  = x1_select & f2_in;
+  assign \$431  = | \$430 ;
+  assign \$432  = f2_flushed | \$431 ;
+  assign \$433  = x1_select | x0_select;
+  assign \$434  = ~ \$433 ;
+  assign \$435  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$436  = { 1'h0, \$434  } & { \$435 [2], \$435  };
+  assign \$437  = { 1'h0, f3_in } & \$436 ;
+  assign \$438  = \$1154 [12] | released_f1;
+  assign \$439  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$440  = ~ \$439 ;
+  assign \$441  = \$440  + 1'h1;
+  assign \$442  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$443  = ~ \$442 ;
+  assign \$444  = \$443  + 1'h1;
+  assign \$445  = a1_select[1] & f3_in[1];
+  assign \$446  = f3_slot ^ log_fresh[8:0];
+  assign \$447  = ~ \$446 ;
+  assign \$448  = \$447  + 1'h1;
+  assign \$449  = \$445  & \$448 [9];
+  assign \$450  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$451  = ~ \$450 ;
+  assign \$452  = \$451  + 1'h1;
+  assign \$453  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$454  = ~ \$453 ;
+  assign \$455  = \$454  + 1'h1;
+  assign \$456  = a1_select[1] & f3_in[1];
+  assign \$457  = f3_slot ^ log_fresh[8:0];
+  assign \$458  = ~ \$457 ;
+  assign \$459  = \$458  + 1'h1;
+  assign \$460  = \$456  & \$459 [9];
+  assign \$461  = { \$460 , \$455 [12], \$452 [12] } + 3'h7;
+  assign \$462  = ! f3_slot[6:4];
+  assign \$463  = f3_slot[6:4] == 1'h1;
+  assign \$464  = f3_slot[6:4] == 2'h2;
+  assign \$465  = f3_slot[6:4] == 2'h3;
+  assign \$466  = f3_slot[6:4] == 3'h4;
+  assign \$467  = f3_slot[6:4] == 3'h5;
+  assign \$468  = f3_slot[6:4] == 3'h6;
+  assign \$469  = f3_slot[6:4] == 3'h7;
+  assign \$470  = ~ f4_blocked;
+  assign \$471  = \$470  & f4_by_older;
+  assign \$472  = f4_by_a1 | \$471 ;
+  assign \$473  = f4_live[0] & \$472 ;
+  assign \$474  = ~ f4_blocked;
+  assign \$475  = \$474  & f4_by_mem_live[0];
+  assign \$476  = \$475  & f4_mem_ok[0];
+  assign \$477  = \$473  | \$476 ;
+  assign \$478  = ~ f4_blocked;
+  assign \$479  = \$478  & f4_by_older;
+  assign \$480  = f4_by_a1 | \$479 ;
+  assign \$481  = f4_live[0] & \$480 ;
+  assign \$482  = ~ f4_blocked;
+  assign \$483  = \$482  & f4_by_mem_live[0];
+  assign \$484  = \$483  & f4_mem_ok[0];
+  assign \$485  = \$481  | \$484 ;
+  assign \$486  = event_queue_waddr == 7'h7f;
+  assign \$487  = event_queue_waddr + 1'h1;
+  assign \$488  = \$486  ? 8'h00 : \$487 ;
+  assign \$489  = event_pushed == event_popped;
+  assign \$490  = event_pushed ? 8'h01 : 8'hff;
+  assign \$491  = \$489  ? 8'h00 : \$490 ;
+  assign \$492  = $signed({ 1'h0, event_count }) + $signed(\$491 );
+  assign \$493  = ! event_pushed;
+  assign \$494  = ! event_popped;
+  assign \$495  = \$493  & \$494 ;
+  assign \$496  = event_pop ? event_at[1] : event_at[0];
+  assign \$497  = ~ \$496 ;
+  assign \$498  = event_push | \$497 ;
+  assign \$499  = ! event_pushed;
+  assign \$501  = \$499  & \$500 ;
+  assign \$502  = event_count == 2'h3;
+  assign \$503  = event_pop ? event_at[2] : event_at[1];
+  assign \$504  = ~ \$503 ;
+  assign \$505  = event_push | \$504 ;
+  assign \$507  = ! event_popped;
+  assign \$508  = \$506  & \$507 ;
+  assign \$509  = event_pop ? event_at[0] : 1'h0;
+  assign \$510  = ~ \$509 ;
+  assign \$511  = event_push | \$510 ;
+  assign \$514  = \$512  & \$513 ;
+  assign \$515  = event_pop ? event_at[1] : event_at[0];
+  assign \$516  = ~ \$515 ;
+  assign \$517  = event_push | \$516 ;
+  assign \$518  = ! f3_slot[3:0];
+  assign \$519  = f3_slot[3:0] == 1'h1;
+  assign \$520  = f3_slot[3:0] == 2'h2;
+  assign \$521  = f3_slot[3:0] == 2'h3;
+  assign \$522  = f3_slot[3:0] == 3'h4;
+  assign \$523  = f3_slot[3:0] == 3'h5;
+  assign \$524  = f3_slot[3:0] == 3'h6;
+  assign \$525  = f3_slot[3:0] == 3'h7;
+  assign \$526  = f3_slot[3:0] == 4'h8;
+  assign \$527  = f3_slot[3:0] == 4'h9;
+  assign \$528  = f3_slot[3:0] == 4'ha;
+  assign \$529  = f3_slot[3:0] == 4'hb;
+  assign \$530  = f3_slot[3:0] == 4'hc;
+  assign \$531  = f3_slot[3:0] == 4'hd;
+  assign \$532  = f3_slot[3:0] == 4'he;
+  assign \$533  = f3_slot[3:0] == 4'hf;
+  assign \$534  = ~ f4_blocked;
+  assign \$535  = \$534  & f4_by_older;
+  assign \$536  = f4_by_a1 | \$535 ;
+  assign \$537  = f4_live[2] & \$536 ;
+  assign \$538  = ~ f4_blocked;
+  assign \$539  = \$538  & f4_by_mem_live[2];
+  assign \$540  = \$539  & f4_mem_ok[2];
+  assign \$541  = \$537  | \$540 ;
+  assign \$542  = ~ f4_blocked;
+  assign \$543  = \$542  & f4_by_older;
+  assign \$544  = f4_by_a1 | \$543 ;
+  assign \$545  = f4_live[2] & \$544 ;
+  assign \$546  = ~ f4_blocked;
+  assign \$547  = \$546  & f4_by_mem_live[2];
+  assign \$548  = \$547  & f4_mem_ok[2];
+  assign \$549  = \$545  | \$548 ;
+  assign \$550  = config_queue_waddr == 4'hf;
+  assign \$551  = config_queue_waddr + 1'h1;
+  assign \$552  = \$550  ? 5'h00 : \$551 ;
+  assign \$553  = config_pushed == config_popped;
+  assign \$554  = config_pushed ? 5'h01 : 5'h1f;
+  assign \$555  = \$553  ? 5'h00 : \$554 ;
+  assign \$556  = $signed({ 1'h0, config_count }) + $signed(\$555 );
+  assign \$557  = ! config_pushed;
+  assign \$558  = ! config_popped;
+  assign \$559  = \$557  & \$558 ;
+  assign \$560  = config_pop ? config_at[1] : config_at[0];
+  assign \$561  = ~ \$560 ;
+  assign \$562  = config_push | \$561 ;
+  assign \$563  = ! config_pushed;
+  assign \$565  = \$563  & \$564 ;
+  assign \$566  = config_count == 2'h3;
+  assign \$567  = config_pop ? config_at[2] : config_at[1];
+  assign \$568  = ~ \$567 ;
+  assign \$569  = config_push | \$568 ;
+  assign \$571  = ! config_popped;
+  assign \$572  = \$570  & \$571 ;
+  assign \$573  = config_pop ? config_at[0] : 1'h0;
+  assign \$574  = ~ \$573 ;
+  assign \$575  = config_push | \$574 ;
+  assign \$578  = \$576  & \$577 ;
+  assign \$579  = config_pop ? config_at[1] : config_at[0];
+  assign \$580  = ~ \$579 ;
+  assign \$581  = config_push | \$580 ;
+  assign \$582  = f4_in & f4_mem_snap;
+  assign \$583  = | \$582 ;
+  assign \$584  = f4_older ? f4_rest_snap : \$583 ;
+  assign \$585  = f4_hit_a1 ? f4_a1_snap : \$584 ;
+  assign \$586  = ~ \$585 ;
+  assign \$587  = f5_wrote & a2_ring;
+  assign \$588  = { \$587 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$589  = ~ \$588 ;
+  assign \$590  = \$589  + 1'h1;
+  assign \$591  = \release  & f4_taken_a2;
+  assign \$592  = a3_ring & a3_lapped;
+  assign \$593  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$594  = \$593  == log_grant_r1_b0[0];
+  assign \$595  = a3_sel_fresh[1] & \$594 ;
+  assign \$596  = \$592  & \$595 ;
+  assign \$597  = \release  & f4_taken_a3;
+  assign \$598  = a3_released | \$597 ;
+  assign \$599  = ~ a4_released;
+  assign \$600  = a4_prev_held & \$599 ;
+  assign \$601  = \release  & f4_taken_a4;
+  assign \$602  = ~ \$601 ;
+  assign \$603  = \$600  & \$602 ;
+  assign \$604  = a5_valid & alloc_src_d5;
+  assign \$605  = f5_valid & free_info_d5[0];
+  assign \$606  = x5_valid & flush_src_d5;
+  assign \$607  = | { a1_select[1:0], a1_valid, a0_valid, config_push, event_push };
+  assign \$608  = | { x1_valid, x0_select, x0_valid, a1_select[2] };
+  assign \$609  = | { a2_ring, a2_valid, x2_valid, x1_select };
+  assign \$610  = | { f1_valid, f0_valid, a5_valid, a4_valid, a3_ring, a3_valid };
+  assign \$611  = | { f4_valid, f3_quiet, f5_ok, f3_go, f3_valid, f2_valid };
+  assign \$612  = | { f4_by_mem[1:0], f4_by_older, f4_by_a1, f4_blocked, f4_go };
+  assign \$613  = | { a6_valid, f4_by_mem_live, f5_valid, f4_by_mem[2] };
+  assign \$614  = | { x6_valid, x5_valid, x4_valid, x3_valid, f6_valid };
+  assign \$615  = event_grant_w_data[4:1] + 1'h1;
+  assign \w__en$443  = event_parity_wen & f4_rows_event[0];
+  assign \w__en$451  = event_parity_wen & f4_rows_event[1];
+  assign \w__en$456  = event_parity_wen & f4_rows_event[2];
+  assign \w__en$461  = event_parity_wen & f4_rows_event[3];
+  assign \w__en$466  = event_parity_wen & f4_rows_event[4];
+  assign \w__en$471  = event_parity_wen & f4_rows_event[5];
+  assign \w__en$476  = event_parity_wen & f4_rows_event[6];
+  assign \w__en$481  = event_parity_wen & f4_rows_event[7];
+  assign \$616  = log_grant_w_data[4:1] + 1'h1;
+  assign \$617  = config_grant_w_data[4:1] + 1'h1;
+  assign \$618  = event_has_fresh | x1_select[0];
+  assign event_take_fresh = a1_select[0] & \$618 ;
+  assign \$619  = ~ x1_select[0];
+  assign \$620  = a1_select[0] & \$619 ;
+  assign \$621  = ~ event_has_fresh;
+  assign \$622  = \$620  & \$621 ;
+  assign event_pop = \$622  & event_nonempty;
+  assign \$623  = \event_parity_addr$24  + 1'h1;
+  assign \$625  = ~ x1_select[1];
+  assign \$626  = \$625  & log_at_last;
+  assign \$627  = log_fresh + 1'h1;
+  assign \$628  = x1_select[1] ? 11'h001 : \$627 ;
+  assign \$629  = \$626  ? 11'h000 : \$628 ;
+  assign \$630  = config_has_fresh | x1_select[2];
+  assign config_take_fresh = a1_select[2] & \$630 ;
+  assign \$631  = ~ x1_select[2];
+  assign \$632  = a1_select[2] & \$631 ;
+  assign \$633  = ~ config_has_fresh;
+  assign \$634  = \$632  & \$633 ;
+  assign config_pop = \$634  & config_nonempty;
+  assign \$635  = \config_parity_addr$89  + 1'h1;
+  assign \$636  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$638  = \$637  & event_queue_r0_b0[0];
   assign \$639  = \$636  | \$638 ;
-  assign \$640  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$642  = \$641  & event_queue_r0_b0[2];
-  assign \$643  = \$640  | \$642 ;
-  assign \$645  = \$644  & config_queue_r0_b0[2];
+  assign \$641  = \$640  & config_queue_r0_b0[0];
+  assign \$642  = \$639  | \$641 ;
+  assign \$643  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$645  = \$644  & event_queue_r0_b0[1];
   assign \$646  = \$643  | \$645 ;
-  assign \$647  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$649  = \$648  & event_queue_r0_b0[3];
-  assign \$650  = \$647  | \$649 ;
-  assign \$652  = \$651  & config_queue_r0_b0[3];
+  assign \$648  = \$647  & config_queue_r0_b0[1];
+  assign \$649  = \$646  | \$648 ;
+  assign \$650  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$652  = \$651  & event_queue_r0_b0[2];
   assign \$653  = \$650  | \$652 ;
-  assign \$654  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$656  = \$655  & event_queue_r0_b0[4];
-  assign \$657  = \$654  | \$656 ;
-  assign \$658  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$660  = \$659  & event_queue_r0_b0[5];
-  assign \$661  = \$658  | \$660 ;
-  assign \$662  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$664  = \$663  & event_queue_r0_b0[6];
-  assign \$665  = \$662  | \$664 ;
-  assign \$666  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$667  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$668  = a3_sel_fresh[0] & event_parity_r1_b0;
-  assign \$669  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign \$670  = a3_sel_fresh[1] & \$669 ;
-  assign \$671  = a3_sel_fresh[2] & config_parity_r1;
-  assign \$673  = \$672  & event_queue_r0_b0[7];
-  assign \$675  = \$674  & config_queue_r0_b0[4];
-  assign \$676  = { \$675 , \$673 , \$671 , \$670 , \$668  } + 5'h1f;
-  assign \$677  = a3_hit_a1 | a3_older_hit;
-  assign \$678  = ~ \$677 ;
-  assign \$679  = a3_sel_new[0] & \$678 ;
-  assign \$681  = a3_hit_a1 | a3_older_hit;
-  assign \$682  = ~ \$681 ;
-  assign \$683  = a3_sel_new[1] & \$682 ;
-  assign \$685  = a3_hit_a1 | a3_older_hit;
-  assign \$686  = ~ \$685 ;
-  assign \$687  = a3_sel_new[2] & \$686 ;
-  assign \$690  = a3_hit_a1 | a3_older_hit;
-  assign \$691  = ~ \$690 ;
-  assign \$692  = \$689  & \$691 ;
-  assign \$693  = \$692  & event_grant_r1_b0[1];
+  assign \$655  = \$654  & config_queue_r0_b0[2];
+  assign \$656  = \$653  | \$655 ;
+  assign \$657  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$659  = \$658  & event_queue_r0_b0[3];
+  assign \$660  = \$657  | \$659 ;
+  assign \$662  = \$661  & config_queue_r0_b0[3];
+  assign \$663  = \$660  | \$662 ;
+  assign \$664  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$666  = \$665  & event_queue_r0_b0[4];
+  assign \$667  = \$664  | \$666 ;
+  assign \$668  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$670  = \$669  & event_queue_r0_b0[5];
+  assign \$671  = \$668  | \$670 ;
+  assign \$672  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$674  = \$673  & event_queue_r0_b0[6];
+  assign \$675  = \$672  | \$674 ;
+  assign \$676  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$677  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$678  = a3_sel_fresh[0] & event_parity_r1;
+  assign \$679  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign \$680  = a3_sel_fresh[1] & \$679 ;
+  assign \$681  = a3_sel_fresh[2] & config_parity_r1;
+  assign \$683  = \$682  & event_queue_r0_b0[7];
+  assign \$685  = \$684  & config_queue_r0_b0[4];
+  assign \$686  = { \$685 , \$683 , \$681 , \$680 , \$678  } + 5'h1f;
+  assign \$687  = a3_hit_a1 | a3_older_hit;
+  assign \$688  = ~ \$687 ;
+  assign \$689  = a3_sel_new[0] & \$688 ;
+  assign \$691  = a3_hit_a1 | a3_older_hit;
+  assign \$692  = ~ \$691 ;
+  assign \$693  = a3_sel_new[1] & \$692 ;
   assign \$695  = a3_hit_a1 | a3_older_hit;
   assign \$696  = ~ \$695 ;
-  assign \$697  = \$694  & \$696 ;
-  assign \$698  = \$697  & log_grant_r1_b0[1];
+  assign \$697  = a3_sel_new[2] & \$696 ;
   assign \$700  = a3_hit_a1 | a3_older_hit;
   assign \$701  = ~ \$700 ;
   assign \$702  = \$699  & \$701 ;
-  assign \$703  = \$702  & config_grant_r1_b0[1];
-  assign \$705  = \$704  & event_queue_r0_b0[9];
-  assign \$707  = \$706  & config_queue_r0_b0[6];
-  assign \$708  = a3_fwd_ok & a3_hit_a1;
-  assign \$709  = a4_tag + 1'h1;
-  assign \$710  = \$708  & \$709 [0];
-  assign \$711  = a3_fwd_ok & a3_older_hit;
-  assign \$712  = ~ a3_hit_a1;
-  assign \$713  = \$711  & \$712 ;
-  assign \$714  = \$713  & a3_older_next[0];
-  assign \$715  = { \$714 , \$710 , \$707 , \$705 , \$703 , \$698 , \$693 , \$688 , \$684 , \$680  } + 10'h3ff;
-  assign \$716  = a3_hit_a1 | a3_older_hit;
-  assign \$717  = ~ \$716 ;
-  assign \$718  = a3_sel_new[0] & \$717 ;
-  assign \$720  = a3_hit_a1 | a3_older_hit;
-  assign \$721  = ~ \$720 ;
-  assign \$722  = a3_sel_new[1] & \$721 ;
-  assign \$724  = a3_hit_a1 | a3_older_hit;
-  assign \$725  = ~ \$724 ;
-  assign \$726  = a3_sel_new[2] & \$725 ;
-  assign \$729  = a3_hit_a1 | a3_older_hit;
-  assign \$730  = ~ \$729 ;
-  assign \$731  = \$728  & \$730 ;
-  assign \$732  = \$731  & event_grant_r1_b0[2];
+  assign \$703  = \$702  & event_grant_r1_b0[1];
+  assign \$705  = a3_hit_a1 | a3_older_hit;
+  assign \$706  = ~ \$705 ;
+  assign \$707  = \$704  & \$706 ;
+  assign \$708  = \$707  & log_grant_r1_b0[1];
+  assign \$710  = a3_hit_a1 | a3_older_hit;
+  assign \$711  = ~ \$710 ;
+  assign \$712  = \$709  & \$711 ;
+  assign \$713  = \$712  & config_grant_r1_b0[1];
+  assign \$715  = \$714  & event_queue_r0_b0[9];
+  assign \$717  = \$716  & config_queue_r0_b0[6];
+  assign \$718  = a3_fwd_ok & a3_hit_a1;
+  assign \$719  = a4_tag + 1'h1;
+  assign \$720  = \$718  & \$719 [0];
+  assign \$721  = a3_fwd_ok & a3_older_hit;
+  assign \$722  = ~ a3_hit_a1;
+  assign \$723  = \$721  & \$722 ;
+  assign \$724  = \$723  & a3_older_next[0];
+  assign \$725  = { \$724 , \$720 , \$717 , \$715 , \$713 , \$708 , \$703 , \$698 , \$694 , \$690  } + 10'h3ff;
+  assign \$726  = a3_hit_a1 | a3_older_hit;
+  assign \$727  = ~ \$726 ;
+  assign \$728  = a3_sel_new[0] & \$727 ;
+  assign \$730  = a3_hit_a1 | a3_older_hit;
+  assign \$731  = ~ \$730 ;
+  assign \$732  = a3_sel_new[1] & \$731 ;
   assign \$734  = a3_hit_a1 | a3_older_hit;
   assign \$735  = ~ \$734 ;
-  assign \$736  = \$733  & \$735 ;
-  assign \$737  = \$736  & log_grant_r1_b0[2];
+  assign \$736  = a3_sel_new[2] & \$735 ;
   assign \$739  = a3_hit_a1 | a3_older_hit;
   assign \$740  = ~ \$739 ;
   assign \$741  = \$738  & \$740 ;
-  assign \$742  = \$741  & config_grant_r1_b0[2];
-  assign \$744  = \$743  & event_queue_r0_b0[10];
-  assign \$746  = \$745  & config_queue_r0_b0[7];
-  assign \$747  = a3_fwd_ok & a3_hit_a1;
-  assign \$748  = a4_tag + 1'h1;
-  assign \$749  = \$747  & \$748 [1];
-  assign \$750  = a3_fwd_ok & a3_older_hit;
-  assign \$751  = ~ a3_hit_a1;
-  assign \$752  = \$750  & \$751 ;
-  assign \$753  = \$752  & a3_older_next[1];
-  assign \$754  = { \$753 , \$749 , \$746 , \$744 , \$742 , \$737 , \$732 , \$727 , \$723 , \$719  } + 10'h3ff;
-  assign \$755  = a3_hit_a1 | a3_older_hit;
-  assign \$756  = ~ \$755 ;
-  assign \$757  = a3_sel_new[0] & \$756 ;
-  assign \$759  = a3_hit_a1 | a3_older_hit;
-  assign \$760  = ~ \$759 ;
-  assign \$761  = a3_sel_new[1] & \$760 ;
-  assign \$763  = a3_hit_a1 | a3_older_hit;
-  assign \$764  = ~ \$763 ;
-  assign \$765  = a3_sel_new[2] & \$764 ;
-  assign \$768  = a3_hit_a1 | a3_older_hit;
-  assign \$769  = ~ \$768 ;
-  assign \$770  = \$767  & \$769 ;
-  assign \$771  = \$770  & event_grant_r1_b0[3];
+  assign \$742  = \$741  & event_grant_r1_b0[2];
+  assign \$744  = a3_hit_a1 | a3_older_hit;
+  assign \$745  = ~ \$744 ;
+  assign \$746  = \$743  & \$745 ;
+  assign \$747  = \$746  & log_grant_r1_b0[2];
+  assign \$749  = a3_hit_a1 | a3_older_hit;
+  assign \$750  = ~ \$749 ;
+  assign \$751  = \$748  & \$750 ;
+  assign \$752  = \$751  & config_grant_r1_b0[2];
+  assign \$754  = \$753  & event_queue_r0_b0[10];
+  assign \$756  = \$755  & config_queue_r0_b0[7];
+  assign \$757  = a3_fwd_ok & a3_hit_a1;
+  assign \$758  = a4_tag + 1'h1;
+  assign \$759  = \$757  & \$758 [1];
+  assign \$760  = a3_fwd_ok & a3_older_hit;
+  assign \$761  = ~ a3_hit_a1;
+  assign \$762  = \$760  & \$761 ;
+  assign \$763  = \$762  & a3_older_next[1];
+  assign \$764  = { \$763 , \$759 , \$756 , \$754 , \$752 , \$747 , \$742 , \$737 , \$733 , \$729  } + 10'h3ff;
+  assign \$765  = a3_hit_a1 | a3_older_hit;
+  assign \$766  = ~ \$765 ;
+  assign \$767  = a3_sel_new[0] & \$766 ;
+  assign \$769  = a3_hit_a1 | a3_older_hit;
+  assign \$770  = ~ \$769 ;
+  assign \$771  = a3_sel_new[1] & \$770 ;
   assign \$773  = a3_hit_a1 | a3_older_hit;
   assign \$774  = ~ \$773 ;
-  assign \$775  = \$772  & \$774 ;
-  assign \$776  = \$775  & log_grant_r1_b0[3];
+  assign \$775  = a3_sel_new[2] & \$774 ;
   assign \$778  = a3_hit_a1 | a3_older_hit;
   assign \$779  = ~ \$778 ;
   assign \$780  = \$777  & \$779 ;
-  assign \$781  = \$780  & config_grant_r1_b0[3];
-  assign \$783  = \$782  & event_queue_r0_b0[11];
-  assign \$785  = \$784  & config_queue_r0_b0[8];
-  assign \$786  = a3_fwd_ok & a3_hit_a1;
-  assign \$787  = a4_tag + 1'h1;
-  assign \$788  = \$786  & \$787 [2];
-  assign \$789  = a3_fwd_ok & a3_older_hit;
-  assign \$790  = ~ a3_hit_a1;
-  assign \$791  = \$789  & \$790 ;
-  assign \$792  = \$791  & a3_older_next[2];
-  assign \$793  = { \$792 , \$788 , \$785 , \$783 , \$781 , \$776 , \$771 , \$766 , \$762 , \$758  } + 10'h3ff;
-  assign \$794  = a3_hit_a1 | a3_older_hit;
-  assign \$795  = ~ \$794 ;
-  assign \$796  = a3_sel_new[0] & \$795 ;
-  assign \$798  = a3_hit_a1 | a3_older_hit;
-  assign \$799  = ~ \$798 ;
-  assign \$800  = a3_sel_new[1] & \$799 ;
-  assign \$802  = a3_hit_a1 | a3_older_hit;
-  assign \$803  = ~ \$802 ;
-  assign \$804  = a3_sel_new[2] & \$803 ;
-  assign \$807  = a3_hit_a1 | a3_older_hit;
-  assign \$808  = ~ \$807 ;
-  assign \$809  = \$806  & \$808 ;
-  assign \$810  = \$809  & event_grant_r1_b0[4];
+  assign \$781  = \$780  & event_grant_r1_b0[3];
+  assign \$783  = a3_hit_a1 | a3_older_hit;
+  assign \$784  = ~ \$783 ;
+  assign \$785  = \$782  & \$784 ;
+  assign \$786  = \$785  & log_grant_r1_b0[3];
+  assign \$788  = a3_hit_a1 | a3_older_hit;
+  assign \$789  = ~ \$788 ;
+  assign \$790  = \$787  & \$789 ;
+  assign \$791  = \$790  & config_grant_r1_b0[3];
+  assign \$793  = \$792  & event_queue_r0_b0[11];
+  assign \$795  = \$794  & config_queue_r0_b0[8];
+  assign \$796  = a3_fwd_ok & a3_hit_a1;
+  assign \$797  = a4_tag + 1'h1;
+  assign \$798  = \$796  & \$797 [2];
+  assign \$799  = a3_fwd_ok & a3_older_hit;
+  assign \$800  = ~ a3_hit_a1;
+  assign \$801  = \$799  & \$800 ;
+  assign \$802  = \$801  & a3_older_next[2];
+  assign \$803  = { \$802 , \$798 , \$795 , \$793 , \$791 , \$786 , \$781 , \$776 , \$772 , \$768  } + 10'h3ff;
+  assign \$804  = a3_hit_a1 | a3_older_hit;
+  assign \$805  = ~ \$804 ;
+  assign \$806  = a3_sel_new[0] & \$805 ;
+  assign \$808  = a3_hit_a1 | a3_older_hit;
+  assign \$809  = ~ \$808 ;
+  assign \$810  = a3_sel_new[1] & \$809 ;
   assign \$812  = a3_hit_a1 | a3_older_hit;
   assign \$813  = ~ \$812 ;
-  assign \$814  = \$811  & \$813 ;
-  assign \$815  = \$814  & log_grant_r1_b0[4];
+  assign \$814  = a3_sel_new[2] & \$813 ;
   assign \$817  = a3_hit_a1 | a3_older_hit;
   assign \$818  = ~ \$817 ;
   assign \$819  = \$816  & \$818 ;
-  assign \$820  = \$819  & config_grant_r1_b0[4];
-  assign \$822  = \$821  & event_queue_r0_b0[12];
-  assign \$824  = \$823  & config_queue_r0_b0[9];
-  assign \$825  = a3_fwd_ok & a3_hit_a1;
-  assign \$826  = a4_tag + 1'h1;
-  assign \$827  = \$825  & \$826 [3];
-  assign \$828  = a3_fwd_ok & a3_older_hit;
-  assign \$829  = ~ a3_hit_a1;
-  assign \$830  = \$828  & \$829 ;
-  assign \$831  = \$830  & a3_older_next[3];
-  assign \$832  = { \$831 , \$827 , \$824 , \$822 , \$820 , \$815 , \$810 , \$805 , \$801 , \$797  } + 10'h3ff;
-  assign \$833  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$835  = \$834  & event_queue_r0_b0[0];
-  assign \$836  = \$833  | \$835 ;
-  assign \$837  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$839  = \$838  & event_queue_r0_b0[1];
-  assign \$840  = \$837  | \$839 ;
-  assign \$841  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$843  = \$842  & event_queue_r0_b0[2];
-  assign \$844  = \$841  | \$843 ;
-  assign \$845  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$847  = \$846  & event_queue_r0_b0[3];
-  assign \$848  = \$845  | \$847 ;
-  assign \$849  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$851  = \$850  & event_queue_r0_b0[4];
-  assign \$852  = \$849  | \$851 ;
-  assign \$853  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$855  = \$854  & event_queue_r0_b0[5];
-  assign \$856  = \$853  | \$855 ;
-  assign \$857  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$859  = \$858  & event_queue_r0_b0[6];
-  assign \$860  = \$857  | \$859 ;
-  assign \$861  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$862  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$863  = a3_sel_fresh[0] & event_parity_r1_b0;
-  assign \$865  = \$864  & event_queue_r0_b0[7];
-  assign event_fetched_snap = \$863  | \$865 ;
-  assign \$866  = a3_hit_a1 | a3_older_hit;
-  assign \$867  = ~ \$866 ;
-  assign \$868  = a3_sel_new[0] & \$867 ;
-  assign \$871  = a3_hit_a1 | a3_older_hit;
-  assign \$872  = ~ \$871 ;
-  assign \$873  = \$870  & \$872 ;
-  assign \$874  = \$873  & event_grant_r1_b0[1];
-  assign \$876  = \$875  & event_queue_r0_b0[9];
-  assign \$877  = a3_fwd_ok & a3_hit_a1;
-  assign \$878  = a4_tag + 1'h1;
-  assign \$879  = \$877  & \$878 [0];
-  assign \$880  = a3_fwd_ok & a3_older_hit;
-  assign \$881  = ~ a3_hit_a1;
-  assign \$882  = \$880  & \$881 ;
-  assign \$883  = \$882  & a3_older_next[0];
-  assign \$884  = { \$883 , \$879 , \$876 , \$874 , \$869  } + 5'h1f;
-  assign \$885  = a3_hit_a1 | a3_older_hit;
-  assign \$886  = ~ \$885 ;
-  assign \$887  = a3_sel_new[0] & \$886 ;
-  assign \$890  = a3_hit_a1 | a3_older_hit;
-  assign \$891  = ~ \$890 ;
-  assign \$892  = \$889  & \$891 ;
-  assign \$893  = \$892  & event_grant_r1_b0[2];
-  assign \$895  = \$894  & event_queue_r0_b0[10];
-  assign \$896  = a3_fwd_ok & a3_hit_a1;
-  assign \$897  = a4_tag + 1'h1;
-  assign \$898  = \$896  & \$897 [1];
-  assign \$899  = a3_fwd_ok & a3_older_hit;
-  assign \$900  = ~ a3_hit_a1;
-  assign \$901  = \$899  & \$900 ;
-  assign \$902  = \$901  & a3_older_next[1];
-  assign \$903  = { \$902 , \$898 , \$895 , \$893 , \$888  } + 5'h1f;
-  assign \$904  = a3_hit_a1 | a3_older_hit;
-  assign \$905  = ~ \$904 ;
-  assign \$906  = a3_sel_new[0] & \$905 ;
-  assign \$909  = a3_hit_a1 | a3_older_hit;
-  assign \$910  = ~ \$909 ;
-  assign \$911  = \$908  & \$910 ;
-  assign \$912  = \$911  & event_grant_r1_b0[3];
-  assign \$914  = \$913  & event_queue_r0_b0[11];
-  assign \$915  = a3_fwd_ok & a3_hit_a1;
-  assign \$916  = a4_tag + 1'h1;
-  assign \$917  = \$915  & \$916 [2];
-  assign \$918  = a3_fwd_ok & a3_older_hit;
-  assign \$919  = ~ a3_hit_a1;
-  assign \$920  = \$918  & \$919 ;
-  assign \$921  = \$920  & a3_older_next[2];
-  assign \$922  = { \$921 , \$917 , \$914 , \$912 , \$907  } + 5'h1f;
-  assign \$923  = a3_hit_a1 | a3_older_hit;
-  assign \$924  = ~ \$923 ;
-  assign \$925  = a3_sel_new[0] & \$924 ;
-  assign \$928  = a3_hit_a1 | a3_older_hit;
-  assign \$929  = ~ \$928 ;
-  assign \$930  = \$927  & \$929 ;
-  assign \$931  = \$930  & event_grant_r1_b0[4];
-  assign \$933  = \$932  & event_queue_r0_b0[12];
-  assign \$934  = a3_fwd_ok & a3_hit_a1;
-  assign \$935  = a4_tag + 1'h1;
-  assign \$936  = \$934  & \$935 [3];
-  assign \$937  = a3_fwd_ok & a3_older_hit;
-  assign \$938  = ~ a3_hit_a1;
-  assign \$939  = \$937  & \$938 ;
-  assign \$940  = \$939  & a3_older_next[3];
-  assign \$941  = { \$940 , \$936 , \$933 , \$931 , \$926  } + 5'h1f;
-  assign \$942  = a3_valid & a3_ok;
-  assign \$943  = ! a3_pool;
-  assign event_grant_wen = \$942  & \$943 ;
-  assign \$944  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$945  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$946  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$947  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$948  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$949  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$950  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$951  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$952  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$953  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
-  assign log_fetched_snap = a3_sel_fresh[1] & \$953 ;
-  assign \$954  = a3_hit_a1 | a3_older_hit;
-  assign \$955  = ~ \$954 ;
-  assign \$956  = a3_sel_new[1] & \$955 ;
-  assign \$959  = a3_hit_a1 | a3_older_hit;
-  assign \$960  = ~ \$959 ;
-  assign \$961  = \$958  & \$960 ;
-  assign \$962  = \$961  & log_grant_r1_b0[1];
-  assign \$963  = a3_fwd_ok & a3_hit_a1;
-  assign \$964  = a4_tag + 1'h1;
-  assign \$965  = \$963  & \$964 [0];
-  assign \$966  = a3_fwd_ok & a3_older_hit;
-  assign \$967  = ~ a3_hit_a1;
-  assign \$968  = \$966  & \$967 ;
-  assign \$969  = \$968  & a3_older_next[0];
-  assign \$970  = { \$969 , \$965 , \$962 , \$957  } + 4'hf;
-  assign \$971  = a3_hit_a1 | a3_older_hit;
-  assign \$972  = ~ \$971 ;
-  assign \$973  = a3_sel_new[1] & \$972 ;
-  assign \$976  = a3_hit_a1 | a3_older_hit;
-  assign \$977  = ~ \$976 ;
-  assign \$978  = \$975  & \$977 ;
-  assign \$979  = \$978  & log_grant_r1_b0[2];
-  assign \$980  = a3_fwd_ok & a3_hit_a1;
-  assign \$981  = a4_tag + 1'h1;
-  assign \$982  = \$980  & \$981 [1];
-  assign \$983  = a3_fwd_ok & a3_older_hit;
-  assign \$984  = ~ a3_hit_a1;
-  assign \$985  = \$983  & \$984 ;
-  assign \$986  = \$985  & a3_older_next[1];
-  assign \$987  = { \$986 , \$982 , \$979 , \$974  } + 4'hf;
-  assign \$988  = a3_hit_a1 | a3_older_hit;
-  assign \$989  = ~ \$988 ;
-  assign \$990  = a3_sel_new[1] & \$989 ;
-  assign \$993  = a3_hit_a1 | a3_older_hit;
-  assign \$994  = ~ \$993 ;
-  assign \$995  = \$992  & \$994 ;
-  assign \$996  = \$995  & log_grant_r1_b0[3];
-  assign \$997  = a3_fwd_ok & a3_hit_a1;
-  assign \$998  = a4_tag + 1'h1;
-  assign \$999  = \$997  & \$998 [2];
-  assign \$1000  = a3_fwd_ok & a3_older_hit;
-  assign \$1001  = ~ a3_hit_a1;
-  assign \$1002  = \$1000  & \$1001 ;
-  assign \$1003  = \$1002  & a3_older_next[2];
-  assign \$1004  = { \$1003 , \$999 , \$996 , \$991  } + 4'hf;
-  assign \$1005  = a3_hit_a1 | a3_older_hit;
-  assign \$1006  = ~ \$1005 ;
-  assign \$1007  = a3_sel_new[1] & \$1006 ;
-  assign \$1010  = a3_hit_a1 | a3_older_hit;
-  assign \$1011  = ~ \$1010 ;
-  assign \$1012  = \$1009  & \$1011 ;
-  assign \$1013  = \$1012  & log_grant_r1_b0[4];
-  assign \$1014  = a3_fwd_ok & a3_hit_a1;
-  assign \$1015  = a4_tag + 1'h1;
-  assign \$1016  = \$1014  & \$1015 [3];
-  assign \$1017  = a3_fwd_ok & a3_older_hit;
-  assign \$1018  = ~ a3_hit_a1;
-  assign \$1019  = \$1017  & \$1018 ;
-  assign \$1020  = \$1019  & a3_older_next[3];
-  assign \$1021  = { \$1020 , \$1016 , \$1013 , \$1008  } + 4'hf;
-  assign \$1022  = a3_valid & a3_ok;
-  assign \$1023  = a3_pool == 1'h1;
-  assign log_grant_wen = \$1022  & \$1023 ;
-  assign \$1024  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$1026  = \$1025  & config_queue_r0_b0[0];
-  assign \$1027  = \$1024  | \$1026 ;
-  assign \$1028  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$1030  = \$1029  & config_queue_r0_b0[1];
-  assign \$1031  = \$1028  | \$1030 ;
-  assign \$1032  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$1034  = \$1033  & config_queue_r0_b0[2];
-  assign \$1035  = \$1032  | \$1034 ;
-  assign \$1036  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$1038  = \$1037  & config_queue_r0_b0[3];
-  assign \$1039  = \$1036  | \$1038 ;
-  assign \$1040  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$1041  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$1042  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$1043  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$1044  = a3_fwd_ok & a3_fresh_slot[8];
-  assign \$1045  = a3_sel_fresh[2] & config_parity_r1;
-  assign \$1047  = \$1046  & config_queue_r0_b0[4];
-  assign config_fetched_snap = \$1045  | \$1047 ;
-  assign \$1048  = a3_hit_a1 | a3_older_hit;
-  assign \$1049  = ~ \$1048 ;
-  assign \$1050  = a3_sel_new[2] & \$1049 ;
-  assign \$1053  = a3_hit_a1 | a3_older_hit;
-  assign \$1054  = ~ \$1053 ;
-  assign \$1055  = \$1052  & \$1054 ;
-  assign \$1056  = \$1055  & config_grant_r1_b0[1];
-  assign \$1058  = \$1057  & config_queue_r0_b0[6];
-  assign \$1059  = a3_fwd_ok & a3_hit_a1;
-  assign \$1060  = a4_tag + 1'h1;
-  assign \$1061  = \$1059  & \$1060 [0];
-  assign \$1062  = a3_fwd_ok & a3_older_hit;
-  assign \$1063  = ~ a3_hit_a1;
-  assign \$1064  = \$1062  & \$1063 ;
-  assign \$1065  = \$1064  & a3_older_next[0];
-  assign \$1066  = { \$1065 , \$1061 , \$1058 , \$1056 , \$1051  } + 5'h1f;
-  assign \$1067  = a3_hit_a1 | a3_older_hit;
-  assign \$1068  = ~ \$1067 ;
-  assign \$1069  = a3_sel_new[2] & \$1068 ;
-  assign \$1072  = a3_hit_a1 | a3_older_hit;
-  assign \$1073  = ~ \$1072 ;
-  assign \$1074  = \$1071  & \$1073 ;
-  assign \$1075  = \$1074  & config_grant_r1_b0[2];
-  assign \$1077  = \$1076  & config_queue_r0_b0[7];
-  assign \$1078  = a3_fwd_ok & a3_hit_a1;
-  assign \$1079  = a4_tag + 1'h1;
-  assign \$1080  = \$1078  & \$1079 [1];
-  assign \$1081  = a3_fwd_ok & a3_older_hit;
-  assign \$1082  = ~ a3_hit_a1;
-  assign \$1083  = \$1081  & \$1082 ;
-  assign \$1084  = \$1083  & a3_older_next[1];
-  assign \$1085  = { \$1084 , \$1080 , \$1077 , \$1075 , \$1070  } + 5'h1f;
-  assign \$1086  = a3_hit_a1 | a3_older_hit;
-  assign \$1087  = ~ \$1086 ;
-  assign \$1088  = a3_sel_new[2] & \$1087 ;
-  assign \$1091  = a3_hit_a1 | a3_older_hit;
-  assign \$1092  = ~ \$1091 ;
-  assign \$1093  = \$1090  & \$1092 ;
-  assign \$1094  = \$1093  & config_grant_r1_b0[3];
-  assign \$1096  = \$1095  & config_queue_r0_b0[8];
-  assign \$1097  = a3_fwd_ok & a3_hit_a1;
-  assign \$1098  = a4_tag + 1'h1;
-  assign \$1099  = \$1097  & \$1098 [2];
-  assign \$1100  = a3_fwd_ok & a3_older_hit;
-  assign \$1101  = ~ a3_hit_a1;
-  assign \$1102  = \$1100  & \$1101 ;
-  assign \$1103  = \$1102  & a3_older_next[2];
-  assign \$1104  = { \$1103 , \$1099 , \$1096 , \$1094 , \$1089  } + 5'h1f;
-  assign \$1105  = a3_hit_a1 | a3_older_hit;
-  assign \$1106  = ~ \$1105 ;
-  assign \$1107  = a3_sel_new[2] & \$1106 ;
-  assign \$1110  = a3_hit_a1 | a3_older_hit;
-  assign \$1111  = ~ \$1110 ;
-  assign \$1112  = \$1109  & \$1111 ;
-  assign \$1113  = \$1112  & config_grant_r1_b0[4];
-  assign \$1115  = \$1114  & config_queue_r0_b0[9];
-  assign \$1116  = a3_fwd_ok & a3_hit_a1;
-  assign \$1117  = a4_tag + 1'h1;
-  assign \$1118  = \$1116  & \$1117 [3];
-  assign \$1119  = a3_fwd_ok & a3_older_hit;
-  assign \$1120  = ~ a3_hit_a1;
-  assign \$1121  = \$1119  & \$1120 ;
-  assign \$1122  = \$1121  & a3_older_next[3];
-  assign \$1123  = { \$1122 , \$1118 , \$1115 , \$1113 , \$1108  } + 5'h1f;
-  assign \$1124  = a3_valid & a3_ok;
-  assign \$1125  = a3_pool == 2'h2;
-  assign config_grant_wen = \$1124  & \$1125 ;
-  assign \$1132  = ! f2_err;
-  assign \$signal$269  = f2_valid & \$1132 ;
-  assign \$1133  = a4_valid & a4_ok;
-  assign \$1134  = { \$1133 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1135  = ~ \$1134 ;
-  assign \$1136  = \$1135  + 1'h1;
-  assign \$1137  = a5_valid & a5_ok;
-  assign \$1138  = { \$1137 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1139  = ~ \$1138 ;
-  assign \$1140  = \$1139  + 1'h1;
-  assign \$1141  = a4_valid & a4_ok;
-  assign \$1142  = { \$1141 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1143  = ~ \$1142 ;
-  assign \$1144  = \$1143  + 1'h1;
-  assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1145  = ~ rel_f2;
-  assign \$1146  = f3_quiet & \$1145 ;
-  assign \$1147  = \$1146  ? f3_in : 3'h0;
-  assign \$1148  = x1_select | x0_select;
+  assign \$820  = \$819  & event_grant_r1_b0[4];
+  assign \$822  = a3_hit_a1 | a3_older_hit;
+  assign \$823  = ~ \$822 ;
+  assign \$824  = \$821  & \$823 ;
+  assign \$825  = \$824  & log_grant_r1_b0[4];
+  assign \$827  = a3_hit_a1 | a3_older_hit;
+  assign \$828  = ~ \$827 ;
+  assign \$829  = \$826  & \$828 ;
+  assign \$830  = \$829  & config_grant_r1_b0[4];
+  assign \$832  = \$831  & event_queue_r0_b0[12];
+  assign \$834  = \$833  & config_queue_r0_b0[9];
+  assign \$835  = a3_fwd_ok & a3_hit_a1;
+  assign \$836  = a4_tag + 1'h1;
+  assign \$837  = \$835  & \$836 [3];
+  assign \$838  = a3_fwd_ok & a3_older_hit;
+  assign \$839  = ~ a3_hit_a1;
+  assign \$840  = \$838  & \$839 ;
+  assign \$841  = \$840  & a3_older_next[3];
+  assign \$842  = { \$841 , \$837 , \$834 , \$832 , \$830 , \$825 , \$820 , \$815 , \$811 , \$807  } + 10'h3ff;
+  assign \$843  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$845  = \$844  & event_queue_r0_b0[0];
+  assign \$846  = \$843  | \$845 ;
+  assign \$847  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$849  = \$848  & event_queue_r0_b0[1];
+  assign \$850  = \$847  | \$849 ;
+  assign \$851  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$853  = \$852  & event_queue_r0_b0[2];
+  assign \$854  = \$851  | \$853 ;
+  assign \$855  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$857  = \$856  & event_queue_r0_b0[3];
+  assign \$858  = \$855  | \$857 ;
+  assign \$859  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$861  = \$860  & event_queue_r0_b0[4];
+  assign \$862  = \$859  | \$861 ;
+  assign \$863  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$865  = \$864  & event_queue_r0_b0[5];
+  assign \$866  = \$863  | \$865 ;
+  assign \$867  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$869  = \$868  & event_queue_r0_b0[6];
+  assign \$870  = \$867  | \$869 ;
+  assign \$871  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$872  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$873  = a3_sel_fresh[0] & event_parity_r1;
+  assign \$875  = \$874  & event_queue_r0_b0[7];
+  assign event_fetched_snap = \$873  | \$875 ;
+  assign \$876  = a3_hit_a1 | a3_older_hit;
+  assign \$877  = ~ \$876 ;
+  assign \$878  = a3_sel_new[0] & \$877 ;
+  assign \$881  = a3_hit_a1 | a3_older_hit;
+  assign \$882  = ~ \$881 ;
+  assign \$883  = \$880  & \$882 ;
+  assign \$884  = \$883  & event_grant_r1_b0[1];
+  assign \$886  = \$885  & event_queue_r0_b0[9];
+  assign \$887  = a3_fwd_ok & a3_hit_a1;
+  assign \$888  = a4_tag + 1'h1;
+  assign \$889  = \$887  & \$888 [0];
+  assign \$890  = a3_fwd_ok & a3_older_hit;
+  assign \$891  = ~ a3_hit_a1;
+  assign \$892  = \$890  & \$891 ;
+  assign \$893  = \$892  & a3_older_next[0];
+  assign \$894  = { \$893 , \$889 , \$886 , \$884 , \$879  } + 5'h1f;
+  assign \$895  = a3_hit_a1 | a3_older_hit;
+  assign \$896  = ~ \$895 ;
+  assign \$897  = a3_sel_new[0] & \$896 ;
+  assign \$900  = a3_hit_a1 | a3_older_hit;
+  assign \$901  = ~ \$900 ;
+  assign \$902  = \$899  & \$901 ;
+  assign \$903  = \$902  & event_grant_r1_b0[2];
+  assign \$905  = \$904  & event_queue_r0_b0[10];
+  assign \$906  = a3_fwd_ok & a3_hit_a1;
+  assign \$907  = a4_tag + 1'h1;
+  assign \$908  = \$906  & \$907 [1];
+  assign \$909  = a3_fwd_ok & a3_older_hit;
+  assign \$910  = ~ a3_hit_a1;
+  assign \$911  = \$909  & \$910 ;
+  assign \$912  = \$911  & a3_older_next[1];
+  assign \$913  = { \$912 , \$908 , \$905 , \$903 , \$898  } + 5'h1f;
+  assign \$914  = a3_hit_a1 | a3_older_hit;
+  assign \$915  = ~ \$914 ;
+  assign \$916  = a3_sel_new[0] & \$915 ;
+  assign \$919  = a3_hit_a1 | a3_older_hit;
+  assign \$920  = ~ \$919 ;
+  assign \$921  = \$918  & \$920 ;
+  assign \$922  = \$921  & event_grant_r1_b0[3];
+  assign \$924  = \$923  & event_queue_r0_b0[11];
+  assign \$925  = a3_fwd_ok & a3_hit_a1;
+  assign \$926  = a4_tag + 1'h1;
+  assign \$927  = \$925  & \$926 [2];
+  assign \$928  = a3_fwd_ok & a3_older_hit;
+  assign \$929  = ~ a3_hit_a1;
+  assign \$930  = \$928  & \$929 ;
+  assign \$931  = \$930  & a3_older_next[2];
+  assign \$932  = { \$931 , \$927 , \$924 , \$922 , \$917  } + 5'h1f;
+  assign \$933  = a3_hit_a1 | a3_older_hit;
+  assign \$934  = ~ \$933 ;
+  assign \$935  = a3_sel_new[0] & \$934 ;
+  assign \$938  = a3_hit_a1 | a3_older_hit;
+  assign \$939  = ~ \$938 ;
+  assign \$940  = \$937  & \$939 ;
+  assign \$941  = \$940  & event_grant_r1_b0[4];
+  assign \$943  = \$942  & event_queue_r0_b0[12];
+  assign \$944  = a3_fwd_ok & a3_hit_a1;
+  assign \$945  = a4_tag + 1'h1;
+  assign \$946  = \$944  & \$945 [3];
+  assign \$947  = a3_fwd_ok & a3_older_hit;
+  assign \$948  = ~ a3_hit_a1;
+  assign \$949  = \$947  & \$948 ;
+  assign \$950  = \$949  & a3_older_next[3];
+  assign \$951  = { \$950 , \$946 , \$943 , \$941 , \$936  } + 5'h1f;
+  assign \$952  = a3_valid & a3_ok;
+  assign \$953  = ! a3_pool;
+  assign event_grant_wen = \$952  & \$953 ;
+  assign \$954  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$955  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$956  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$957  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$958  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$959  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$960  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$961  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$962  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$963  = a3_flip ? a3_flip_parity : log_parity_r1_b0;
+  assign log_fetched_snap = a3_sel_fresh[1] & \$963 ;
+  assign \$964  = a3_hit_a1 | a3_older_hit;
+  assign \$965  = ~ \$964 ;
+  assign \$966  = a3_sel_new[1] & \$965 ;
+  assign \$969  = a3_hit_a1 | a3_older_hit;
+  assign \$970  = ~ \$969 ;
+  assign \$971  = \$968  & \$970 ;
+  assign \$972  = \$971  & log_grant_r1_b0[1];
+  assign \$973  = a3_fwd_ok & a3_hit_a1;
+  assign \$974  = a4_tag + 1'h1;
+  assign \$975  = \$973  & \$974 [0];
+  assign \$976  = a3_fwd_ok & a3_older_hit;
+  assign \$977  = ~ a3_hit_a1;
+  assign \$978  = \$976  & \$977 ;
+  assign \$979  = \$978  & a3_older_next[0];
+  assign \$980  = { \$979 , \$975 , \$972 , \$967  } + 4'hf;
+  assign \$981  = a3_hit_a1 | a3_older_hit;
+  assign \$982  = ~ \$981 ;
+  assign \$983  = a3_sel_new[1] & \$982 ;
+  assign \$986  = a3_hit_a1 | a3_older_hit;
+  assign \$987  = ~ \$986 ;
+  assign \$988  = \$985  & \$987 ;
+  assign \$989  = \$988  & log_grant_r1_b0[2];
+  assign \$990  = a3_fwd_ok & a3_hit_a1;
+  assign \$991  = a4_tag + 1'h1;
+  assign \$992  = \$990  & \$991 [1];
+  assign \$993  = a3_fwd_ok & a3_older_hit;
+  assign \$994  = ~ a3_hit_a1;
+  assign \$995  = \$993  & \$994 ;
+  assign \$996  = \$995  & a3_older_next[1];
+  assign \$997  = { \$996 , \$992 , \$989 , \$984  } + 4'hf;
+  assign \$998  = a3_hit_a1 | a3_older_hit;
+  assign \$999  = ~ \$998 ;
+  assign \$1000  = a3_sel_new[1] & \$999 ;
+  assign \$1003  = a3_hit_a1 | a3_older_hit;
+  assign \$1004  = ~ \$1003 ;
+  assign \$1005  = \$1002  & \$1004 ;
+  assign \$1006  = \$1005  & log_grant_r1_b0[3];
+  assign \$1007  = a3_fwd_ok & a3_hit_a1;
+  assign \$1008  = a4_tag + 1'h1;
+  assign \$1009  = \$1007  & \$1008 [2];
+  assign \$1010  = a3_fwd_ok & a3_older_hit;
+  assign \$1011  = ~ a3_hit_a1;
+  assign \$1012  = \$1010  & \$1011 ;
+  assign \$1013  = \$1012  & a3_older_next[2];
+  assign \$1014  = { \$1013 , \$1009 , \$1006 , \$1001  } + 4'hf;
+  assign \$1015  = a3_hit_a1 | a3_older_hit;
+  assign \$1016  = ~ \$1015 ;
+  assign \$1017  = a3_sel_new[1] & \$1016 ;
+  assign \$1020  = a3_hit_a1 | a3_older_hit;
+  assign \$1021  = ~ \$1020 ;
+  assign \$1022  = \$1019  & \$1021 ;
+  assign \$1023  = \$1022  & log_grant_r1_b0[4];
+  assign \$1024  = a3_fwd_ok & a3_hit_a1;
+  assign \$1025  = a4_tag + 1'h1;
+  assign \$1026  = \$1024  & \$1025 [3];
+  assign \$1027  = a3_fwd_ok & a3_older_hit;
+  assign \$1028  = ~ a3_hit_a1;
+  assign \$1029  = \$1027  & \$1028 ;
+  assign \$1030  = \$1029  & a3_older_next[3];
+  assign \$1031  = { \$1030 , \$1026 , \$1023 , \$1018  } + 4'hf;
+  assign \$1032  = a3_valid & a3_ok;
+  assign \$1033  = a3_pool == 1'h1;
+  assign log_grant_wen = \$1032  & \$1033 ;
+  assign \$1034  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$1036  = \$1035  & config_queue_r0_b0[0];
+  assign \$1037  = \$1034  | \$1036 ;
+  assign \$1038  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$1040  = \$1039  & config_queue_r0_b0[1];
+  assign \$1041  = \$1038  | \$1040 ;
+  assign \$1042  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$1044  = \$1043  & config_queue_r0_b0[2];
+  assign \$1045  = \$1042  | \$1044 ;
+  assign \$1046  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$1048  = \$1047  & config_queue_r0_b0[3];
+  assign \$1049  = \$1046  | \$1048 ;
+  assign \$1050  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$1051  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$1052  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$1053  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$1054  = a3_fwd_ok & a3_fresh_slot[8];
+  assign \$1055  = a3_sel_fresh[2] & config_parity_r1;
+  assign \$1057  = \$1056  & config_queue_r0_b0[4];
+  assign config_fetched_snap = \$1055  | \$1057 ;
+  assign \$1058  = a3_hit_a1 | a3_older_hit;
+  assign \$1059  = ~ \$1058 ;
+  assign \$1060  = a3_sel_new[2] & \$1059 ;
+  assign \$1063  = a3_hit_a1 | a3_older_hit;
+  assign \$1064  = ~ \$1063 ;
+  assign \$1065  = \$1062  & \$1064 ;
+  assign \$1066  = \$1065  & config_grant_r1_b0[1];
+  assign \$1068  = \$1067  & config_queue_r0_b0[6];
+  assign \$1069  = a3_fwd_ok & a3_hit_a1;
+  assign \$1070  = a4_tag + 1'h1;
+  assign \$1071  = \$1069  & \$1070 [0];
+  assign \$1072  = a3_fwd_ok & a3_older_hit;
+  assign \$1073  = ~ a3_hit_a1;
+  assign \$1074  = \$1072  & \$1073 ;
+  assign \$1075  = \$1074  & a3_older_next[0];
+  assign \$1076  = { \$1075 , \$1071 , \$1068 , \$1066 , \$1061  } + 5'h1f;
+  assign \$1077  = a3_hit_a1 | a3_older_hit;
+  assign \$1078  = ~ \$1077 ;
+  assign \$1079  = a3_sel_new[2] & \$1078 ;
+  assign \$1082  = a3_hit_a1 | a3_older_hit;
+  assign \$1083  = ~ \$1082 ;
+  assign \$1084  = \$1081  & \$1083 ;
+  assign \$1085  = \$1084  & config_grant_r1_b0[2];
+  assign \$1087  = \$1086  & config_queue_r0_b0[7];
+  assign \$1088  = a3_fwd_ok & a3_hit_a1;
+  assign \$1089  = a4_tag + 1'h1;
+  assign \$1090  = \$1088  & \$1089 [1];
+  assign \$1091  = a3_fwd_ok & a3_older_hit;
+  assign \$1092  = ~ a3_hit_a1;
+  assign \$1093  = \$1091  & \$1092 ;
+  assign \$1094  = \$1093  & a3_older_next[1];
+  assign \$1095  = { \$1094 , \$1090 , \$1087 , \$1085 , \$1080  } + 5'h1f;
+  assign \$1096  = a3_hit_a1 | a3_older_hit;
+  assign \$1097  = ~ \$1096 ;
+  assign \$1098  = a3_sel_new[2] & \$1097 ;
+  assign \$1101  = a3_hit_a1 | a3_older_hit;
+  assign \$1102  = ~ \$1101 ;
+  assign \$1103  = \$1100  & \$1102 ;
+  assign \$1104  = \$1103  & config_grant_r1_b0[3];
+  assign \$1106  = \$1105  & config_queue_r0_b0[8];
+  assign \$1107  = a3_fwd_ok & a3_hit_a1;
+  assign \$1108  = a4_tag + 1'h1;
+  assign \$1109  = \$1107  & \$1108 [2];
+  assign \$1110  = a3_fwd_ok & a3_older_hit;
+  assign \$1111  = ~ a3_hit_a1;
+  assign \$1112  = \$1110  & \$1111 ;
+  assign \$1113  = \$1112  & a3_older_next[2];
+  assign \$1114  = { \$1113 , \$1109 , \$1106 , \$1104 , \$1099  } + 5'h1f;
+  assign \$1115  = a3_hit_a1 | a3_older_hit;
+  assign \$1116  = ~ \$1115 ;
+  assign \$1117  = a3_sel_new[2] & \$1116 ;
+  assign \$1120  = a3_hit_a1 | a3_older_hit;
+  assign \$1121  = ~ \$1120 ;
+  assign \$1122  = \$1119  & \$1121 ;
+  assign \$1123  = \$1122  & config_grant_r1_b0[4];
+  assign \$1125  = \$1124  & config_queue_r0_b0[9];
+  assign \$1126  = a3_fwd_ok & a3_hit_a1;
+  assign \$1127  = a4_tag + 1'h1;
+  assign \$1128  = \$1126  & \$1127 [3];
+  assign \$1129  = a3_fwd_ok & a3_older_hit;
+  assign \$1130  = ~ a3_hit_a1;
+  assign \$1131  = \$1129  & \$1130 ;
+  assign \$1132  = \$1131  & a3_older_next[3];
+  assign \$1133  = { \$1132 , \$1128 , \$1125 , \$1123 , \$1118  } + 5'h1f;
+  assign \$1134  = a3_valid & a3_ok;
+  assign \$1135  = a3_pool == 2'h2;
+  assign config_grant_wen = \$1134  & \$1135 ;
+  assign \$1142  = ! f2_err;
+  assign \$signal$287  = f2_valid & \$1142 ;
+  assign \$1143  = a4_valid & a4_ok;
+  assign \$1144  = { \$1143 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1145  = ~ \$1144 ;
+  assign \$1146  = \$1145  + 1'h1;
+  assign \$1147  = a5_valid & a5_ok;
+  assign \$1148  = { \$1147 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
   assign \$1149  = ~ \$1148 ;
-  assign \$1150  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$1151  = { 1'h0, \$1149  } & { \$1150 [2], \$1150  };
-  assign \$1152  = { 1'h0, \$1147  } & \$1151 ;
-  assign \$1153  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1154  = ~ \$1153 ;
-  assign \$1155  = \$1154  + 1'h1;
-  assign released_f1 = \release  & \$1155 [12];
-  assign \$1156  = ~ f4_blocked;
-  assign \$1157  = f4_mem_held[0] | f4_mem_held[1];
-  assign \$1158  = \$1157  | f4_mem_held[2];
-  assign \$1159  = f4_rest_held | \$1158 ;
-  assign \$1160  = \$1156  & \$1159 ;
-  assign \$signal$484  = f4_hit_a1 | \$1160 ;
-  assign \$1161  = ~ f4_blocked;
-  assign \$1162  = f4_by_mem & f4_mem_ok;
-  assign \$1163  = f4_by_mem & f4_mem_ok;
-  assign \$1164  = \$1162 [0] | \$1163 [1];
-  assign \$1165  = f4_by_mem & f4_mem_ok;
-  assign \$1166  = \$1164  | \$1165 [2];
-  assign \$1167  = f4_by_older | \$1166 ;
-  assign \$1168  = \$1161  & \$1167 ;
-  assign \release  = f4_by_a1 | \$1168 ;
-  assign \$1169  = ~ f4_go;
-  assign \$1170  = ~ \$signal$484 ;
-  assign \$1171  = \$signal$484  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1171  : f4_err;
-  assign \$signal$345  = \release  ? 4'h0 : unreleased_err;
-  assign \$1172  = f4_older ? f4_rest_snap : f4_mem_snap[0];
-  assign \$1173  = f4_hit_a1 ? f4_a1_snap : \$1172 ;
-  assign \w__data$426  = ~ \$1173 ;
-  assign \$1174  = ~ f4_blocked;
-  assign \$1175  = \$1174  & f4_by_older;
-  assign \$1176  = f4_by_a1 | \$1175 ;
-  assign \$1177  = f4_live[0] & \$1176 ;
-  assign \$1178  = ~ f4_blocked;
-  assign \$1179  = \$1178  & f4_by_mem_live[0];
-  assign \$1180  = \$1179  & f4_mem_ok[0];
-  assign \w__en$424  = \$1177  | \$1180 ;
-  assign \$1181  = f4_older ? f4_rest_snap : f4_mem_snap[0];
-  assign \$1182  = f4_hit_a1 ? f4_a1_snap : \$1181 ;
-  assign \$1183  = ~ \$1182 ;
-  assign \$1184  = f4_slot_event + 7'h7f;
-  assign \$1185  = ~ \$1184 [7];
-  assign \$1186  = ~ f4_blocked;
-  assign \$1187  = \$1186  & f4_by_older;
-  assign \$1188  = f4_by_a1 | \$1187 ;
-  assign \$1189  = f4_live[0] & \$1188 ;
-  assign \$1190  = ~ f4_blocked;
-  assign \$1191  = \$1190  & f4_by_mem_live[0];
-  assign \$1192  = \$1191  & f4_mem_ok[0];
-  assign event_queue_wen = \$1189  | \$1192 ;
-  assign \$1193  = f4_older ? f4_rest_next : f4_mem_next_event;
-  assign \$1194  = f4_hit_a1 ? f4_a1_next : \$1193 ;
-  assign \$1195  = f4_older ? f4_rest_snap : f4_mem_snap[1];
-  assign \$1196  = f4_hit_a1 ? f4_a1_snap : \$1195 ;
-  assign \w__data$451  = ~ \$1196 ;
-  assign \$1197  = ~ f4_blocked;
-  assign \$1198  = \$1197  & f4_by_older;
-  assign \$1199  = f4_by_a1 | \$1198 ;
-  assign \$1200  = f4_live[1] & \$1199 ;
-  assign \$1201  = ~ f4_blocked;
-  assign \$1202  = \$1201  & f4_by_mem_live[1];
-  assign \$1203  = \$1202  & f4_mem_ok[1];
-  assign \$1204  = \$1200  | \$1203 ;
-  assign \$1205  = ~ f4_raced;
-  assign log_parity_wen = \$1204  & \$1205 ;
-  assign \$1206  = f4_older ? f4_rest_snap : f4_mem_snap[2];
-  assign \$1207  = f4_hit_a1 ? f4_a1_snap : \$1206 ;
-  assign config_parity_wdata = ~ \$1207 ;
-  assign \$1208  = ~ f4_blocked;
-  assign \$1209  = \$1208  & f4_by_older;
-  assign \$1210  = f4_by_a1 | \$1209 ;
-  assign \$1211  = f4_live[2] & \$1210 ;
-  assign \$1212  = ~ f4_blocked;
-  assign \$1213  = \$1212  & f4_by_mem_live[2];
-  assign \$1214  = \$1213  & f4_mem_ok[2];
-  assign config_parity_wen = \$1211  | \$1214 ;
-  assign \$1215  = f4_older ? f4_rest_snap : f4_mem_snap[2];
-  assign \$1216  = f4_hit_a1 ? f4_a1_snap : \$1215 ;
-  assign \$1217  = ~ \$1216 ;
-  assign \$1218  = f4_slot_config + 4'hf;
-  assign \$1219  = ~ \$1218 [4];
-  assign \$1220  = ~ f4_blocked;
-  assign \$1221  = \$1220  & f4_by_older;
-  assign \$1222  = f4_by_a1 | \$1221 ;
-  assign \$1223  = f4_live[2] & \$1222 ;
-  assign \$1224  = ~ f4_blocked;
-  assign \$1225  = \$1224  & f4_by_mem_live[2];
-  assign \$1226  = \$1225  & f4_mem_ok[2];
-  assign config_queue_wen = \$1223  | \$1226 ;
-  assign \$1227  = f4_older ? f4_rest_next : f4_mem_next_config;
-  assign \$1228  = f4_hit_a1 ? f4_a1_next : \$1227 ;
-  assign \$1229  = { busy_42, busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 8'hff;
+  assign \$1150  = \$1149  + 1'h1;
+  assign \$1151  = a4_valid & a4_ok;
+  assign \$1152  = { \$1151 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1153  = ~ \$1152 ;
+  assign \$1154  = \$1153  + 1'h1;
+  assign rel_f2 = f3_same_second & f5_ok;
+  assign \$1155  = ~ rel_f2;
+  assign \$1156  = f3_quiet & \$1155 ;
+  assign \$1157  = \$1156  ? f3_in : 3'h0;
+  assign \$1158  = x1_select | x0_select;
+  assign \$1159  = ~ \$1158 ;
+  assign \$1160  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$1161  = { 1'h0, \$1159  } & { \$1160 [2], \$1160  };
+  assign \$1162  = { 1'h0, \$1157  } & \$1161 ;
+  assign \$1163  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1164  = ~ \$1163 ;
+  assign \$1165  = \$1164  + 1'h1;
+  assign released_f1 = \release  & \$1165 [12];
+  assign \$1166  = ~ f4_blocked;
+  assign \$1167  = f4_mem_held[0] | f4_mem_held[1];
+  assign \$1168  = \$1167  | f4_mem_held[2];
+  assign \$1169  = f4_rest_held | \$1168 ;
+  assign \$1170  = \$1166  & \$1169 ;
+  assign \$signal$537  = f4_hit_a1 | \$1170 ;
+  assign \$1171  = ~ f4_blocked;
+  assign \$1172  = f4_by_mem & f4_mem_ok;
+  assign \$1173  = f4_by_mem & f4_mem_ok;
+  assign \$1174  = \$1172 [0] | \$1173 [1];
+  assign \$1175  = f4_by_mem & f4_mem_ok;
+  assign \$1176  = \$1174  | \$1175 [2];
+  assign \$1177  = f4_by_older | \$1176 ;
+  assign \$1178  = \$1171  & \$1177 ;
+  assign \release  = f4_by_a1 | \$1178 ;
+  assign \$1179  = ~ f4_go;
+  assign \$1180  = ~ \$signal$537 ;
+  assign \$1181  = \$signal$537  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1181  : f4_err;
+  assign \$signal$364  = \release  ? 4'h0 : unreleased_err;
+  assign \$1182  = f4_older ? f4_rest_snap : f4_mem_snap[0];
+  assign \$1183  = f4_hit_a1 ? f4_a1_snap : \$1182 ;
+  assign \w__data$446  = ~ \$1183 ;
+  assign \$1184  = ~ f4_blocked;
+  assign \$1185  = \$1184  & f4_by_older;
+  assign \$1186  = f4_by_a1 | \$1185 ;
+  assign \$1187  = f4_live[0] & \$1186 ;
+  assign \$1188  = ~ f4_blocked;
+  assign \$1189  = \$1188  & f4_by_mem_live[0];
+  assign \$1190  = \$1189  & f4_mem_ok[0];
+  assign event_parity_wen = \$1187  | \$1190 ;
+  assign \$1191  = f4_older ? f4_rest_snap : f4_mem_snap[0];
+  assign \$1192  = f4_hit_a1 ? f4_a1_snap : \$1191 ;
+  assign \$1193  = ~ \$1192 ;
+  assign \$1194  = f4_slot_event + 7'h7f;
+  assign \$1195  = ~ \$1194 [7];
+  assign \$1196  = ~ f4_blocked;
+  assign \$1197  = \$1196  & f4_by_older;
+  assign \$1198  = f4_by_a1 | \$1197 ;
+  assign \$1199  = f4_live[0] & \$1198 ;
+  assign \$1200  = ~ f4_blocked;
+  assign \$1201  = \$1200  & f4_by_mem_live[0];
+  assign \$1202  = \$1201  & f4_mem_ok[0];
+  assign event_queue_wen = \$1199  | \$1202 ;
+  assign \$1203  = f4_older ? f4_rest_next : f4_mem_next_event;
+  assign \$1204  = f4_hit_a1 ? f4_a1_next : \$1203 ;
+  assign \$1205  = f4_older ? f4_rest_snap : f4_mem_snap[1];
+  assign \$1206  = f4_hit_a1 ? f4_a1_snap : \$1205 ;
+  assign \w__data$504  = ~ \$1206 ;
+  assign \$1207  = ~ f4_blocked;
+  assign \$1208  = \$1207  & f4_by_older;
+  assign \$1209  = f4_by_a1 | \$1208 ;
+  assign \$1210  = f4_live[1] & \$1209 ;
+  assign \$1211  = ~ f4_blocked;
+  assign \$1212  = \$1211  & f4_by_mem_live[1];
+  assign \$1213  = \$1212  & f4_mem_ok[1];
+  assign \$1214  = \$1210  | \$1213 ;
+  assign \$1215  = ~ f4_raced;
+  assign log_parity_wen = \$1214  & \$1215 ;
+  assign \$1216  = f4_older ? f4_rest_snap : f4_mem_snap[2];
+  assign \$1217  = f4_hit_a1 ? f4_a1_snap : \$1216 ;
+  assign config_parity_wdata = ~ \$1217 ;
+  assign \$1218  = ~ f4_blocked;
+  assign \$1219  = \$1218  & f4_by_older;
+  assign \$1220  = f4_by_a1 | \$1219 ;
+  assign \$1221  = f4_live[2] & \$1220 ;
+  assign \$1222  = ~ f4_blocked;
+  assign \$1223  = \$1222  & f4_by_mem_live[2];
+  assign \$1224  = \$1223  & f4_mem_ok[2];
+  assign config_parity_wen = \$1221  | \$1224 ;
+  assign \$1225  = f4_older ? f4_rest_snap : f4_mem_snap[2];
+  assign \$1226  = f4_hit_a1 ? f4_a1_snap : \$1225 ;
+  assign \$1227  = ~ \$1226 ;
+  assign \$1228  = f4_slot_config + 4'hf;
+  assign \$1229  = ~ \$1228 [4];
+  assign \$1230  = ~ f4_blocked;
+  assign \$1231  = \$1230  & f4_by_older;
+  assign \$1232  = f4_by_a1 | \$1231 ;
+  assign \$1233  = f4_live[2] & \$1232 ;
+  assign \$1234  = ~ f4_blocked;
+  assign \$1235  = \$1234  & f4_by_mem_live[2];
+  assign \$1236  = \$1235  & f4_mem_ok[2];
+  assign config_queue_wen = \$1233  | \$1236 ;
+  assign \$1237  = f4_older ? f4_rest_next : f4_mem_next_config;
+  assign \$1238  = f4_hit_a1 ? f4_a1_next : \$1237 ;
+  assign \$1239  = { busy_42, busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 8'hff;
   always @(posedge aclk_clk)
-    event_grant_w_en <= \$1230 ;
+    event_grant_w_en <= \$1240 ;
   always @(posedge aclk_clk)
-    event_grant_w_addr <= \$1231 ;
+    event_grant_w_addr <= \$1241 ;
   always @(posedge aclk_clk)
-    event_grant_w_data <= \$1232 ;
+    event_grant_w_data <= \$1242 ;
   always @(posedge aclk_clk)
     event_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
     event_grant_r1_b0 <= \r__data$11 ;
   always @(posedge aclk_clk)
-    event_parity_r0_b0 <= \r__data$13 ;
+    event_parity_r0_group <= event_parity_addr[6:4];
   always @(posedge aclk_clk)
-    event_parity_r1_b0 <= \r__data$15 ;
+    event_parity_r0 <= \$1 ;
   always @(posedge aclk_clk)
-    event_queue_w_en <= \$1233 ;
+    event_parity_r1_group <= \event_parity_addr$24 [6:4];
   always @(posedge aclk_clk)
-    event_queue_w_addr <= \$1234 ;
+    event_parity_r1 <= \$2 ;
   always @(posedge aclk_clk)
-    event_queue_w_data <= \$1235 ;
+    event_queue_w_en <= \$1243 ;
   always @(posedge aclk_clk)
-    event_queue_r0_b0 <= \r__data$23 ;
+    event_queue_w_addr <= \$1244 ;
   always @(posedge aclk_clk)
-    log_grant_w_en <= \$1236 ;
+    event_queue_w_data <= \$1245 ;
   always @(posedge aclk_clk)
-    log_grant_w_addr <= \$1237 ;
+    event_queue_r0_b0 <= \r__data$41 ;
   always @(posedge aclk_clk)
-    log_grant_w_data <= \$1238 ;
+    log_grant_w_en <= \$1246 ;
   always @(posedge aclk_clk)
-    log_grant_r0_b0 <= \r__data$31 ;
+    log_grant_w_addr <= \$1247 ;
   always @(posedge aclk_clk)
-    log_grant_r1_b0 <= \r__data$33 ;
+    log_grant_w_data <= \$1248 ;
   always @(posedge aclk_clk)
-    log_parity_r0_b0 <= \r__data$35 ;
+    log_grant_r0_b0 <= \r__data$49 ;
   always @(posedge aclk_clk)
-    log_parity_r1_b0 <= \r__data$37 ;
+    log_grant_r1_b0 <= \r__data$51 ;
   always @(posedge aclk_clk)
-    config_grant_w_en <= \$1239 ;
+    log_parity_r0_b0 <= \r__data$53 ;
   always @(posedge aclk_clk)
-    config_grant_w_addr <= \$1240 ;
+    log_parity_r1_b0 <= \r__data$55 ;
   always @(posedge aclk_clk)
-    config_grant_w_data <= \$1241 ;
+    config_grant_w_en <= \$1249 ;
   always @(posedge aclk_clk)
-    config_grant_r0_b0 <= \r__data$45 ;
+    config_grant_w_addr <= \$1250 ;
   always @(posedge aclk_clk)
-    config_grant_r1_b0 <= \r__data$47 ;
+    config_grant_w_data <= \$1251 ;
   always @(posedge aclk_clk)
-    config_parity_row0 <= \$1242 ;
+    config_grant_r0_b0 <= \r__data$63 ;
   always @(posedge aclk_clk)
-    config_parity_row1 <= \$1243 ;
+    config_grant_r1_b0 <= \r__data$65 ;
   always @(posedge aclk_clk)
-    config_parity_row2 <= \$1244 ;
+    config_parity_row0 <= \$1252 ;
   always @(posedge aclk_clk)
-    config_parity_row3 <= \$1245 ;
+    config_parity_row1 <= \$1253 ;
   always @(posedge aclk_clk)
-    config_parity_row4 <= \$1246 ;
+    config_parity_row2 <= \$1254 ;
   always @(posedge aclk_clk)
-    config_parity_row5 <= \$1247 ;
+    config_parity_row3 <= \$1255 ;
   always @(posedge aclk_clk)
-    config_parity_row6 <= \$1248 ;
+    config_parity_row4 <= \$1256 ;
   always @(posedge aclk_clk)
-    config_parity_row7 <= \$1249 ;
+    config_parity_row5 <= \$1257 ;
   always @(posedge aclk_clk)
-    config_parity_row8 <= \$1250 ;
+    config_parity_row6 <= \$1258 ;
   always @(posedge aclk_clk)
-    config_parity_row9 <= \$1251 ;
+    config_parity_row7 <= \$1259 ;
   always @(posedge aclk_clk)
-    config_parity_row10 <= \$1252 ;
+    config_parity_row8 <= \$1260 ;
   always @(posedge aclk_clk)
-    config_parity_row11 <= \$1253 ;
+    config_parity_row9 <= \$1261 ;
   always @(posedge aclk_clk)
-    config_parity_row12 <= \$1254 ;
+    config_parity_row10 <= \$1262 ;
   always @(posedge aclk_clk)
-    config_parity_row13 <= \$1255 ;
+    config_parity_row11 <= \$1263 ;
   always @(posedge aclk_clk)
-    config_parity_row14 <= \$1256 ;
+    config_parity_row12 <= \$1264 ;
   always @(posedge aclk_clk)
-    config_parity_row15 <= \$1257 ;
+    config_parity_row13 <= \$1265 ;
+  always @(posedge aclk_clk)
+    config_parity_row14 <= \$1266 ;
+  always @(posedge aclk_clk)
+    config_parity_row15 <= \$1267 ;
   always @(posedge aclk_clk)
     config_parity_r0_addr <= config_parity_addr;
   always @(posedge aclk_clk)
-    config_parity_r0 <= \$17 ;
+    config_parity_r0 <= \$19 ;
   always @(posedge aclk_clk)
-    config_parity_r1_addr <= \config_parity_addr$71 ;
+    config_parity_r1_addr <= \config_parity_addr$89 ;
   always @(posedge aclk_clk)
-    config_parity_r1 <= \$18 ;
+    config_parity_r1 <= \$20 ;
   always @(posedge aclk_clk)
-    config_queue_w_en <= \$1258 ;
+    config_queue_w_en <= \$1268 ;
   always @(posedge aclk_clk)
-    config_queue_w_addr <= \$1259 ;
+    config_queue_w_addr <= \$1269 ;
   always @(posedge aclk_clk)
-    config_queue_w_data <= \$1260 ;
+    config_queue_w_data <= \$1270 ;
   always @(posedge aclk_clk)
-    config_queue_r0_b0 <= \r__data$80 ;
+    config_queue_r0_b0 <= \r__data$98 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1261 ;
+    a0_valid <= \$1271 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -6638,43 +6817,43 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a0_user <= alloc_user;
   always @(posedge aclk_clk)
-    a0_fits <= { \$30 , \$26 , \$22  };
+    a0_fits <= { \$32 , \$28 , \$24  };
   always @(posedge aclk_clk)
-    a1_valid <= \$1262 ;
+    a1_valid <= \$1272 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
     a1_user <= a0_user;
   always @(posedge aclk_clk)
-    a1_bad_pool <= \$31 ;
+    a1_bad_pool <= \$33 ;
   always @(posedge aclk_clk)
     a1_fits <= a0_fits;
   always @(posedge aclk_clk)
-    a1_in <= { \$34 , \$33 , \$32  };
+    a1_in <= { \$36 , \$35 , \$34  };
   always @(posedge aclk_clk)
-    a1_select <= \$1263 ;
+    a1_select <= \$1273 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1264 ;
+    x0_valid <= \$1274 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1265 ;
+    x0_select <= \$1275 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1266 ;
+    x1_valid <= \$1276 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
     x1_user <= x0_user;
   always @(posedge aclk_clk)
-    x1_err <= \$53 ;
+    x1_err <= \$55 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1267 ;
+    x1_select <= \$1277 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1268 ;
+    x2_valid <= \$1278 ;
   always @(posedge aclk_clk)
-    x2_ok <= \$54 ;
+    x2_ok <= \$56 ;
   always @(posedge aclk_clk)
     x2_err <= x1_err;
   always @(posedge aclk_clk)
@@ -6684,69 +6863,69 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1269 ;
+    a2_valid <= \$1279 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    event_seen <= \$1270 ;
+    event_seen <= \$1280 ;
   always @(posedge aclk_clk)
-    event_seen_prev <= \$1271 ;
+    event_seen_prev <= \$1281 ;
   always @(posedge aclk_clk)
-    event_has_fresh <= \$1272 ;
+    event_has_fresh <= \$1282 ;
   always @(posedge aclk_clk)
-    event_head <= \$1273 ;
+    event_head <= \$1283 ;
   always @(posedge aclk_clk)
-    event_fresh <= \$1274 ;
+    event_fresh <= \$1284 ;
   always @(posedge aclk_clk)
-    event_fresh_slot <= \$1275 ;
+    \event_parity_addr$24  <= \$1285 ;
   always @(posedge aclk_clk)
-    log_seen <= \$1276 ;
+    log_seen <= \$1286 ;
   always @(posedge aclk_clk)
-    log_seen_prev <= \$1277 ;
+    log_seen_prev <= \$1287 ;
   always @(posedge aclk_clk)
-    log_at_last <= \$1278 ;
+    log_at_last <= \$1288 ;
   always @(posedge aclk_clk)
-    log_lapped <= \$1279 ;
+    log_lapped <= \$1289 ;
   always @(posedge aclk_clk)
-    log_fresh <= \$1280 ;
+    log_fresh <= \$1290 ;
   always @(posedge aclk_clk)
-    log_fresh_slot <= \$1281 ;
+    log_fresh_slot <= \$1291 ;
   always @(posedge aclk_clk)
-    config_seen <= \$1282 ;
+    config_seen <= \$1292 ;
   always @(posedge aclk_clk)
-    config_seen_prev <= \$1283 ;
+    config_seen_prev <= \$1293 ;
   always @(posedge aclk_clk)
-    config_has_fresh <= \$1284 ;
+    config_has_fresh <= \$1294 ;
   always @(posedge aclk_clk)
-    config_head <= \$1285 ;
+    config_head <= \$1295 ;
   always @(posedge aclk_clk)
-    config_fresh <= \$1286 ;
+    config_fresh <= \$1296 ;
   always @(posedge aclk_clk)
-    \config_parity_addr$71  <= \$1287 ;
+    \config_parity_addr$89  <= \$1297 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1288 ;
+    a2_ring <= \$1298 ;
   always @(posedge aclk_clk)
-    a2_lapped <= \$94 ;
+    a2_lapped <= \$96 ;
   always @(posedge aclk_clk)
-    a2_ok <= \$104 ;
+    a2_ok <= \$106 ;
   always @(posedge aclk_clk)
-    a2_fail_err <= \$111 ;
+    a2_fail_err <= \$113 ;
   always @(posedge aclk_clk)
-    a2_from_fresh <= \$119 ;
+    a2_from_fresh <= \$121 ;
   always @(posedge aclk_clk)
-    a2_fresh_slot <= \$124 ;
+    a2_fresh_slot <= \$126 ;
   always @(posedge aclk_clk)
-    a3_restart_fresh <= \$137 ;
+    a3_restart_fresh <= \$139 ;
   always @(posedge aclk_clk)
-    a3_restart_head <= \$142 ;
+    a3_restart_head <= \$144 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1289 ;
+    a3_valid <= \$1299 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
-    a3_err <= \$143 ;
+    a3_err <= \$145 ;
   always @(posedge aclk_clk)
     a3_pool <= a2_pool;
   always @(posedge aclk_clk)
@@ -6754,25 +6933,25 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a2_ever <= { \$152 , \$149 , \$146  };
+    a2_ever <= { \$154 , \$151 , \$148  };
   always @(posedge aclk_clk)
-    a3_ring <= \$1290 ;
+    a3_ring <= \$1300 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
-    a3_sel_head <= \$155 ;
+    a3_sel_head <= \$157 ;
   always @(posedge aclk_clk)
-    a3_sel_last <= \$158 ;
+    a3_sel_last <= \$160 ;
   always @(posedge aclk_clk)
-    a3_sel_new <= \$162 ;
+    a3_sel_new <= \$164 ;
   always @(posedge aclk_clk)
-    a3_fail <= \$163 ;
+    a3_fail <= \$165 ;
   always @(posedge aclk_clk)
-    a3_sel_fresh <= \$165 ;
+    a3_sel_fresh <= \$167 ;
   always @(posedge aclk_clk)
-    a3_fwd_ok <= \$167 ;
+    a3_fwd_ok <= \$169 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1291 ;
+    a4_valid <= \$1301 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -6782,13 +6961,13 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a4_user <= a3_user;
   always @(posedge aclk_clk)
-    a4_slot <= \$168 ;
+    a4_slot <= \$170 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$832 [10], \$793 [10], \$754 [10], \$715 [10] };
+    a4_tag <= { \$842 [10], \$803 [10], \$764 [10], \$725 [10] };
   always @(posedge aclk_clk)
-    a4_snap <= \$676 [5];
+    a4_snap <= \$686 [5];
   always @(posedge aclk_clk)
-    a5_valid <= \$1292 ;
+    a5_valid <= \$1302 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -6804,15 +6983,15 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     a5_snap <= a4_snap;
   always @(posedge aclk_clk)
-    a5_addr <= \$169 ;
+    a5_addr <= \$171 ;
   always @(posedge aclk_clk)
-    a3_hit_a1 <= \$175 ;
+    a3_hit_a1 <= \$177 ;
   always @(posedge aclk_clk)
-    a3_older_hit <= \$184 ;
+    a3_older_hit <= \$186 ;
   always @(posedge aclk_clk)
-    a3_older_next <= \$191 ;
+    a3_older_next <= \$193 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$1293 ;
+    f0_valid <= \$1303 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -6824,11 +7003,11 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f0_tag <= free_tag;
   always @(posedge aclk_clk)
-    f0_hit <= { \$212 , \$205 , \$198  };
+    f0_hit <= { \$214 , \$207 , \$200  };
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$1294 ;
+    f1_valid <= \$1304 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -6844,85 +7023,85 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1295 ;
+    f1_same_second_eq0 <= \$1305 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1296 ;
+    f1_same_second_eq3 <= \$1306 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1297 ;
+    f1_same_second_eq6 <= \$1307 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1298 ;
+    f1_same_second_eq9 <= \$1308 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1299 ;
+    f1_same_second_eq12 <= \$1309 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1300 ;
+    f1_same_second_eq15 <= \$1310 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1301 ;
+    f1_same_second_eq18 <= \$1311 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1302 ;
+    f1_same_second_eq21 <= \$1312 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1303 ;
+    f1_same_second_eq24 <= \$1313 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1304 ;
+    f1_same_second_eq27 <= \$1314 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1305 ;
+    f1_same_second_eq30 <= \$1315 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1306 ;
+    f1_same_third_eq0 <= \$1316 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1307 ;
+    f1_same_third_eq3 <= \$1317 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1308 ;
+    f1_same_third_eq6 <= \$1318 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1309 ;
+    f1_same_third_eq9 <= \$1319 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1310 ;
+    f1_same_third_eq12 <= \$1320 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1311 ;
+    f1_same_third_eq15 <= \$1321 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1312 ;
+    f1_same_third_eq18 <= \$1322 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1313 ;
+    f1_same_third_eq21 <= \$1323 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1314 ;
+    f1_same_third_eq24 <= \$1324 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1315 ;
+    f1_same_third_eq27 <= \$1325 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1316 ;
+    f1_same_third_eq30 <= \$1326 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$1317 ;
+    f1_hit <= \$1327 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$1318 ;
+    f1_misaligned <= \$1328 ;
   always @(posedge aclk_clk)
-    f1_event_slot <= \$236 [6:0];
+    event_parity_addr <= \$238 [6:0];
   always @(posedge aclk_clk)
-    f1_log_slot <= \$238 [8:0];
+    f1_log_slot <= \$240 [8:0];
   always @(posedge aclk_clk)
-    config_parity_addr <= \$240 [3:0];
+    config_parity_addr <= \$242 [3:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1319 ;
+    f2_valid <= \$1329 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
     f2_user <= f1_user;
   always @(posedge aclk_clk)
-    f2_pool <= \$246 ;
+    f2_pool <= \$248 ;
   always @(posedge aclk_clk)
-    f2_slot <= \$251 ;
+    f2_slot <= \$253 ;
   always @(posedge aclk_clk)
-    f2_in_pool <= \$254 ;
+    f2_in_pool <= \$256 ;
   always @(posedge aclk_clk)
     f2_in <= f1_hit;
   always @(posedge aclk_clk)
-    f2_err <= \$266 ;
+    f2_err <= \$268 ;
   always @(posedge aclk_clk)
-    f2_never_granted <= { \$277 , \$274 , \$269  };
+    f2_never_granted <= { \$279 , \$276 , \$271  };
   always @(posedge aclk_clk)
-    f2_same_second <= \$299 ;
+    f2_same_second <= \$301 ;
   always @(posedge aclk_clk)
-    f2_same_third <= \$321 ;
+    f2_same_third <= \$323 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1320 ;
+    f3_valid <= \$1330 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1321 ;
+    f3_go <= \$1331 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -6936,33 +7115,33 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge aclk_clk)
-    f3_next <= \$322 [3:0];
+    f3_next <= \$324 [3:0];
   always @(posedge aclk_clk)
-    f3_in <= { \$325 , \$324 , \$323  };
+    f3_in <= { \$327 , \$326 , \$325  };
   always @(posedge aclk_clk)
-    f3_never_granted <= \$327 ;
+    f3_never_granted <= \$329 ;
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$1136 [12];
+    f3_hit_a2 <= \$1146 [12];
   always @(posedge aclk_clk)
-    f3_a2_tag_ok <= \$330 [4];
+    f3_a2_tag_ok <= \$332 [4];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$1140 [12];
+    f3_hit_a3 <= \$1150 [12];
   always @(posedge aclk_clk)
-    f3_a3_tag_ok <= \$333 [4];
+    f3_a3_tag_ok <= \$335 [4];
   always @(posedge aclk_clk)
-    f3_older_next <= \$336 ;
+    f3_older_next <= \$338 ;
   always @(posedge aclk_clk)
-    f3_older_snap <= \$337 ;
+    f3_older_snap <= \$339 ;
   always @(posedge aclk_clk)
-    f3_rel_f3 <= \$338 ;
+    f3_rel_f3 <= \$340 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1322 ;
+    f3_quiet <= \$1332 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1323 ;
+    f4_valid <= \$1333 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1324 ;
+    f4_go <= \$1334 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -6976,97 +7155,99 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$1144 [12];
+    f4_hit_a1 <= \$1154 [12];
   always @(posedge aclk_clk)
-    f4_a1_next <= \$346 [3:0];
+    f4_a1_next <= \$348 [3:0];
   always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
   always @(posedge aclk_clk)
-    f4_rest_held <= \$351 ;
+    f4_rest_held <= \$353 ;
   always @(posedge aclk_clk)
     f4_rest_next <= f3_older_next;
   always @(posedge aclk_clk)
     f4_rest_snap <= f3_older_snap;
   always @(posedge aclk_clk)
-    f4_older <= \$352 ;
+    f4_older <= \$354 ;
   always @(posedge aclk_clk)
-    f4_mem_held <= { \$379 , \$370 , \$361  };
+    f4_mem_held <= { \$381 , \$372 , \$363  };
   always @(posedge aclk_clk)
-    f4_mem_snap <= { \$382 , \$381 , \$380  };
+    f4_mem_snap <= { \$384 , \$383 , \$382  };
   always @(posedge aclk_clk)
-    f4_mem_next_event <= { \$386 , \$385 , \$384 , \$383  };
+    f4_mem_next_event <= { \$388 , \$387 , \$386 , \$385  };
   always @(posedge aclk_clk)
-    f4_mem_next_log <= { \$390 , \$389 , \$388 , \$387  };
+    f4_mem_next_log <= { \$392 , \$391 , \$390 , \$389  };
   always @(posedge aclk_clk)
-    f4_mem_next_config <= { \$394 , \$393 , \$392 , \$391  };
+    f4_mem_next_config <= { \$396 , \$395 , \$394 , \$393  };
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1325 ;
+    f4_by_a1 <= \$1335 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1326 ;
+    f4_by_older <= \$1336 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1327 ;
+    f4_by_mem <= \$1337 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= { \$425 [6], \$420 [6], \$415 [6] };
+    f4_mem_ok <= { \$427 [6], \$422 [6], \$417 [6] };
   always @(posedge aclk_clk)
-    f2_flushed <= \$427 ;
+    f2_flushed <= \$429 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$430 ;
+    f3_flushed <= \$432 ;
   always @(posedge aclk_clk)
-    f4_live <= \$435 [2:0];
+    f4_live <= \$437 [2:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1328 ;
+    f4_by_mem_live <= \$1338 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$1329 ;
+    f4_blocked <= \$1339 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$439 [12];
+    f4_taken_a4 <= \$441 [12];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$442 [12];
+    f4_taken_a3 <= \$444 [12];
   always @(posedge aclk_clk)
-    f4_taken_a2 <= \$447 ;
+    f4_taken_a2 <= \$449 ;
   always @(posedge aclk_clk)
-    f4_raced <= \$459 [3];
+    f4_raced <= \$461 [3];
   always @(posedge aclk_clk)
-    f4_slot_event <= \$1330 ;
+    f4_rows_event <= { \$469 , \$468 , \$467 , \$466 , \$465 , \$464 , \$463 , \$462  };
   always @(posedge aclk_clk)
-    event_push <= \$1331 ;
+    f4_slot_event <= \$1340 ;
   always @(posedge aclk_clk)
-    event_queue_waddr <= \$1332 ;
+    event_push <= \$1341 ;
   always @(posedge aclk_clk)
-    event_pushed <= \$1333 ;
+    event_queue_waddr <= \$1342 ;
   always @(posedge aclk_clk)
-    event_popped <= \$1334 ;
+    event_pushed <= \$1343 ;
   always @(posedge aclk_clk)
-    event_count <= \$1335 ;
+    event_popped <= \$1344 ;
   always @(posedge aclk_clk)
-    event_at <= \$1336 ;
+    event_count <= \$1345 ;
   always @(posedge aclk_clk)
-    event_nonempty <= \$1337 ;
+    event_at <= \$1346 ;
   always @(posedge aclk_clk)
-    f4_slot_log <= \$1338 ;
+    event_nonempty <= \$1347 ;
   always @(posedge aclk_clk)
-    config_parity_wrows <= { \$523 , \$522 , \$521 , \$520 , \$519 , \$518 , \$517 , \$516 , \$515 , \$514 , \$513 , \$512 , \$511 , \$510 , \$509 , \$508  };
+    f4_slot_log <= \$1348 ;
   always @(posedge aclk_clk)
-    f4_slot_config <= \$1339 ;
+    config_parity_wrows <= { \$533 , \$532 , \$531 , \$530 , \$529 , \$528 , \$527 , \$526 , \$525 , \$524 , \$523 , \$522 , \$521 , \$520 , \$519 , \$518  };
   always @(posedge aclk_clk)
-    config_push <= \$1340 ;
+    f4_slot_config <= \$1349 ;
   always @(posedge aclk_clk)
-    config_queue_waddr <= \$1341 ;
+    config_push <= \$1350 ;
   always @(posedge aclk_clk)
-    config_pushed <= \$1342 ;
+    config_queue_waddr <= \$1351 ;
   always @(posedge aclk_clk)
-    config_popped <= \$1343 ;
+    config_pushed <= \$1352 ;
   always @(posedge aclk_clk)
-    config_count <= \$1344 ;
+    config_popped <= \$1353 ;
   always @(posedge aclk_clk)
-    config_at <= \$1345 ;
+    config_count <= \$1354 ;
   always @(posedge aclk_clk)
-    config_nonempty <= \$1346 ;
+    config_at <= \$1355 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1347 ;
+    config_nonempty <= \$1356 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1348 ;
+    f5_valid <= \$1357 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$345 ;
+    f5_ok <= \$1358 ;
+  always @(posedge aclk_clk)
+    f5_err <= \$signal$364 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -7080,41 +7261,41 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$576 ;
+    f5_wparity <= \$586 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$580 [12];
+    a3_flip <= \$590 [12];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$581 ;
+    a3_released <= \$591 ;
   always @(posedge aclk_clk)
-    a4_prev_held <= \$586 ;
+    a4_prev_held <= \$596 ;
   always @(posedge aclk_clk)
-    a4_released <= \$588 ;
+    a4_released <= \$598 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$593 ;
+    a5_overwrite <= \$603 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1349 ;
+    a6_valid <= \$1359 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    f6_valid <= \$1350 ;
+    f6_valid <= \$1360 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    x3_valid <= \$1351 ;
+    x3_valid <= \$1361 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1352 ;
+    x4_valid <= \$1362 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1353 ;
+    x5_valid <= \$1363 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1354 ;
+    x6_valid <= \$1364 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
@@ -7174,63 +7355,107 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   always @(posedge aclk_clk)
     free_info_d6 <= free_info_d5;
   always @(posedge aclk_clk)
-    grant_cpu_q <= \$1355 ;
+    grant_cpu_q <= \$1365 ;
   always @(posedge aclk_clk)
-    freed_cpu_q <= \$1356 ;
+    freed_cpu_q <= \$1366 ;
   always @(posedge aclk_clk)
-    flushed_cpu_q <= \$1357 ;
+    flushed_cpu_q <= \$1367 ;
   always @(posedge aclk_clk)
-    busy_0 <= \$1358 ;
+    busy_0 <= \$1368 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1359 ;
+    busy_6 <= \$1369 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1360 ;
+    busy_12 <= \$1370 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1361 ;
+    busy_18 <= \$1371 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1362 ;
+    busy_24 <= \$1372 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1363 ;
+    busy_30 <= \$1373 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1364 ;
+    busy_36 <= \$1374 ;
   always @(posedge aclk_clk)
-    busy_42 <= \$1365 ;
+    busy_42 <= \$1375 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    (* full_case = 32'd1 *)
+    casez (event_parity_r0_group)
+      3'h0:
+          \$1  = \r__data$15 ;
+      3'h1:
+          \$1  = \r__data$16 ;
+      3'h2:
+          \$1  = \r__data$17 ;
+      3'h3:
+          \$1  = \r__data$18 ;
+      3'h4:
+          \$1  = \r__data$19 ;
+      3'h5:
+          \$1  = \r__data$20 ;
+      3'h6:
+          \$1  = \r__data$21 ;
+      3'h7:
+          \$1  = \r__data$22 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    (* full_case = 32'd1 *)
+    casez (event_parity_r1_group)
+      3'h0:
+          \$2  = \r__data$26 ;
+      3'h1:
+          \$2  = \r__data$27 ;
+      3'h2:
+          \$2  = \r__data$28 ;
+      3'h3:
+          \$2  = \r__data$29 ;
+      3'h4:
+          \$2  = \r__data$30 ;
+      3'h5:
+          \$2  = \r__data$31 ;
+      3'h6:
+          \$2  = \r__data$32 ;
+      3'h7:
+          \$2  = \r__data$33 ;
+    endcase
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     (* full_case = 32'd1 *)
     casez (config_parity_r0_addr)
       4'h0:
-          \$17  = config_parity_row0;
+          \$19  = config_parity_row0;
       4'h1:
-          \$17  = config_parity_row1;
+          \$19  = config_parity_row1;
       4'h2:
-          \$17  = config_parity_row2;
+          \$19  = config_parity_row2;
       4'h3:
-          \$17  = config_parity_row3;
+          \$19  = config_parity_row3;
       4'h4:
-          \$17  = config_parity_row4;
+          \$19  = config_parity_row4;
       4'h5:
-          \$17  = config_parity_row5;
+          \$19  = config_parity_row5;
       4'h6:
-          \$17  = config_parity_row6;
+          \$19  = config_parity_row6;
       4'h7:
-          \$17  = config_parity_row7;
+          \$19  = config_parity_row7;
       4'h8:
-          \$17  = config_parity_row8;
+          \$19  = config_parity_row8;
       4'h9:
-          \$17  = config_parity_row9;
+          \$19  = config_parity_row9;
       4'ha:
-          \$17  = config_parity_row10;
+          \$19  = config_parity_row10;
       4'hb:
-          \$17  = config_parity_row11;
+          \$19  = config_parity_row11;
       4'hc:
-          \$17  = config_parity_row12;
+          \$19  = config_parity_row12;
       4'hd:
-          \$17  = config_parity_row13;
+          \$19  = config_parity_row13;
       4'he:
-          \$17  = config_parity_row14;
+          \$19  = config_parity_row14;
       4'hf:
-          \$17  = config_parity_row15;
+          \$19  = config_parity_row15;
     endcase
   end
   always @* begin
@@ -7238,917 +7463,794 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     (* full_case = 32'd1 *)
     casez (config_parity_r1_addr)
       4'h0:
-          \$18  = config_parity_row0;
+          \$20  = config_parity_row0;
       4'h1:
-          \$18  = config_parity_row1;
+          \$20  = config_parity_row1;
       4'h2:
-          \$18  = config_parity_row2;
+          \$20  = config_parity_row2;
       4'h3:
-          \$18  = config_parity_row3;
+          \$20  = config_parity_row3;
       4'h4:
-          \$18  = config_parity_row4;
+          \$20  = config_parity_row4;
       4'h5:
-          \$18  = config_parity_row5;
+          \$20  = config_parity_row5;
       4'h6:
-          \$18  = config_parity_row6;
+          \$20  = config_parity_row6;
       4'h7:
-          \$18  = config_parity_row7;
+          \$20  = config_parity_row7;
       4'h8:
-          \$18  = config_parity_row8;
+          \$20  = config_parity_row8;
       4'h9:
-          \$18  = config_parity_row9;
+          \$20  = config_parity_row9;
       4'ha:
-          \$18  = config_parity_row10;
+          \$20  = config_parity_row10;
       4'hb:
-          \$18  = config_parity_row11;
+          \$20  = config_parity_row11;
       4'hc:
-          \$18  = config_parity_row12;
+          \$20  = config_parity_row12;
       4'hd:
-          \$18  = config_parity_row13;
+          \$20  = config_parity_row13;
       4'he:
-          \$18  = config_parity_row14;
+          \$20  = config_parity_row14;
       4'hf:
-          \$18  = config_parity_row15;
+          \$20  = config_parity_row15;
     endcase
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1230  = event_grant_wen;
+    \$1240  = event_grant_wen;
     if (aclk_rst) begin
-      \$1230  = 1'h0;
+      \$1240  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1231  = event_grant_w_addr;
+    \$1241  = event_grant_w_addr;
     if (event_grant_wen) begin
-      \$1231  = { \$860 , \$856 , \$852 , \$848 , \$844 , \$840 , \$836  };
+      \$1241  = { \$870 , \$866 , \$862 , \$858 , \$854 , \$850 , \$846  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1232  = event_grant_w_data;
+    \$1242  = event_grant_w_data;
     if (event_grant_wen) begin
-      \$1232  = event_grant_wdata;
+      \$1242  = event_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1233  = event_queue_wen;
+    \$1243  = event_queue_wen;
     if (aclk_rst) begin
-      \$1233  = 1'h0;
+      \$1243  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1234  = event_queue_w_addr;
+    \$1244  = event_queue_w_addr;
     if (event_queue_wen) begin
-      \$1234  = event_queue_waddr;
+      \$1244  = event_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1235  = event_queue_w_data;
+    \$1245  = event_queue_w_data;
     if (event_queue_wen) begin
-      \$1235  = event_queue_wdata;
+      \$1245  = event_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1236  = log_grant_wen;
+    \$1246  = log_grant_wen;
     if (aclk_rst) begin
-      \$1236  = 1'h0;
+      \$1246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1237  = log_grant_w_addr;
+    \$1247  = log_grant_w_addr;
     if (log_grant_wen) begin
-      \$1237  = { \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944  };
+      \$1247  = { \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1238  = log_grant_w_data;
+    \$1248  = log_grant_w_data;
     if (log_grant_wen) begin
-      \$1238  = log_grant_wdata;
+      \$1248  = log_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1239  = config_grant_wen;
+    \$1249  = config_grant_wen;
     if (aclk_rst) begin
-      \$1239  = 1'h0;
+      \$1249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1240  = config_grant_w_addr;
+    \$1250  = config_grant_w_addr;
     if (config_grant_wen) begin
-      \$1240  = { \$1039 , \$1035 , \$1031 , \$1027  };
+      \$1250  = { \$1049 , \$1045 , \$1041 , \$1037  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1241  = config_grant_w_data;
+    \$1251  = config_grant_w_data;
     if (config_grant_wen) begin
-      \$1241  = config_grant_wdata;
+      \$1251  = config_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1242  = config_parity_row0;
-    if (\$1 ) begin
-      \$1242  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1243  = config_parity_row1;
-    if (\$2 ) begin
-      \$1243  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1244  = config_parity_row2;
+    \$1252  = config_parity_row0;
     if (\$3 ) begin
-      \$1244  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1245  = config_parity_row3;
-    if (\$4 ) begin
-      \$1245  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1246  = config_parity_row4;
-    if (\$5 ) begin
-      \$1246  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1247  = config_parity_row5;
-    if (\$6 ) begin
-      \$1247  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1248  = config_parity_row6;
-    if (\$7 ) begin
-      \$1248  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1249  = config_parity_row7;
-    if (\$8 ) begin
-      \$1249  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1250  = config_parity_row8;
-    if (\$9 ) begin
-      \$1250  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1251  = config_parity_row9;
-    if (\$10 ) begin
-      \$1251  = config_parity_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1252  = config_parity_row10;
-    if (\$11 ) begin
       \$1252  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1253  = config_parity_row11;
-    if (\$12 ) begin
+    \$1253  = config_parity_row1;
+    if (\$4 ) begin
       \$1253  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1254  = config_parity_row12;
-    if (\$13 ) begin
+    \$1254  = config_parity_row2;
+    if (\$5 ) begin
       \$1254  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1255  = config_parity_row13;
-    if (\$14 ) begin
+    \$1255  = config_parity_row3;
+    if (\$6 ) begin
       \$1255  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1256  = config_parity_row14;
-    if (\$15 ) begin
+    \$1256  = config_parity_row4;
+    if (\$7 ) begin
       \$1256  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1257  = config_parity_row15;
-    if (\$16 ) begin
+    \$1257  = config_parity_row5;
+    if (\$8 ) begin
       \$1257  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1258  = config_queue_wen;
-    if (aclk_rst) begin
-      \$1258  = 1'h0;
+    \$1258  = config_parity_row6;
+    if (\$9 ) begin
+      \$1258  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1259  = config_queue_w_addr;
-    if (config_queue_wen) begin
-      \$1259  = config_queue_waddr;
+    \$1259  = config_parity_row7;
+    if (\$10 ) begin
+      \$1259  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1260  = config_queue_w_data;
-    if (config_queue_wen) begin
-      \$1260  = config_queue_wdata;
+    \$1260  = config_parity_row8;
+    if (\$11 ) begin
+      \$1260  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1261  = alloc_valid;
-    if (aclk_rst) begin
-      \$1261  = 1'h0;
+    \$1261  = config_parity_row9;
+    if (\$12 ) begin
+      \$1261  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1262  = a0_valid;
-    if (aclk_rst) begin
-      \$1262  = 1'h0;
+    \$1262  = config_parity_row10;
+    if (\$13 ) begin
+      \$1262  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1263  = { \$43 , \$40 , \$37  };
-    if (aclk_rst) begin
-      \$1263  = 3'h0;
+    \$1263  = config_parity_row11;
+    if (\$14 ) begin
+      \$1263  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1264  = flush_valid;
-    if (aclk_rst) begin
-      \$1264  = 1'h0;
+    \$1264  = config_parity_row12;
+    if (\$15 ) begin
+      \$1264  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1265  = { 1'h0, \$49 , \$46  };
-    if (aclk_rst) begin
-      \$1265  = 3'h0;
+    \$1265  = config_parity_row13;
+    if (\$16 ) begin
+      \$1265  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1266  = x0_valid;
-    if (aclk_rst) begin
-      \$1266  = 1'h0;
+    \$1266  = config_parity_row14;
+    if (\$17 ) begin
+      \$1266  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1267  = x0_select;
-    if (aclk_rst) begin
-      \$1267  = 3'h0;
+    \$1267  = config_parity_row15;
+    if (\$18 ) begin
+      \$1267  = config_parity_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1268  = x1_valid;
+    \$1268  = config_queue_wen;
     if (aclk_rst) begin
       \$1268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1269  = a1_valid;
-    if (aclk_rst) begin
-      \$1269  = 1'h0;
+    \$1269  = config_queue_w_addr;
+    if (config_queue_wen) begin
+      \$1269  = config_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1270  = event_seen;
-    if (\$57 ) begin
-      \$1270  = \$58 ;
-    end
-    if (aclk_rst) begin
-      \$1270  = 8'h00;
+    \$1270  = config_queue_w_data;
+    if (config_queue_wen) begin
+      \$1270  = config_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1271  = event_seen;
+    \$1271  = alloc_valid;
     if (aclk_rst) begin
-      \$1271  = 8'h00;
+      \$1271  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1272  = event_has_fresh;
+    \$1272  = a0_valid;
+    if (aclk_rst) begin
+      \$1272  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1273  = { \$45 , \$42 , \$39  };
+    if (aclk_rst) begin
+      \$1273  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1274  = flush_valid;
+    if (aclk_rst) begin
+      \$1274  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1275  = { 1'h0, \$51 , \$48  };
+    if (aclk_rst) begin
+      \$1275  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1276  = x0_valid;
+    if (aclk_rst) begin
+      \$1276  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1277  = x0_select;
+    if (aclk_rst) begin
+      \$1277  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1278  = x1_valid;
+    if (aclk_rst) begin
+      \$1278  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1279  = a1_valid;
+    if (aclk_rst) begin
+      \$1279  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1280  = event_seen;
+    if (\$59 ) begin
+      \$1280  = \$60 ;
+    end
+    if (aclk_rst) begin
+      \$1280  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1281  = event_seen;
+    if (aclk_rst) begin
+      \$1281  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1282  = event_has_fresh;
     if (event_take_fresh) begin
-      \$1272  = \$59 ;
+      \$1282  = \$61 ;
     end else if (x1_select[0]) begin
-      \$1272  = 1'h1;
+      \$1282  = 1'h1;
     end
     if (aclk_rst) begin
-      \$1272  = 1'h1;
+      \$1282  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1273  = event_head;
+    \$1283  = event_head;
     if (event_pop) begin
-      \$1273  = \$62 [6:0];
+      \$1283  = \$64 [6:0];
     end
     if (x1_select[0]) begin
-      \$1273  = event_queue_waddr;
+      \$1283  = event_queue_waddr;
     end
     if (aclk_rst) begin
-      \$1273  = 7'h00;
+      \$1283  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1274  = event_fresh_next;
+    \$1284  = event_fresh_next;
     if (aclk_rst) begin
-      \$1274  = 8'h00;
+      \$1284  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1275  = \$63 [6:0];
+    \$1285  = \$65 [6:0];
     if (aclk_rst) begin
-      \$1275  = 7'h00;
+      \$1285  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1276  = log_seen;
-    if (\$66 ) begin
-      \$1276  = \$67 ;
+    \$1286  = log_seen;
+    if (\$68 ) begin
+      \$1286  = \$69 ;
     end
     if (aclk_rst) begin
-      \$1276  = 10'h000;
+      \$1286  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1277  = log_seen;
+    \$1287  = log_seen;
     if (aclk_rst) begin
-      \$1277  = 10'h000;
+      \$1287  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1278  = log_at_last;
+    \$1288  = log_at_last;
     if (log_take_fresh) begin
-      \$1278  = \$72 ;
+      \$1288  = \$74 ;
     end else if (x1_select[1]) begin
-      \$1278  = 1'h0;
+      \$1288  = 1'h0;
     end
-    if (aclk_rst) begin
-      \$1278  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1279  = log_lapped;
-    if (log_take_fresh) begin
-      \$1279  = \$77 ;
-    end else if (x1_select[1]) begin
-      \$1279  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1279  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1280  = log_fresh_next;
-    if (aclk_rst) begin
-      \$1280  = 10'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1281  = \$78 [8:0];
-    if (aclk_rst) begin
-      \$1281  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1282  = config_seen;
-    if (\$81 ) begin
-      \$1282  = \$82 ;
-    end
-    if (aclk_rst) begin
-      \$1282  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1283  = config_seen;
-    if (aclk_rst) begin
-      \$1283  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1284  = config_has_fresh;
-    if (config_take_fresh) begin
-      \$1284  = \$83 ;
-    end else if (x1_select[2]) begin
-      \$1284  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$1284  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1285  = config_head;
-    if (config_pop) begin
-      \$1285  = \$86 [3:0];
-    end
-    if (x1_select[2]) begin
-      \$1285  = config_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$1285  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1286  = config_fresh_next;
-    if (aclk_rst) begin
-      \$1286  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1287  = \$87 [3:0];
-    if (aclk_rst) begin
-      \$1287  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1288  = a1_select[1];
     if (aclk_rst) begin
       \$1288  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1289  = a2_valid;
+    \$1289  = log_lapped;
+    if (log_take_fresh) begin
+      \$1289  = \$79 ;
+    end else if (x1_select[1]) begin
+      \$1289  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1289  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1290  = a2_ring;
+    \$1290  = log_fresh_next;
     if (aclk_rst) begin
-      \$1290  = 1'h0;
+      \$1290  = 10'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1291  = a3_valid;
+    \$1291  = \$80 [8:0];
     if (aclk_rst) begin
-      \$1291  = 1'h0;
+      \$1291  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1292  = a4_valid;
+    \$1292  = config_seen;
+    if (\$83 ) begin
+      \$1292  = \$84 ;
+    end
     if (aclk_rst) begin
-      \$1292  = 1'h0;
+      \$1292  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1293  = free_valid;
+    \$1293  = config_seen;
     if (aclk_rst) begin
-      \$1293  = 1'h0;
+      \$1293  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1294  = f0_valid;
+    \$1294  = config_has_fresh;
+    if (config_take_fresh) begin
+      \$1294  = \$85 ;
+    end else if (x1_select[2]) begin
+      \$1294  = 1'h1;
+    end
     if (aclk_rst) begin
-      \$1294  = 1'h0;
+      \$1294  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1295  = \$213 ;
+    \$1295  = config_head;
+    if (config_pop) begin
+      \$1295  = \$88 [3:0];
+    end
+    if (x1_select[2]) begin
+      \$1295  = config_queue_waddr;
+    end
     if (aclk_rst) begin
-      \$1295  = 1'h0;
+      \$1295  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1296  = \$214 ;
+    \$1296  = config_fresh_next;
     if (aclk_rst) begin
-      \$1296  = 1'h0;
+      \$1296  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1297  = \$215 ;
+    \$1297  = \$89 [3:0];
     if (aclk_rst) begin
-      \$1297  = 1'h0;
+      \$1297  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1298  = \$216 ;
+    \$1298  = a1_select[1];
     if (aclk_rst) begin
       \$1298  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1299  = \$217 ;
+    \$1299  = a2_valid;
     if (aclk_rst) begin
       \$1299  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1300  = \$218 ;
+    \$1300  = a2_ring;
     if (aclk_rst) begin
       \$1300  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1301  = \$219 ;
+    \$1301  = a3_valid;
     if (aclk_rst) begin
       \$1301  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1302  = \$220 ;
+    \$1302  = a4_valid;
     if (aclk_rst) begin
       \$1302  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1303  = \$221 ;
+    \$1303  = free_valid;
     if (aclk_rst) begin
       \$1303  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1304  = \$222 ;
+    \$1304  = f0_valid;
     if (aclk_rst) begin
       \$1304  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1305  = \$223 ;
+    \$1305  = \$215 ;
     if (aclk_rst) begin
       \$1305  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1306  = \$224 ;
+    \$1306  = \$216 ;
     if (aclk_rst) begin
       \$1306  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1307  = \$225 ;
+    \$1307  = \$217 ;
     if (aclk_rst) begin
       \$1307  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1308  = \$226 ;
+    \$1308  = \$218 ;
     if (aclk_rst) begin
       \$1308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1309  = \$227 ;
+    \$1309  = \$219 ;
     if (aclk_rst) begin
       \$1309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1310  = \$228 ;
+    \$1310  = \$220 ;
     if (aclk_rst) begin
       \$1310  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1311  = \$229 ;
+    \$1311  = \$221 ;
     if (aclk_rst) begin
       \$1311  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1312  = \$230 ;
+    \$1312  = \$222 ;
     if (aclk_rst) begin
       \$1312  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1313  = \$231 ;
+    \$1313  = \$223 ;
     if (aclk_rst) begin
       \$1313  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1314  = \$232 ;
+    \$1314  = \$224 ;
     if (aclk_rst) begin
       \$1314  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1315  = \$233 ;
+    \$1315  = \$225 ;
     if (aclk_rst) begin
       \$1315  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1316  = \$234 ;
+    \$1316  = \$226 ;
     if (aclk_rst) begin
       \$1316  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1319  = f1_valid;
+    \$1317  = \$227 ;
+    if (aclk_rst) begin
+      \$1317  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1318  = \$228 ;
+    if (aclk_rst) begin
+      \$1318  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1319  = \$229 ;
     if (aclk_rst) begin
       \$1319  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1320  = f2_valid;
+    \$1320  = \$230 ;
     if (aclk_rst) begin
       \$1320  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1321  = \$signal$269 ;
+    \$1321  = \$231 ;
     if (aclk_rst) begin
       \$1321  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1322  = \$345 ;
+    \$1322  = \$232 ;
     if (aclk_rst) begin
       \$1322  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1323  = f3_valid;
+    \$1323  = \$233 ;
     if (aclk_rst) begin
       \$1323  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1324  = f3_go;
+    \$1324  = \$234 ;
     if (aclk_rst) begin
       \$1324  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1325  = \$399 ;
+    \$1325  = \$235 ;
     if (aclk_rst) begin
       \$1325  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1326  = \$407 ;
+    \$1326  = \$236 ;
     if (aclk_rst) begin
       \$1326  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1327  = \$410 ;
-    if (aclk_rst) begin
-      \$1327  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1328  = \$1152 [2:0];
-    if (aclk_rst) begin
-      \$1328  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1329  = \$436 ;
+    \$1329  = f1_valid;
     if (aclk_rst) begin
       \$1329  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1330  = f4_slot_event;
-    if (f3_in[0]) begin
-      \$1330  = f3_slot[6:0];
+    \$1330  = f2_valid;
+    if (aclk_rst) begin
+      \$1330  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1331  = \$467 ;
+    \$1331  = \$signal$287 ;
     if (aclk_rst) begin
       \$1331  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1332  = event_queue_waddr;
-    if (\$475 ) begin
-      \$1332  = \$478 [6:0];
-    end
+    \$1332  = \$347 ;
     if (aclk_rst) begin
-      \$1332  = 7'h00;
+      \$1332  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1333  = event_push;
-    if (x1_select[0]) begin
-      \$1333  = 1'h0;
-    end
+    \$1333  = f3_valid;
     if (aclk_rst) begin
       \$1333  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1334  = event_pop;
-    if (x1_select[0]) begin
-      \$1334  = 1'h0;
-    end
+    \$1334  = f3_go;
     if (aclk_rst) begin
       \$1334  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1335  = \$482 [7:0];
-    if (x1_select[0]) begin
-      \$1335  = 8'h00;
-    end
+    \$1335  = \$401 ;
     if (aclk_rst) begin
-      \$1335  = 8'h00;
+      \$1335  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1336  = event_at;
+    \$1336  = \$409 ;
+    if (aclk_rst) begin
+      \$1336  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1337  = \$412 ;
+    if (aclk_rst) begin
+      \$1337  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1338  = \$1162 [2:0];
+    if (aclk_rst) begin
+      \$1338  = 3'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1339  = \$438 ;
+    if (aclk_rst) begin
+      \$1339  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1340  = f4_slot_event;
+    if (f3_in[0]) begin
+      \$1340  = f3_slot[6:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1341  = \$477 ;
+    if (aclk_rst) begin
+      \$1341  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1342  = event_queue_waddr;
     if (\$485 ) begin
-      \$1336 [0] = event_at[0];
-      \$1336 [1] = event_at[1];
-      \$1336 [2] = event_at[2];
+      \$1342  = \$488 [6:0];
     end
-    if (\$491 ) begin
-      \$1336 [0] = event_at[1];
-      \$1336 [1] = event_at[2];
-      \$1336 [2] = \$492 ;
+    if (aclk_rst) begin
+      \$1342  = 7'h00;
     end
-    if (\$498 ) begin
-      \$1336 [0] = 1'h0;
-      \$1336 [1] = event_at[0];
-      \$1336 [2] = event_at[1];
-    end
-    if (\$504 ) begin
-      \$1336 [0] = event_at[0];
-      \$1336 [1] = event_at[1];
-      \$1336 [2] = event_at[2];
-    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1343  = event_push;
     if (x1_select[0]) begin
-      \$1336  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$1336  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1337  = event_nonempty;
-    if (\$485 ) begin
-      \$1337  = \$488 ;
-    end
-    if (\$491 ) begin
-      \$1337  = \$495 ;
-    end
-    if (\$498 ) begin
-      \$1337  = \$501 ;
-    end
-    if (\$504 ) begin
-      \$1337  = \$507 ;
-    end
-    if (x1_select[0]) begin
-      \$1337  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1337  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1338  = f4_slot_log;
-    if (f3_in[1]) begin
-      \$1338  = f3_slot;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1339  = f4_slot_config;
-    if (f3_in[2]) begin
-      \$1339  = f3_slot[3:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1340  = \$531 ;
-    if (aclk_rst) begin
-      \$1340  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1341  = config_queue_waddr;
-    if (\$539 ) begin
-      \$1341  = \$542 [3:0];
-    end
-    if (aclk_rst) begin
-      \$1341  = 4'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1342  = config_push;
-    if (x1_select[2]) begin
-      \$1342  = 1'h0;
-    end
-    if (aclk_rst) begin
-      \$1342  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1343  = config_pop;
-    if (x1_select[2]) begin
       \$1343  = 1'h0;
     end
     if (aclk_rst) begin
@@ -8157,188 +8259,241 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1344  = \$546 [4:0];
-    if (x1_select[2]) begin
-      \$1344  = 5'h00;
+    \$1344  = event_pop;
+    if (x1_select[0]) begin
+      \$1344  = 1'h0;
     end
     if (aclk_rst) begin
-      \$1344  = 5'h00;
+      \$1344  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1345  = config_at;
-    if (\$549 ) begin
-      \$1345 [0] = config_at[0];
-      \$1345 [1] = config_at[1];
-      \$1345 [2] = config_at[2];
-    end
-    if (\$555 ) begin
-      \$1345 [0] = config_at[1];
-      \$1345 [1] = config_at[2];
-      \$1345 [2] = \$556 ;
-    end
-    if (\$562 ) begin
-      \$1345 [0] = 1'h0;
-      \$1345 [1] = config_at[0];
-      \$1345 [2] = config_at[1];
-    end
-    if (\$568 ) begin
-      \$1345 [0] = config_at[0];
-      \$1345 [1] = config_at[1];
-      \$1345 [2] = config_at[2];
-    end
-    if (x1_select[2]) begin
-      \$1345  = 3'h1;
+    \$1345  = \$492 [7:0];
+    if (x1_select[0]) begin
+      \$1345  = 8'h00;
     end
     if (aclk_rst) begin
-      \$1345  = 3'h1;
+      \$1345  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1346  = config_nonempty;
-    if (\$549 ) begin
-      \$1346  = \$552 ;
+    \$1346  = event_at;
+    if (\$495 ) begin
+      \$1346 [0] = event_at[0];
+      \$1346 [1] = event_at[1];
+      \$1346 [2] = event_at[2];
     end
-    if (\$555 ) begin
-      \$1346  = \$559 ;
+    if (\$501 ) begin
+      \$1346 [0] = event_at[1];
+      \$1346 [1] = event_at[2];
+      \$1346 [2] = \$502 ;
     end
-    if (\$562 ) begin
-      \$1346  = \$565 ;
+    if (\$508 ) begin
+      \$1346 [0] = 1'h0;
+      \$1346 [1] = event_at[0];
+      \$1346 [2] = event_at[1];
     end
-    if (\$568 ) begin
-      \$1346  = \$571 ;
+    if (\$514 ) begin
+      \$1346 [0] = event_at[0];
+      \$1346 [1] = event_at[1];
+      \$1346 [2] = event_at[2];
     end
-    if (x1_select[2]) begin
-      \$1346  = 1'h0;
+    if (x1_select[0]) begin
+      \$1346  = 3'h1;
     end
     if (aclk_rst) begin
-      \$1346  = 1'h0;
+      \$1346  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1347  = f4_valid;
+    \$1347  = event_nonempty;
+    if (\$495 ) begin
+      \$1347  = \$498 ;
+    end
+    if (\$501 ) begin
+      \$1347  = \$505 ;
+    end
+    if (\$508 ) begin
+      \$1347  = \$511 ;
+    end
+    if (\$514 ) begin
+      \$1347  = \$517 ;
+    end
+    if (x1_select[0]) begin
+      \$1347  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1347  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1348  = \release ;
-    if (aclk_rst) begin
-      \$1348  = 1'h0;
+    \$1348  = f4_slot_log;
+    if (f3_in[1]) begin
+      \$1348  = f3_slot;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1349  = a5_valid;
-    if (aclk_rst) begin
-      \$1349  = 1'h0;
+    \$1349  = f4_slot_config;
+    if (f3_in[2]) begin
+      \$1349  = f3_slot[3:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1350  = f5_valid;
+    \$1350  = \$541 ;
     if (aclk_rst) begin
       \$1350  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1351  = x2_valid;
+    \$1351  = config_queue_waddr;
+    if (\$549 ) begin
+      \$1351  = \$552 [3:0];
+    end
     if (aclk_rst) begin
-      \$1351  = 1'h0;
+      \$1351  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1352  = x3_valid;
+    \$1352  = config_push;
+    if (x1_select[2]) begin
+      \$1352  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1352  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1353  = x4_valid;
+    \$1353  = config_pop;
+    if (x1_select[2]) begin
+      \$1353  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1353  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1354  = x5_valid;
+    \$1354  = \$556 [4:0];
+    if (x1_select[2]) begin
+      \$1354  = 5'h00;
+    end
     if (aclk_rst) begin
-      \$1354  = 1'h0;
+      \$1354  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1355  = \$594 ;
+    \$1355  = config_at;
+    if (\$559 ) begin
+      \$1355 [0] = config_at[0];
+      \$1355 [1] = config_at[1];
+      \$1355 [2] = config_at[2];
+    end
+    if (\$565 ) begin
+      \$1355 [0] = config_at[1];
+      \$1355 [1] = config_at[2];
+      \$1355 [2] = \$566 ;
+    end
+    if (\$572 ) begin
+      \$1355 [0] = 1'h0;
+      \$1355 [1] = config_at[0];
+      \$1355 [2] = config_at[1];
+    end
+    if (\$578 ) begin
+      \$1355 [0] = config_at[0];
+      \$1355 [1] = config_at[1];
+      \$1355 [2] = config_at[2];
+    end
+    if (x1_select[2]) begin
+      \$1355  = 3'h1;
+    end
     if (aclk_rst) begin
-      \$1355  = 1'h0;
+      \$1355  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1356  = \$595 ;
+    \$1356  = config_nonempty;
+    if (\$559 ) begin
+      \$1356  = \$562 ;
+    end
+    if (\$565 ) begin
+      \$1356  = \$569 ;
+    end
+    if (\$572 ) begin
+      \$1356  = \$575 ;
+    end
+    if (\$578 ) begin
+      \$1356  = \$581 ;
+    end
+    if (x1_select[2]) begin
+      \$1356  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1356  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1357  = \$596 ;
+    \$1357  = f4_valid;
     if (aclk_rst) begin
       \$1357  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1358  = \$597 ;
+    \$1358  = \release ;
     if (aclk_rst) begin
       \$1358  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1359  = \$598 ;
+    \$1359  = a5_valid;
     if (aclk_rst) begin
       \$1359  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1360  = \$599 ;
+    \$1360  = f5_valid;
     if (aclk_rst) begin
       \$1360  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1361  = \$600 ;
+    \$1361  = x2_valid;
     if (aclk_rst) begin
       \$1361  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1362  = \$601 ;
+    \$1362  = x3_valid;
     if (aclk_rst) begin
       \$1362  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1363  = \$602 ;
+    \$1363  = x4_valid;
     if (aclk_rst) begin
       \$1363  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1364  = \$603 ;
+    \$1364  = x5_valid;
     if (aclk_rst) begin
       \$1364  = 1'h0;
     end
@@ -8352,9 +8507,79 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1366  = \$605 ;
+    if (aclk_rst) begin
+      \$1366  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1367  = \$606 ;
+    if (aclk_rst) begin
+      \$1367  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1368  = \$607 ;
+    if (aclk_rst) begin
+      \$1368  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1369  = \$608 ;
+    if (aclk_rst) begin
+      \$1369  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1370  = \$609 ;
+    if (aclk_rst) begin
+      \$1370  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1371  = \$610 ;
+    if (aclk_rst) begin
+      \$1371  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1372  = \$611 ;
+    if (aclk_rst) begin
+      \$1372  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1373  = \$612 ;
+    if (aclk_rst) begin
+      \$1373  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1374  = \$613 ;
+    if (aclk_rst) begin
+      \$1374  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1375  = \$614 ;
+    if (aclk_rst) begin
+      \$1375  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     event_fresh_next = event_fresh;
     if (event_take_fresh) begin
-      event_fresh_next = \$613 ;
+      event_fresh_next = \$623 ;
     end else if (x1_select[0]) begin
       event_fresh_next = 8'h00;
     end
@@ -8363,7 +8588,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     log_fresh_next = log_fresh;
     if (log_take_fresh) begin
-      log_fresh_next = \$619 [9:0];
+      log_fresh_next = \$629 [9:0];
     end else if (x1_select[1]) begin
       log_fresh_next = 10'h000;
     end
@@ -8372,7 +8597,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     config_fresh_next = config_fresh;
     if (config_take_fresh) begin
-      config_fresh_next = \$625 ;
+      config_fresh_next = \$635 ;
     end else if (x1_select[2]) begin
       config_fresh_next = 5'h00;
     end
@@ -8382,100 +8607,128 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
     grant_addr = 32'd0;
     casez (a4_pool)
       2'h0:
-          grant_addr = \$1127 ;
+          grant_addr = \$1137 ;
       2'h1:
-          grant_addr = \$1129 ;
+          grant_addr = \$1139 ;
       2'h2:
-          grant_addr = \$1131 ;
+          grant_addr = \$1141 ;
     endcase
   end
-  assign event_grant_waddr = { \$860 , \$856 , \$852 , \$848 , \$844 , \$840 , \$836  };
-  assign log_grant_waddr = { \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944  };
-  assign config_grant_waddr = { \$1039 , \$1035 , \$1031 , \$1027  };
-  assign flush_reg_select = \port$3943$40 [5:3];
+  assign event_grant_waddr = { \$870 , \$866 , \$862 , \$858 , \$854 , \$850 , \$846  };
+  assign log_grant_waddr = { \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954  };
+  assign config_grant_waddr = { \$1049 , \$1045 , \$1041 , \$1037  };
+  assign flush_reg_select = \port$4007$40 [5:3];
+  assign event_fresh_slot = \event_parity_addr$24 ;
   assign event_tail = event_queue_waddr;
-  assign config_fresh_slot = \config_parity_addr$71 ;
+  assign config_fresh_slot = \config_parity_addr$89 ;
   assign config_tail = config_queue_waddr;
   assign log_flushing = x1_select[1];
   assign event_flushing = x1_select[0];
   assign config_flushing = x1_select[2];
-  assign \$signal  = { \$667 , \$666 , \$665 , \$661 , \$657 , \$653 , \$646 , \$639 , \$632  };
-  assign next_tag = { \$832 [10], \$793 [10], \$754 [10], \$715 [10] };
-  assign fetched_snap = \$676 [5];
-  assign free_reg_hit = \port$3943$40 [2:0];
+  assign \$signal  = { \$677 , \$676 , \$675 , \$671 , \$667 , \$663 , \$656 , \$649 , \$642  };
+  assign next_tag = { \$842 [10], \$803 [10], \$764 [10], \$725 [10] };
+  assign fetched_snap = \$686 [5];
+  assign free_reg_hit = \port$4007$40 [2:0];
+  assign f1_event_slot = event_parity_addr;
   assign f1_config_slot = config_parity_addr;
-  assign \$signal$281  = \$1136 [12];
-  assign hit_a3 = \$1140 [12];
-  assign \$signal$300  = \$1144 [12];
-  assign f3_by_mem_base = \$1152 [2:0];
+  assign \$signal$299  = \$1146 [12];
+  assign hit_a3 = \$1150 [12];
+  assign \$signal$318  = \$1154 [12];
+  assign f3_by_mem_base = \$1162 [2:0];
   assign f4_rows_config = config_parity_wrows;
   assign log_parity_data = log_parity_r1_b0;
   assign log_grant_data = log_grant_r1_b0;
   assign w__addr = event_grant_w_addr;
   assign w__en = event_grant_w_en;
-  assign w__data = { \$605 [3:0], event_grant_w_data[0] };
-  assign r__addr = f1_event_slot;
-  assign event_grant_addr = f1_event_slot;
-  assign \r__addr$418  = event_fresh_slot;
-  assign \event_grant_addr$419  = event_fresh_slot;
+  assign w__data = { \$615 [3:0], event_grant_w_data[0] };
+  assign r__addr = event_parity_addr;
+  assign event_grant_addr = event_parity_addr;
+  assign \r__addr$437  = \event_parity_addr$24 ;
+  assign \event_grant_addr$438  = \event_parity_addr$24 ;
   assign event_grant_data = event_grant_r0_b0;
-  assign \event_grant_data$421  = event_grant_r1_b0;
-  assign \w__addr$422  = f4_slot_event;
+  assign \event_grant_data$440  = event_grant_r1_b0;
+  assign \w__addr$441  = f4_slot_event[3:0];
   assign event_parity_waddr = f4_slot_event;
-  assign event_parity_wen = \w__en$424 ;
-  assign event_parity_wdata = \w__data$426 ;
-  assign \r__addr$428  = f1_event_slot;
-  assign event_parity_addr = f1_event_slot;
-  assign \r__addr$430  = event_fresh_slot;
-  assign \event_parity_addr$431  = event_fresh_slot;
-  assign event_parity_data = event_parity_r0_b0;
-  assign \event_parity_data$433  = event_parity_r1_b0;
-  assign \w__addr$434  = event_queue_w_addr;
-  assign \w__en$435  = event_queue_w_en;
-  assign \w__data$436  = event_queue_w_data;
-  assign \r__addr$437  = event_head;
+  assign event_parity_wgroups = f4_rows_event;
+  assign event_parity_wdata = \w__data$446 ;
+  assign \r__addr$448  = event_parity_addr[3:0];
+  assign \r__addr$449  = \event_parity_addr$24 [3:0];
+  assign \w__addr$450  = f4_slot_event[3:0];
+  assign \w__data$452  = \w__data$446 ;
+  assign \r__addr$453  = event_parity_addr[3:0];
+  assign \r__addr$454  = \event_parity_addr$24 [3:0];
+  assign \w__addr$455  = f4_slot_event[3:0];
+  assign \w__data$457  = \w__data$446 ;
+  assign \r__addr$458  = event_parity_addr[3:0];
+  assign \r__addr$459  = \event_parity_addr$24 [3:0];
+  assign \w__addr$460  = f4_slot_event[3:0];
+  assign \w__data$462  = \w__data$446 ;
+  assign \r__addr$463  = event_parity_addr[3:0];
+  assign \r__addr$464  = \event_parity_addr$24 [3:0];
+  assign \w__addr$465  = f4_slot_event[3:0];
+  assign \w__data$467  = \w__data$446 ;
+  assign \r__addr$468  = event_parity_addr[3:0];
+  assign \r__addr$469  = \event_parity_addr$24 [3:0];
+  assign \w__addr$470  = f4_slot_event[3:0];
+  assign \w__data$472  = \w__data$446 ;
+  assign \r__addr$473  = event_parity_addr[3:0];
+  assign \r__addr$474  = \event_parity_addr$24 [3:0];
+  assign \w__addr$475  = f4_slot_event[3:0];
+  assign \w__data$477  = \w__data$446 ;
+  assign \r__addr$478  = event_parity_addr[3:0];
+  assign \r__addr$479  = \event_parity_addr$24 [3:0];
+  assign \w__addr$480  = f4_slot_event[3:0];
+  assign \w__data$482  = \w__data$446 ;
+  assign \r__addr$483  = event_parity_addr[3:0];
+  assign \r__addr$484  = \event_parity_addr$24 [3:0];
+  assign event_parity_data = event_parity_r0;
+  assign \event_parity_data$486  = event_parity_r1;
+  assign \w__addr$487  = event_queue_w_addr;
+  assign \w__en$488  = event_queue_w_en;
+  assign \w__data$489  = event_queue_w_data;
+  assign \r__addr$490  = event_head;
   assign event_queue_addr = event_head;
   assign event_queue_data = event_queue_r0_b0;
-  assign \w__addr$440  = log_grant_w_addr;
-  assign \w__en$441  = log_grant_w_en;
-  assign \w__data$442  = { \$606 [3:0], log_grant_w_data[0] };
-  assign \r__addr$443  = f1_log_slot;
+  assign \w__addr$493  = log_grant_w_addr;
+  assign \w__en$494  = log_grant_w_en;
+  assign \w__data$495  = { \$616 [3:0], log_grant_w_data[0] };
+  assign \r__addr$496  = f1_log_slot;
   assign log_grant_addr = f1_log_slot;
-  assign \r__addr$445  = log_fresh_slot;
-  assign \log_grant_addr$446  = log_fresh_slot;
-  assign \log_grant_data$447  = log_grant_r0_b0;
-  assign \w__addr$448  = f4_slot_log;
+  assign \r__addr$498  = log_fresh_slot;
+  assign \log_grant_addr$499  = log_fresh_slot;
+  assign \log_grant_data$500  = log_grant_r0_b0;
+  assign \w__addr$501  = f4_slot_log;
   assign log_parity_waddr = f4_slot_log;
-  assign \w__en$450  = log_parity_wen;
-  assign log_parity_wdata = \w__data$451 ;
-  assign \r__addr$453  = f1_log_slot;
+  assign \w__en$503  = log_parity_wen;
+  assign log_parity_wdata = \w__data$504 ;
+  assign \r__addr$506  = f1_log_slot;
   assign log_parity_addr = f1_log_slot;
-  assign \r__addr$455  = log_fresh_slot;
-  assign \log_parity_addr$456  = log_fresh_slot;
-  assign \log_parity_data$457  = log_parity_r0_b0;
-  assign \w__addr$458  = config_grant_w_addr;
-  assign \w__en$459  = config_grant_w_en;
-  assign \w__data$460  = { \$607 [3:0], config_grant_w_data[0] };
-  assign \r__addr$461  = config_parity_addr;
+  assign \r__addr$508  = log_fresh_slot;
+  assign \log_parity_addr$509  = log_fresh_slot;
+  assign \log_parity_data$510  = log_parity_r0_b0;
+  assign \w__addr$511  = config_grant_w_addr;
+  assign \w__en$512  = config_grant_w_en;
+  assign \w__data$513  = { \$617 [3:0], config_grant_w_data[0] };
+  assign \r__addr$514  = config_parity_addr;
   assign config_grant_addr = config_parity_addr;
-  assign \r__addr$463  = \config_parity_addr$71 ;
-  assign \config_grant_addr$464  = \config_parity_addr$71 ;
+  assign \r__addr$516  = \config_parity_addr$89 ;
+  assign \config_grant_addr$517  = \config_parity_addr$89 ;
   assign config_grant_data = config_grant_r0_b0;
-  assign \config_grant_data$466  = config_grant_r1_b0;
+  assign \config_grant_data$519  = config_grant_r1_b0;
   assign config_parity_data = config_parity_r0;
-  assign \config_parity_data$468  = config_parity_r1;
-  assign \w__addr$469  = config_queue_w_addr;
-  assign \w__en$470  = config_queue_w_en;
-  assign \w__data$471  = config_queue_w_data;
-  assign \r__addr$472  = config_head;
+  assign \config_parity_data$521  = config_parity_r1;
+  assign \w__addr$522  = config_queue_w_addr;
+  assign \w__en$523  = config_queue_w_en;
+  assign \w__data$524  = config_queue_w_data;
+  assign \r__addr$525  = config_head;
   assign config_queue_addr = config_head;
   assign config_queue_data = config_queue_r0_b0;
-  assign \$signal$475  = { \$862 , \$861 , \$860 , \$856 , \$852 , \$848 , \$844 , \$840 , \$836  };
-  assign event_next_tag = { \$941 [5], \$922 [5], \$903 [5], \$884 [5] };
-  assign \$signal$478  = { \$952 , \$951 , \$950 , \$949 , \$948 , \$947 , \$946 , \$945 , \$944  };
-  assign log_next_tag = { \$1021 [4], \$1004 [4], \$987 [4], \$970 [4] };
-  assign \$signal$481  = { \$1044 , \$1043 , \$1042 , \$1041 , \$1040 , \$1039 , \$1035 , \$1031 , \$1027  };
-  assign config_next_tag = { \$1123 [5], \$1104 [5], \$1085 [5], \$1066 [5] };
+  assign \$signal$528  = { \$872 , \$871 , \$870 , \$866 , \$862 , \$858 , \$854 , \$850 , \$846  };
+  assign event_next_tag = { \$951 [5], \$932 [5], \$913 [5], \$894 [5] };
+  assign \$signal$531  = { \$962 , \$961 , \$960 , \$959 , \$958 , \$957 , \$956 , \$955 , \$954  };
+  assign log_next_tag = { \$1031 [4], \$1014 [4], \$997 [4], \$980 [4] };
+  assign \$signal$534  = { \$1054 , \$1053 , \$1052 , \$1051 , \$1050 , \$1049 , \$1045 , \$1041 , \$1037  };
+  assign config_next_tag = { \$1133 [5], \$1114 [5], \$1095 [5], \$1076 [5] };
   assign config_parity_waddr = f4_slot_config;
   assign flushed_valid = x6_valid;
   assign flushed_ok = x6_payload[0];
@@ -8487,7 +8740,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign grant_err = a6_payload[4:1];
   assign grant_pool = a6_payload[6:5];
   assign grant_slot = a6_payload[15:7];
-  assign \grant_addr$497  = a6_payload[47:16];
+  assign \grant_addr$550  = a6_payload[47:16];
   assign grant_tag = a6_payload[51:48];
   assign grant_user = a6_payload[59:52];
   assign grant_overwrite = a6_payload[60];
@@ -8506,7 +8759,7 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign grant_cpu = grant_cpu_q;
   assign freed_cpu = freed_cpu_q;
   assign flushed_cpu = flushed_cpu_q;
-  assign busy = \$1229 [8];
+  assign busy = \$1239 [8];
   assign \event_grant_wdata.snap  = event_grant_wdata[0];
   assign \event_grant_wdata.next  = event_grant_wdata[4:1];
   assign \event_grant_r0_b0.snap  = event_grant_r0_b0[0];
@@ -8545,199 +8798,199 @@ module \hwalloc_regions.core (alloc_port_size, free_port_addr, flush_port_pool, 
   assign \log_grant_data.next  = log_grant_r1_b0[4:1];
   assign \event_grant_data.snap  = event_grant_r0_b0[0];
   assign \event_grant_data.next  = event_grant_r0_b0[4:1];
-  assign \event_grant_data$421.snap  = event_grant_r1_b0[0];
-  assign \event_grant_data$421.next  = event_grant_r1_b0[4:1];
+  assign \event_grant_data$440.snap  = event_grant_r1_b0[0];
+  assign \event_grant_data$440.next  = event_grant_r1_b0[4:1];
   assign \event_queue_data.slot  = event_queue_r0_b0[6:0];
   assign \event_queue_data.snap  = event_queue_r0_b0[7];
   assign \event_queue_data.zero  = event_queue_r0_b0[8];
   assign \event_queue_data.next  = event_queue_r0_b0[12:9];
-  assign \log_grant_data$447.snap  = log_grant_r0_b0[0];
-  assign \log_grant_data$447.next  = log_grant_r0_b0[4:1];
+  assign \log_grant_data$500.snap  = log_grant_r0_b0[0];
+  assign \log_grant_data$500.next  = log_grant_r0_b0[4:1];
   assign \config_grant_data.snap  = config_grant_r0_b0[0];
   assign \config_grant_data.next  = config_grant_r0_b0[4:1];
-  assign \config_grant_data$466.snap  = config_grant_r1_b0[0];
-  assign \config_grant_data$466.next  = config_grant_r1_b0[4:1];
+  assign \config_grant_data$519.snap  = config_grant_r1_b0[0];
+  assign \config_grant_data$519.next  = config_grant_r1_b0[4:1];
   assign \config_queue_data.slot  = config_queue_r0_b0[3:0];
   assign \config_queue_data.snap  = config_queue_r0_b0[4];
   assign \config_queue_data.zero  = config_queue_r0_b0[5];
   assign \config_queue_data.next  = config_queue_r0_b0[9:6];
-  assign config_queue_wdata[9:6] = \$1228 ;
-  assign config_queue_wdata[5] = \$1219 ;
-  assign config_queue_wdata[4] = \$1217 ;
+  assign config_queue_wdata[9:6] = \$1238 ;
+  assign config_queue_wdata[5] = \$1229 ;
+  assign config_queue_wdata[4] = \$1227 ;
   assign config_queue_wdata[3:0] = f4_slot_config;
-  assign event_queue_wdata[12:9] = \$1194 ;
-  assign event_queue_wdata[8] = \$1185 ;
-  assign event_queue_wdata[7] = \$1183 ;
+  assign event_queue_wdata[12:9] = \$1204 ;
+  assign event_queue_wdata[8] = \$1195 ;
+  assign event_queue_wdata[7] = \$1193 ;
   assign event_queue_wdata[6:0] = f4_slot_event;
-  assign config_grant_wdata[4:1] = { \$1123 [5], \$1104 [5], \$1085 [5], \$1066 [5] };
+  assign config_grant_wdata[4:1] = { \$1133 [5], \$1114 [5], \$1095 [5], \$1076 [5] };
   assign config_grant_wdata[0] = config_fetched_snap;
-  assign log_grant_wdata[4:1] = { \$1021 [4], \$1004 [4], \$987 [4], \$970 [4] };
+  assign log_grant_wdata[4:1] = { \$1031 [4], \$1014 [4], \$997 [4], \$980 [4] };
   assign log_grant_wdata[0] = log_fetched_snap;
-  assign event_grant_wdata[4:1] = { \$941 [5], \$922 [5], \$903 [5], \$884 [5] };
+  assign event_grant_wdata[4:1] = { \$951 [5], \$932 [5], \$913 [5], \$894 [5] };
   assign event_grant_wdata[0] = event_fetched_snap;
-  assign \$1318 [2] = \$239 [10];
-  assign \$1318 [1] = \$237 [8];
-  assign \$1318 [0] = \$235 [11];
-  assign \$1317 [2] = f0_hit[2];
-  assign \$1317 [1] = f0_hit[1];
-  assign \$1317 [0] = f0_hit[0];
-  assign \$21  = \$19 [13];
-  assign \$25  = \$23 [13];
-  assign \$29  = \$27 [13];
-  assign \$614  = 1'h1;
+  assign \$1328 [2] = \$241 [10];
+  assign \$1328 [1] = \$239 [8];
+  assign \$1328 [0] = \$237 [11];
+  assign \$1327 [2] = f0_hit[2];
+  assign \$1327 [1] = f0_hit[1];
+  assign \$1327 [0] = f0_hit[0];
+  assign \$23  = \$21 [13];
+  assign \$27  = \$25 [13];
+  assign \$31  = \$29 [13];
+  assign \$624  = 1'h1;
   assign log_take_fresh = a1_select[1];
-  assign \$88  = 1'h0;
-  assign \$92  = \$91 ;
-  assign \$93  = 1'h0;
-  assign \$94  = \$91 ;
-  assign \$98  = 1'h1;
-  assign \$99  = a1_select[1];
-  assign \$114  = 1'h1;
-  assign \$115  = a1_in[1];
-  assign \$146  = \$144 [8];
-  assign \$149  = \$147 [10];
-  assign \$152  = \$150 [5];
-  assign \$167  = \$166 ;
-  assign \$627  = a3_sel_head[0];
-  assign \$630  = a3_sel_head[2];
-  assign \$634  = a3_sel_head[0];
-  assign \$637  = a3_sel_head[2];
-  assign \$641  = a3_sel_head[0];
-  assign \$644  = a3_sel_head[2];
-  assign \$648  = a3_sel_head[0];
-  assign \$651  = a3_sel_head[2];
-  assign \$655  = a3_sel_head[0];
-  assign \$659  = a3_sel_head[0];
-  assign \$663  = a3_sel_head[0];
-  assign \$170  = a3_restart_head[0];
-  assign \$173  = a3_restart_head[2];
-  assign \$196  = \$194 [32];
-  assign \$203  = \$201 [32];
-  assign \$210  = \$208 [32];
-  assign \$241  = 1'h0;
-  assign \$243  = \$242 ;
-  assign \$358  = f3_in[0];
-  assign \$367  = f3_in[1];
-  assign \$376  = f3_in[2];
-  assign \$380  = event_grant_r0_b0[0];
-  assign \$381  = log_grant_r0_b0[0];
-  assign \$382  = config_grant_r0_b0[0];
-  assign \$383  = event_grant_r0_b0[1];
-  assign \$384  = event_grant_r0_b0[2];
-  assign \$385  = event_grant_r0_b0[3];
-  assign \$386  = event_grant_r0_b0[4];
-  assign \$387  = log_grant_r0_b0[1];
-  assign \$388  = log_grant_r0_b0[2];
-  assign \$389  = log_grant_r0_b0[3];
-  assign \$390  = log_grant_r0_b0[4];
-  assign \$391  = config_grant_r0_b0[1];
-  assign \$392  = config_grant_r0_b0[2];
-  assign \$393  = config_grant_r0_b0[3];
-  assign \$394  = config_grant_r0_b0[4];
-  assign \$412  = \$411 ;
-  assign \$417  = \$416 ;
-  assign \$422  = \$421 ;
-  assign \$490  = event_popped;
-  assign \$496  = event_pushed;
-  assign \$502  = event_pushed;
-  assign \$503  = event_popped;
-  assign \$554  = config_popped;
-  assign \$560  = config_pushed;
-  assign \$566  = config_pushed;
-  assign \$567  = config_popped;
-  assign \$672  = a3_sel_head[0];
-  assign \$674  = a3_sel_head[2];
-  assign \$680  = \$679 ;
-  assign \$684  = \$683 ;
-  assign \$688  = \$687 ;
-  assign \$689  = a3_sel_last[0];
-  assign \$694  = a3_sel_last[1];
-  assign \$699  = a3_sel_last[2];
-  assign \$704  = a3_sel_head[0];
-  assign \$706  = a3_sel_head[2];
-  assign \$719  = 1'h0;
-  assign \$723  = 1'h0;
-  assign \$727  = 1'h0;
-  assign \$728  = a3_sel_last[0];
-  assign \$733  = a3_sel_last[1];
-  assign \$738  = a3_sel_last[2];
-  assign \$743  = a3_sel_head[0];
-  assign \$745  = a3_sel_head[2];
-  assign \$758  = 1'h0;
-  assign \$762  = 1'h0;
-  assign \$766  = 1'h0;
-  assign \$767  = a3_sel_last[0];
-  assign \$772  = a3_sel_last[1];
-  assign \$777  = a3_sel_last[2];
-  assign \$782  = a3_sel_head[0];
-  assign \$784  = a3_sel_head[2];
-  assign \$797  = 1'h0;
-  assign \$801  = 1'h0;
-  assign \$805  = 1'h0;
-  assign \$806  = a3_sel_last[0];
-  assign \$811  = a3_sel_last[1];
-  assign \$816  = a3_sel_last[2];
-  assign \$821  = a3_sel_head[0];
-  assign \$823  = a3_sel_head[2];
-  assign \$834  = a3_sel_head[0];
-  assign \$838  = a3_sel_head[0];
-  assign \$842  = a3_sel_head[0];
-  assign \$846  = a3_sel_head[0];
-  assign \$850  = a3_sel_head[0];
-  assign \$854  = a3_sel_head[0];
-  assign \$858  = a3_sel_head[0];
+  assign \$90  = 1'h0;
+  assign \$94  = \$93 ;
+  assign \$95  = 1'h0;
+  assign \$96  = \$93 ;
+  assign \$100  = 1'h1;
+  assign \$101  = a1_select[1];
+  assign \$116  = 1'h1;
+  assign \$117  = a1_in[1];
+  assign \$148  = \$146 [8];
+  assign \$151  = \$149 [10];
+  assign \$154  = \$152 [5];
+  assign \$169  = \$168 ;
+  assign \$637  = a3_sel_head[0];
+  assign \$640  = a3_sel_head[2];
+  assign \$644  = a3_sel_head[0];
+  assign \$647  = a3_sel_head[2];
+  assign \$651  = a3_sel_head[0];
+  assign \$654  = a3_sel_head[2];
+  assign \$658  = a3_sel_head[0];
+  assign \$661  = a3_sel_head[2];
+  assign \$665  = a3_sel_head[0];
+  assign \$669  = a3_sel_head[0];
+  assign \$673  = a3_sel_head[0];
+  assign \$172  = a3_restart_head[0];
+  assign \$175  = a3_restart_head[2];
+  assign \$198  = \$196 [32];
+  assign \$205  = \$203 [32];
+  assign \$212  = \$210 [32];
+  assign \$243  = 1'h0;
+  assign \$245  = \$244 ;
+  assign \$360  = f3_in[0];
+  assign \$369  = f3_in[1];
+  assign \$378  = f3_in[2];
+  assign \$382  = event_grant_r0_b0[0];
+  assign \$383  = log_grant_r0_b0[0];
+  assign \$384  = config_grant_r0_b0[0];
+  assign \$385  = event_grant_r0_b0[1];
+  assign \$386  = event_grant_r0_b0[2];
+  assign \$387  = event_grant_r0_b0[3];
+  assign \$388  = event_grant_r0_b0[4];
+  assign \$389  = log_grant_r0_b0[1];
+  assign \$390  = log_grant_r0_b0[2];
+  assign \$391  = log_grant_r0_b0[3];
+  assign \$392  = log_grant_r0_b0[4];
+  assign \$393  = config_grant_r0_b0[1];
+  assign \$394  = config_grant_r0_b0[2];
+  assign \$395  = config_grant_r0_b0[3];
+  assign \$396  = config_grant_r0_b0[4];
+  assign \$414  = \$413 ;
+  assign \$419  = \$418 ;
+  assign \$424  = \$423 ;
+  assign \$500  = event_popped;
+  assign \$506  = event_pushed;
+  assign \$512  = event_pushed;
+  assign \$513  = event_popped;
+  assign \$564  = config_popped;
+  assign \$570  = config_pushed;
+  assign \$576  = config_pushed;
+  assign \$577  = config_popped;
+  assign \$682  = a3_sel_head[0];
+  assign \$684  = a3_sel_head[2];
+  assign \$690  = \$689 ;
+  assign \$694  = \$693 ;
+  assign \$698  = \$697 ;
+  assign \$699  = a3_sel_last[0];
+  assign \$704  = a3_sel_last[1];
+  assign \$709  = a3_sel_last[2];
+  assign \$714  = a3_sel_head[0];
+  assign \$716  = a3_sel_head[2];
+  assign \$729  = 1'h0;
+  assign \$733  = 1'h0;
+  assign \$737  = 1'h0;
+  assign \$738  = a3_sel_last[0];
+  assign \$743  = a3_sel_last[1];
+  assign \$748  = a3_sel_last[2];
+  assign \$753  = a3_sel_head[0];
+  assign \$755  = a3_sel_head[2];
+  assign \$768  = 1'h0;
+  assign \$772  = 1'h0;
+  assign \$776  = 1'h0;
+  assign \$777  = a3_sel_last[0];
+  assign \$782  = a3_sel_last[1];
+  assign \$787  = a3_sel_last[2];
+  assign \$792  = a3_sel_head[0];
+  assign \$794  = a3_sel_head[2];
+  assign \$807  = 1'h0;
+  assign \$811  = 1'h0;
+  assign \$815  = 1'h0;
+  assign \$816  = a3_sel_last[0];
+  assign \$821  = a3_sel_last[1];
+  assign \$826  = a3_sel_last[2];
+  assign \$831  = a3_sel_head[0];
+  assign \$833  = a3_sel_head[2];
+  assign \$844  = a3_sel_head[0];
+  assign \$848  = a3_sel_head[0];
+  assign \$852  = a3_sel_head[0];
+  assign \$856  = a3_sel_head[0];
+  assign \$860  = a3_sel_head[0];
   assign \$864  = a3_sel_head[0];
-  assign \$869  = \$868 ;
-  assign \$870  = a3_sel_last[0];
-  assign \$875  = a3_sel_head[0];
-  assign \$888  = 1'h0;
-  assign \$889  = a3_sel_last[0];
-  assign \$894  = a3_sel_head[0];
-  assign \$907  = 1'h0;
-  assign \$908  = a3_sel_last[0];
-  assign \$913  = a3_sel_head[0];
-  assign \$926  = 1'h0;
-  assign \$927  = a3_sel_last[0];
-  assign \$932  = a3_sel_head[0];
-  assign \$957  = \$956 ;
-  assign \$958  = a3_sel_last[1];
-  assign \$974  = 1'h0;
-  assign \$975  = a3_sel_last[1];
-  assign \$991  = 1'h0;
-  assign \$992  = a3_sel_last[1];
-  assign \$1008  = 1'h0;
-  assign \$1009  = a3_sel_last[1];
-  assign \$1025  = a3_sel_head[2];
-  assign \$1029  = a3_sel_head[2];
-  assign \$1033  = a3_sel_head[2];
-  assign \$1037  = a3_sel_head[2];
-  assign \$1046  = a3_sel_head[2];
-  assign \$1051  = \$1050 ;
-  assign \$1052  = a3_sel_last[2];
-  assign \$1057  = a3_sel_head[2];
-  assign \$1070  = 1'h0;
-  assign \$1071  = a3_sel_last[2];
-  assign \$1076  = a3_sel_head[2];
-  assign \$1089  = 1'h0;
-  assign \$1090  = a3_sel_last[2];
-  assign \$1095  = a3_sel_head[2];
-  assign \$1108  = 1'h0;
-  assign \$1109  = a3_sel_last[2];
-  assign \$1114  = a3_sel_head[2];
-  assign \$1126  = { 4'h0, a4_slot[6:0], 11'h000 };
-  assign \$1127 [30:0] = { 9'h000, \$1126  };
-  assign \$1127 [31] = 1'h1;
-  assign \$1128  = { 7'h00, a4_slot, 8'h00 };
-  assign { \$1129 [30:21], \$1129 [19:0] } = { 7'h00, \$1128 [23:21], \$1128 [19:0] };
-  assign { \$1129 [31], \$1129 [20] } = 2'h3;
-  assign \$1130  = { 5'h00, a4_slot[3:0], 10'h000 };
-  assign { \$1131 [30:22], \$1131 [20:0] } = { 11'h000, \$1130  };
-  assign { \$1131 [31], \$1131 [21] } = 2'h3;
+  assign \$868  = a3_sel_head[0];
+  assign \$874  = a3_sel_head[0];
+  assign \$879  = \$878 ;
+  assign \$880  = a3_sel_last[0];
+  assign \$885  = a3_sel_head[0];
+  assign \$898  = 1'h0;
+  assign \$899  = a3_sel_last[0];
+  assign \$904  = a3_sel_head[0];
+  assign \$917  = 1'h0;
+  assign \$918  = a3_sel_last[0];
+  assign \$923  = a3_sel_head[0];
+  assign \$936  = 1'h0;
+  assign \$937  = a3_sel_last[0];
+  assign \$942  = a3_sel_head[0];
+  assign \$967  = \$966 ;
+  assign \$968  = a3_sel_last[1];
+  assign \$984  = 1'h0;
+  assign \$985  = a3_sel_last[1];
+  assign \$1001  = 1'h0;
+  assign \$1002  = a3_sel_last[1];
+  assign \$1018  = 1'h0;
+  assign \$1019  = a3_sel_last[1];
+  assign \$1035  = a3_sel_head[2];
+  assign \$1039  = a3_sel_head[2];
+  assign \$1043  = a3_sel_head[2];
+  assign \$1047  = a3_sel_head[2];
+  assign \$1056  = a3_sel_head[2];
+  assign \$1061  = \$1060 ;
+  assign \$1062  = a3_sel_last[2];
+  assign \$1067  = a3_sel_head[2];
+  assign \$1080  = 1'h0;
+  assign \$1081  = a3_sel_last[2];
+  assign \$1086  = a3_sel_head[2];
+  assign \$1099  = 1'h0;
+  assign \$1100  = a3_sel_last[2];
+  assign \$1105  = a3_sel_head[2];
+  assign \$1118  = 1'h0;
+  assign \$1119  = a3_sel_last[2];
+  assign \$1124  = a3_sel_head[2];
+  assign \$1136  = { 4'h0, a4_slot[6:0], 11'h000 };
+  assign \$1137 [30:0] = { 9'h000, \$1136  };
+  assign \$1137 [31] = 1'h1;
+  assign \$1138  = { 7'h00, a4_slot, 8'h00 };
+  assign { \$1139 [30:21], \$1139 [19:0] } = { 7'h00, \$1138 [23:21], \$1138 [19:0] };
+  assign { \$1139 [31], \$1139 [20] } = 2'h3;
+  assign \$1140  = { 5'h00, a4_slot[3:0], 10'h000 };
+  assign { \$1141 [30:22], \$1141 [20:0] } = { 11'h000, \$1140  };
+  assign { \$1141 [31], \$1141 [21] } = 2'h3;
 endmodule
 
-module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, \port$0$138 , bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3570$0 , \port$3571$0 , \port$3573$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, req_free
-, req_flush, \port$3943$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4375$0 , \port$4375$48 , rsp_freed_valid, \port$4378$0 , rsp_flushed_valid, \port$4390$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4418$0 , bus__r_slow_ack, rsp_freed_cpu, rsp_flushed_cpu, \port$4507$0 
-, bus__w_addr_queued, bus__w_addr_from_queue, \port$4519$0 , bus__w_beat_from_queue, e1_exhausted, \port$4689$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, w2_valid, \port$4925$0 , aclk_clk);
+module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, \port$0$138 , bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$3634$0 , \port$3635$0 , \port$3637$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, req_free
+, req_flush, \port$4007$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4442$0 , \port$4442$48 , rsp_freed_valid, \port$4445$0 , rsp_flushed_valid, \port$4457$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$4485$0 , bus__r_slow_ack, rsp_freed_cpu, rsp_flushed_cpu, \port$4574$0 
+, bus__w_addr_queued, bus__w_addr_from_queue, \port$4586$0 , bus__w_beat_from_queue, e1_exhausted, \port$4756$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, w2_valid, \port$4992$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$138  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -10701,34 +10954,34 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   wire popped;
   input \port$0$138 ;
   wire \port$0$138 ;
-  output \port$3570$0 ;
-  wire \port$3570$0 ;
-  output \port$3571$0 ;
-  wire \port$3571$0 ;
-  output \port$3573$0 ;
-  wire \port$3573$0 ;
-  output [44:0] \port$3943$1 ;
-  wire [44:0] \port$3943$1 ;
-  input [15:0] \port$4375$0 ;
-  wire [15:0] \port$4375$0 ;
-  input [12:0] \port$4375$48 ;
-  wire [12:0] \port$4375$48 ;
-  input [15:0] \port$4378$0 ;
-  wire [15:0] \port$4378$0 ;
-  input [14:0] \port$4390$0 ;
-  wire [14:0] \port$4390$0 ;
-  input [36:0] \port$4418$0 ;
-  wire [36:0] \port$4418$0 ;
-  input \port$4507$0 ;
-  wire \port$4507$0 ;
-  input [35:0] \port$4519$0 ;
-  wire [35:0] \port$4519$0 ;
+  output \port$3634$0 ;
+  wire \port$3634$0 ;
+  output \port$3635$0 ;
+  wire \port$3635$0 ;
+  output \port$3637$0 ;
+  wire \port$3637$0 ;
+  output [44:0] \port$4007$1 ;
+  wire [44:0] \port$4007$1 ;
+  input [15:0] \port$4442$0 ;
+  wire [15:0] \port$4442$0 ;
+  input [12:0] \port$4442$48 ;
+  wire [12:0] \port$4442$48 ;
+  input [15:0] \port$4445$0 ;
+  wire [15:0] \port$4445$0 ;
+  input [14:0] \port$4457$0 ;
+  wire [14:0] \port$4457$0 ;
+  input [36:0] \port$4485$0 ;
+  wire [36:0] \port$4485$0 ;
+  input \port$4574$0 ;
+  wire \port$4574$0 ;
+  input [35:0] \port$4586$0 ;
+  wire [35:0] \port$4586$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4689$0 ;
-  wire [4:0] \port$4689$0 ;
+  output [4:0] \port$4756$0 ;
+  wire [4:0] \port$4756$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$4925$0 ;
-  wire [4:0] \port$4925$0 ;
+  output [4:0] \port$4992$0 ;
+  wire [4:0] \port$4992$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -11037,63 +11290,63 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   end
   assign \$signature__data$103  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4378$0 [15] ? { 6'h00, \port$4378$0 [14:13] } : 8'hff;
+  assign \$2  = \port$4445$0 [15] ? { 6'h00, \port$4445$0 [14:13] } : 8'hff;
   assign \$3  = cycle - 3'h7;
   assign \$4  = cycle - 3'h7;
   assign \$5  = cycle - 3'h7;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4390$0 [12:5], 46'h000000000000, \port$4390$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4390$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4375$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4375$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4375$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4378$0 [12:5], \port$4418$0 [32:1], 4'h0, \port$4418$0 [36:33], \$2 , 1'h0, \port$4418$0 [0], 3'h1, \port$4378$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 24'h000000, \port$4457$0 [12:5], 46'h000000000000, \port$4457$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4457$0 [4:1] } : { \$5 [31:0], 24'h000000, \port$4442$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4442$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4442$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 24'h000000, \port$4445$0 [12:5], \port$4485$0 [32:1], 4'h0, \port$4485$0 [36:33], \$2 , 1'h0, \port$4485$0 [0], 3'h1, \port$4445$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 3'h7;
   assign \$10  = cycle - 3'h7;
-  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4390$0 [12:5], 46'h000000000000, \port$4390$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4390$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4375$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4375$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4375$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 24'h000000, \port$4457$0 [12:5], 46'h000000000000, \port$4457$0 [14:13], 1'h0, rsp_flushed_src, 3'h2, \port$4457$0 [4:1] } : { \$10 [31:0], 24'h000000, \port$4442$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4442$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4442$0 [4:1] };
   assign \$12  = cycle - 3'h7;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4375$0 [4:1] == 1'h1;
+  assign \$15  = \port$4442$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4375$0 [0];
-  assign \$18  = ! \port$4375$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$4442$0 [0];
+  assign \$18  = ! \port$4442$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4378$0 [0];
-  assign \$21  = ! \port$4378$0 [14:13];
+  assign \$20  = rsp_freed_valid & \port$4445$0 [0];
+  assign \$21  = ! \port$4445$0 [14:13];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$4390$0 [0];
-  assign \$24  = ! \port$4390$0 [14:13];
+  assign \$23  = rsp_flushed_valid & \port$4457$0 [0];
+  assign \$24  = ! \port$4457$0 [14:13];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4375$0 [4:1] == 1'h1;
+  assign \$26  = \port$4442$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4375$0 [6:5];
+  assign \$28  = ! \port$4442$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4375$0 [0];
-  assign \$31  = \port$4375$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$4442$0 [0];
+  assign \$31  = \port$4442$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4378$0 [0];
-  assign \$34  = \port$4378$0 [14:13] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$4445$0 [0];
+  assign \$34  = \port$4445$0 [14:13] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$4390$0 [0];
-  assign \$37  = \port$4390$0 [14:13] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$4457$0 [0];
+  assign \$37  = \port$4457$0 [14:13] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4375$0 [4:1] == 1'h1;
+  assign \$39  = \port$4442$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4375$0 [6:5] == 1'h1;
+  assign \$41  = \port$4442$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4375$0 [0];
-  assign \$44  = \port$4375$0 [6:5] == 1'h1;
+  assign \$43  = rsp_grant_valid & \port$4442$0 [0];
+  assign \$44  = \port$4442$0 [6:5] == 1'h1;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = \$45  & \port$4375$48 [12];
-  assign \$47  = rsp_grant_valid & \port$4375$0 [0];
-  assign \$48  = \port$4375$0 [6:5] == 2'h2;
+  assign \$46  = \$45  & \port$4442$48 [12];
+  assign \$47  = rsp_grant_valid & \port$4442$0 [0];
+  assign \$48  = \port$4442$0 [6:5] == 2'h2;
   assign \$49  = \$47  & \$48 ;
-  assign \$50  = rsp_freed_valid & \port$4378$0 [0];
-  assign \$51  = \port$4378$0 [14:13] == 2'h2;
+  assign \$50  = rsp_freed_valid & \port$4445$0 [0];
+  assign \$51  = \port$4445$0 [14:13] == 2'h2;
   assign \$52  = \$50  & \$51 ;
-  assign \$53  = rsp_flushed_valid & \port$4390$0 [0];
-  assign \$54  = \port$4390$0 [14:13] == 2'h2;
+  assign \$53  = rsp_flushed_valid & \port$4457$0 [0];
+  assign \$54  = \port$4457$0 [14:13] == 2'h2;
   assign \$55  = \$53  & \$54 ;
-  assign \$56  = \port$4375$0 [4:1] == 1'h1;
+  assign \$56  = \port$4442$0 [4:1] == 1'h1;
   assign \$57  = rsp_grant_valid & \$56 ;
-  assign \$58  = \port$4375$0 [6:5] == 2'h2;
+  assign \$58  = \port$4442$0 [6:5] == 2'h2;
   assign \$59  = \$57  & \$58 ;
   assign \$60  = tail[1:0] > 1'h0;
   assign \$61  = \$60  ? tail_next_row : tail_row;
@@ -11652,12 +11905,12 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$733  = w0_event_is & w0_event_slot_ok;
   assign \$734  = w0_log_is & w0_log_slot_ok;
   assign \$735  = w0_config_is & w0_config_slot_ok;
-  assign \$736  = bus__w_beat_from_queue ? \port$4519$0 [31:0] : bus__w_data;
-  assign \$737  = bus__w_beat_from_queue ? \port$4519$0 [31:0] : bus__w_data;
+  assign \$736  = bus__w_beat_from_queue ? \port$4586$0 [31:0] : bus__w_data;
+  assign \$737  = bus__w_beat_from_queue ? \port$4586$0 [31:0] : bus__w_data;
   assign \$739  = 32'd2147483648 + \$738 ;
-  assign \$740  = bus__w_beat_from_queue ? \port$4519$0 [31:0] : bus__w_data;
+  assign \$740  = bus__w_beat_from_queue ? \port$4586$0 [31:0] : bus__w_data;
   assign \$742  = 32'd2148532224 + \$741 ;
-  assign \$743  = bus__w_beat_from_queue ? \port$4519$0 [31:0] : bus__w_data;
+  assign \$743  = bus__w_beat_from_queue ? \port$4586$0 [31:0] : bus__w_data;
   assign \$745  = 32'd2149580800 + \$744 ;
   assign \$746  = ~ command_queue_pop;
   assign \$747  = command_queue_count[0] & \$746 ;
@@ -11843,8 +12096,8 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$927  = 1'h1 << \$926 [7:5];
   assign \$928  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$929  = 1'h1 << \$928 [11:8];
-  assign \$930  = bus__w_beat_from_queue ? \port$4519$0 [31:0] : bus__w_data;
-  assign \$931  = bus__w_beat_from_queue ? \port$4519$0 [35:32] : bus__w_strb;
+  assign \$930  = bus__w_beat_from_queue ? \port$4586$0 [31:0] : bus__w_data;
+  assign \$931  = bus__w_beat_from_queue ? \port$4586$0 [35:32] : bus__w_strb;
   assign \$932  = ~ w1_is_command;
   assign \$933  = w1_valid & \$932 ;
   assign \$934  = ~ w1_a1_0[0];
@@ -12085,13 +12338,13 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1169  = \$1168  & w2_strb[1];
   assign \$1170  = w2_valid & w2_is_pool2_low_water;
   assign \$1171  = \$1170  & w2_strb[2];
-  assign \$1172  = | \port$4378$0 [4:1];
+  assign \$1172  = | \port$4445$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1172 ;
-  assign \$1173  = | \port$4390$0 [4:1];
+  assign \$1173  = | \port$4457$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$1173 ;
-  assign \$1174  = ~ \port$4375$0 [0];
+  assign \$1174  = ~ \port$4442$0 [0];
   assign \$1175  = rsp_grant_valid & \$1174 ;
-  assign \$1176  = \port$4375$0 [4:1] != 1'h1;
+  assign \$1176  = \port$4442$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$1175  & \$1176 ;
   assign \$1177  = \$signal$28  > 2'h2;
   assign \$1178  = \$1177  ? 2'h2 : \$signal$28 ;
@@ -12178,7 +12431,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign w0_config_is = bus__w_addr_from_queue ? \$1248 [6] : \$1251 [6];
   assign w0_in_pools_queued = 7'h70 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 7'h70 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$4519$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$4586$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -12191,17 +12444,17 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1254  = bus__w_addr[5:0] == 3'h4;
   assign \$1255  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$1254  | \$1255 ;
-  assign \$1256  = \port$4519$0 [18:0] - 8'h80;
+  assign \$1256  = \port$4586$0 [18:0] - 8'h80;
   assign \$1257  = ~ \$1256 [19];
   assign \$1258  = bus__w_data[18:0] - 8'h80;
   assign \$1259  = ~ \$1258 [19];
   assign w0_event_slot_ok = bus__w_beat_from_queue ? w0_event_slot_ok_queued : w0_event_slot_ok_pins;
-  assign \$1260  = \port$4519$0 [18:0] - 10'h200;
+  assign \$1260  = \port$4586$0 [18:0] - 10'h200;
   assign \$1261  = ~ \$1260 [19];
   assign \$1262  = bus__w_data[18:0] - 10'h200;
   assign \$1263  = ~ \$1262 [19];
   assign w0_log_slot_ok = bus__w_beat_from_queue ? w0_log_slot_ok_queued : w0_log_slot_ok_pins;
-  assign \$1264  = \port$4519$0 [18:0] - 5'h10;
+  assign \$1264  = \port$4586$0 [18:0] - 5'h10;
   assign \$1265  = ~ \$1264 [19];
   assign \$1266  = bus__w_data[18:0] - 5'h10;
   assign \$1267  = ~ \$1266 [19];
@@ -12492,7 +12745,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$1546  = ~ \$1545 ;
   assign bus__w_err = \$1544  & \$1546 ;
   assign bus__w_slow_ack = rsp_freed_cpu | rsp_flushed_cpu;
-  assign \$1547  = rsp_freed_cpu ? \port$4378$0 [0] : \port$4390$0 [0];
+  assign \$1547  = rsp_freed_cpu ? \port$4445$0 [0] : \port$4457$0 [0];
   assign bus__w_slow_err = ~ \$1547 ;
   always @(posedge aclk_clk)
     cycle <= \$1548 ;
@@ -12505,7 +12758,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 24'h000000, \port$4375$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4375$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4375$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 24'h000000, \port$4442$48 [11:4], 19'h00000, rsp_grant_size, 14'h0000, \port$4442$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4442$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$1551 ;
   always @(posedge aclk_clk)
@@ -12944,7 +13197,7 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
     log_low_water <= \$1659 ;
   always @(posedge aclk_clk)
     config_low_water <= \$1660 ;
-  assign \$auto$rtlil.cc:2739:Not$2  = ~ { \port$4507$0 , \port$0$138 , \$1214  };
+  assign \$auto$rtlil.cc:2739:Not$2  = ~ { \port$4574$0 , \port$0$138 , \$1214  };
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$106  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -14171,23 +14424,23 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
       \$1660  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$4375$0 [4:1];
-  assign rsp_grant_pool = \port$4375$0 [6:5];
-  assign rsp_grant_user = \port$4375$48 [11:4];
-  assign rsp_flushed_err = \port$4390$0 [4:1];
-  assign rsp_flushed_pool = \port$4390$0 [14:13];
-  assign rsp_flushed_user = \port$4390$0 [12:5];
-  assign rsp_freed_err = \port$4378$0 [4:1];
-  assign rsp_freed_src = \port$4418$0 [0];
-  assign rsp_freed_in_pool = \port$4378$0 [15];
-  assign rsp_freed_pool = \port$4378$0 [14:13];
-  assign rsp_freed_tag = \port$4418$0 [36:33];
-  assign rsp_freed_addr = \port$4418$0 [32:1];
-  assign rsp_freed_user = \port$4378$0 [12:5];
-  assign rsp_grant_ok = \port$4375$0 [0];
-  assign rsp_freed_ok = \port$4378$0 [0];
-  assign rsp_flushed_ok = \port$4390$0 [0];
-  assign rsp_grant_overwrite = \port$4375$48 [12];
+  assign rsp_grant_err = \port$4442$0 [4:1];
+  assign rsp_grant_pool = \port$4442$0 [6:5];
+  assign rsp_grant_user = \port$4442$48 [11:4];
+  assign rsp_flushed_err = \port$4457$0 [4:1];
+  assign rsp_flushed_pool = \port$4457$0 [14:13];
+  assign rsp_flushed_user = \port$4457$0 [12:5];
+  assign rsp_freed_err = \port$4445$0 [4:1];
+  assign rsp_freed_src = \port$4485$0 [0];
+  assign rsp_freed_in_pool = \port$4445$0 [15];
+  assign rsp_freed_pool = \port$4445$0 [14:13];
+  assign rsp_freed_tag = \port$4485$0 [36:33];
+  assign rsp_freed_addr = \port$4485$0 [32:1];
+  assign rsp_freed_user = \port$4445$0 [12:5];
+  assign rsp_grant_ok = \port$4442$0 [0];
+  assign rsp_freed_ok = \port$4445$0 [0];
+  assign rsp_flushed_ok = \port$4457$0 [0];
+  assign rsp_grant_overwrite = \port$4442$48 [12];
   assign log_bank0_k = \$1187 [1:0];
   assign log_bank1_k = \$1188 [1:0];
   assign log_bank2_k = \$1189 [1:0];
@@ -14195,9 +14448,9 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign space_under = { \$1203 [5], \$1203  };
   assign \$signal$107  = { low_water_hit, \$1208 , \$1206 , e1_exhausted, \$1205  };
   assign \$signal$168  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$4519$0 [31:0];
+  assign bus__w_data_queued = \port$4586$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, w1_pool, \$1401 , \$1398 [3], \$1394 [3], \$1390 [3], \$1386 [3], \$1382 [3], \$1378 [3], \$1374 [3], \$1370 [3], \$1366 [3], \$1362 [3], \$1358 [3], \$1354 [3], \$1350 [3], \$1346 [3], \$1342 [3], \$1338 [3], \$1334 [3], \$1330 [3], \$1326 [3], \$1322 [3], \$1318 [3], \$1314 [3], \$1310 [3], \$1306 [3], \$1302 [3], \$1298 [3], \$1294 [3], \$1290 [3], \$1286 [3], \$1282 [3], \$1278 [3], \$1274 [3], w1_is_flush };
-  assign bus__w_strb_queued = \port$4519$0 [35:32];
+  assign bus__w_strb_queued = \port$4586$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$319  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -14218,17 +14471,17 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign \$signature__en$335  = log_bank3_wen;
   assign \$signature__addr$336  = head[3:2];
   assign \$signature__en$337  = 1'h1;
-  assign bus__r_req_parts = { \port$4507$0 , \port$0$138  };
+  assign bus__r_req_parts = { \port$4574$0 , \port$0$138  };
   assign bus__r_slow = \$1217 [9];
   assign read__addr = alloc_queue_rd;
   assign \$signature__addr$343  = alloc_queue_wr;
   assign \$signature__data$344  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4375$0 [0], \port$4375$0 [4:1], 4'h0, \port$4375$48 [3:0], 10'h000, \port$4375$0 [15:7] };
-  assign rsp_grant_slot = \port$4375$0 [15:7];
-  assign rsp_grant_tag = \port$4375$48 [3:0];
+  assign handle = { \port$4442$0 [0], \port$4442$0 [4:1], 4'h0, \port$4442$48 [3:0], 10'h000, \port$4442$0 [15:7] };
+  assign rsp_grant_slot = \port$4442$0 [15:7];
+  assign rsp_grant_tag = \port$4442$48 [3:0];
   assign rsp_grant_cpu = bus__r_slow_ack;
-  assign bus__r_slow_data = { \port$4375$0 [0], \port$4375$0 [4:1], 4'h0, \port$4375$48 [3:0], 10'h000, \port$4375$0 [15:7] };
+  assign bus__r_slow_data = { \port$4442$0 [0], \port$4442$0 [4:1], 4'h0, \port$4442$48 [3:0], 10'h000, \port$4442$0 [15:7] };
   assign w0_event_is_queued = \$1236 [6];
   assign w0_event_is_pins = \$1239 [6];
   assign w0_log_is_queued = \$1242 [6];
@@ -14247,13 +14500,13 @@ module \hwalloc_regions.regs (native_alloc_valid, native_free_valid, native_flus
   assign req_flush_select = \$1543 [45:43];
   assign req_flush_pool = \$1543 [35:34];
   assign bus__w_ack = w2_valid;
-  assign \port$3570$0  = \$1205 ;
-  assign \port$3571$0  = \$1206 ;
-  assign \port$3573$0  = \$1208 ;
+  assign \port$3634$0  = \$1205 ;
+  assign \port$3635$0  = \$1206 ;
+  assign \port$3637$0  = \$1208 ;
   assign new_alloc = \$1217 [9];
-  assign \port$3943$1  = \$1543 [45:1];
-  assign \port$4689$0  = \$signal$105 ;
-  assign \port$4925$0  = \$signal$106 ;
+  assign \port$4007$1  = \$1543 [45:1];
+  assign \port$4756$0  = \$signal$105 ;
+  assign \port$4992$0  = \$signal$106 ;
   assign \$1643 [3] = \$718 [15];
   assign \$1643 [2] = \$688 [15];
   assign \$1643 [1] = \$658 [15];

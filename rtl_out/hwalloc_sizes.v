@@ -347,9 +347,9 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .bus__w_addr_from_queue(bus__w_addr_from_queue),
     .bus__w_beat_from_queue(bus__w_beat_from_queue),
     .bus__w_req(bus__w_req),
-    .\port$4987$0 (\$11 [4:0]),
-    .\port$4987$55 (\$11 [62:55]),
-    .\port$4987$7 (\$11 [14:7]),
+    .\port$5212$0 (\$11 [4:0]),
+    .\port$5212$55 (\$11 [62:55]),
+    .\port$5212$7 (\$11 [14:7]),
     .r_fast_push(bus__r_ack),
     .r_slow_push(bus__r_slow_ack),
     .s_axil_arvalid(s_axil_arvalid),
@@ -410,7 +410,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .free_valid(\free_valid$135 ),
     .freed_cpu_q(rsp_freed_cpu),
     .grant_cpu_q(bus__r_slow_ack),
-    .\port$4554$52 (\$20 [56:51]),
+    .\port$4770$52 (\$20 [56:51]),
     .x7_payload(\$13 ),
     .x7_valid(\flushed_valid$177 )
   );
@@ -441,19 +441,19 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
     .native_free_valid(free_valid),
     .new_alloc(bus__r_slow),
     .\port$0$175 (s_axil_arvalid),
-    .\port$4117$0 (\$16 ),
-    .\port$4118$0 (\$17 ),
-    .\port$4120$0 (\$18 ),
-    .\port$4554$1 (\$20 ),
-    .\port$4987$0 (\$11 [14:0]),
-    .\port$4987$55 (\$11 [78:55]),
-    .\port$4993$0 (\$12 ),
-    .\port$5008$0 (\$13 ),
-    .\port$5040$0 (\$14 ),
-    .\port$5134$0 (s_axil_arready),
-    .\port$5146$0 (\$15 ),
-    .\port$5320$0 (\$signal ),
-    .\port$5554$0 (\$signal$58 ),
+    .\port$4333$0 (\$16 ),
+    .\port$4334$0 (\$17 ),
+    .\port$4336$0 (\$18 ),
+    .\port$4770$1 (\$20 ),
+    .\port$5212$0 (\$11 [14:0]),
+    .\port$5212$55 (\$11 [78:55]),
+    .\port$5218$0 (\$12 ),
+    .\port$5233$0 (\$13 ),
+    .\port$5265$0 (\$14 ),
+    .\port$5359$0 (s_axil_arready),
+    .\port$5371$0 (\$15 ),
+    .\port$5545$0 (\$signal ),
+    .\port$5779$0 (\$signal$58 ),
     .r2_valid(bus__r_ack),
     .\ready$6 (running),
     .req_alloc(req_alloc),
@@ -621,7 +621,7 @@ module hwalloc_sizes(aresetn, alloc_valid, alloc_pool, alloc_size, alloc_user, f
 endmodule
 
 module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axil_wdata, s_axil_wstrb, s_axil_bready, s_axil_arvalid, bus__r_addr, s_axil_rready, aclk_rst, bus__r_req, s_axil_rvalid, s_axil_rdata, s_axil_rresp, s_axil_awready, s_axil_wready, bus__w_req, s_axil_bvalid, s_axil_bresp, bus__r_slow, bus__r_data
-, bus__r_err, w_fast_w_data, w_slow_push, w_slow_w_data, \port$4987$0 , \port$4987$7 , \port$4987$55 , r_slow_push, ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
+, bus__r_err, w_fast_w_data, w_slow_push, w_slow_w_data, \port$5212$0 , \port$5212$7 , \port$5212$55 , r_slow_push, ar_room, w_addrs_data0, bus__w_addr_from_queue, w_datas_data0, bus__w_beat_from_queue, r_fast_push, w_kinds_w_data, w_fast_push, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$136  = 0;
   wire \$1 ;
   wire \$10 ;
@@ -1602,12 +1602,12 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   wire [3:0] bus__w_strb_queued;
   (* init = 1'h0 *)
   wire paired;
-  input [4:0] \port$4987$0 ;
-  wire [4:0] \port$4987$0 ;
-  input [7:0] \port$4987$55 ;
-  wire [7:0] \port$4987$55 ;
-  input [7:0] \port$4987$7 ;
-  wire [7:0] \port$4987$7 ;
+  input [4:0] \port$5212$0 ;
+  wire [4:0] \port$5212$0 ;
+  input [7:0] \port$5212$55 ;
+  wire [7:0] \port$5212$55 ;
+  input [7:0] \port$5212$7 ;
+  wire [7:0] \port$5212$7 ;
   reg [10:0] r_fast_count = 11'h000;
   reg [32:0] r_fast_head = 33'h000000000;
   reg [9:0] r_fast_held = 10'h000;
@@ -1779,7 +1779,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   end
   always @(posedge aclk_clk) begin
     if (\$signature__en$115 )
-      r_slow_ring[r_slow_wr] <= { \port$4987$0 [0], \port$4987$0 [4:1], \port$4987$55 , 11'h000, \port$4987$7  };
+      r_slow_ring[r_slow_wr] <= { \port$5212$0 [0], \port$5212$0 [4:1], \port$5212$55 , 11'h000, \port$5212$7  };
   end
   assign \read__data$33  = r_slow_ring[r_slow_rd];
   assign \$78  = r_kinds_push & r_kinds_full[8];
@@ -1984,7 +1984,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$279  = ~ r_slow_pop;
   assign \$280  = r_slow_count[0] & \$279 ;
   assign \$281  = ~ \$280 ;
-  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$4987$0 [0], \port$4987$0 [4:1], \port$4987$55 , 11'h000, \port$4987$7  };
+  assign \$282  = r_slow_held[0] ? \read__data$33  : { \port$5212$0 [0], \port$5212$0 [4:1], \port$5212$55 , 11'h000, \port$5212$7  };
   assign \$283  = ~ r_slow_pop;
   assign \$284  = r_slow_count[0] & \$283 ;
   assign \$285  = ~ \$284 ;
@@ -3418,7 +3418,7 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
     end
   end
   assign r_fast_w_data = { bus__r_err, bus__r_data };
-  assign r_slow_w_data = { \port$4987$0 [0], \port$4987$0 [4:1], \port$4987$55 , 11'h000, \port$4987$7  };
+  assign r_slow_w_data = { \port$5212$0 [0], \port$5212$0 [4:1], \port$5212$55 , 11'h000, \port$5212$7  };
   assign \$signal  = r_kinds_push;
   assign ar_slow = r_kinds_w_data;
   assign r_fire = r_kinds_pop;
@@ -3430,13 +3430,13 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
   assign \$signature__data  = { bus__r_err, bus__r_data };
   assign \read__addr$112  = r_slow_rd;
   assign \$signature__addr$113  = r_slow_wr;
-  assign \$signature__data$114  = { \port$4987$0 [0], \port$4987$0 [4:1], \port$4987$55 , 11'h000, \port$4987$7  };
+  assign \$signature__data$114  = { \port$5212$0 [0], \port$5212$0 [4:1], \port$5212$55 , 11'h000, \port$5212$7  };
   assign s_axil_arready = ar_room;
   assign bus__r_req_parts = { ar_room, s_axil_arvalid };
   assign s_axil_araddr = bus__r_addr;
   assign bus__r_ack = r_fast_push;
   assign bus__r_slow_ack = r_slow_push;
-  assign bus__r_slow_data = { \port$4987$0 [0], \port$4987$0 [4:1], \port$4987$55 , 11'h000, \port$4987$7  };
+  assign bus__r_slow_data = { \port$5212$0 [0], \port$5212$0 [4:1], \port$5212$55 , 11'h000, \port$5212$7  };
   assign s_axil_awaddr = w_addrs_w_data;
   assign bus__w_addr = w_addrs_w_data;
   assign bus__w_addr_queued = w_addrs_data0;
@@ -3476,9 +3476,9 @@ module \hwalloc_sizes.axil (s_axil_awvalid, w_addrs_w_data, s_axil_wvalid, s_axi
 endmodule
 
 module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, aclk_rst, alloc_valid, alloc_pool, alloc_size, alloc_user, free_valid, free_addr, free_user, free_oor, flush_port_valid, flush_valid, flush_pool, flush_user, free_tag, busy, free_src, flush_src, free_oor_pool
-, \port$4554$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, grant_cpu_q, freed_cpu_q, flushed_cpu_q, alloc_src, aclk_clk);
+, \port$4770$52 , a7_valid, a7_payload, f7_valid, f7_payload, x7_valid, x7_payload, alloc_src_d7, alloc_size_d7, flush_src_d7, free_info_d7, grant_cpu_q, freed_cpu_q, flushed_cpu_q, alloc_src, aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$137  = 0;
-  wire [15:0] \$1 ;
+  reg \$1 ;
   wire \$10 ;
   wire \$100 ;
   wire \$1000 ;
@@ -3486,12 +3486,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1002 ;
   wire \$1003 ;
   wire \$1004 ;
-  wire [11:0] \$1005 ;
+  wire \$1005 ;
   wire \$1006 ;
   wire \$1007 ;
   wire \$1008 ;
   wire \$1009 ;
-  wire [2:0] \$101 ;
+  wire [7:0] \$101 ;
   wire \$1010 ;
   wire \$1011 ;
   wire \$1012 ;
@@ -3502,7 +3502,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1017 ;
   wire \$1018 ;
   wire \$1019 ;
-  wire [2:0] \$102 ;
+  wire [6:0] \$102 ;
   wire \$1020 ;
   wire \$1021 ;
   wire \$1022 ;
@@ -3513,29 +3513,29 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1027 ;
   wire \$1028 ;
   wire \$1029 ;
-  wire [2:0] \$103 ;
+  wire [7:0] \$103 ;
   wire \$1030 ;
   wire \$1031 ;
-  wire \$1032 ;
+  wire [8:0] \$1032 ;
   wire \$1033 ;
   wire \$1034 ;
   wire \$1035 ;
   wire \$1036 ;
   wire \$1037 ;
-  wire \$1038 ;
+  wire [11:0] \$1038 ;
   wire \$1039 ;
-  wire [2:0] \$104 ;
-  wire [8:0] \$1040 ;
+  wire [5:0] \$104 ;
+  wire \$1040 ;
   wire \$1041 ;
   wire \$1042 ;
   wire \$1043 ;
   wire \$1044 ;
   wire \$1045 ;
-  wire [11:0] \$1046 ;
+  wire \$1046 ;
   wire \$1047 ;
   wire \$1048 ;
   wire \$1049 ;
-  wire \$105 ;
+  wire [7:0] \$105 ;
   wire \$1050 ;
   wire \$1051 ;
   wire \$1052 ;
@@ -3546,7 +3546,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1057 ;
   wire \$1058 ;
   wire \$1059 ;
-  wire [2:0] \$106 ;
+  wire \$106 ;
   wire \$1060 ;
   wire \$1061 ;
   wire \$1062 ;
@@ -3561,14 +3561,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1070 ;
   wire \$1071 ;
   wire \$1072 ;
-  wire \$1073 ;
+  wire [8:0] \$1073 ;
   wire \$1074 ;
   wire \$1075 ;
   wire \$1076 ;
   wire \$1077 ;
   wire \$1078 ;
-  wire \$1079 ;
-  wire \$108 ;
+  wire [11:0] \$1079 ;
+  wire [2:0] \$108 ;
   wire \$1080 ;
   wire \$1081 ;
   wire \$1082 ;
@@ -3579,20 +3579,20 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1087 ;
   wire \$1088 ;
   wire \$1089 ;
-  wire \$109 ;
+  wire [2:0] \$109 ;
   wire \$1090 ;
   wire \$1091 ;
   wire \$1092 ;
   wire \$1093 ;
-  wire [8:0] \$1094 ;
+  wire \$1094 ;
   wire \$1095 ;
   wire \$1096 ;
   wire \$1097 ;
   wire \$1098 ;
   wire \$1099 ;
-  wire \$11 ;
-  wire [8:0] \$110 ;
-  wire [5:0] \$1100 ;
+  wire [15:0] \$11 ;
+  wire [2:0] \$110 ;
+  wire \$1100 ;
   wire \$1101 ;
   wire \$1102 ;
   wire \$1103 ;
@@ -3606,14 +3606,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1110 ;
   wire \$1111 ;
   wire \$1112 ;
-  wire [8:0] \$1113 ;
+  wire \$1113 ;
   wire \$1114 ;
   wire \$1115 ;
   wire \$1116 ;
   wire \$1117 ;
   wire \$1118 ;
-  wire [5:0] \$1119 ;
-  wire \$112 ;
+  wire \$1119 ;
+  wire [2:0] \$112 ;
   wire \$1120 ;
   wire \$1121 ;
   wire \$1122 ;
@@ -3621,19 +3621,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1124 ;
   wire \$1125 ;
   wire \$1126 ;
-  wire \$1127 ;
+  wire [8:0] \$1127 ;
   wire \$1128 ;
   wire \$1129 ;
-  wire \$113 ;
+  wire [2:0] \$113 ;
   wire \$1130 ;
   wire \$1131 ;
-  wire [8:0] \$1132 ;
-  wire \$1133 ;
+  wire \$1132 ;
+  wire [5:0] \$1133 ;
   wire \$1134 ;
   wire \$1135 ;
   wire \$1136 ;
   wire \$1137 ;
-  wire [5:0] \$1138 ;
+  wire \$1138 ;
   wire \$1139 ;
   wire \$114 ;
   wire \$1140 ;
@@ -3642,61 +3642,61 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1143 ;
   wire \$1144 ;
   wire \$1145 ;
-  wire \$1146 ;
+  wire [8:0] \$1146 ;
   wire \$1147 ;
   wire \$1148 ;
   wire \$1149 ;
-  wire [2:0] \$115 ;
+  wire \$115 ;
   wire \$1150 ;
-  wire [8:0] \$1151 ;
-  wire \$1152 ;
+  wire \$1151 ;
+  wire [5:0] \$1152 ;
   wire \$1153 ;
   wire \$1154 ;
   wire \$1155 ;
   wire \$1156 ;
-  wire [5:0] \$1157 ;
+  wire \$1157 ;
   wire \$1158 ;
   wire \$1159 ;
-  wire [2:0] \$116 ;
+  wire [8:0] \$116 ;
   wire \$1160 ;
   wire \$1161 ;
   wire \$1162 ;
   wire \$1163 ;
   wire \$1164 ;
-  wire \$1165 ;
+  wire [8:0] \$1165 ;
   wire \$1166 ;
   wire \$1167 ;
   wire \$1168 ;
   wire \$1169 ;
-  wire [2:0] \$117 ;
-  wire [8:0] \$1170 ;
-  wire \$1171 ;
+  wire \$117 ;
+  wire \$1170 ;
+  wire [5:0] \$1171 ;
   wire \$1172 ;
   wire \$1173 ;
   wire \$1174 ;
   wire \$1175 ;
-  wire [5:0] \$1176 ;
+  wire \$1176 ;
   wire \$1177 ;
   wire \$1178 ;
   wire \$1179 ;
-  wire [3:0] \$118 ;
+  wire \$118 ;
   wire \$1180 ;
   wire \$1181 ;
   wire \$1182 ;
   wire \$1183 ;
-  wire \$1184 ;
+  wire [8:0] \$1184 ;
   wire \$1185 ;
   wire \$1186 ;
   wire \$1187 ;
   wire \$1188 ;
-  wire [8:0] \$1189 ;
-  wire [10:0] \$119 ;
-  wire \$1190 ;
+  wire \$1189 ;
+  wire \$119 ;
+  wire [5:0] \$1190 ;
   wire \$1191 ;
   wire \$1192 ;
   wire \$1193 ;
   wire \$1194 ;
-  wire [5:0] \$1195 ;
+  wire \$1195 ;
   wire \$1196 ;
   wire \$1197 ;
   wire \$1198 ;
@@ -3706,58 +3706,58 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1200 ;
   wire \$1201 ;
   wire \$1202 ;
-  wire \$1203 ;
+  wire [8:0] \$1203 ;
   wire \$1204 ;
   wire \$1205 ;
   wire \$1206 ;
   wire \$1207 ;
-  wire [8:0] \$1208 ;
-  wire \$1209 ;
-  wire \$121 ;
+  wire \$1208 ;
+  wire [5:0] \$1209 ;
+  wire [2:0] \$121 ;
   wire \$1210 ;
   wire \$1211 ;
   wire \$1212 ;
   wire \$1213 ;
-  wire [5:0] \$1214 ;
+  wire \$1214 ;
   wire \$1215 ;
   wire \$1216 ;
   wire \$1217 ;
   wire \$1218 ;
   wire \$1219 ;
-  wire [9:0] \$122 ;
+  wire [2:0] \$122 ;
   wire \$1220 ;
   wire \$1221 ;
-  wire \$1222 ;
+  wire [8:0] \$1222 ;
   wire \$1223 ;
   wire \$1224 ;
   wire \$1225 ;
   wire \$1226 ;
-  wire [8:0] \$1227 ;
-  wire \$1228 ;
+  wire \$1227 ;
+  wire [5:0] \$1228 ;
   wire \$1229 ;
-  wire \$123 ;
+  wire [2:0] \$123 ;
   wire \$1230 ;
   wire \$1231 ;
   wire \$1232 ;
-  wire [5:0] \$1233 ;
+  wire \$1233 ;
   wire \$1234 ;
   wire \$1235 ;
   wire \$1236 ;
   wire \$1237 ;
   wire \$1238 ;
   wire \$1239 ;
-  wire \$124 ;
+  wire [3:0] \$124 ;
   wire \$1240 ;
-  wire \$1241 ;
+  wire [8:0] \$1241 ;
   wire \$1242 ;
   wire \$1243 ;
   wire \$1244 ;
   wire \$1245 ;
   wire \$1246 ;
-  wire \$1247 ;
+  wire [5:0] \$1247 ;
   wire \$1248 ;
   wire \$1249 ;
-  wire [7:0] \$125 ;
+  wire [10:0] \$125 ;
   wire \$1250 ;
   wire \$1251 ;
   wire \$1252 ;
@@ -3769,13 +3769,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1258 ;
   wire \$1259 ;
   wire \$126 ;
-  wire \$1260 ;
+  wire [8:0] \$1260 ;
   wire \$1261 ;
   wire \$1262 ;
   wire \$1263 ;
   wire \$1264 ;
   wire \$1265 ;
-  wire \$1266 ;
+  wire [5:0] \$1266 ;
   wire \$1267 ;
   wire \$1268 ;
   wire \$1269 ;
@@ -3790,14 +3790,14 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1277 ;
   wire \$1278 ;
   wire \$1279 ;
-  wire \$128 ;
-  wire [8:0] \$1280 ;
+  wire [9:0] \$128 ;
+  wire \$1280 ;
   wire \$1281 ;
   wire \$1282 ;
   wire \$1283 ;
   wire \$1284 ;
   wire \$1285 ;
-  wire [5:0] \$1286 ;
+  wire \$1286 ;
   wire \$1287 ;
   wire \$1288 ;
   wire \$1289 ;
@@ -3811,78 +3811,78 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1296 ;
   wire \$1297 ;
   wire \$1298 ;
-  wire [8:0] \$1299 ;
+  wire \$1299 ;
   wire \$13 ;
-  wire [2:0] \$130 ;
+  wire \$130 ;
   wire \$1300 ;
   wire \$1301 ;
   wire \$1302 ;
   wire \$1303 ;
   wire \$1304 ;
-  wire [5:0] \$1305 ;
+  wire \$1305 ;
   wire \$1306 ;
   wire \$1307 ;
   wire \$1308 ;
   wire \$1309 ;
-  wire \$131 ;
+  wire [7:0] \$131 ;
   wire \$1310 ;
   wire \$1311 ;
   wire \$1312 ;
-  wire \$1313 ;
+  wire [8:0] \$1313 ;
   wire \$1314 ;
   wire \$1315 ;
   wire \$1316 ;
   wire \$1317 ;
-  wire [8:0] \$1318 ;
-  wire \$1319 ;
-  wire [2:0] \$132 ;
+  wire \$1318 ;
+  wire [5:0] \$1319 ;
+  wire \$132 ;
   wire \$1320 ;
   wire \$1321 ;
   wire \$1322 ;
   wire \$1323 ;
-  wire [5:0] \$1324 ;
+  wire \$1324 ;
   wire \$1325 ;
   wire \$1326 ;
   wire \$1327 ;
   wire \$1328 ;
   wire \$1329 ;
-  wire [2:0] \$133 ;
+  wire \$133 ;
   wire \$1330 ;
   wire \$1331 ;
-  wire \$1332 ;
+  wire [8:0] \$1332 ;
   wire \$1333 ;
   wire \$1334 ;
   wire \$1335 ;
   wire \$1336 ;
-  wire [8:0] \$1337 ;
-  wire \$1338 ;
+  wire \$1337 ;
+  wire [5:0] \$1338 ;
   wire \$1339 ;
   wire \$134 ;
   wire \$1340 ;
   wire \$1341 ;
   wire \$1342 ;
-  wire [5:0] \$1343 ;
+  wire \$1343 ;
   wire \$1344 ;
   wire \$1345 ;
   wire \$1346 ;
   wire \$1347 ;
   wire \$1348 ;
   wire \$1349 ;
-  wire [2:0] \$135 ;
+  wire \$135 ;
   wire \$1350 ;
-  wire \$1351 ;
+  wire [8:0] \$1351 ;
   wire \$1352 ;
   wire \$1353 ;
   wire \$1354 ;
   wire \$1355 ;
-  wire [8:0] \$1356 ;
-  wire \$1357 ;
+  wire \$1356 ;
+  wire [5:0] \$1357 ;
   wire \$1358 ;
   wire \$1359 ;
   wire [2:0] \$136 ;
   wire \$1360 ;
   wire \$1361 ;
-  wire [5:0] \$1362 ;
+  wire \$1362 ;
   wire \$1363 ;
   wire \$1364 ;
   wire \$1365 ;
@@ -3890,20 +3890,20 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1367 ;
   wire \$1368 ;
   wire \$1369 ;
-  wire [2:0] \$137 ;
-  wire \$1370 ;
+  wire \$137 ;
+  wire [8:0] \$1370 ;
   wire \$1371 ;
   wire \$1372 ;
   wire \$1373 ;
   wire \$1374 ;
-  wire [8:0] \$1375 ;
-  wire \$1376 ;
+  wire \$1375 ;
+  wire [5:0] \$1376 ;
   wire \$1377 ;
   wire \$1378 ;
   wire \$1379 ;
-  wire \$138 ;
+  wire [2:0] \$138 ;
   wire \$1380 ;
-  wire [5:0] \$1381 ;
+  wire \$1381 ;
   wire \$1382 ;
   wire \$1383 ;
   wire \$1384 ;
@@ -3911,21 +3911,21 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1386 ;
   wire \$1387 ;
   wire \$1388 ;
-  wire \$1389 ;
-  wire \$139 ;
+  wire [8:0] \$1389 ;
+  wire [2:0] \$139 ;
   wire \$1390 ;
   wire \$1391 ;
   wire \$1392 ;
   wire \$1393 ;
-  wire [8:0] \$1394 ;
-  wire \$1395 ;
+  wire \$1394 ;
+  wire [5:0] \$1395 ;
   wire \$1396 ;
   wire \$1397 ;
   wire \$1398 ;
   wire \$1399 ;
   wire \$14 ;
-  wire [2:0] \$140 ;
-  wire [5:0] \$1400 ;
+  wire \$140 ;
+  wire \$1400 ;
   wire \$1401 ;
   wire \$1402 ;
   wire \$1403 ;
@@ -3933,20 +3933,20 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1405 ;
   wire \$1406 ;
   wire \$1407 ;
-  wire \$1408 ;
+  wire [8:0] \$1408 ;
   wire \$1409 ;
-  wire \$141 ;
+  wire [2:0] \$141 ;
   wire \$1410 ;
   wire \$1411 ;
   wire \$1412 ;
-  wire [8:0] \$1413 ;
-  wire \$1414 ;
+  wire \$1413 ;
+  wire [5:0] \$1414 ;
   wire \$1415 ;
   wire \$1416 ;
   wire \$1417 ;
   wire \$1418 ;
-  wire [5:0] \$1419 ;
-  wire \$142 ;
+  wire \$1419 ;
+  wire [2:0] \$142 ;
   wire \$1420 ;
   wire \$1421 ;
   wire \$1422 ;
@@ -3954,35 +3954,35 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1424 ;
   wire \$1425 ;
   wire \$1426 ;
-  wire \$1427 ;
+  wire [8:0] \$1427 ;
   wire \$1428 ;
   wire \$1429 ;
-  wire [7:0] \$143 ;
+  wire [2:0] \$143 ;
   wire \$1430 ;
   wire \$1431 ;
   wire \$1432 ;
-  wire \$1433 ;
+  wire [5:0] \$1433 ;
   wire \$1434 ;
   wire \$1435 ;
   wire \$1436 ;
   wire \$1437 ;
   wire \$1438 ;
   wire \$1439 ;
-  wire [39:0] \$144 ;
+  wire \$144 ;
   wire \$1440 ;
   wire \$1441 ;
   wire \$1442 ;
   wire \$1443 ;
   wire \$1444 ;
   wire \$1445 ;
-  wire \$1446 ;
+  wire [8:0] \$1446 ;
   wire \$1447 ;
   wire \$1448 ;
   wire \$1449 ;
   wire \$145 ;
   wire \$1450 ;
   wire \$1451 ;
-  wire \$1452 ;
+  wire [5:0] \$1452 ;
   wire \$1453 ;
   wire \$1454 ;
   wire \$1455 ;
@@ -3990,17 +3990,17 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1457 ;
   wire \$1458 ;
   wire \$1459 ;
-  wire \$146 ;
+  wire [2:0] \$146 ;
   wire \$1460 ;
   wire \$1461 ;
   wire \$1462 ;
-  wire [8:0] \$1463 ;
+  wire \$1463 ;
   wire \$1464 ;
   wire \$1465 ;
   wire \$1466 ;
   wire \$1467 ;
   wire \$1468 ;
-  wire [5:0] \$1469 ;
+  wire \$1469 ;
   wire \$147 ;
   wire \$1470 ;
   wire \$1471 ;
@@ -4015,260 +4015,260 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$148 ;
   wire \$1480 ;
   wire \$1481 ;
-  wire [8:0] \$1482 ;
+  wire \$1482 ;
   wire \$1483 ;
   wire \$1484 ;
   wire \$1485 ;
   wire \$1486 ;
   wire \$1487 ;
-  wire [5:0] \$1488 ;
+  wire \$1488 ;
   wire \$1489 ;
-  wire \$149 ;
+  wire [7:0] \$149 ;
   wire \$1490 ;
   wire \$1491 ;
   wire \$1492 ;
   wire \$1493 ;
   wire \$1494 ;
   wire \$1495 ;
-  wire \$1496 ;
+  wire [8:0] \$1496 ;
   wire \$1497 ;
   wire \$1498 ;
   wire \$1499 ;
-  wire \$15 ;
-  wire \$150 ;
+  wire [15:0] \$15 ;
+  wire [39:0] \$150 ;
   wire \$1500 ;
-  wire [8:0] \$1501 ;
-  wire \$1502 ;
+  wire \$1501 ;
+  wire [5:0] \$1502 ;
   wire \$1503 ;
   wire \$1504 ;
   wire \$1505 ;
   wire \$1506 ;
-  wire [5:0] \$1507 ;
+  wire \$1507 ;
   wire \$1508 ;
   wire \$1509 ;
-  wire [4:0] \$151 ;
+  wire \$151 ;
   wire \$1510 ;
   wire \$1511 ;
   wire \$1512 ;
   wire \$1513 ;
   wire \$1514 ;
-  wire \$1515 ;
+  wire [8:0] \$1515 ;
   wire \$1516 ;
   wire \$1517 ;
   wire \$1518 ;
   wire \$1519 ;
   wire \$152 ;
-  wire [8:0] \$1520 ;
-  wire \$1521 ;
+  wire \$1520 ;
+  wire [5:0] \$1521 ;
   wire \$1522 ;
   wire \$1523 ;
   wire \$1524 ;
   wire \$1525 ;
-  wire [5:0] \$1526 ;
+  wire \$1526 ;
   wire \$1527 ;
   wire \$1528 ;
   wire \$1529 ;
-  wire [10:0] \$153 ;
+  wire \$153 ;
   wire \$1530 ;
   wire \$1531 ;
   wire \$1532 ;
   wire \$1533 ;
-  wire \$1534 ;
+  wire [8:0] \$1534 ;
   wire \$1535 ;
   wire \$1536 ;
   wire \$1537 ;
   wire \$1538 ;
-  wire [8:0] \$1539 ;
-  wire [10:0] \$154 ;
-  wire \$1540 ;
+  wire \$1539 ;
+  wire \$154 ;
+  wire [5:0] \$1540 ;
   wire \$1541 ;
   wire \$1542 ;
   wire \$1543 ;
   wire \$1544 ;
-  wire [5:0] \$1545 ;
+  wire \$1545 ;
   wire \$1546 ;
   wire \$1547 ;
   wire \$1548 ;
   wire \$1549 ;
-  wire [11:0] \$155 ;
+  wire \$155 ;
   wire \$1550 ;
   wire \$1551 ;
   wire \$1552 ;
-  wire \$1553 ;
+  wire [8:0] \$1553 ;
   wire \$1554 ;
   wire \$1555 ;
   wire \$1556 ;
   wire \$1557 ;
-  wire [8:0] \$1558 ;
-  wire \$1559 ;
+  wire \$1558 ;
+  wire [5:0] \$1559 ;
   wire \$156 ;
   wire \$1560 ;
   wire \$1561 ;
   wire \$1562 ;
   wire \$1563 ;
-  wire [5:0] \$1564 ;
+  wire \$1564 ;
   wire \$1565 ;
   wire \$1566 ;
   wire \$1567 ;
   wire \$1568 ;
   wire \$1569 ;
-  wire [10:0] \$157 ;
+  wire [4:0] \$157 ;
   wire \$1570 ;
   wire \$1571 ;
-  wire \$1572 ;
+  wire [8:0] \$1572 ;
   wire \$1573 ;
   wire \$1574 ;
   wire \$1575 ;
   wire \$1576 ;
-  wire [8:0] \$1577 ;
-  wire \$1578 ;
+  wire \$1577 ;
+  wire [5:0] \$1578 ;
   wire \$1579 ;
-  wire [10:0] \$158 ;
+  wire \$158 ;
   wire \$1580 ;
   wire \$1581 ;
   wire \$1582 ;
-  wire [5:0] \$1583 ;
+  wire \$1583 ;
   wire \$1584 ;
   wire \$1585 ;
   wire \$1586 ;
   wire \$1587 ;
   wire \$1588 ;
   wire \$1589 ;
-  wire [11:0] \$159 ;
+  wire [10:0] \$159 ;
   wire \$1590 ;
-  wire \$1591 ;
+  wire [8:0] \$1591 ;
   wire \$1592 ;
   wire \$1593 ;
   wire \$1594 ;
   wire \$1595 ;
-  wire [8:0] \$1596 ;
-  wire \$1597 ;
+  wire \$1596 ;
+  wire [5:0] \$1597 ;
   wire \$1598 ;
   wire \$1599 ;
   wire \$16 ;
-  wire \$160 ;
+  wire [10:0] \$160 ;
   wire \$1600 ;
   wire \$1601 ;
-  wire [5:0] \$1602 ;
+  wire \$1602 ;
   wire \$1603 ;
   wire \$1604 ;
-  wire [14:0] \$1605 ;
-  wire [36:0] \$1606 ;
-  wire [21:0] \$1607 ;
-  wire [36:0] \$1608 ;
-  wire [20:0] \$1609 ;
-  wire \$161 ;
-  wire [36:0] \$1610 ;
+  wire \$1605 ;
+  wire \$1606 ;
+  wire \$1607 ;
+  wire \$1608 ;
+  wire \$1609 ;
+  wire [11:0] \$161 ;
+  wire [8:0] \$1610 ;
   wire \$1611 ;
   wire \$1612 ;
-  wire [10:0] \$1613 ;
-  wire [10:0] \$1614 ;
-  wire [11:0] \$1615 ;
-  wire \$1616 ;
-  wire [10:0] \$1617 ;
-  wire [10:0] \$1618 ;
-  wire [11:0] \$1619 ;
-  wire [10:0] \$162 ;
+  wire \$1613 ;
+  wire \$1614 ;
+  wire \$1615 ;
+  wire [5:0] \$1616 ;
+  wire \$1617 ;
+  wire \$1618 ;
+  wire \$1619 ;
+  wire \$162 ;
   wire \$1620 ;
-  wire [10:0] \$1621 ;
-  wire [10:0] \$1622 ;
-  wire [11:0] \$1623 ;
+  wire \$1621 ;
+  wire \$1622 ;
+  wire \$1623 ;
   wire \$1624 ;
   wire \$1625 ;
-  wire [2:0] \$1626 ;
-  wire [2:0] \$1627 ;
-  wire [2:0] \$1628 ;
-  wire [2:0] \$1629 ;
+  wire \$1626 ;
+  wire \$1627 ;
+  wire \$1628 ;
+  wire [8:0] \$1629 ;
   wire [10:0] \$163 ;
-  wire [3:0] \$1630 ;
-  wire [3:0] \$1631 ;
-  wire [10:0] \$1632 ;
-  wire [10:0] \$1633 ;
-  wire [11:0] \$1634 ;
-  wire \$1635 ;
+  wire \$1630 ;
+  wire \$1631 ;
+  wire \$1632 ;
+  wire \$1633 ;
+  wire \$1634 ;
+  wire [5:0] \$1635 ;
   wire \$1636 ;
   wire \$1637 ;
-  wire \$1638 ;
-  wire \$1639 ;
-  wire [11:0] \$164 ;
-  wire \$1640 ;
-  wire [2:0] \$1641 ;
-  wire [2:0] \$1642 ;
-  wire \$1643 ;
-  wire [2:0] \$1644 ;
+  wire [14:0] \$1638 ;
+  wire [36:0] \$1639 ;
+  wire [10:0] \$164 ;
+  wire [21:0] \$1640 ;
+  wire [36:0] \$1641 ;
+  wire [20:0] \$1642 ;
+  wire [36:0] \$1643 ;
+  wire \$1644 ;
   wire \$1645 ;
-  wire \$1646 ;
-  wire \$1647 ;
-  wire \$1648 ;
+  wire [10:0] \$1646 ;
+  wire [10:0] \$1647 ;
+  wire [11:0] \$1648 ;
   wire \$1649 ;
-  wire [8:0] \$165 ;
-  wire [3:0] \$1650 ;
-  wire \$1651 ;
-  wire \$1652 ;
+  wire [11:0] \$165 ;
+  wire [10:0] \$1650 ;
+  wire [10:0] \$1651 ;
+  wire [11:0] \$1652 ;
   wire \$1653 ;
-  wire \$1654 ;
-  wire \$1655 ;
-  wire \$1656 ;
+  wire [10:0] \$1654 ;
+  wire [10:0] \$1655 ;
+  wire [11:0] \$1656 ;
   wire \$1657 ;
   wire \$1658 ;
-  wire \$1659 ;
-  wire [8:0] \$166 ;
-  wire \$1660 ;
-  wire \$1661 ;
-  wire \$1662 ;
-  wire [8:0] \$1663 ;
-  wire \$1664 ;
-  wire \$1665 ;
-  wire \$1666 ;
-  wire \$1667 ;
+  wire [2:0] \$1659 ;
+  wire \$166 ;
+  wire [2:0] \$1660 ;
+  wire [2:0] \$1661 ;
+  wire [2:0] \$1662 ;
+  wire [3:0] \$1663 ;
+  wire [3:0] \$1664 ;
+  wire [10:0] \$1665 ;
+  wire [10:0] \$1666 ;
+  wire [11:0] \$1667 ;
   wire \$1668 ;
   wire \$1669 ;
-  wire [7:0] \$167 ;
+  wire \$167 ;
   wire \$1670 ;
   wire \$1671 ;
-  wire [7:0] \$1672 ;
-  wire [7:0] \$1673 ;
-  wire \$1674 ;
-  wire \$1675 ;
+  wire \$1672 ;
+  wire \$1673 ;
+  wire [2:0] \$1674 ;
+  wire [2:0] \$1675 ;
   wire \$1676 ;
-  wire \$1677 ;
+  wire [2:0] \$1677 ;
   wire \$1678 ;
   wire \$1679 ;
-  wire [41:0] \$168 ;
+  wire [10:0] \$168 ;
   wire \$1680 ;
   wire \$1681 ;
   wire \$1682 ;
-  wire \$1683 ;
+  wire [3:0] \$1683 ;
   wire \$1684 ;
   wire \$1685 ;
-  wire [7:0] \$1686 ;
+  wire \$1686 ;
   wire \$1687 ;
   wire \$1688 ;
   wire \$1689 ;
-  wire \$169 ;
+  wire [10:0] \$169 ;
   wire \$1690 ;
   wire \$1691 ;
   wire \$1692 ;
   wire \$1693 ;
   wire \$1694 ;
-  wire [7:0] \$1695 ;
-  wire [7:0] \$1696 ;
+  wire \$1695 ;
+  wire [8:0] \$1696 ;
   wire \$1697 ;
   wire \$1698 ;
   wire \$1699 ;
   wire \$17 ;
-  wire [41:0] \$170 ;
+  wire [11:0] \$170 ;
   wire \$1700 ;
   wire \$1701 ;
   wire \$1702 ;
   wire \$1703 ;
   wire \$1704 ;
-  wire \$1705 ;
-  wire \$1706 ;
+  wire [7:0] \$1705 ;
+  wire [7:0] \$1706 ;
   wire \$1707 ;
   wire \$1708 ;
-  wire [6:0] \$1709 ;
-  wire \$171 ;
+  wire \$1709 ;
+  wire [8:0] \$171 ;
   wire \$1710 ;
   wire \$1711 ;
   wire \$1712 ;
@@ -4277,101 +4277,101 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$1715 ;
   wire \$1716 ;
   wire \$1717 ;
-  wire [7:0] \$1718 ;
+  wire \$1718 ;
   wire [7:0] \$1719 ;
-  wire \$172 ;
-  wire [9:0] \$1720 ;
-  reg \$1721 ;
-  reg [7:0] \$1722 ;
-  reg [8:0] \$1723 ;
-  reg \$1724 ;
-  reg [7:0] \$1725 ;
-  reg [17:0] \$1726 ;
-  reg \$1727 ;
-  reg [6:0] \$1728 ;
-  reg [8:0] \$1729 ;
-  wire \$173 ;
-  reg \$1730 ;
-  reg [6:0] \$1731 ;
-  reg [16:0] \$1732 ;
-  reg \$1733 ;
-  reg [5:0] \$1734 ;
-  reg [8:0] \$1735 ;
-  reg \$1736 ;
-  reg [5:0] \$1737 ;
-  reg [15:0] \$1738 ;
-  reg \$1739 ;
-  wire \$174 ;
-  reg \$1740 ;
-  reg [2:0] \$1741 ;
-  reg \$1742 ;
-  reg [2:0] \$1743 ;
-  reg \$1744 ;
-  reg [2:0] \$1745 ;
-  reg \$1746 ;
-  reg \$1747 ;
-  reg [8:0] \$1748 ;
-  reg [8:0] \$1749 ;
-  wire [41:0] \$175 ;
-  reg \$1750 ;
-  reg [7:0] \$1751 ;
-  reg [8:0] \$1752 ;
-  reg [7:0] \$1753 ;
-  reg [7:0] \$1754 ;
+  wire [8:0] \$172 ;
+  wire \$1720 ;
+  wire \$1721 ;
+  wire \$1722 ;
+  wire \$1723 ;
+  wire \$1724 ;
+  wire \$1725 ;
+  wire \$1726 ;
+  wire \$1727 ;
+  wire [7:0] \$1728 ;
+  wire [7:0] \$1729 ;
+  wire [7:0] \$173 ;
+  wire \$1730 ;
+  wire \$1731 ;
+  wire \$1732 ;
+  wire \$1733 ;
+  wire \$1734 ;
+  wire \$1735 ;
+  wire \$1736 ;
+  wire \$1737 ;
+  wire \$1738 ;
+  wire \$1739 ;
+  wire [41:0] \$174 ;
+  wire \$1740 ;
+  wire \$1741 ;
+  wire [6:0] \$1742 ;
+  wire \$1743 ;
+  wire \$1744 ;
+  wire \$1745 ;
+  wire \$1746 ;
+  wire \$1747 ;
+  wire \$1748 ;
+  wire \$1749 ;
+  wire \$175 ;
+  wire \$1750 ;
+  wire [7:0] \$1751 ;
+  wire [7:0] \$1752 ;
+  wire [9:0] \$1753 ;
+  reg \$1754 ;
   reg [7:0] \$1755 ;
-  reg \$1756 ;
-  reg [6:0] \$1757 ;
+  reg [8:0] \$1756 ;
+  reg \$1757 ;
   reg [7:0] \$1758 ;
-  reg [6:0] \$1759 ;
-  wire \$176 ;
-  reg [5:0] \$1760 ;
-  reg [5:0] \$1761 ;
-  reg \$1762 ;
-  reg [5:0] \$1763 ;
-  reg [5:0] \$1764 ;
-  reg [5:0] \$1765 ;
+  reg [17:0] \$1759 ;
+  wire [41:0] \$176 ;
+  reg \$1760 ;
+  reg [6:0] \$1761 ;
+  reg [8:0] \$1762 ;
+  reg \$1763 ;
+  reg [6:0] \$1764 ;
+  reg [16:0] \$1765 ;
   reg \$1766 ;
-  reg \$1767 ;
-  reg \$1768 ;
+  reg [5:0] \$1767 ;
+  reg [8:0] \$1768 ;
   reg \$1769 ;
-  wire [41:0] \$177 ;
-  reg \$1770 ;
-  reg \$1771 ;
+  wire \$177 ;
+  reg [5:0] \$1770 ;
+  reg [15:0] \$1771 ;
   reg \$1772 ;
   reg \$1773 ;
-  reg \$1774 ;
+  reg [2:0] \$1774 ;
   reg \$1775 ;
-  reg \$1776 ;
+  reg [2:0] \$1776 ;
   reg \$1777 ;
-  reg \$1778 ;
+  reg [2:0] \$1778 ;
   reg \$1779 ;
   wire \$178 ;
   reg \$1780 ;
-  reg \$1781 ;
-  reg \$1782 ;
+  reg [8:0] \$1781 ;
+  reg [8:0] \$1782 ;
   reg \$1783 ;
-  reg \$1784 ;
-  reg \$1785 ;
-  reg \$1786 ;
-  reg \$1787 ;
-  reg \$1788 ;
+  reg [7:0] \$1784 ;
+  reg [8:0] \$1785 ;
+  reg [7:0] \$1786 ;
+  reg [7:0] \$1787 ;
+  reg [7:0] \$1788 ;
   reg \$1789 ;
   wire \$179 ;
-  reg \$1790 ;
-  reg \$1791 ;
-  reg \$1792 ;
-  reg \$1793 ;
-  reg \$1794 ;
+  reg [6:0] \$1790 ;
+  reg [7:0] \$1791 ;
+  reg [6:0] \$1792 ;
+  reg [5:0] \$1793 ;
+  reg [5:0] \$1794 ;
   reg \$1795 ;
-  reg \$1796 ;
-  reg \$1797 ;
-  reg \$1798 ;
+  reg [5:0] \$1796 ;
+  reg [5:0] \$1797 ;
+  reg [5:0] \$1798 ;
   reg \$1799 ;
   wire \$18 ;
   wire \$180 ;
   reg \$1800 ;
-  wire [2:0] \$1801 ;
-  wire [2:0] \$1802 ;
+  reg \$1801 ;
+  reg \$1802 ;
   reg \$1803 ;
   reg \$1804 ;
   reg \$1805 ;
@@ -4379,68 +4379,101 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg \$1807 ;
   reg \$1808 ;
   reg \$1809 ;
-  wire \$181 ;
+  wire [41:0] \$181 ;
   reg \$1810 ;
-  reg [2:0] \$1811 ;
-  reg [2:0] \$1812 ;
+  reg \$1811 ;
+  reg \$1812 ;
   reg \$1813 ;
-  reg [7:0] \$1814 ;
+  reg \$1814 ;
   reg \$1815 ;
-  reg [7:0] \$1816 ;
+  reg \$1816 ;
   reg \$1817 ;
   reg \$1818 ;
-  reg [8:0] \$1819 ;
-  wire [41:0] \$182 ;
-  reg [2:0] \$1820 ;
+  reg \$1819 ;
+  wire \$182 ;
+  reg \$1820 ;
   reg \$1821 ;
-  reg [6:0] \$1822 ;
+  reg \$1822 ;
   reg \$1823 ;
-  reg [6:0] \$1824 ;
+  reg \$1824 ;
   reg \$1825 ;
   reg \$1826 ;
-  reg [7:0] \$1827 ;
-  reg [2:0] \$1828 ;
+  reg \$1827 ;
+  reg \$1828 ;
   reg \$1829 ;
-  wire \$183 ;
-  reg [5:0] \$1830 ;
+  wire [41:0] \$183 ;
+  reg \$1830 ;
   reg \$1831 ;
-  reg [5:0] \$1832 ;
+  reg \$1832 ;
   reg \$1833 ;
-  reg \$1834 ;
-  reg [5:0] \$1835 ;
-  reg [2:0] \$1836 ;
+  wire [2:0] \$1834 ;
+  wire [2:0] \$1835 ;
+  reg \$1836 ;
   reg \$1837 ;
   reg \$1838 ;
   reg \$1839 ;
-  wire [41:0] \$184 ;
+  wire \$184 ;
   reg \$1840 ;
   reg \$1841 ;
   reg \$1842 ;
   reg \$1843 ;
-  reg \$1844 ;
-  reg \$1845 ;
+  reg [2:0] \$1844 ;
+  reg [2:0] \$1845 ;
   reg \$1846 ;
-  reg \$1847 ;
+  reg [7:0] \$1847 ;
   reg \$1848 ;
-  reg \$1849 ;
+  reg [7:0] \$1849 ;
   wire \$185 ;
   reg \$1850 ;
   reg \$1851 ;
-  reg \$1852 ;
-  reg \$1853 ;
+  reg [8:0] \$1852 ;
+  reg [2:0] \$1853 ;
   reg \$1854 ;
-  reg \$1855 ;
+  reg [6:0] \$1855 ;
   reg \$1856 ;
-  reg \$1857 ;
+  reg [6:0] \$1857 ;
   reg \$1858 ;
   reg \$1859 ;
   wire \$186 ;
-  reg \$1860 ;
+  reg [7:0] \$1860 ;
+  reg [2:0] \$1861 ;
+  reg \$1862 ;
+  reg [5:0] \$1863 ;
+  reg \$1864 ;
+  reg [5:0] \$1865 ;
+  reg \$1866 ;
+  reg \$1867 ;
+  reg [5:0] \$1868 ;
+  reg [2:0] \$1869 ;
   wire \$187 ;
-  wire \$188 ;
+  reg \$1870 ;
+  reg \$1871 ;
+  reg \$1872 ;
+  reg \$1873 ;
+  reg \$1874 ;
+  reg \$1875 ;
+  reg \$1876 ;
+  reg \$1877 ;
+  reg \$1878 ;
+  reg \$1879 ;
+  wire [41:0] \$188 ;
+  reg \$1880 ;
+  reg \$1881 ;
+  reg \$1882 ;
+  reg \$1883 ;
+  reg \$1884 ;
+  reg \$1885 ;
+  reg \$1886 ;
+  reg \$1887 ;
+  reg \$1888 ;
+  reg \$1889 ;
   wire \$189 ;
+  reg \$1890 ;
+  reg \$1891 ;
+  reg \$1892 ;
+  reg \$1893 ;
   wire \$19 ;
-  wire \$190 ;
+  wire [41:0] \$190 ;
   wire \$191 ;
   wire \$192 ;
   wire \$193 ;
@@ -4450,7 +4483,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$197 ;
   wire \$198 ;
   wire \$199 ;
-  wire \$2 ;
+  reg \$2 ;
   wire \$20 ;
   wire \$200 ;
   wire \$201 ;
@@ -4470,56 +4503,56 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$214 ;
   wire \$215 ;
   wire \$216 ;
-  wire [6:0] \$217 ;
-  wire [34:0] \$218 ;
-  wire [9:0] \$219 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
   wire \$22 ;
-  wire [31:0] \$220 ;
-  wire [12:0] \$221 ;
-  wire [28:0] \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire [1:0] \$226 ;
-  wire [1:0] \$227 ;
-  wire [1:0] \$228 ;
-  wire [7:0] \$229 ;
+  wire \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire [6:0] \$223 ;
+  wire [34:0] \$224 ;
+  wire [9:0] \$225 ;
+  wire [31:0] \$226 ;
+  wire [12:0] \$227 ;
+  wire [28:0] \$228 ;
+  wire \$229 ;
   wire \$23 ;
-  wire [6:0] \$230 ;
-  wire [7:0] \$231 ;
-  wire [5:0] \$232 ;
-  wire [7:0] \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire [1:0] \$232 ;
+  wire [1:0] \$233 ;
+  wire [1:0] \$234 ;
+  wire [7:0] \$235 ;
+  wire [6:0] \$236 ;
+  wire [7:0] \$237 ;
+  wire [5:0] \$238 ;
+  wire [7:0] \$239 ;
   wire \$24 ;
   wire \$240 ;
-  wire [2:0] \$241 ;
-  wire [2:0] \$242 ;
+  wire \$241 ;
+  wire \$242 ;
   wire \$243 ;
-  wire [2:0] \$244 ;
+  wire \$244 ;
   wire \$245 ;
-  wire [3:0] \$246 ;
-  wire [3:0] \$247 ;
-  wire [3:0] \$248 ;
-  wire [10:0] \$249 ;
+  wire \$246 ;
+  wire [2:0] \$247 ;
+  wire [2:0] \$248 ;
+  wire \$249 ;
   wire \$25 ;
-  wire \$250 ;
+  wire [2:0] \$250 ;
   wire \$251 ;
-  wire [9:0] \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire [7:0] \$255 ;
+  wire [3:0] \$252 ;
+  wire [3:0] \$253 ;
+  wire [3:0] \$254 ;
+  wire [10:0] \$255 ;
   wire \$256 ;
   wire \$257 ;
-  wire \$258 ;
+  wire [9:0] \$258 ;
   wire \$259 ;
   wire \$26 ;
   wire \$260 ;
-  wire \$261 ;
+  wire [7:0] \$261 ;
   wire \$262 ;
   wire \$263 ;
   wire \$264 ;
@@ -4561,7 +4594,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$297 ;
   wire \$298 ;
   wire \$299 ;
-  wire \$3 ;
+  reg \$3 ;
   wire \$30 ;
   wire \$300 ;
   wire \$301 ;
@@ -4578,46 +4611,46 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$311 ;
   wire \$312 ;
   wire \$313 ;
-  wire [8:0] \$314 ;
+  wire \$314 ;
   wire \$315 ;
   wire \$316 ;
   wire \$317 ;
   wire \$318 ;
   wire \$319 ;
   wire \$32 ;
-  wire [7:0] \$320 ;
-  wire [7:0] \$321 ;
-  wire [8:0] \$322 ;
-  wire [7:0] \$323 ;
-  wire [7:0] \$324 ;
-  wire [8:0] \$325 ;
-  wire [8:0] \$326 ;
-  wire [8:0] \$327 ;
-  wire [7:0] \$328 ;
-  wire \$329 ;
+  wire [8:0] \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire [7:0] \$326 ;
+  wire [7:0] \$327 ;
+  wire [8:0] \$328 ;
+  wire [7:0] \$329 ;
   wire \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
+  wire [7:0] \$330 ;
+  wire [8:0] \$331 ;
+  wire [8:0] \$332 ;
+  wire [8:0] \$333 ;
+  wire [7:0] \$334 ;
   wire \$335 ;
   wire \$336 ;
   wire \$337 ;
-  wire [8:0] \$338 ;
+  wire \$338 ;
   wire \$339 ;
-  wire [3:0] \$34 ;
+  wire \$34 ;
   wire \$340 ;
   wire \$341 ;
   wire \$342 ;
   wire \$343 ;
-  wire \$344 ;
+  wire [8:0] \$344 ;
   wire \$345 ;
   wire \$346 ;
   wire \$347 ;
   wire \$348 ;
   wire \$349 ;
-  wire [3:0] \$35 ;
+  wire \$35 ;
   wire \$350 ;
   wire \$351 ;
   wire \$352 ;
@@ -4639,7 +4672,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$367 ;
   wire \$368 ;
   wire \$369 ;
-  wire [10:0] \$37 ;
+  wire \$37 ;
   wire \$370 ;
   wire \$371 ;
   wire \$372 ;
@@ -4672,74 +4705,74 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$397 ;
   wire \$398 ;
   wire \$399 ;
-  wire \$4 ;
-  wire [8:0] \$40 ;
-  wire [7:0] \$400 ;
-  wire [7:0] \$401 ;
-  wire [8:0] \$402 ;
+  reg \$4 ;
+  wire [3:0] \$40 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
   wire \$403 ;
   wire \$404 ;
   wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
+  wire [7:0] \$406 ;
+  wire [7:0] \$407 ;
+  wire [8:0] \$408 ;
   wire \$409 ;
-  wire \$41 ;
+  wire [3:0] \$41 ;
   wire \$410 ;
   wire \$411 ;
   wire \$412 ;
   wire \$413 ;
-  wire [2:0] \$414 ;
+  wire \$414 ;
   wire \$415 ;
   wire \$416 ;
-  wire [9:0] \$417 ;
-  wire [9:0] \$418 ;
-  wire [10:0] \$419 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
   wire \$42 ;
-  wire \$420 ;
+  wire [2:0] \$420 ;
   wire \$421 ;
-  wire [9:0] \$422 ;
+  wire \$422 ;
   wire [9:0] \$423 ;
-  wire [10:0] \$424 ;
-  wire \$425 ;
+  wire [9:0] \$424 ;
+  wire [10:0] \$425 ;
   wire \$426 ;
-  wire [9:0] \$427 ;
+  wire \$427 ;
   wire [9:0] \$428 ;
-  wire [10:0] \$429 ;
-  wire [8:0] \$43 ;
-  wire [2:0] \$430 ;
+  wire [9:0] \$429 ;
+  wire [10:0] \$43 ;
+  wire [10:0] \$430 ;
   wire \$431 ;
-  wire [2:0] \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire [2:0] \$435 ;
+  wire \$432 ;
+  wire [9:0] \$433 ;
+  wire [9:0] \$434 ;
+  wire [10:0] \$435 ;
   wire [2:0] \$436 ;
-  wire [2:0] \$437 ;
-  wire [3:0] \$438 ;
-  wire [3:0] \$439 ;
-  wire [8:0] \$44 ;
+  wire \$437 ;
+  wire [2:0] \$438 ;
+  wire \$439 ;
+  wire \$44 ;
   wire \$440 ;
-  wire [10:0] \$441 ;
-  wire [10:0] \$442 ;
-  wire [11:0] \$443 ;
-  wire [10:0] \$444 ;
-  wire [10:0] \$445 ;
-  wire [11:0] \$446 ;
+  wire [2:0] \$441 ;
+  wire [2:0] \$442 ;
+  wire [2:0] \$443 ;
+  wire [3:0] \$444 ;
+  wire [3:0] \$445 ;
+  wire \$446 ;
   wire [10:0] \$447 ;
   wire [10:0] \$448 ;
   wire [11:0] \$449 ;
-  wire [8:0] \$45 ;
+  wire \$45 ;
   wire [10:0] \$450 ;
   wire [10:0] \$451 ;
   wire [11:0] \$452 ;
-  wire [2:0] \$453 ;
-  wire \$454 ;
-  wire \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
-  wire [9:0] \$46 ;
+  wire [10:0] \$453 ;
+  wire [10:0] \$454 ;
+  wire [11:0] \$455 ;
+  wire [10:0] \$456 ;
+  wire [10:0] \$457 ;
+  wire [11:0] \$458 ;
+  wire [2:0] \$459 ;
+  wire [8:0] \$46 ;
   wire \$460 ;
   wire \$461 ;
   wire \$462 ;
@@ -4752,12 +4785,12 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$469 ;
   wire \$47 ;
   wire \$470 ;
-  wire [8:0] \$471 ;
-  wire [8:0] \$472 ;
+  wire \$471 ;
+  wire \$472 ;
   wire \$473 ;
-  wire [8:0] \$474 ;
-  wire [8:0] \$475 ;
-  wire [10:0] \$476 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
   wire \$477 ;
   wire \$478 ;
   wire \$479 ;
@@ -4772,19 +4805,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$487 ;
   wire \$488 ;
   wire \$489 ;
-  wire [7:0] \$49 ;
+  wire [8:0] \$49 ;
   wire \$490 ;
   wire \$491 ;
   wire \$492 ;
-  wire \$493 ;
-  wire \$494 ;
+  wire [8:0] \$493 ;
+  wire [8:0] \$494 ;
   wire \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
+  wire [8:0] \$496 ;
+  wire [8:0] \$497 ;
+  wire [10:0] \$498 ;
   wire \$499 ;
-  wire [15:0] \$5 ;
-  wire \$50 ;
+  reg \$5 ;
+  wire [8:0] \$50 ;
   wire \$500 ;
   wire \$501 ;
   wire \$502 ;
@@ -4795,7 +4828,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$507 ;
   wire \$508 ;
   wire \$509 ;
-  wire \$51 ;
+  wire [8:0] \$51 ;
   wire \$510 ;
   wire \$511 ;
   wire \$512 ;
@@ -4805,19 +4838,19 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$516 ;
   wire \$517 ;
   wire \$518 ;
-  wire [7:0] \$519 ;
-  wire [7:0] \$52 ;
-  wire [7:0] \$520 ;
+  wire \$519 ;
+  wire [9:0] \$52 ;
+  wire \$520 ;
   wire \$521 ;
-  wire [7:0] \$522 ;
-  wire [7:0] \$523 ;
-  wire [9:0] \$524 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
   wire \$525 ;
   wire \$526 ;
   wire \$527 ;
   wire \$528 ;
   wire \$529 ;
-  wire [7:0] \$53 ;
+  wire \$53 ;
   wire \$530 ;
   wire \$531 ;
   wire \$532 ;
@@ -4828,7 +4861,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$537 ;
   wire \$538 ;
   wire \$539 ;
-  wire [7:0] \$54 ;
+  wire \$54 ;
   wire \$540 ;
   wire \$541 ;
   wire \$542 ;
@@ -4838,13 +4871,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$546 ;
   wire \$547 ;
   wire \$548 ;
-  wire \$549 ;
+  wire [7:0] \$549 ;
   wire [7:0] \$55 ;
-  wire \$550 ;
+  wire [7:0] \$550 ;
   wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
+  wire [7:0] \$552 ;
+  wire [7:0] \$553 ;
+  wire [9:0] \$554 ;
   wire \$555 ;
   wire \$556 ;
   wire \$557 ;
@@ -4858,13 +4891,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$564 ;
   wire \$565 ;
   wire \$566 ;
-  wire [6:0] \$567 ;
-  wire [6:0] \$568 ;
+  wire \$567 ;
+  wire \$568 ;
   wire \$569 ;
   wire \$57 ;
-  wire [5:0] \$570 ;
-  wire [5:0] \$571 ;
-  wire [7:0] \$572 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
   wire \$573 ;
   wire \$574 ;
   wire \$575 ;
@@ -4872,7 +4905,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$577 ;
   wire \$578 ;
   wire \$579 ;
-  wire [6:0] \$58 ;
+  wire [7:0] \$58 ;
   wire \$580 ;
   wire \$581 ;
   wire \$582 ;
@@ -4883,7 +4916,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$587 ;
   wire \$588 ;
   wire \$589 ;
-  wire \$59 ;
+  wire [7:0] \$59 ;
   wire \$590 ;
   wire \$591 ;
   wire \$592 ;
@@ -4892,21 +4925,21 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$595 ;
   wire \$596 ;
   wire \$597 ;
-  wire [2:0] \$598 ;
+  wire \$598 ;
   wire \$599 ;
-  wire \$6 ;
-  wire \$60 ;
-  wire \$600 ;
-  wire \$601 ;
+  reg \$6 ;
+  wire [7:0] \$60 ;
+  wire [6:0] \$600 ;
+  wire [6:0] \$601 ;
   wire \$602 ;
-  wire \$603 ;
-  wire [10:0] \$604 ;
-  wire [10:0] \$605 ;
-  wire [11:0] \$606 ;
+  wire [5:0] \$603 ;
+  wire [5:0] \$604 ;
+  wire [7:0] \$605 ;
+  wire \$606 ;
   wire \$607 ;
   wire \$608 ;
   wire \$609 ;
-  wire [6:0] \$61 ;
+  wire [7:0] \$61 ;
   wire \$610 ;
   wire \$611 ;
   wire \$612 ;
@@ -4917,7 +4950,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$617 ;
   wire \$618 ;
   wire \$619 ;
-  wire [6:0] \$62 ;
+  wire \$62 ;
   wire \$620 ;
   wire \$621 ;
   wire \$622 ;
@@ -4927,29 +4960,29 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$626 ;
   wire \$627 ;
   wire \$628 ;
-  wire [8:0] \$629 ;
-  wire [5:0] \$63 ;
-  wire [8:0] \$630 ;
-  wire [8:0] \$631 ;
+  wire \$629 ;
+  wire \$63 ;
+  wire \$630 ;
+  wire [2:0] \$631 ;
   wire \$632 ;
   wire \$633 ;
   wire \$634 ;
   wire \$635 ;
   wire \$636 ;
-  wire [8:0] \$637 ;
-  wire \$638 ;
-  wire \$639 ;
-  wire \$64 ;
+  wire [10:0] \$637 ;
+  wire [10:0] \$638 ;
+  wire [11:0] \$639 ;
+  wire [6:0] \$64 ;
   wire \$640 ;
   wire \$641 ;
   wire \$642 ;
-  wire [7:0] \$643 ;
+  wire \$643 ;
   wire \$644 ;
   wire \$645 ;
   wire \$646 ;
   wire \$647 ;
   wire \$648 ;
-  wire [6:0] \$649 ;
+  wire \$649 ;
   wire \$65 ;
   wire \$650 ;
   wire \$651 ;
@@ -4958,54 +4991,54 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$654 ;
   wire \$655 ;
   wire \$656 ;
-  wire [4:0] \$657 ;
+  wire \$657 ;
   wire \$658 ;
   wire \$659 ;
   wire \$66 ;
   wire \$660 ;
   wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire [4:0] \$665 ;
+  wire [8:0] \$662 ;
+  wire [8:0] \$663 ;
+  wire [8:0] \$664 ;
+  wire \$665 ;
   wire \$666 ;
   wire \$667 ;
   wire \$668 ;
   wire \$669 ;
-  wire \$67 ;
-  wire \$670 ;
+  wire [6:0] \$67 ;
+  wire [8:0] \$670 ;
   wire \$671 ;
   wire \$672 ;
-  wire [4:0] \$673 ;
+  wire \$673 ;
   wire \$674 ;
   wire \$675 ;
-  wire \$676 ;
+  wire [7:0] \$676 ;
   wire \$677 ;
   wire \$678 ;
   wire \$679 ;
-  wire \$68 ;
+  wire [6:0] \$68 ;
   wire \$680 ;
-  wire [4:0] \$681 ;
-  wire \$682 ;
+  wire \$681 ;
+  wire [6:0] \$682 ;
   wire \$683 ;
   wire \$684 ;
   wire \$685 ;
   wire \$686 ;
   wire \$687 ;
   wire \$688 ;
-  wire [4:0] \$689 ;
-  wire \$69 ;
-  wire \$690 ;
+  wire \$689 ;
+  wire [5:0] \$69 ;
+  wire [4:0] \$690 ;
   wire \$691 ;
   wire \$692 ;
   wire \$693 ;
   wire \$694 ;
   wire \$695 ;
   wire \$696 ;
-  wire [4:0] \$697 ;
-  wire \$698 ;
+  wire \$697 ;
+  wire [4:0] \$698 ;
   wire \$699 ;
-  wire \$7 ;
+  wire [15:0] \$7 ;
   wire \$70 ;
   wire \$700 ;
   wire \$701 ;
@@ -5013,7 +5046,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$703 ;
   wire \$704 ;
   wire \$705 ;
-  wire \$706 ;
+  wire [4:0] \$706 ;
   wire \$707 ;
   wire \$708 ;
   wire \$709 ;
@@ -5022,16 +5055,16 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$711 ;
   wire \$712 ;
   wire \$713 ;
-  wire \$714 ;
+  wire [4:0] \$714 ;
   wire \$715 ;
   wire \$716 ;
   wire \$717 ;
-  wire [6:0] \$718 ;
+  wire \$718 ;
   wire \$719 ;
   wire \$72 ;
   wire \$720 ;
   wire \$721 ;
-  wire \$722 ;
+  wire [4:0] \$722 ;
   wire \$723 ;
   wire \$724 ;
   wire \$725 ;
@@ -5040,7 +5073,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$728 ;
   wire \$729 ;
   wire \$73 ;
-  wire \$730 ;
+  wire [4:0] \$730 ;
   wire \$731 ;
   wire \$732 ;
   wire \$733 ;
@@ -5063,15 +5096,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$749 ;
   wire \$75 ;
   wire \$750 ;
-  wire \$751 ;
+  wire [6:0] \$751 ;
   wire \$752 ;
-  wire [8:0] \$753 ;
+  wire \$753 ;
   wire \$754 ;
   wire \$755 ;
   wire \$756 ;
   wire \$757 ;
   wire \$758 ;
-  wire [11:0] \$759 ;
+  wire \$759 ;
   wire \$76 ;
   wire \$760 ;
   wire \$761 ;
@@ -5101,16 +5134,16 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$783 ;
   wire \$784 ;
   wire \$785 ;
-  wire \$786 ;
+  wire [8:0] \$786 ;
   wire \$787 ;
   wire \$788 ;
   wire \$789 ;
   wire \$79 ;
   wire \$790 ;
   wire \$791 ;
-  wire \$792 ;
+  wire [11:0] \$792 ;
   wire \$793 ;
-  wire [8:0] \$794 ;
+  wire \$794 ;
   wire \$795 ;
   wire \$796 ;
   wire \$797 ;
@@ -5118,7 +5151,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire [11:0] \$800 ;
+  wire \$800 ;
   wire \$801 ;
   wire \$802 ;
   wire \$803 ;
@@ -5147,23 +5180,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$824 ;
   wire \$825 ;
   wire \$826 ;
-  wire \$827 ;
+  wire [8:0] \$827 ;
   wire \$828 ;
   wire \$829 ;
   wire \$83 ;
   wire \$830 ;
   wire \$831 ;
   wire \$832 ;
-  wire \$833 ;
+  wire [11:0] \$833 ;
   wire \$834 ;
-  wire [8:0] \$835 ;
+  wire \$835 ;
   wire \$836 ;
   wire \$837 ;
   wire \$838 ;
   wire \$839 ;
   wire \$84 ;
   wire \$840 ;
-  wire [11:0] \$841 ;
+  wire \$841 ;
   wire \$842 ;
   wire \$843 ;
   wire \$844 ;
@@ -5172,7 +5205,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$847 ;
   wire \$848 ;
   wire \$849 ;
-  wire [3:0] \$85 ;
+  wire \$85 ;
   wire \$850 ;
   wire \$851 ;
   wire \$852 ;
@@ -5183,7 +5216,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$857 ;
   wire \$858 ;
   wire \$859 ;
-  wire [3:0] \$86 ;
+  wire \$86 ;
   wire \$860 ;
   wire \$861 ;
   wire \$862 ;
@@ -5192,23 +5225,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$865 ;
   wire \$866 ;
   wire \$867 ;
-  wire \$868 ;
+  wire [8:0] \$868 ;
   wire \$869 ;
   wire \$87 ;
   wire \$870 ;
   wire \$871 ;
   wire \$872 ;
   wire \$873 ;
-  wire \$874 ;
+  wire [11:0] \$874 ;
   wire \$875 ;
-  wire [8:0] \$876 ;
+  wire \$876 ;
   wire \$877 ;
   wire \$878 ;
   wire \$879 ;
   wire \$88 ;
   wire \$880 ;
   wire \$881 ;
-  wire [11:0] \$882 ;
+  wire \$882 ;
   wire \$883 ;
   wire \$884 ;
   wire \$885 ;
@@ -5227,7 +5260,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$897 ;
   wire \$898 ;
   wire \$899 ;
-  wire [15:0] \$9 ;
+  wire \$9 ;
   wire \$90 ;
   wire \$900 ;
   wire \$901 ;
@@ -5238,23 +5271,23 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$906 ;
   wire \$907 ;
   wire \$908 ;
-  wire \$909 ;
-  wire \$91 ;
+  wire [8:0] \$909 ;
+  wire [3:0] \$91 ;
   wire \$910 ;
   wire \$911 ;
   wire \$912 ;
   wire \$913 ;
   wire \$914 ;
-  wire \$915 ;
+  wire [11:0] \$915 ;
   wire \$916 ;
-  wire [8:0] \$917 ;
+  wire \$917 ;
   wire \$918 ;
   wire \$919 ;
-  wire \$92 ;
+  wire [3:0] \$92 ;
   wire \$920 ;
   wire \$921 ;
   wire \$922 ;
-  wire [11:0] \$923 ;
+  wire \$923 ;
   wire \$924 ;
   wire \$925 ;
   wire \$926 ;
@@ -5283,29 +5316,29 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$947 ;
   wire \$948 ;
   wire \$949 ;
-  wire [7:0] \$95 ;
-  wire \$950 ;
+  wire \$95 ;
+  wire [8:0] \$950 ;
   wire \$951 ;
   wire \$952 ;
   wire \$953 ;
   wire \$954 ;
   wire \$955 ;
-  wire \$956 ;
+  wire [11:0] \$956 ;
   wire \$957 ;
-  wire [8:0] \$958 ;
+  wire \$958 ;
   wire \$959 ;
-  wire [6:0] \$96 ;
+  wire \$96 ;
   wire \$960 ;
   wire \$961 ;
   wire \$962 ;
   wire \$963 ;
-  wire [11:0] \$964 ;
+  wire \$964 ;
   wire \$965 ;
   wire \$966 ;
   wire \$967 ;
   wire \$968 ;
   wire \$969 ;
-  wire [7:0] \$97 ;
+  wire \$97 ;
   wire \$970 ;
   wire \$971 ;
   wire \$972 ;
@@ -5316,7 +5349,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$977 ;
   wire \$978 ;
   wire \$979 ;
-  wire [5:0] \$98 ;
+  wire \$98 ;
   wire \$980 ;
   wire \$981 ;
   wire \$982 ;
@@ -5327,26 +5360,26 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire \$987 ;
   wire \$988 ;
   wire \$989 ;
-  wire [7:0] \$99 ;
+  wire \$99 ;
   wire \$990 ;
-  wire \$991 ;
+  wire [8:0] \$991 ;
   wire \$992 ;
   wire \$993 ;
   wire \$994 ;
   wire \$995 ;
   wire \$996 ;
-  wire \$997 ;
+  wire [11:0] \$997 ;
   wire \$998 ;
-  wire [8:0] \$999 ;
+  wire \$999 ;
   wire [7:0] \$signal ;
-  wire \$signal$265 ;
-  wire \$signal$277 ;
-  wire \$signal$296 ;
-  wire [3:0] \$signal$345 ;
-  wire [7:0] \$signal$502 ;
-  wire [7:0] \$signal$505 ;
-  wire [7:0] \$signal$508 ;
-  wire \$signal$511 ;
+  wire \$signal$325 ;
+  wire \$signal$337 ;
+  wire \$signal$356 ;
+  wire [3:0] \$signal$408 ;
+  wire [7:0] \$signal$682 ;
+  wire [7:0] \$signal$685 ;
+  wire [7:0] \$signal$688 ;
+  wire \$signal$691 ;
   reg [2:0] a0_fits = 3'h0;
   reg [1:0] a0_pool = 2'h0;
   reg [13:0] a0_size = 14'h0000;
@@ -5473,8 +5506,10 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [39:0] f1_addr = 40'h0000000000;
   reg f1_contract = 1'h0;
   reg [2:0] f1_hit = 3'h0;
-  reg [5:0] f1_large_slot = 6'h00;
-  reg [6:0] f1_medium_slot = 7'h00;
+  (* init = 6'h00 *)
+  wire [5:0] f1_large_slot;
+  (* init = 7'h00 *)
+  wire [6:0] f1_medium_slot;
   reg [2:0] f1_misaligned = 3'h0;
   reg f1_oor = 1'h0;
   reg [1:0] f1_oor_pool = 2'h0;
@@ -5506,7 +5541,8 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg f1_same_third_eq39 = 1'h0;
   reg f1_same_third_eq6 = 1'h0;
   reg f1_same_third_eq9 = 1'h0;
-  reg [7:0] f1_small_slot = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] f1_small_slot;
   reg [7:0] f1_tag = 8'h00;
   reg [15:0] f1_user = 16'h0000;
   reg f1_valid = 1'h0;
@@ -5571,6 +5607,9 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg f4_rest_held = 1'h0;
   reg [7:0] f4_rest_next = 8'h00;
   reg f4_rest_snap = 1'h0;
+  reg [2:0] f4_rows_large = 3'h0;
+  reg [7:0] f4_rows_medium = 8'h00;
+  reg [15:0] f4_rows_small = 16'h0000;
   reg [7:0] f4_slot = 8'h00;
   reg [5:0] f4_slot_large = 6'h00;
   reg [6:0] f4_slot_medium = 7'h00;
@@ -5672,7 +5711,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   (* init = 1'h0 *)
   wire freed_valid;
   reg [39:0] grant_addr;
-  wire [39:0] \grant_addr$523 ;
+  wire [39:0] \grant_addr$703 ;
   (* init = 1'h0 *)
   wire grant_cpu;
   output grant_cpu_q;
@@ -5697,17 +5736,18 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire large_flushing;
   reg [5:0] large_fresh = 6'h00;
   reg [5:0] large_fresh_next;
-  reg [5:0] large_fresh_slot = 6'h00;
+  (* init = 6'h00 *)
+  wire [5:0] large_fresh_slot;
   (* init = 6'h00 *)
   wire [5:0] large_grant_addr;
   (* init = 6'h00 *)
-  wire [5:0] \large_grant_addr$481 ;
+  wire [5:0] \large_grant_addr$652 ;
   (* init = 9'h000 *)
   wire [8:0] large_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \large_grant_data$483 ;
-  wire [7:0] \large_grant_data$483.next ;
-  wire \large_grant_data$483.snap ;
+  wire [8:0] \large_grant_data$654 ;
+  wire [7:0] \large_grant_data$654.next ;
+  wire \large_grant_data$654.snap ;
   wire [7:0] \large_grant_data.next ;
   wire \large_grant_data.snap ;
   reg [8:0] large_grant_r0_b0 = 9'h000;
@@ -5728,20 +5768,22 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [5:0] large_head = 6'h00;
   wire [7:0] large_next_tag;
   reg large_nonempty = 1'h0;
-  (* init = 6'h00 *)
-  wire [5:0] large_parity_addr;
-  (* init = 6'h00 *)
-  wire [5:0] \large_parity_addr$493 ;
+  reg [5:0] large_parity_addr = 6'h00;
+  reg [5:0] \large_parity_addr$115  = 6'h00;
   (* init = 1'h0 *)
   wire large_parity_data;
   (* init = 1'h0 *)
-  wire \large_parity_data$495 ;
-  reg large_parity_r0_b0 = 1'h0;
-  reg large_parity_r1_b0 = 1'h0;
+  wire \large_parity_data$675 ;
+  reg large_parity_r0 = 1'h0;
+  reg [1:0] large_parity_r0_group = 2'h0;
+  reg large_parity_r1 = 1'h0;
+  reg [1:0] large_parity_r1_group = 2'h0;
   (* init = 6'h00 *)
   wire [5:0] large_parity_waddr;
   wire large_parity_wdata;
   wire large_parity_wen;
+  (* init = 3'h0 *)
+  wire [2:0] large_parity_wgroups;
   wire large_pop;
   reg large_popped = 1'h0;
   reg large_push = 1'h0;
@@ -5780,17 +5822,18 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire medium_flushing;
   reg [7:0] medium_fresh = 8'h00;
   reg [7:0] medium_fresh_next;
-  reg [6:0] medium_fresh_slot = 7'h00;
+  (* init = 7'h00 *)
+  wire [6:0] medium_fresh_slot;
   (* init = 7'h00 *)
   wire [6:0] medium_grant_addr;
   (* init = 7'h00 *)
-  wire [6:0] \medium_grant_addr$454 ;
+  wire [6:0] \medium_grant_addr$591 ;
   (* init = 9'h000 *)
   wire [8:0] medium_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \medium_grant_data$456 ;
-  wire [7:0] \medium_grant_data$456.next ;
-  wire \medium_grant_data$456.snap ;
+  wire [8:0] \medium_grant_data$593 ;
+  wire [7:0] \medium_grant_data$593.next ;
+  wire \medium_grant_data$593.snap ;
   wire [7:0] \medium_grant_data.next ;
   wire \medium_grant_data.snap ;
   reg [8:0] medium_grant_r0_b0 = 9'h000;
@@ -5811,20 +5854,22 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [6:0] medium_head = 7'h00;
   wire [7:0] medium_next_tag;
   reg medium_nonempty = 1'h0;
-  (* init = 7'h00 *)
-  wire [6:0] medium_parity_addr;
-  (* init = 7'h00 *)
-  wire [6:0] \medium_parity_addr$466 ;
+  reg [6:0] medium_parity_addr = 7'h00;
+  reg [6:0] \medium_parity_addr$80  = 7'h00;
   (* init = 1'h0 *)
   wire medium_parity_data;
   (* init = 1'h0 *)
-  wire \medium_parity_data$468 ;
-  reg medium_parity_r0_b0 = 1'h0;
-  reg medium_parity_r1_b0 = 1'h0;
+  wire \medium_parity_data$639 ;
+  reg medium_parity_r0 = 1'h0;
+  reg [2:0] medium_parity_r0_group = 3'h0;
+  reg medium_parity_r1 = 1'h0;
+  reg [2:0] medium_parity_r1_group = 3'h0;
   (* init = 7'h00 *)
   wire [6:0] medium_parity_waddr;
   wire medium_parity_wdata;
   wire medium_parity_wen;
+  (* init = 8'h00 *)
+  wire [7:0] medium_parity_wgroups;
   wire medium_pop;
   reg medium_popped = 1'h0;
   reg medium_push = 1'h0;
@@ -5858,53 +5903,143 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [6:0] medium_tail;
   wire medium_take_fresh;
   wire [7:0] next_tag;
-  input [5:0] \port$4554$52 ;
-  wire [5:0] \port$4554$52 ;
+  input [5:0] \port$4770$52 ;
+  wire [5:0] \port$4770$52 ;
   (* init = 8'h00 *)
   wire [7:0] r__addr;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$426 ;
+  wire [7:0] \r__addr$489 ;
+  wire [3:0] \r__addr$500 ;
+  wire [3:0] \r__addr$501 ;
+  wire [3:0] \r__addr$505 ;
+  wire [3:0] \r__addr$506 ;
+  wire [3:0] \r__addr$510 ;
+  wire [3:0] \r__addr$511 ;
+  wire [3:0] \r__addr$515 ;
+  wire [3:0] \r__addr$516 ;
+  wire [3:0] \r__addr$520 ;
+  wire [3:0] \r__addr$521 ;
+  wire [3:0] \r__addr$525 ;
+  wire [3:0] \r__addr$526 ;
+  wire [3:0] \r__addr$530 ;
+  wire [3:0] \r__addr$531 ;
+  wire [3:0] \r__addr$535 ;
+  wire [3:0] \r__addr$536 ;
+  wire [3:0] \r__addr$540 ;
+  wire [3:0] \r__addr$541 ;
+  wire [3:0] \r__addr$545 ;
+  wire [3:0] \r__addr$546 ;
+  wire [3:0] \r__addr$550 ;
+  wire [3:0] \r__addr$551 ;
+  wire [3:0] \r__addr$555 ;
+  wire [3:0] \r__addr$556 ;
+  wire [3:0] \r__addr$560 ;
+  wire [3:0] \r__addr$561 ;
+  wire [3:0] \r__addr$565 ;
+  wire [3:0] \r__addr$566 ;
+  wire [3:0] \r__addr$570 ;
+  wire [3:0] \r__addr$571 ;
+  wire [3:0] \r__addr$575 ;
+  wire [3:0] \r__addr$576 ;
   (* init = 8'h00 *)
-  wire [7:0] \r__addr$436 ;
-  (* init = 8'h00 *)
-  wire [7:0] \r__addr$438 ;
-  (* init = 8'h00 *)
-  wire [7:0] \r__addr$445 ;
+  wire [7:0] \r__addr$582 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$451 ;
+  wire [6:0] \r__addr$588 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$453 ;
+  wire [6:0] \r__addr$590 ;
+  wire [3:0] \r__addr$601 ;
+  wire [3:0] \r__addr$602 ;
+  wire [3:0] \r__addr$606 ;
+  wire [3:0] \r__addr$607 ;
+  wire [3:0] \r__addr$611 ;
+  wire [3:0] \r__addr$612 ;
+  wire [3:0] \r__addr$616 ;
+  wire [3:0] \r__addr$617 ;
+  wire [3:0] \r__addr$621 ;
+  wire [3:0] \r__addr$622 ;
+  wire [3:0] \r__addr$626 ;
+  wire [3:0] \r__addr$627 ;
+  wire [3:0] \r__addr$631 ;
+  wire [3:0] \r__addr$632 ;
+  wire [3:0] \r__addr$636 ;
+  wire [3:0] \r__addr$637 ;
   (* init = 7'h00 *)
-  wire [6:0] \r__addr$463 ;
-  (* init = 7'h00 *)
-  wire [6:0] \r__addr$465 ;
-  (* init = 7'h00 *)
-  wire [6:0] \r__addr$472 ;
+  wire [6:0] \r__addr$643 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$478 ;
+  wire [5:0] \r__addr$649 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$480 ;
+  wire [5:0] \r__addr$651 ;
+  wire [3:0] \r__addr$662 ;
+  wire [3:0] \r__addr$663 ;
+  wire [3:0] \r__addr$667 ;
+  wire [3:0] \r__addr$668 ;
+  wire [3:0] \r__addr$672 ;
+  wire [3:0] \r__addr$673 ;
   (* init = 6'h00 *)
-  wire [5:0] \r__addr$490 ;
-  (* init = 6'h00 *)
-  wire [5:0] \r__addr$492 ;
-  (* init = 6'h00 *)
-  wire [5:0] \r__addr$499 ;
+  wire [5:0] \r__addr$679 ;
   wire [8:0] r__data;
+  wire [8:0] \r__data$105 ;
+  wire [8:0] \r__data$107 ;
   wire [8:0] \r__data$11 ;
-  wire \r__data$13 ;
+  wire \r__data$111 ;
+  wire \r__data$112 ;
+  wire \r__data$113 ;
+  wire \r__data$117 ;
+  wire \r__data$118 ;
+  wire \r__data$119 ;
+  wire [15:0] \r__data$127 ;
   wire \r__data$15 ;
-  wire [17:0] \r__data$23 ;
-  wire [8:0] \r__data$31 ;
-  wire [8:0] \r__data$33 ;
+  wire \r__data$16 ;
+  wire \r__data$17 ;
+  wire \r__data$18 ;
+  wire \r__data$19 ;
+  wire \r__data$20 ;
+  wire \r__data$21 ;
+  wire \r__data$22 ;
+  wire \r__data$23 ;
+  wire \r__data$24 ;
+  wire \r__data$25 ;
+  wire \r__data$26 ;
+  wire \r__data$27 ;
+  wire \r__data$28 ;
+  wire \r__data$29 ;
+  wire \r__data$30 ;
+  wire \r__data$34 ;
   wire \r__data$35 ;
+  wire \r__data$36 ;
   wire \r__data$37 ;
-  wire [16:0] \r__data$45 ;
-  wire [8:0] \r__data$53 ;
-  wire [8:0] \r__data$55 ;
-  wire \r__data$57 ;
-  wire \r__data$59 ;
-  wire [15:0] \r__data$67 ;
+  wire \r__data$38 ;
+  wire \r__data$39 ;
+  wire \r__data$40 ;
+  wire \r__data$41 ;
+  wire \r__data$42 ;
+  wire \r__data$43 ;
+  wire \r__data$44 ;
+  wire \r__data$45 ;
+  wire \r__data$46 ;
+  wire \r__data$47 ;
+  wire \r__data$48 ;
+  wire \r__data$49 ;
+  wire [17:0] \r__data$57 ;
+  wire [8:0] \r__data$65 ;
+  wire [8:0] \r__data$67 ;
+  wire \r__data$71 ;
+  wire \r__data$72 ;
+  wire \r__data$73 ;
+  wire \r__data$74 ;
+  wire \r__data$75 ;
+  wire \r__data$76 ;
+  wire \r__data$77 ;
+  wire \r__data$78 ;
+  wire \r__data$82 ;
+  wire \r__data$83 ;
+  wire \r__data$84 ;
+  wire \r__data$85 ;
+  wire \r__data$86 ;
+  wire \r__data$87 ;
+  wire \r__data$88 ;
+  wire \r__data$89 ;
+  wire [16:0] \r__data$97 ;
   wire rel_f2;
   wire \release ;
   wire released_f1;
@@ -5914,17 +6049,18 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire small_flushing;
   reg [8:0] small_fresh = 9'h000;
   reg [8:0] small_fresh_next;
-  reg [7:0] small_fresh_slot = 8'h00;
+  (* init = 8'h00 *)
+  wire [7:0] small_fresh_slot;
   (* init = 8'h00 *)
   wire [7:0] small_grant_addr;
   (* init = 8'h00 *)
-  wire [7:0] \small_grant_addr$427 ;
+  wire [7:0] \small_grant_addr$490 ;
   (* init = 9'h000 *)
   wire [8:0] small_grant_data;
   (* init = 9'h000 *)
-  wire [8:0] \small_grant_data$429 ;
-  wire [7:0] \small_grant_data$429.next ;
-  wire \small_grant_data$429.snap ;
+  wire [8:0] \small_grant_data$492 ;
+  wire [7:0] \small_grant_data$492.next ;
+  wire \small_grant_data$492.snap ;
   wire [7:0] \small_grant_data.next ;
   wire \small_grant_data.snap ;
   reg [8:0] small_grant_r0_b0 = 9'h000;
@@ -5945,20 +6081,22 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [7:0] small_head = 8'h00;
   wire [7:0] small_next_tag;
   reg small_nonempty = 1'h0;
-  (* init = 8'h00 *)
-  wire [7:0] small_parity_addr;
-  (* init = 8'h00 *)
-  wire [7:0] \small_parity_addr$439 ;
+  reg [7:0] small_parity_addr = 8'h00;
+  reg [7:0] \small_parity_addr$32  = 8'h00;
   (* init = 1'h0 *)
   wire small_parity_data;
   (* init = 1'h0 *)
-  wire \small_parity_data$441 ;
-  reg small_parity_r0_b0 = 1'h0;
-  reg small_parity_r1_b0 = 1'h0;
+  wire \small_parity_data$578 ;
+  reg small_parity_r0 = 1'h0;
+  reg [3:0] small_parity_r0_group = 4'h0;
+  reg small_parity_r1 = 1'h0;
+  reg [3:0] small_parity_r1_group = 4'h0;
   (* init = 8'h00 *)
   wire [7:0] small_parity_waddr;
   wire small_parity_wdata;
   wire small_parity_wen;
+  (* init = 16'h0000 *)
+  wire [15:0] small_parity_wgroups;
   wire small_pop;
   reg small_popped = 1'h0;
   reg small_push = 1'h0;
@@ -5994,49 +6132,118 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   wire [3:0] unreleased_err;
   (* init = 8'h00 *)
   wire [7:0] w__addr;
+  wire [3:0] \w__addr$493 ;
+  wire [3:0] \w__addr$502 ;
+  wire [3:0] \w__addr$507 ;
+  wire [3:0] \w__addr$512 ;
+  wire [3:0] \w__addr$517 ;
+  wire [3:0] \w__addr$522 ;
+  wire [3:0] \w__addr$527 ;
+  wire [3:0] \w__addr$532 ;
+  wire [3:0] \w__addr$537 ;
+  wire [3:0] \w__addr$542 ;
+  wire [3:0] \w__addr$547 ;
+  wire [3:0] \w__addr$552 ;
+  wire [3:0] \w__addr$557 ;
+  wire [3:0] \w__addr$562 ;
+  wire [3:0] \w__addr$567 ;
+  wire [3:0] \w__addr$572 ;
   (* init = 8'h00 *)
-  wire [7:0] \w__addr$430 ;
-  (* init = 8'h00 *)
-  wire [7:0] \w__addr$442 ;
+  wire [7:0] \w__addr$579 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$448 ;
+  wire [6:0] \w__addr$585 ;
+  wire [3:0] \w__addr$594 ;
+  wire [3:0] \w__addr$603 ;
+  wire [3:0] \w__addr$608 ;
+  wire [3:0] \w__addr$613 ;
+  wire [3:0] \w__addr$618 ;
+  wire [3:0] \w__addr$623 ;
+  wire [3:0] \w__addr$628 ;
+  wire [3:0] \w__addr$633 ;
   (* init = 7'h00 *)
-  wire [6:0] \w__addr$457 ;
-  (* init = 7'h00 *)
-  wire [6:0] \w__addr$469 ;
+  wire [6:0] \w__addr$640 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$475 ;
+  wire [5:0] \w__addr$646 ;
+  wire [3:0] \w__addr$655 ;
+  wire [3:0] \w__addr$664 ;
+  wire [3:0] \w__addr$669 ;
   (* init = 6'h00 *)
-  wire [5:0] \w__addr$484 ;
-  (* init = 6'h00 *)
-  wire [5:0] \w__addr$496 ;
+  wire [5:0] \w__addr$676 ;
   wire [8:0] w__data;
-  wire \w__data$434 ;
+  wire \w__data$498 ;
+  wire \w__data$504 ;
+  wire \w__data$509 ;
+  wire \w__data$514 ;
+  wire \w__data$519 ;
+  wire \w__data$524 ;
+  wire \w__data$529 ;
+  wire \w__data$534 ;
+  wire \w__data$539 ;
+  wire \w__data$544 ;
+  wire \w__data$549 ;
+  wire \w__data$554 ;
+  wire \w__data$559 ;
+  wire \w__data$564 ;
+  wire \w__data$569 ;
+  wire \w__data$574 ;
   (* init = 18'h00000 *)
-  wire [17:0] \w__data$444 ;
-  wire [8:0] \w__data$450 ;
-  wire \w__data$461 ;
+  wire [17:0] \w__data$581 ;
+  wire [8:0] \w__data$587 ;
+  wire \w__data$599 ;
+  wire \w__data$605 ;
+  wire \w__data$610 ;
+  wire \w__data$615 ;
+  wire \w__data$620 ;
+  wire \w__data$625 ;
+  wire \w__data$630 ;
+  wire \w__data$635 ;
   (* init = 17'h00000 *)
-  wire [16:0] \w__data$471 ;
-  wire [8:0] \w__data$477 ;
-  wire \w__data$488 ;
+  wire [16:0] \w__data$642 ;
+  wire [8:0] \w__data$648 ;
+  wire \w__data$660 ;
+  wire \w__data$666 ;
+  wire \w__data$671 ;
   (* init = 16'h0000 *)
-  wire [15:0] \w__data$498 ;
+  wire [15:0] \w__data$678 ;
   (* init = 1'h0 *)
   wire w__en;
-  wire \w__en$432 ;
+  wire \w__en$495 ;
+  wire \w__en$503 ;
+  wire \w__en$508 ;
+  wire \w__en$513 ;
+  wire \w__en$518 ;
+  wire \w__en$523 ;
+  wire \w__en$528 ;
+  wire \w__en$533 ;
+  wire \w__en$538 ;
+  wire \w__en$543 ;
+  wire \w__en$548 ;
+  wire \w__en$553 ;
+  wire \w__en$558 ;
+  wire \w__en$563 ;
+  wire \w__en$568 ;
+  wire \w__en$573 ;
   (* init = 1'h0 *)
-  wire \w__en$443 ;
+  wire \w__en$580 ;
   (* init = 1'h0 *)
-  wire \w__en$449 ;
-  wire \w__en$459 ;
+  wire \w__en$586 ;
+  wire \w__en$596 ;
+  wire \w__en$604 ;
+  wire \w__en$609 ;
+  wire \w__en$614 ;
+  wire \w__en$619 ;
+  wire \w__en$624 ;
+  wire \w__en$629 ;
+  wire \w__en$634 ;
   (* init = 1'h0 *)
-  wire \w__en$470 ;
+  wire \w__en$641 ;
   (* init = 1'h0 *)
-  wire \w__en$476 ;
-  wire \w__en$486 ;
+  wire \w__en$647 ;
+  wire \w__en$657 ;
+  wire \w__en$665 ;
+  wire \w__en$670 ;
   (* init = 1'h0 *)
-  wire \w__en$497 ;
+  wire \w__en$677 ;
   reg [1:0] x0_pool = 2'h0;
   reg [2:0] x0_select = 3'h0;
   reg [15:0] x0_user = 16'h0000;
@@ -6067,1671 +6274,2073 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   reg [8:0] large_grant [47:0];
   always @(posedge aclk_clk) begin
     if (large_grant_w_en)
-      large_grant[large_grant_w_addr] <= { \$631 [7:0], large_grant_w_data[0] };
+      large_grant[large_grant_w_addr] <= { \$664 [7:0], large_grant_w_data[0] };
   end
   reg [8:0] _0_;
   reg [8:0] _1_;
   always @(posedge aclk_clk) begin
-    _0_ <= large_grant[large_fresh_slot];
-    _1_ <= large_grant[f1_large_slot];
+    _0_ <= large_grant[\large_parity_addr$115 ];
+    _1_ <= large_grant[large_parity_addr];
   end
-  assign \r__data$55  = _0_;
-  assign \r__data$53  = _1_;
+  assign \r__data$107  = _0_;
+  assign \r__data$105  = _1_;
   (* no_rw_check = 32'd1 *)
-  reg [0:0] large_parity [47:0];
+  reg [0:0] large_parity_g0 [15:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$486 )
-      large_parity[f4_slot_large] <= \w__data$488 ;
+    if (\w__en$657 )
+      large_parity_g0[f4_slot_large[3:0]] <= \w__data$660 ;
   end
   reg [0:0] _2_;
   reg [0:0] _3_;
   always @(posedge aclk_clk) begin
-    _2_ <= large_parity[large_fresh_slot];
-    _3_ <= large_parity[f1_large_slot];
+    _2_ <= large_parity_g0[\large_parity_addr$115 [3:0]];
+    _3_ <= large_parity_g0[large_parity_addr[3:0]];
   end
-  assign \r__data$59  = _2_;
-  assign \r__data$57  = _3_;
+  assign \r__data$117  = _2_;
+  assign \r__data$111  = _3_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] large_parity_g1 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$665 )
+      large_parity_g1[f4_slot_large[3:0]] <= \w__data$660 ;
+  end
+  reg [0:0] _4_;
+  reg [0:0] _5_;
+  always @(posedge aclk_clk) begin
+    _4_ <= large_parity_g1[\large_parity_addr$115 [3:0]];
+    _5_ <= large_parity_g1[large_parity_addr[3:0]];
+  end
+  assign \r__data$118  = _4_;
+  assign \r__data$112  = _5_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] large_parity_g2 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$670 )
+      large_parity_g2[f4_slot_large[3:0]] <= \w__data$660 ;
+  end
+  reg [0:0] _6_;
+  reg [0:0] _7_;
+  always @(posedge aclk_clk) begin
+    _6_ <= large_parity_g2[\large_parity_addr$115 [3:0]];
+    _7_ <= large_parity_g2[large_parity_addr[3:0]];
+  end
+  assign \r__data$119  = _6_;
+  assign \r__data$113  = _7_;
   (* no_rw_check = 32'd1 *)
   reg [15:0] large_queue [47:0];
   always @(posedge aclk_clk) begin
     if (large_queue_w_en)
       large_queue[large_queue_w_addr] <= large_queue_w_data;
   end
-  reg [15:0] _4_;
+  reg [15:0] _8_;
   always @(posedge aclk_clk) begin
-    _4_ <= large_queue[large_head];
+    _8_ <= large_queue[large_head];
   end
-  assign \r__data$67  = _4_;
+  assign \r__data$127  = _8_;
   (* no_rw_check = 32'd1 *)
   reg [8:0] medium_grant [127:0];
   always @(posedge aclk_clk) begin
     if (medium_grant_w_en)
-      medium_grant[medium_grant_w_addr] <= { \$630 [7:0], medium_grant_w_data[0] };
+      medium_grant[medium_grant_w_addr] <= { \$663 [7:0], medium_grant_w_data[0] };
   end
-  reg [8:0] _5_;
-  reg [8:0] _6_;
+  reg [8:0] _9_;
+  reg [8:0] _10_;
   always @(posedge aclk_clk) begin
-    _5_ <= medium_grant[medium_fresh_slot];
-    _6_ <= medium_grant[f1_medium_slot];
+    _9_ <= medium_grant[\medium_parity_addr$80 ];
+    _10_ <= medium_grant[medium_parity_addr];
   end
-  assign \r__data$33  = _5_;
-  assign \r__data$31  = _6_;
+  assign \r__data$67  = _9_;
+  assign \r__data$65  = _10_;
   (* no_rw_check = 32'd1 *)
-  reg [0:0] medium_parity [127:0];
+  reg [0:0] medium_parity_g0 [15:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$459 )
-      medium_parity[f4_slot_medium] <= \w__data$461 ;
+    if (\w__en$596 )
+      medium_parity_g0[f4_slot_medium[3:0]] <= \w__data$599 ;
   end
-  reg [0:0] _7_;
-  reg [0:0] _8_;
+  reg [0:0] _11_;
+  reg [0:0] _12_;
   always @(posedge aclk_clk) begin
-    _7_ <= medium_parity[medium_fresh_slot];
-    _8_ <= medium_parity[f1_medium_slot];
+    _11_ <= medium_parity_g0[\medium_parity_addr$80 [3:0]];
+    _12_ <= medium_parity_g0[medium_parity_addr[3:0]];
   end
-  assign \r__data$37  = _7_;
-  assign \r__data$35  = _8_;
+  assign \r__data$82  = _11_;
+  assign \r__data$71  = _12_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] medium_parity_g1 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$604 )
+      medium_parity_g1[f4_slot_medium[3:0]] <= \w__data$599 ;
+  end
+  reg [0:0] _13_;
+  reg [0:0] _14_;
+  always @(posedge aclk_clk) begin
+    _13_ <= medium_parity_g1[\medium_parity_addr$80 [3:0]];
+    _14_ <= medium_parity_g1[medium_parity_addr[3:0]];
+  end
+  assign \r__data$83  = _13_;
+  assign \r__data$72  = _14_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] medium_parity_g2 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$609 )
+      medium_parity_g2[f4_slot_medium[3:0]] <= \w__data$599 ;
+  end
+  reg [0:0] _15_;
+  reg [0:0] _16_;
+  always @(posedge aclk_clk) begin
+    _15_ <= medium_parity_g2[\medium_parity_addr$80 [3:0]];
+    _16_ <= medium_parity_g2[medium_parity_addr[3:0]];
+  end
+  assign \r__data$84  = _15_;
+  assign \r__data$73  = _16_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] medium_parity_g3 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$614 )
+      medium_parity_g3[f4_slot_medium[3:0]] <= \w__data$599 ;
+  end
+  reg [0:0] _17_;
+  reg [0:0] _18_;
+  always @(posedge aclk_clk) begin
+    _17_ <= medium_parity_g3[\medium_parity_addr$80 [3:0]];
+    _18_ <= medium_parity_g3[medium_parity_addr[3:0]];
+  end
+  assign \r__data$85  = _17_;
+  assign \r__data$74  = _18_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] medium_parity_g4 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$619 )
+      medium_parity_g4[f4_slot_medium[3:0]] <= \w__data$599 ;
+  end
+  reg [0:0] _19_;
+  reg [0:0] _20_;
+  always @(posedge aclk_clk) begin
+    _19_ <= medium_parity_g4[\medium_parity_addr$80 [3:0]];
+    _20_ <= medium_parity_g4[medium_parity_addr[3:0]];
+  end
+  assign \r__data$86  = _19_;
+  assign \r__data$75  = _20_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] medium_parity_g5 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$624 )
+      medium_parity_g5[f4_slot_medium[3:0]] <= \w__data$599 ;
+  end
+  reg [0:0] _21_;
+  reg [0:0] _22_;
+  always @(posedge aclk_clk) begin
+    _21_ <= medium_parity_g5[\medium_parity_addr$80 [3:0]];
+    _22_ <= medium_parity_g5[medium_parity_addr[3:0]];
+  end
+  assign \r__data$87  = _21_;
+  assign \r__data$76  = _22_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] medium_parity_g6 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$629 )
+      medium_parity_g6[f4_slot_medium[3:0]] <= \w__data$599 ;
+  end
+  reg [0:0] _23_;
+  reg [0:0] _24_;
+  always @(posedge aclk_clk) begin
+    _23_ <= medium_parity_g6[\medium_parity_addr$80 [3:0]];
+    _24_ <= medium_parity_g6[medium_parity_addr[3:0]];
+  end
+  assign \r__data$88  = _23_;
+  assign \r__data$77  = _24_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] medium_parity_g7 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$634 )
+      medium_parity_g7[f4_slot_medium[3:0]] <= \w__data$599 ;
+  end
+  reg [0:0] _25_;
+  reg [0:0] _26_;
+  always @(posedge aclk_clk) begin
+    _25_ <= medium_parity_g7[\medium_parity_addr$80 [3:0]];
+    _26_ <= medium_parity_g7[medium_parity_addr[3:0]];
+  end
+  assign \r__data$89  = _25_;
+  assign \r__data$78  = _26_;
   (* no_rw_check = 32'd1 *)
   reg [16:0] medium_queue [127:0];
   always @(posedge aclk_clk) begin
     if (medium_queue_w_en)
       medium_queue[medium_queue_w_addr] <= medium_queue_w_data;
   end
-  reg [16:0] _9_;
+  reg [16:0] _27_;
   always @(posedge aclk_clk) begin
-    _9_ <= medium_queue[medium_head];
+    _27_ <= medium_queue[medium_head];
   end
-  assign \r__data$45  = _9_;
+  assign \r__data$97  = _27_;
   (* no_rw_check = 32'd1 *)
   reg [8:0] small_grant [255:0];
   always @(posedge aclk_clk) begin
     if (small_grant_w_en)
-      small_grant[small_grant_w_addr] <= { \$629 [7:0], small_grant_w_data[0] };
+      small_grant[small_grant_w_addr] <= { \$662 [7:0], small_grant_w_data[0] };
   end
-  reg [8:0] _10_;
-  reg [8:0] _11_;
+  reg [8:0] _28_;
+  reg [8:0] _29_;
   always @(posedge aclk_clk) begin
-    _10_ <= small_grant[small_fresh_slot];
-    _11_ <= small_grant[f1_small_slot];
+    _28_ <= small_grant[\small_parity_addr$32 ];
+    _29_ <= small_grant[small_parity_addr];
   end
-  assign \r__data$11  = _10_;
-  assign r__data = _11_;
+  assign \r__data$11  = _28_;
+  assign r__data = _29_;
   (* no_rw_check = 32'd1 *)
-  reg [0:0] small_parity [255:0];
+  reg [0:0] small_parity_g0 [15:0];
   always @(posedge aclk_clk) begin
-    if (\w__en$432 )
-      small_parity[f4_slot_small] <= \w__data$434 ;
+    if (\w__en$495 )
+      small_parity_g0[f4_slot_small[3:0]] <= \w__data$498 ;
   end
-  reg [0:0] _12_;
-  reg [0:0] _13_;
+  reg [0:0] _30_;
+  reg [0:0] _31_;
   always @(posedge aclk_clk) begin
-    _12_ <= small_parity[small_fresh_slot];
-    _13_ <= small_parity[f1_small_slot];
+    _30_ <= small_parity_g0[\small_parity_addr$32 [3:0]];
+    _31_ <= small_parity_g0[small_parity_addr[3:0]];
   end
-  assign \r__data$15  = _12_;
-  assign \r__data$13  = _13_;
+  assign \r__data$34  = _30_;
+  assign \r__data$15  = _31_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] small_parity_g1 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$503 )
+      small_parity_g1[f4_slot_small[3:0]] <= \w__data$498 ;
+  end
+  reg [0:0] _32_;
+  reg [0:0] _33_;
+  always @(posedge aclk_clk) begin
+    _32_ <= small_parity_g1[\small_parity_addr$32 [3:0]];
+    _33_ <= small_parity_g1[small_parity_addr[3:0]];
+  end
+  assign \r__data$35  = _32_;
+  assign \r__data$16  = _33_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] small_parity_g10 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$548 )
+      small_parity_g10[f4_slot_small[3:0]] <= \w__data$498 ;
+  end
+  reg [0:0] _34_;
+  reg [0:0] _35_;
+  always @(posedge aclk_clk) begin
+    _34_ <= small_parity_g10[\small_parity_addr$32 [3:0]];
+    _35_ <= small_parity_g10[small_parity_addr[3:0]];
+  end
+  assign \r__data$44  = _34_;
+  assign \r__data$25  = _35_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] small_parity_g11 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$553 )
+      small_parity_g11[f4_slot_small[3:0]] <= \w__data$498 ;
+  end
+  reg [0:0] _36_;
+  reg [0:0] _37_;
+  always @(posedge aclk_clk) begin
+    _36_ <= small_parity_g11[\small_parity_addr$32 [3:0]];
+    _37_ <= small_parity_g11[small_parity_addr[3:0]];
+  end
+  assign \r__data$45  = _36_;
+  assign \r__data$26  = _37_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] small_parity_g12 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$558 )
+      small_parity_g12[f4_slot_small[3:0]] <= \w__data$498 ;
+  end
+  reg [0:0] _38_;
+  reg [0:0] _39_;
+  always @(posedge aclk_clk) begin
+    _38_ <= small_parity_g12[\small_parity_addr$32 [3:0]];
+    _39_ <= small_parity_g12[small_parity_addr[3:0]];
+  end
+  assign \r__data$46  = _38_;
+  assign \r__data$27  = _39_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] small_parity_g13 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$563 )
+      small_parity_g13[f4_slot_small[3:0]] <= \w__data$498 ;
+  end
+  reg [0:0] _40_;
+  reg [0:0] _41_;
+  always @(posedge aclk_clk) begin
+    _40_ <= small_parity_g13[\small_parity_addr$32 [3:0]];
+    _41_ <= small_parity_g13[small_parity_addr[3:0]];
+  end
+  assign \r__data$47  = _40_;
+  assign \r__data$28  = _41_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] small_parity_g14 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$568 )
+      small_parity_g14[f4_slot_small[3:0]] <= \w__data$498 ;
+  end
+  reg [0:0] _42_;
+  reg [0:0] _43_;
+  always @(posedge aclk_clk) begin
+    _42_ <= small_parity_g14[\small_parity_addr$32 [3:0]];
+    _43_ <= small_parity_g14[small_parity_addr[3:0]];
+  end
+  assign \r__data$48  = _42_;
+  assign \r__data$29  = _43_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] small_parity_g15 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$573 )
+      small_parity_g15[f4_slot_small[3:0]] <= \w__data$498 ;
+  end
+  reg [0:0] _44_;
+  reg [0:0] _45_;
+  always @(posedge aclk_clk) begin
+    _44_ <= small_parity_g15[\small_parity_addr$32 [3:0]];
+    _45_ <= small_parity_g15[small_parity_addr[3:0]];
+  end
+  assign \r__data$49  = _44_;
+  assign \r__data$30  = _45_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] small_parity_g2 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$508 )
+      small_parity_g2[f4_slot_small[3:0]] <= \w__data$498 ;
+  end
+  reg [0:0] _46_;
+  reg [0:0] _47_;
+  always @(posedge aclk_clk) begin
+    _46_ <= small_parity_g2[\small_parity_addr$32 [3:0]];
+    _47_ <= small_parity_g2[small_parity_addr[3:0]];
+  end
+  assign \r__data$36  = _46_;
+  assign \r__data$17  = _47_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] small_parity_g3 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$513 )
+      small_parity_g3[f4_slot_small[3:0]] <= \w__data$498 ;
+  end
+  reg [0:0] _48_;
+  reg [0:0] _49_;
+  always @(posedge aclk_clk) begin
+    _48_ <= small_parity_g3[\small_parity_addr$32 [3:0]];
+    _49_ <= small_parity_g3[small_parity_addr[3:0]];
+  end
+  assign \r__data$37  = _48_;
+  assign \r__data$18  = _49_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] small_parity_g4 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$518 )
+      small_parity_g4[f4_slot_small[3:0]] <= \w__data$498 ;
+  end
+  reg [0:0] _50_;
+  reg [0:0] _51_;
+  always @(posedge aclk_clk) begin
+    _50_ <= small_parity_g4[\small_parity_addr$32 [3:0]];
+    _51_ <= small_parity_g4[small_parity_addr[3:0]];
+  end
+  assign \r__data$38  = _50_;
+  assign \r__data$19  = _51_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] small_parity_g5 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$523 )
+      small_parity_g5[f4_slot_small[3:0]] <= \w__data$498 ;
+  end
+  reg [0:0] _52_;
+  reg [0:0] _53_;
+  always @(posedge aclk_clk) begin
+    _52_ <= small_parity_g5[\small_parity_addr$32 [3:0]];
+    _53_ <= small_parity_g5[small_parity_addr[3:0]];
+  end
+  assign \r__data$39  = _52_;
+  assign \r__data$20  = _53_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] small_parity_g6 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$528 )
+      small_parity_g6[f4_slot_small[3:0]] <= \w__data$498 ;
+  end
+  reg [0:0] _54_;
+  reg [0:0] _55_;
+  always @(posedge aclk_clk) begin
+    _54_ <= small_parity_g6[\small_parity_addr$32 [3:0]];
+    _55_ <= small_parity_g6[small_parity_addr[3:0]];
+  end
+  assign \r__data$40  = _54_;
+  assign \r__data$21  = _55_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] small_parity_g7 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$533 )
+      small_parity_g7[f4_slot_small[3:0]] <= \w__data$498 ;
+  end
+  reg [0:0] _56_;
+  reg [0:0] _57_;
+  always @(posedge aclk_clk) begin
+    _56_ <= small_parity_g7[\small_parity_addr$32 [3:0]];
+    _57_ <= small_parity_g7[small_parity_addr[3:0]];
+  end
+  assign \r__data$41  = _56_;
+  assign \r__data$22  = _57_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] small_parity_g8 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$538 )
+      small_parity_g8[f4_slot_small[3:0]] <= \w__data$498 ;
+  end
+  reg [0:0] _58_;
+  reg [0:0] _59_;
+  always @(posedge aclk_clk) begin
+    _58_ <= small_parity_g8[\small_parity_addr$32 [3:0]];
+    _59_ <= small_parity_g8[small_parity_addr[3:0]];
+  end
+  assign \r__data$42  = _58_;
+  assign \r__data$23  = _59_;
+  (* no_rw_check = 32'd1 *)
+  reg [0:0] small_parity_g9 [15:0];
+  always @(posedge aclk_clk) begin
+    if (\w__en$543 )
+      small_parity_g9[f4_slot_small[3:0]] <= \w__data$498 ;
+  end
+  reg [0:0] _60_;
+  reg [0:0] _61_;
+  always @(posedge aclk_clk) begin
+    _60_ <= small_parity_g9[\small_parity_addr$32 [3:0]];
+    _61_ <= small_parity_g9[small_parity_addr[3:0]];
+  end
+  assign \r__data$43  = _60_;
+  assign \r__data$24  = _61_;
   (* no_rw_check = 32'd1 *)
   reg [17:0] small_queue [255:0];
   always @(posedge aclk_clk) begin
     if (small_queue_w_en)
       small_queue[small_queue_w_addr] <= small_queue_w_data;
   end
-  reg [17:0] _14_;
+  reg [17:0] _62_;
   always @(posedge aclk_clk) begin
-    _14_ <= small_queue[small_head];
+    _62_ <= small_queue[small_head];
   end
-  assign \r__data$23  = _14_;
-  assign \$1  = alloc_port_size - 7'h41;
-  assign \$2  = ~ \$1 [14];
-  assign \$4  = alloc_src | \$3 ;
-  assign \$5  = alloc_port_size - 10'h201;
-  assign \$6  = ~ \$5 [14];
-  assign \$8  = alloc_src | \$7 ;
-  assign \$9  = alloc_port_size - 13'h1001;
-  assign \$10  = ~ \$9 [14];
-  assign \$12  = alloc_src | \$11 ;
-  assign \$13  = a0_pool >= 2'h3;
-  assign \$14  = ! a0_pool;
-  assign \$15  = a0_pool == 1'h1;
-  assign \$16  = a0_pool == 2'h2;
-  assign \$17  = ! a0_pool;
-  assign \$18  = a0_valid & \$17 ;
-  assign \$19  = \$18  & a0_fits[0];
-  assign \$20  = a0_pool == 1'h1;
-  assign \$21  = a0_valid & \$20 ;
-  assign \$22  = \$21  & a0_fits[1];
-  assign \$23  = a0_pool == 2'h2;
+  assign \r__data$57  = _62_;
+  assign \$7  = alloc_port_size - 7'h41;
+  assign \$8  = ~ \$7 [14];
+  assign \$10  = alloc_src | \$9 ;
+  assign \$11  = alloc_port_size - 10'h201;
+  assign \$12  = ~ \$11 [14];
+  assign \$14  = alloc_src | \$13 ;
+  assign \$15  = alloc_port_size - 13'h1001;
+  assign \$16  = ~ \$15 [14];
+  assign \$18  = alloc_src | \$17 ;
+  assign \$19  = a0_pool >= 2'h3;
+  assign \$20  = ! a0_pool;
+  assign \$21  = a0_pool == 1'h1;
+  assign \$22  = a0_pool == 2'h2;
+  assign \$23  = ! a0_pool;
   assign \$24  = a0_valid & \$23 ;
-  assign \$25  = \$24  & a0_fits[2];
-  assign \$26  = ! flush_port_pool;
-  assign \$27  = flush_port_valid & \$26 ;
-  assign \$28  = flush_src ? \port$4554$52 [3] : \$27 ;
-  assign \$29  = flush_port_pool == 1'h1;
-  assign \$30  = flush_port_valid & \$29 ;
-  assign \$31  = flush_src ? \port$4554$52 [4] : \$30 ;
-  assign \$32  = x0_pool >= 2'h3;
-  assign \$33  = x0_pool == 2'h2;
-  assign \$34  = \$33  ? 4'h8 : 4'h0;
-  assign \$35  = \$32  ? 4'h2 : \$34 ;
-  assign \$36  = ! x1_err;
-  assign \$37  = small_fresh_slot - small_seen;
-  assign \$38  = ~ \$37 [9];
-  assign \$39  = small_take_fresh & \$38 ;
-  assign \$40  = small_fresh_slot + 1'h1;
-  assign \$41  = small_fresh_slot != 8'hff;
-  assign \$42  = small_head == 8'hff;
-  assign \$43  = small_head + 1'h1;
-  assign \$44  = \$42  ? 9'h000 : \$43 ;
-  assign \$45  = x0_select[0] ? 9'h000 : small_fresh_next;
-  assign \$46  = medium_fresh_slot - medium_seen;
-  assign \$47  = ~ \$46 [8];
-  assign \$48  = medium_take_fresh & \$47 ;
-  assign \$49  = medium_fresh_slot + 1'h1;
-  assign \$50  = medium_fresh_slot != 7'h7f;
-  assign \$51  = medium_head == 7'h7f;
-  assign \$52  = medium_head + 1'h1;
-  assign \$53  = \$51  ? 8'h00 : \$52 ;
-  assign \$54  = x0_select[1] ? 8'h00 : medium_fresh_next;
-  assign \$55  = large_fresh_slot - large_seen;
-  assign \$56  = ~ \$55 [6];
-  assign \$57  = large_take_fresh & \$56 ;
-  assign \$58  = large_fresh_slot + 1'h1;
-  assign \$59  = large_fresh_slot != 6'h2f;
-  assign \$60  = large_head == 6'h2f;
-  assign \$61  = large_head + 1'h1;
-  assign \$62  = \$60  ? 7'h00 : \$61 ;
-  assign \$63  = x0_select[2] ? 6'h00 : large_fresh_next;
-  assign \$69  = small_has_fresh | small_nonempty;
-  assign \$70  = \$69  | x1_select[0];
-  assign \$71  = a1_select[0] & \$70 ;
-  assign \$72  = medium_has_fresh | medium_nonempty;
-  assign \$73  = \$72  | x1_select[1];
-  assign \$74  = a1_select[1] & \$73 ;
-  assign \$75  = \$71  | \$74 ;
-  assign \$76  = large_has_fresh | large_nonempty;
-  assign \$77  = \$76  | x1_select[2];
-  assign \$78  = a1_select[2] & \$77 ;
-  assign \$79  = \$75  | \$78 ;
-  assign \$80  = a1_in[0] & a1_fits[0];
-  assign \$81  = a1_in[1] & a1_fits[1];
-  assign \$82  = \$80  | \$81 ;
-  assign \$83  = a1_in[2] & a1_fits[2];
-  assign \$84  = \$82  | \$83 ;
-  assign \$85  = \$84  ? 4'h1 : 4'h3;
-  assign \$86  = a1_bad_pool ? 4'h2 : \$85 ;
-  assign \$87  = small_has_fresh | x1_select[0];
-  assign \$88  = a1_in[0] & \$87 ;
-  assign \$89  = medium_has_fresh | x1_select[1];
-  assign \$90  = a1_in[1] & \$89 ;
-  assign \$91  = \$88  | \$90 ;
-  assign \$92  = large_has_fresh | x1_select[2];
-  assign \$93  = a1_in[2] & \$92 ;
-  assign \$94  = \$91  | \$93 ;
-  assign \$95  = a1_in[0] ? small_fresh_slot : 8'h00;
-  assign \$96  = a1_in[1] ? medium_fresh_slot : 7'h00;
-  assign \$97  = \$95  | { 1'h0, \$96  };
-  assign \$98  = a1_in[2] ? large_fresh_slot : 6'h00;
-  assign \$99  = \$97  | { 2'h0, \$98  };
-  assign \$100  = a2_ok & a2_from_fresh;
-  assign \$101  = a1_in & x1_select;
-  assign \$102  = \$101  & a2_in;
-  assign \$103  = a1_in & x1_select;
-  assign \$104  = \$103  & a2_in;
-  assign \$105  = \$102 [0] | \$104 [1];
-  assign \$106  = a1_in & x1_select;
-  assign \$107  = \$106  & a2_in;
-  assign \$108  = \$105  | \$107 [2];
-  assign \$109  = \$100  & \$108 ;
-  assign \$110  = a2_fresh_slot + 8'hff;
-  assign \$111  = ~ \$110 [8];
-  assign \$112  = \$109  & \$111 ;
-  assign \$113  = ~ a2_from_fresh;
-  assign \$114  = a2_ok & \$113 ;
-  assign \$115  = a1_in & x1_select;
-  assign \$116  = \$115  & a2_in;
-  assign \$117  = \$114  ? \$116  : 3'h0;
-  assign \$118  = a2_ok ? 4'h0 : a2_fail_err;
-  assign \$119  = small_fresh_slot - small_seen;
-  assign \$120  = ~ \$119 [9];
-  assign \$122  = medium_fresh_slot - medium_seen;
-  assign \$123  = ~ \$122 [8];
-  assign \$125  = large_fresh_slot - large_seen;
-  assign \$126  = ~ \$125 [6];
-  assign \$128  = ~ a2_from_fresh;
-  assign \$129  = a2_ok & \$128 ;
-  assign \$130  = \$129  ? a2_in : 3'h0;
-  assign \$131  = a2_ok & a2_from_fresh;
-  assign \$132  = a2_in & a2_ever;
-  assign \$133  = \$131  ? \$132  : 3'h0;
-  assign \$134  = a2_ok & a2_from_fresh;
-  assign \$135  = ~ a2_ever;
-  assign \$136  = a2_in & \$135 ;
-  assign \$137  = \$134  ? \$136  : 3'h0;
-  assign \$138  = ~ a2_ok;
-  assign \$139  = a2_ok & a2_from_fresh;
-  assign \$140  = \$139  ? a2_in : 3'h0;
-  assign \$141  = a2_ok & a2_from_fresh;
-  assign \$143  = a3_ok ? { \$708 , \$704 , \$697 [4], \$689 [4], \$681 [4], \$673 [4], \$665 [4], \$657 [4] } : 8'h00;
-  assign \$144  = a4_ok ? grant_addr : 40'h0000000000;
-  assign \$146  = \$145  & small_queue_r0_b0[9];
-  assign \$148  = \$147  & medium_queue_r0_b0[8];
-  assign \$150  = \$149  & large_queue_r0_b0[7];
-  assign \$151  = { \$150 , \$148 , \$146 , a3_restart_fresh } + 4'hf;
-  assign \$152  = a4_valid & a4_ok;
-  assign \$153  = { \$152 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$154  = ~ \$153 ;
-  assign \$155  = \$154  + 1'h1;
-  assign \$156  = a5_valid & a5_ok;
-  assign \$157  = { \$156 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$158  = ~ \$157 ;
-  assign \$159  = \$158  + 1'h1;
-  assign \$160  = \$155 [11] | \$159 [11];
-  assign \$161  = a4_valid & a4_ok;
-  assign \$162  = { \$161 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$163  = ~ \$162 ;
-  assign \$164  = \$163  + 1'h1;
-  assign \$165  = a4_tag + 1'h1;
-  assign \$166  = a5_tag + 1'h1;
-  assign \$167  = \$164 [11] ? \$165 [7:0] : \$166 [7:0];
-  assign \$168  = free_port_addr - 37'h1000000000;
-  assign \$169  = ~ \$168 [40];
-  assign \$170  = free_port_addr - 37'h1000004000;
-  assign \$171  = ~ \$170 [40];
-  assign \$173  = \$169  & \$172 ;
-  assign \$174  = free_src ? \port$4554$52 [0] : \$173 ;
-  assign \$175  = free_port_addr - 37'h1000010000;
-  assign \$176  = ~ \$175 [40];
-  assign \$177  = free_port_addr - 37'h1000020000;
-  assign \$178  = ~ \$177 [40];
-  assign \$180  = \$176  & \$179 ;
-  assign \$181  = free_src ? \port$4554$52 [1] : \$180 ;
-  assign \$182  = free_port_addr - 37'h1000100000;
-  assign \$183  = ~ \$182 [40];
-  assign \$184  = free_port_addr - 37'h1000130000;
-  assign \$185  = ~ \$184 [40];
-  assign \$187  = \$183  & \$186 ;
-  assign \$188  = free_src ? \port$4554$52 [2] : \$187 ;
-  assign \$189  = f0_addr[2:0] == f2_addr[2:0];
-  assign \$190  = f0_addr[5:3] == f2_addr[5:3];
-  assign \$191  = f0_addr[8:6] == f2_addr[8:6];
-  assign \$192  = f0_addr[11:9] == f2_addr[11:9];
-  assign \$193  = f0_addr[14:12] == f2_addr[14:12];
-  assign \$194  = f0_addr[17:15] == f2_addr[17:15];
-  assign \$195  = f0_addr[20:18] == f2_addr[20:18];
-  assign \$196  = f0_addr[23:21] == f2_addr[23:21];
-  assign \$197  = f0_addr[26:24] == f2_addr[26:24];
-  assign \$198  = f0_addr[29:27] == f2_addr[29:27];
-  assign \$199  = f0_addr[32:30] == f2_addr[32:30];
-  assign \$200  = f0_addr[35:33] == f2_addr[35:33];
-  assign \$201  = f0_addr[38:36] == f2_addr[38:36];
-  assign \$202  = f0_addr[39] == f2_addr[39];
-  assign \$203  = f0_addr[2:0] == f3_addr[2:0];
-  assign \$204  = f0_addr[5:3] == f3_addr[5:3];
-  assign \$205  = f0_addr[8:6] == f3_addr[8:6];
-  assign \$206  = f0_addr[11:9] == f3_addr[11:9];
-  assign \$207  = f0_addr[14:12] == f3_addr[14:12];
-  assign \$208  = f0_addr[17:15] == f3_addr[17:15];
-  assign \$209  = f0_addr[20:18] == f3_addr[20:18];
-  assign \$210  = f0_addr[23:21] == f3_addr[23:21];
-  assign \$211  = f0_addr[26:24] == f3_addr[26:24];
-  assign \$212  = f0_addr[29:27] == f3_addr[29:27];
-  assign \$213  = f0_addr[32:30] == f3_addr[32:30];
-  assign \$214  = f0_addr[35:33] == f3_addr[35:33];
-  assign \$215  = f0_addr[38:36] == f3_addr[38:36];
-  assign \$216  = f0_addr[39] == f3_addr[39];
-  assign \$217  = f0_addr[5:0] + 6'h3f;
-  assign \$218  = f0_addr[39:6] - 31'h40000000;
-  assign \$219  = f0_addr[8:0] + 9'h1ff;
-  assign \$220  = f0_addr[39:9] - 28'h8000080;
-  assign \$221  = f0_addr[11:0] + 12'hfff;
-  assign \$222  = f0_addr[39:12] - 25'h1000100;
-  assign \$224  = f1_hit[1] ? 1'h1 : 1'h0;
-  assign \$226  = f1_hit[2] ? 2'h2 : 2'h0;
-  assign \$227  = { 1'h0, \$225  } | \$226 ;
-  assign \$228  = f1_oor ? f1_oor_pool : \$227 ;
-  assign \$229  = f1_hit[0] ? f1_small_slot : 8'h00;
-  assign \$230  = f1_hit[1] ? f1_medium_slot : 7'h00;
-  assign \$231  = \$229  | { 1'h0, \$230  };
-  assign \$232  = f1_hit[2] ? f1_large_slot : 6'h00;
-  assign \$233  = \$231  | { 2'h0, \$232  };
-  assign \$234  = f1_hit[0] | f1_hit[1];
-  assign \$235  = \$234  | f1_hit[2];
-  assign \$236  = f1_oor | \$235 ;
-  assign \$237  = f1_hit[0] | f1_hit[1];
-  assign \$238  = \$237  | f1_hit[2];
-  assign \$239  = ~ \$238 ;
-  assign \$240  = f1_oor | \$239 ;
-  assign \$241  = f1_hit & f1_misaligned;
-  assign \$242  = f1_hit & f1_misaligned;
-  assign \$243  = \$241 [0] | \$242 [1];
-  assign \$244  = f1_hit & f1_misaligned;
-  assign \$245  = \$243  | \$244 [2];
-  assign \$246  = f1_contract ? 4'h8 : 4'h0;
-  assign \$247  = \$245  ? 4'h5 : \$246 ;
-  assign \$248  = \$240  ? 4'h4 : \$247 ;
-  assign \$249  = f1_small_slot - small_fresh;
-  assign \$250  = ~ \$249 [9];
-  assign \$251  = f1_hit[0] & \$250 ;
-  assign \$252  = f1_medium_slot - medium_fresh;
-  assign \$253  = ~ \$252 [8];
-  assign \$254  = f1_hit[1] & \$253 ;
-  assign \$255  = f1_large_slot - large_fresh;
-  assign \$256  = ~ \$255 [6];
-  assign \$257  = f1_hit[2] & \$256 ;
-  assign \$258  = ~ f1_same_second_eq0;
-  assign \$259  = ~ f1_same_second_eq3;
-  assign \$260  = \$258  | \$259 ;
-  assign \$261  = ~ f1_same_second_eq6;
-  assign \$262  = ~ f1_same_second_eq9;
-  assign \$263  = \$261  | \$262 ;
-  assign \$264  = \$260  | \$263 ;
-  assign \$265  = ~ f1_same_second_eq12;
-  assign \$266  = ~ f1_same_second_eq15;
-  assign \$267  = \$265  | \$266 ;
-  assign \$268  = ~ f1_same_second_eq18;
-  assign \$269  = ~ f1_same_second_eq21;
-  assign \$270  = \$268  | \$269 ;
-  assign \$271  = \$267  | \$270 ;
-  assign \$272  = \$264  | \$271 ;
-  assign \$273  = ~ f1_same_second_eq24;
-  assign \$274  = ~ f1_same_second_eq27;
-  assign \$275  = \$273  | \$274 ;
-  assign \$276  = ~ f1_same_second_eq30;
-  assign \$277  = ~ f1_same_second_eq33;
-  assign \$278  = \$276  | \$277 ;
-  assign \$279  = \$275  | \$278 ;
-  assign \$280  = ~ f1_same_second_eq36;
-  assign \$281  = ~ f1_same_second_eq39;
-  assign \$282  = \$280  | \$281 ;
-  assign \$283  = \$279  | \$282 ;
-  assign \$284  = \$272  | \$283 ;
-  assign \$285  = ~ \$284 ;
-  assign \$286  = ~ f1_same_third_eq0;
-  assign \$287  = ~ f1_same_third_eq3;
+  assign \$25  = \$24  & a0_fits[0];
+  assign \$26  = a0_pool == 1'h1;
+  assign \$27  = a0_valid & \$26 ;
+  assign \$28  = \$27  & a0_fits[1];
+  assign \$29  = a0_pool == 2'h2;
+  assign \$30  = a0_valid & \$29 ;
+  assign \$31  = \$30  & a0_fits[2];
+  assign \$32  = ! flush_port_pool;
+  assign \$33  = flush_port_valid & \$32 ;
+  assign \$34  = flush_src ? \port$4770$52 [3] : \$33 ;
+  assign \$35  = flush_port_pool == 1'h1;
+  assign \$36  = flush_port_valid & \$35 ;
+  assign \$37  = flush_src ? \port$4770$52 [4] : \$36 ;
+  assign \$38  = x0_pool >= 2'h3;
+  assign \$39  = x0_pool == 2'h2;
+  assign \$40  = \$39  ? 4'h8 : 4'h0;
+  assign \$41  = \$38  ? 4'h2 : \$40 ;
+  assign \$42  = ! x1_err;
+  assign \$43  = \small_parity_addr$32  - small_seen;
+  assign \$44  = ~ \$43 [9];
+  assign \$45  = small_take_fresh & \$44 ;
+  assign \$46  = \small_parity_addr$32  + 1'h1;
+  assign \$47  = \small_parity_addr$32  != 8'hff;
+  assign \$48  = small_head == 8'hff;
+  assign \$49  = small_head + 1'h1;
+  assign \$50  = \$48  ? 9'h000 : \$49 ;
+  assign \$51  = x0_select[0] ? 9'h000 : small_fresh_next;
+  assign \$52  = \medium_parity_addr$80  - medium_seen;
+  assign \$53  = ~ \$52 [8];
+  assign \$54  = medium_take_fresh & \$53 ;
+  assign \$55  = \medium_parity_addr$80  + 1'h1;
+  assign \$56  = \medium_parity_addr$80  != 7'h7f;
+  assign \$57  = medium_head == 7'h7f;
+  assign \$58  = medium_head + 1'h1;
+  assign \$59  = \$57  ? 8'h00 : \$58 ;
+  assign \$60  = x0_select[1] ? 8'h00 : medium_fresh_next;
+  assign \$61  = \large_parity_addr$115  - large_seen;
+  assign \$62  = ~ \$61 [6];
+  assign \$63  = large_take_fresh & \$62 ;
+  assign \$64  = \large_parity_addr$115  + 1'h1;
+  assign \$65  = \large_parity_addr$115  != 6'h2f;
+  assign \$66  = large_head == 6'h2f;
+  assign \$67  = large_head + 1'h1;
+  assign \$68  = \$66  ? 7'h00 : \$67 ;
+  assign \$69  = x0_select[2] ? 6'h00 : large_fresh_next;
+  assign \$75  = small_has_fresh | small_nonempty;
+  assign \$76  = \$75  | x1_select[0];
+  assign \$77  = a1_select[0] & \$76 ;
+  assign \$78  = medium_has_fresh | medium_nonempty;
+  assign \$79  = \$78  | x1_select[1];
+  assign \$80  = a1_select[1] & \$79 ;
+  assign \$81  = \$77  | \$80 ;
+  assign \$82  = large_has_fresh | large_nonempty;
+  assign \$83  = \$82  | x1_select[2];
+  assign \$84  = a1_select[2] & \$83 ;
+  assign \$85  = \$81  | \$84 ;
+  assign \$86  = a1_in[0] & a1_fits[0];
+  assign \$87  = a1_in[1] & a1_fits[1];
+  assign \$88  = \$86  | \$87 ;
+  assign \$89  = a1_in[2] & a1_fits[2];
+  assign \$90  = \$88  | \$89 ;
+  assign \$91  = \$90  ? 4'h1 : 4'h3;
+  assign \$92  = a1_bad_pool ? 4'h2 : \$91 ;
+  assign \$93  = small_has_fresh | x1_select[0];
+  assign \$94  = a1_in[0] & \$93 ;
+  assign \$95  = medium_has_fresh | x1_select[1];
+  assign \$96  = a1_in[1] & \$95 ;
+  assign \$97  = \$94  | \$96 ;
+  assign \$98  = large_has_fresh | x1_select[2];
+  assign \$99  = a1_in[2] & \$98 ;
+  assign \$100  = \$97  | \$99 ;
+  assign \$101  = a1_in[0] ? \small_parity_addr$32  : 8'h00;
+  assign \$102  = a1_in[1] ? \medium_parity_addr$80  : 7'h00;
+  assign \$103  = \$101  | { 1'h0, \$102  };
+  assign \$104  = a1_in[2] ? \large_parity_addr$115  : 6'h00;
+  assign \$105  = \$103  | { 2'h0, \$104  };
+  assign \$106  = a2_ok & a2_from_fresh;
+  assign \$107  = a1_in & x1_select;
+  assign \$108  = \$107  & a2_in;
+  assign \$109  = a1_in & x1_select;
+  assign \$110  = \$109  & a2_in;
+  assign \$111  = \$108 [0] | \$110 [1];
+  assign \$112  = a1_in & x1_select;
+  assign \$113  = \$112  & a2_in;
+  assign \$114  = \$111  | \$113 [2];
+  assign \$115  = \$106  & \$114 ;
+  assign \$116  = a2_fresh_slot + 8'hff;
+  assign \$117  = ~ \$116 [8];
+  assign \$118  = \$115  & \$117 ;
+  assign \$119  = ~ a2_from_fresh;
+  assign \$120  = a2_ok & \$119 ;
+  assign \$121  = a1_in & x1_select;
+  assign \$122  = \$121  & a2_in;
+  assign \$123  = \$120  ? \$122  : 3'h0;
+  assign \$124  = a2_ok ? 4'h0 : a2_fail_err;
+  assign \$125  = \small_parity_addr$32  - small_seen;
+  assign \$126  = ~ \$125 [9];
+  assign \$128  = \medium_parity_addr$80  - medium_seen;
+  assign \$129  = ~ \$128 [8];
+  assign \$131  = \large_parity_addr$115  - large_seen;
+  assign \$132  = ~ \$131 [6];
+  assign \$134  = ~ a2_from_fresh;
+  assign \$135  = a2_ok & \$134 ;
+  assign \$136  = \$135  ? a2_in : 3'h0;
+  assign \$137  = a2_ok & a2_from_fresh;
+  assign \$138  = a2_in & a2_ever;
+  assign \$139  = \$137  ? \$138  : 3'h0;
+  assign \$140  = a2_ok & a2_from_fresh;
+  assign \$141  = ~ a2_ever;
+  assign \$142  = a2_in & \$141 ;
+  assign \$143  = \$140  ? \$142  : 3'h0;
+  assign \$144  = ~ a2_ok;
+  assign \$145  = a2_ok & a2_from_fresh;
+  assign \$146  = \$145  ? a2_in : 3'h0;
+  assign \$147  = a2_ok & a2_from_fresh;
+  assign \$149  = a3_ok ? { \$741 , \$737 , \$730 [4], \$722 [4], \$714 [4], \$706 [4], \$698 [4], \$690 [4] } : 8'h00;
+  assign \$150  = a4_ok ? grant_addr : 40'h0000000000;
+  assign \$152  = \$151  & small_queue_r0_b0[9];
+  assign \$154  = \$153  & medium_queue_r0_b0[8];
+  assign \$156  = \$155  & large_queue_r0_b0[7];
+  assign \$157  = { \$156 , \$154 , \$152 , a3_restart_fresh } + 4'hf;
+  assign \$158  = a4_valid & a4_ok;
+  assign \$159  = { \$158 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$160  = ~ \$159 ;
+  assign \$161  = \$160  + 1'h1;
+  assign \$162  = a5_valid & a5_ok;
+  assign \$163  = { \$162 , a5_pool, a5_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$164  = ~ \$163 ;
+  assign \$165  = \$164  + 1'h1;
+  assign \$166  = \$161 [11] | \$165 [11];
+  assign \$167  = a4_valid & a4_ok;
+  assign \$168  = { \$167 , a4_pool, a4_slot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$169  = ~ \$168 ;
+  assign \$170  = \$169  + 1'h1;
+  assign \$171  = a4_tag + 1'h1;
+  assign \$172  = a5_tag + 1'h1;
+  assign \$173  = \$170 [11] ? \$171 [7:0] : \$172 [7:0];
+  assign \$174  = free_port_addr - 37'h1000000000;
+  assign \$175  = ~ \$174 [40];
+  assign \$176  = free_port_addr - 37'h1000004000;
+  assign \$177  = ~ \$176 [40];
+  assign \$179  = \$175  & \$178 ;
+  assign \$180  = free_src ? \port$4770$52 [0] : \$179 ;
+  assign \$181  = free_port_addr - 37'h1000010000;
+  assign \$182  = ~ \$181 [40];
+  assign \$183  = free_port_addr - 37'h1000020000;
+  assign \$184  = ~ \$183 [40];
+  assign \$186  = \$182  & \$185 ;
+  assign \$187  = free_src ? \port$4770$52 [1] : \$186 ;
+  assign \$188  = free_port_addr - 37'h1000100000;
+  assign \$189  = ~ \$188 [40];
+  assign \$190  = free_port_addr - 37'h1000130000;
+  assign \$191  = ~ \$190 [40];
+  assign \$193  = \$189  & \$192 ;
+  assign \$194  = free_src ? \port$4770$52 [2] : \$193 ;
+  assign \$195  = f0_addr[2:0] == f2_addr[2:0];
+  assign \$196  = f0_addr[5:3] == f2_addr[5:3];
+  assign \$197  = f0_addr[8:6] == f2_addr[8:6];
+  assign \$198  = f0_addr[11:9] == f2_addr[11:9];
+  assign \$199  = f0_addr[14:12] == f2_addr[14:12];
+  assign \$200  = f0_addr[17:15] == f2_addr[17:15];
+  assign \$201  = f0_addr[20:18] == f2_addr[20:18];
+  assign \$202  = f0_addr[23:21] == f2_addr[23:21];
+  assign \$203  = f0_addr[26:24] == f2_addr[26:24];
+  assign \$204  = f0_addr[29:27] == f2_addr[29:27];
+  assign \$205  = f0_addr[32:30] == f2_addr[32:30];
+  assign \$206  = f0_addr[35:33] == f2_addr[35:33];
+  assign \$207  = f0_addr[38:36] == f2_addr[38:36];
+  assign \$208  = f0_addr[39] == f2_addr[39];
+  assign \$209  = f0_addr[2:0] == f3_addr[2:0];
+  assign \$210  = f0_addr[5:3] == f3_addr[5:3];
+  assign \$211  = f0_addr[8:6] == f3_addr[8:6];
+  assign \$212  = f0_addr[11:9] == f3_addr[11:9];
+  assign \$213  = f0_addr[14:12] == f3_addr[14:12];
+  assign \$214  = f0_addr[17:15] == f3_addr[17:15];
+  assign \$215  = f0_addr[20:18] == f3_addr[20:18];
+  assign \$216  = f0_addr[23:21] == f3_addr[23:21];
+  assign \$217  = f0_addr[26:24] == f3_addr[26:24];
+  assign \$218  = f0_addr[29:27] == f3_addr[29:27];
+  assign \$219  = f0_addr[32:30] == f3_addr[32:30];
+  assign \$220  = f0_addr[35:33] == f3_addr[35:33];
+  assign \$221  = f0_addr[38:36] == f3_addr[38:36];
+  assign \$222  = f0_addr[39] == f3_addr[39];
+  assign \$223  = f0_addr[5:0] + 6'h3f;
+  assign \$224  = f0_addr[39:6] - 31'h40000000;
+  assign \$225  = f0_addr[8:0] + 9'h1ff;
+  assign \$226  = f0_addr[39:9] - 28'h8000080;
+  assign \$227  = f0_addr[11:0] + 12'hfff;
+  assign \$228  = f0_addr[39:12] - 25'h1000100;
+  assign \$230  = f1_hit[1] ? 1'h1 : 1'h0;
+  assign \$232  = f1_hit[2] ? 2'h2 : 2'h0;
+  assign \$233  = { 1'h0, \$231  } | \$232 ;
+  assign \$234  = f1_oor ? f1_oor_pool : \$233 ;
+  assign \$235  = f1_hit[0] ? small_parity_addr : 8'h00;
+  assign \$236  = f1_hit[1] ? medium_parity_addr : 7'h00;
+  assign \$237  = \$235  | { 1'h0, \$236  };
+  assign \$238  = f1_hit[2] ? large_parity_addr : 6'h00;
+  assign \$239  = \$237  | { 2'h0, \$238  };
+  assign \$240  = f1_hit[0] | f1_hit[1];
+  assign \$241  = \$240  | f1_hit[2];
+  assign \$242  = f1_oor | \$241 ;
+  assign \$243  = f1_hit[0] | f1_hit[1];
+  assign \$244  = \$243  | f1_hit[2];
+  assign \$245  = ~ \$244 ;
+  assign \$246  = f1_oor | \$245 ;
+  assign \$247  = f1_hit & f1_misaligned;
+  assign \$248  = f1_hit & f1_misaligned;
+  assign \$249  = \$247 [0] | \$248 [1];
+  assign \$250  = f1_hit & f1_misaligned;
+  assign \$251  = \$249  | \$250 [2];
+  assign \$252  = f1_contract ? 4'h8 : 4'h0;
+  assign \$253  = \$251  ? 4'h5 : \$252 ;
+  assign \$254  = \$246  ? 4'h4 : \$253 ;
+  assign \$255  = small_parity_addr - small_fresh;
+  assign \$256  = ~ \$255 [9];
+  assign \$257  = f1_hit[0] & \$256 ;
+  assign \$258  = medium_parity_addr - medium_fresh;
+  assign \$259  = ~ \$258 [8];
+  assign \$260  = f1_hit[1] & \$259 ;
+  assign \$261  = large_parity_addr - large_fresh;
+  assign \$262  = ~ \$261 [6];
+  assign \$263  = f1_hit[2] & \$262 ;
+  assign \$264  = ~ f1_same_second_eq0;
+  assign \$265  = ~ f1_same_second_eq3;
+  assign \$266  = \$264  | \$265 ;
+  assign \$267  = ~ f1_same_second_eq6;
+  assign \$268  = ~ f1_same_second_eq9;
+  assign \$269  = \$267  | \$268 ;
+  assign \$270  = \$266  | \$269 ;
+  assign \$271  = ~ f1_same_second_eq12;
+  assign \$272  = ~ f1_same_second_eq15;
+  assign \$273  = \$271  | \$272 ;
+  assign \$274  = ~ f1_same_second_eq18;
+  assign \$275  = ~ f1_same_second_eq21;
+  assign \$276  = \$274  | \$275 ;
+  assign \$277  = \$273  | \$276 ;
+  assign \$278  = \$270  | \$277 ;
+  assign \$279  = ~ f1_same_second_eq24;
+  assign \$280  = ~ f1_same_second_eq27;
+  assign \$281  = \$279  | \$280 ;
+  assign \$282  = ~ f1_same_second_eq30;
+  assign \$283  = ~ f1_same_second_eq33;
+  assign \$284  = \$282  | \$283 ;
+  assign \$285  = \$281  | \$284 ;
+  assign \$286  = ~ f1_same_second_eq36;
+  assign \$287  = ~ f1_same_second_eq39;
   assign \$288  = \$286  | \$287 ;
-  assign \$289  = ~ f1_same_third_eq6;
-  assign \$290  = ~ f1_same_third_eq9;
-  assign \$291  = \$289  | \$290 ;
-  assign \$292  = \$288  | \$291 ;
-  assign \$293  = ~ f1_same_third_eq12;
-  assign \$294  = ~ f1_same_third_eq15;
-  assign \$295  = \$293  | \$294 ;
-  assign \$296  = ~ f1_same_third_eq18;
-  assign \$297  = ~ f1_same_third_eq21;
-  assign \$298  = \$296  | \$297 ;
-  assign \$299  = \$295  | \$298 ;
-  assign \$300  = \$292  | \$299 ;
-  assign \$301  = ~ f1_same_third_eq24;
-  assign \$302  = ~ f1_same_third_eq27;
-  assign \$303  = \$301  | \$302 ;
-  assign \$304  = ~ f1_same_third_eq30;
-  assign \$305  = ~ f1_same_third_eq33;
-  assign \$306  = \$304  | \$305 ;
-  assign \$307  = \$303  | \$306 ;
-  assign \$308  = ~ f1_same_third_eq36;
-  assign \$309  = ~ f1_same_third_eq39;
-  assign \$310  = \$308  | \$309 ;
-  assign \$311  = \$307  | \$310 ;
-  assign \$312  = \$300  | \$311 ;
-  assign \$313  = ~ \$312 ;
-  assign \$314  = f2_tag + 1'h1;
-  assign \$315  = ! f2_pool;
-  assign \$316  = f2_pool == 1'h1;
-  assign \$317  = f2_pool == 2'h2;
-  assign \$318  = f2_never_granted[0] | f2_never_granted[1];
-  assign \$319  = \$318  | f2_never_granted[2];
-  assign \$320  = a4_tag ^ f2_tag;
-  assign \$321  = ~ \$320 ;
-  assign \$322  = \$321  + 1'h1;
-  assign \$323  = a5_tag ^ f2_tag;
-  assign \$324  = ~ \$323 ;
-  assign \$325  = \$324  + 1'h1;
-  assign \$326  = a4_tag + 1'h1;
-  assign \$327  = a5_tag + 1'h1;
-  assign \$328  = \$1615 [11] ? \$326 [7:0] : \$327 [7:0];
-  assign \$329  = \$1615 [11] ? a4_snap : a5_snap;
-  assign \$330  = f2_same_third & f5_ok;
-  assign \$331  = ~ \$1615 [11];
-  assign \$332  = \$signal$265  & \$331 ;
-  assign \$333  = ~ \$1619 [11];
-  assign \$334  = \$332  & \$333 ;
-  assign \$335  = f2_same_third & f5_ok;
-  assign \$336  = ~ \$335 ;
-  assign \$337  = \$334  & \$336 ;
-  assign \$338  = a4_tag + 1'h1;
-  assign \$339  = ~ f3_never_granted;
-  assign \$340  = ~ rel_f2;
-  assign \$341  = \$340  & f3_hit_a3;
-  assign \$342  = f3_hit_a2 | \$341 ;
-  assign \$343  = \$339  & \$342 ;
-  assign \$344  = f3_hit_a2 | f3_hit_a3;
+  assign \$289  = \$285  | \$288 ;
+  assign \$290  = \$278  | \$289 ;
+  assign \$291  = ~ \$290 ;
+  assign \$292  = ~ f1_same_third_eq0;
+  assign \$293  = ~ f1_same_third_eq3;
+  assign \$294  = \$292  | \$293 ;
+  assign \$295  = ~ f1_same_third_eq6;
+  assign \$296  = ~ f1_same_third_eq9;
+  assign \$297  = \$295  | \$296 ;
+  assign \$298  = \$294  | \$297 ;
+  assign \$299  = ~ f1_same_third_eq12;
+  assign \$300  = ~ f1_same_third_eq15;
+  assign \$301  = \$299  | \$300 ;
+  assign \$302  = ~ f1_same_third_eq18;
+  assign \$303  = ~ f1_same_third_eq21;
+  assign \$304  = \$302  | \$303 ;
+  assign \$305  = \$301  | \$304 ;
+  assign \$306  = \$298  | \$305 ;
+  assign \$307  = ~ f1_same_third_eq24;
+  assign \$308  = ~ f1_same_third_eq27;
+  assign \$309  = \$307  | \$308 ;
+  assign \$310  = ~ f1_same_third_eq30;
+  assign \$311  = ~ f1_same_third_eq33;
+  assign \$312  = \$310  | \$311 ;
+  assign \$313  = \$309  | \$312 ;
+  assign \$314  = ~ f1_same_third_eq36;
+  assign \$315  = ~ f1_same_third_eq39;
+  assign \$316  = \$314  | \$315 ;
+  assign \$317  = \$313  | \$316 ;
+  assign \$318  = \$306  | \$317 ;
+  assign \$319  = ~ \$318 ;
+  assign \$320  = f2_tag + 1'h1;
+  assign \$321  = ! f2_pool;
+  assign \$322  = f2_pool == 1'h1;
+  assign \$323  = f2_pool == 2'h2;
+  assign \$324  = f2_never_granted[0] | f2_never_granted[1];
+  assign \$325  = \$324  | f2_never_granted[2];
+  assign \$326  = a4_tag ^ f2_tag;
+  assign \$327  = ~ \$326 ;
+  assign \$328  = \$327  + 1'h1;
+  assign \$329  = a5_tag ^ f2_tag;
+  assign \$330  = ~ \$329 ;
+  assign \$331  = \$330  + 1'h1;
+  assign \$332  = a4_tag + 1'h1;
+  assign \$333  = a5_tag + 1'h1;
+  assign \$334  = \$1648 [11] ? \$332 [7:0] : \$333 [7:0];
+  assign \$335  = \$1648 [11] ? a4_snap : a5_snap;
+  assign \$336  = f2_same_third & f5_ok;
+  assign \$337  = ~ \$1648 [11];
+  assign \$338  = \$signal$325  & \$337 ;
+  assign \$339  = ~ \$1652 [11];
+  assign \$340  = \$338  & \$339 ;
+  assign \$341  = f2_same_third & f5_ok;
+  assign \$342  = ~ \$341 ;
+  assign \$343  = \$340  & \$342 ;
+  assign \$344  = a4_tag + 1'h1;
   assign \$345  = ~ f3_never_granted;
   assign \$346  = ~ rel_f2;
-  assign \$347  = \$345  & \$346 ;
-  assign \$348  = ~ f3_rel_f3;
-  assign \$349  = \$347  & \$348 ;
-  assign \$351  = small_parity_r0_b0 == small_grant_r0_b0[0];
-  assign \$352  = \$350  & \$351 ;
-  assign \$353  = \$349  & \$352 ;
-  assign \$354  = ~ f3_never_granted;
-  assign \$355  = ~ rel_f2;
-  assign \$356  = \$354  & \$355 ;
-  assign \$357  = ~ f3_rel_f3;
+  assign \$347  = \$346  & f3_hit_a3;
+  assign \$348  = f3_hit_a2 | \$347 ;
+  assign \$349  = \$345  & \$348 ;
+  assign \$350  = f3_hit_a2 | f3_hit_a3;
+  assign \$351  = ~ f3_never_granted;
+  assign \$352  = ~ rel_f2;
+  assign \$353  = \$351  & \$352 ;
+  assign \$354  = ~ f3_rel_f3;
+  assign \$355  = \$353  & \$354 ;
+  assign \$357  = small_parity_r0 == small_grant_r0_b0[0];
   assign \$358  = \$356  & \$357 ;
-  assign \$360  = medium_parity_r0_b0 == medium_grant_r0_b0[0];
-  assign \$361  = \$359  & \$360 ;
-  assign \$362  = \$358  & \$361 ;
-  assign \$363  = ~ f3_never_granted;
-  assign \$364  = ~ rel_f2;
-  assign \$365  = \$363  & \$364 ;
-  assign \$366  = ~ f3_rel_f3;
+  assign \$359  = \$355  & \$358 ;
+  assign \$360  = ~ f3_never_granted;
+  assign \$361  = ~ rel_f2;
+  assign \$362  = \$360  & \$361 ;
+  assign \$363  = ~ f3_rel_f3;
+  assign \$364  = \$362  & \$363 ;
+  assign \$366  = medium_parity_r0 == medium_grant_r0_b0[0];
   assign \$367  = \$365  & \$366 ;
-  assign \$369  = large_parity_r0_b0 == large_grant_r0_b0[0];
-  assign \$370  = \$368  & \$369 ;
-  assign \$371  = \$367  & \$370 ;
-  assign \$399  = f3_go & \$1623 [11];
-  assign \$400  = a4_tag ^ f3_tag;
-  assign \$401  = ~ \$400 ;
-  assign \$402  = \$401  + 1'h1;
-  assign \$403  = \$399  & \$402 [8];
-  assign \$404  = ~ f3_never_granted;
-  assign \$405  = f3_go & \$404 ;
-  assign \$406  = ~ rel_f2;
-  assign \$407  = \$406  & f3_hit_a3;
-  assign \$408  = f3_hit_a2 | \$407 ;
-  assign \$409  = \$405  & \$408 ;
-  assign \$410  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
-  assign \$411  = \$409  & \$410 ;
+  assign \$368  = \$364  & \$367 ;
+  assign \$369  = ~ f3_never_granted;
+  assign \$370  = ~ rel_f2;
+  assign \$371  = \$369  & \$370 ;
+  assign \$372  = ~ f3_rel_f3;
+  assign \$373  = \$371  & \$372 ;
+  assign \$375  = large_parity_r0 == large_grant_r0_b0[0];
+  assign \$376  = \$374  & \$375 ;
+  assign \$377  = \$373  & \$376 ;
+  assign \$405  = f3_go & \$1656 [11];
+  assign \$406  = a4_tag ^ f3_tag;
+  assign \$407  = ~ \$406 ;
+  assign \$408  = \$407  + 1'h1;
+  assign \$409  = \$405  & \$408 [8];
+  assign \$410  = ~ f3_never_granted;
+  assign \$411  = f3_go & \$410 ;
   assign \$412  = ~ rel_f2;
-  assign \$413  = f3_quiet & \$412 ;
-  assign \$414  = \$413  ? f3_in : 3'h0;
-  assign \$415  = ~ f3_never_granted;
-  assign \$417  = { \$416 , small_parity_r0_b0, small_grant_r0_b0[8:1] } ^ { 1'h1, small_grant_r0_b0[0], f3_next };
-  assign \$418  = ~ \$417 ;
-  assign \$419  = \$418  + 1'h1;
-  assign \$420  = ~ f3_never_granted;
-  assign \$422  = { \$421 , medium_parity_r0_b0, medium_grant_r0_b0[8:1] } ^ { 1'h1, medium_grant_r0_b0[0], f3_next };
-  assign \$423  = ~ \$422 ;
-  assign \$424  = \$423  + 1'h1;
-  assign \$425  = ~ f3_never_granted;
-  assign \$427  = { \$426 , large_parity_r0_b0, large_grant_r0_b0[8:1] } ^ { 1'h1, large_grant_r0_b0[0], f3_next };
-  assign \$428  = ~ \$427 ;
-  assign \$429  = \$428  + 1'h1;
-  assign \$430  = x1_select & f1_hit;
-  assign \$431  = | \$430 ;
-  assign \$432  = x1_select & f2_in;
-  assign \$433  = | \$432 ;
-  assign \$434  = f2_flushed | \$433 ;
-  assign \$435  = x1_select | x0_select;
-  assign \$436  = ~ \$435 ;
-  assign \$437  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$438  = { 1'h0, \$436  } & { \$437 [2], \$437  };
-  assign \$439  = { 1'h0, f3_in } & \$438 ;
-  assign \$440  = \$1623 [11] | released_f1;
-  assign \$441  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$413  = \$412  & f3_hit_a3;
+  assign \$414  = f3_hit_a2 | \$413 ;
+  assign \$415  = \$411  & \$414 ;
+  assign \$416  = f3_hit_a2 ? f3_a2_tag_ok : f3_a3_tag_ok;
+  assign \$417  = \$415  & \$416 ;
+  assign \$418  = ~ rel_f2;
+  assign \$419  = f3_quiet & \$418 ;
+  assign \$420  = \$419  ? f3_in : 3'h0;
+  assign \$421  = ~ f3_never_granted;
+  assign \$423  = { \$422 , small_parity_r0, small_grant_r0_b0[8:1] } ^ { 1'h1, small_grant_r0_b0[0], f3_next };
+  assign \$424  = ~ \$423 ;
+  assign \$425  = \$424  + 1'h1;
+  assign \$426  = ~ f3_never_granted;
+  assign \$428  = { \$427 , medium_parity_r0, medium_grant_r0_b0[8:1] } ^ { 1'h1, medium_grant_r0_b0[0], f3_next };
+  assign \$429  = ~ \$428 ;
+  assign \$430  = \$429  + 1'h1;
+  assign \$431  = ~ f3_never_granted;
+  assign \$433  = { \$432 , large_parity_r0, large_grant_r0_b0[8:1] } ^ { 1'h1, large_grant_r0_b0[0], f3_next };
+  assign \$434  = ~ \$433 ;
+  assign \$435  = \$434  + 1'h1;
+  assign \$436  = x1_select & f1_hit;
+  assign \$437  = | \$436 ;
+  assign \$438  = x1_select & f2_in;
+  assign \$439  = | \$438 ;
+  assign \$440  = f2_flushed | \$439 ;
+  assign \$441  = x1_select | x0_select;
   assign \$442  = ~ \$441 ;
-  assign \$443  = \$442  + 1'h1;
-  assign \$444  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$445  = ~ \$444 ;
-  assign \$446  = \$445  + 1'h1;
+  assign \$443  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$444  = { 1'h0, \$442  } & { \$443 [2], \$443  };
+  assign \$445  = { 1'h0, f3_in } & \$444 ;
+  assign \$446  = \$1656 [11] | released_f1;
   assign \$447  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$448  = ~ \$447 ;
   assign \$449  = \$448  + 1'h1;
   assign \$450  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
   assign \$451  = ~ \$450 ;
   assign \$452  = \$451  + 1'h1;
-  assign \$453  = { \$452 [11], \$449 [11] } + 2'h3;
-  assign \$454  = ~ f4_blocked;
-  assign \$455  = \$454  & f4_by_older;
-  assign \$456  = f4_by_a1 | \$455 ;
-  assign \$457  = f4_live[0] & \$456 ;
-  assign \$458  = ~ f4_blocked;
-  assign \$459  = \$458  & f4_by_mem_live[0];
-  assign \$460  = \$459  & f4_mem_ok[0];
-  assign \$461  = \$457  | \$460 ;
-  assign \$462  = ~ f4_blocked;
-  assign \$463  = \$462  & f4_by_older;
-  assign \$464  = f4_by_a1 | \$463 ;
-  assign \$465  = f4_live[0] & \$464 ;
-  assign \$466  = ~ f4_blocked;
-  assign \$467  = \$466  & f4_by_mem_live[0];
-  assign \$468  = \$467  & f4_mem_ok[0];
-  assign \$469  = \$465  | \$468 ;
-  assign \$470  = small_queue_waddr == 8'hff;
-  assign \$471  = small_queue_waddr + 1'h1;
-  assign \$472  = \$470  ? 9'h000 : \$471 ;
-  assign \$473  = small_pushed == small_popped;
-  assign \$474  = small_pushed ? 9'h001 : 9'h1ff;
-  assign \$475  = \$473  ? 9'h000 : \$474 ;
-  assign \$476  = $signed({ 1'h0, small_count }) + $signed(\$475 );
-  assign \$477  = ! small_pushed;
-  assign \$478  = ! small_popped;
-  assign \$479  = \$477  & \$478 ;
-  assign \$480  = small_pop ? small_at[1] : small_at[0];
-  assign \$481  = ~ \$480 ;
-  assign \$482  = small_push | \$481 ;
-  assign \$483  = ! small_pushed;
-  assign \$485  = \$483  & \$484 ;
-  assign \$486  = small_count == 2'h3;
-  assign \$487  = small_pop ? small_at[2] : small_at[1];
-  assign \$488  = ~ \$487 ;
-  assign \$489  = small_push | \$488 ;
-  assign \$491  = ! small_popped;
-  assign \$492  = \$490  & \$491 ;
-  assign \$493  = small_pop ? small_at[0] : 1'h0;
-  assign \$494  = ~ \$493 ;
-  assign \$495  = small_push | \$494 ;
-  assign \$498  = \$496  & \$497 ;
-  assign \$499  = small_pop ? small_at[1] : small_at[0];
-  assign \$500  = ~ \$499 ;
-  assign \$501  = small_push | \$500 ;
-  assign \$502  = ~ f4_blocked;
-  assign \$503  = \$502  & f4_by_older;
-  assign \$504  = f4_by_a1 | \$503 ;
-  assign \$505  = f4_live[1] & \$504 ;
-  assign \$506  = ~ f4_blocked;
-  assign \$507  = \$506  & f4_by_mem_live[1];
-  assign \$508  = \$507  & f4_mem_ok[1];
-  assign \$509  = \$505  | \$508 ;
-  assign \$510  = ~ f4_blocked;
-  assign \$511  = \$510  & f4_by_older;
-  assign \$512  = f4_by_a1 | \$511 ;
-  assign \$513  = f4_live[1] & \$512 ;
-  assign \$514  = ~ f4_blocked;
-  assign \$515  = \$514  & f4_by_mem_live[1];
-  assign \$516  = \$515  & f4_mem_ok[1];
-  assign \$517  = \$513  | \$516 ;
-  assign \$518  = medium_queue_waddr == 7'h7f;
-  assign \$519  = medium_queue_waddr + 1'h1;
-  assign \$520  = \$518  ? 8'h00 : \$519 ;
-  assign \$521  = medium_pushed == medium_popped;
-  assign \$522  = medium_pushed ? 8'h01 : 8'hff;
-  assign \$523  = \$521  ? 8'h00 : \$522 ;
-  assign \$524  = $signed({ 1'h0, medium_count }) + $signed(\$523 );
-  assign \$525  = ! medium_pushed;
-  assign \$526  = ! medium_popped;
-  assign \$527  = \$525  & \$526 ;
-  assign \$528  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$529  = ~ \$528 ;
-  assign \$530  = medium_push | \$529 ;
-  assign \$531  = ! medium_pushed;
-  assign \$533  = \$531  & \$532 ;
-  assign \$534  = medium_count == 2'h3;
-  assign \$535  = medium_pop ? medium_at[2] : medium_at[1];
-  assign \$536  = ~ \$535 ;
-  assign \$537  = medium_push | \$536 ;
-  assign \$539  = ! medium_popped;
-  assign \$540  = \$538  & \$539 ;
-  assign \$541  = medium_pop ? medium_at[0] : 1'h0;
-  assign \$542  = ~ \$541 ;
-  assign \$543  = medium_push | \$542 ;
-  assign \$546  = \$544  & \$545 ;
-  assign \$547  = medium_pop ? medium_at[1] : medium_at[0];
-  assign \$548  = ~ \$547 ;
-  assign \$549  = medium_push | \$548 ;
-  assign \$550  = ~ f4_blocked;
-  assign \$551  = \$550  & f4_by_older;
-  assign \$552  = f4_by_a1 | \$551 ;
-  assign \$553  = f4_live[2] & \$552 ;
-  assign \$554  = ~ f4_blocked;
-  assign \$555  = \$554  & f4_by_mem_live[2];
-  assign \$556  = \$555  & f4_mem_ok[2];
-  assign \$557  = \$553  | \$556 ;
-  assign \$558  = ~ f4_blocked;
-  assign \$559  = \$558  & f4_by_older;
-  assign \$560  = f4_by_a1 | \$559 ;
-  assign \$561  = f4_live[2] & \$560 ;
-  assign \$562  = ~ f4_blocked;
-  assign \$563  = \$562  & f4_by_mem_live[2];
-  assign \$564  = \$563  & f4_mem_ok[2];
-  assign \$565  = \$561  | \$564 ;
-  assign \$566  = large_queue_waddr == 6'h2f;
-  assign \$567  = large_queue_waddr + 1'h1;
-  assign \$568  = \$566  ? 7'h00 : \$567 ;
-  assign \$569  = large_pushed == large_popped;
-  assign \$570  = large_pushed ? 6'h01 : 6'h3f;
-  assign \$571  = \$569  ? 6'h00 : \$570 ;
-  assign \$572  = $signed({ 1'h0, large_count }) + $signed(\$571 );
-  assign \$573  = ! large_pushed;
-  assign \$574  = ! large_popped;
-  assign \$575  = \$573  & \$574 ;
-  assign \$576  = large_pop ? large_at[1] : large_at[0];
-  assign \$577  = ~ \$576 ;
-  assign \$578  = large_push | \$577 ;
-  assign \$579  = ! large_pushed;
-  assign \$581  = \$579  & \$580 ;
-  assign \$582  = large_count == 2'h3;
-  assign \$583  = large_pop ? large_at[2] : large_at[1];
-  assign \$584  = ~ \$583 ;
-  assign \$585  = large_push | \$584 ;
-  assign \$587  = ! large_popped;
-  assign \$588  = \$586  & \$587 ;
-  assign \$589  = large_pop ? large_at[0] : 1'h0;
-  assign \$590  = ~ \$589 ;
-  assign \$591  = large_push | \$590 ;
-  assign \$594  = \$592  & \$593 ;
-  assign \$595  = large_pop ? large_at[1] : large_at[0];
-  assign \$596  = ~ \$595 ;
-  assign \$597  = large_push | \$596 ;
-  assign \$598  = f4_in & f4_mem_snap;
-  assign \$599  = | \$598 ;
-  assign \$600  = f4_older ? f4_rest_snap : \$599 ;
-  assign \$601  = f4_hit_a1 ? f4_a1_snap : \$600 ;
-  assign \$602  = ~ \$601 ;
-  assign \$603  = f5_wrote & a2_ring;
-  assign \$604  = { \$603 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
-  assign \$605  = ~ \$604 ;
-  assign \$606  = \$605  + 1'h1;
-  assign \$607  = \release  & f4_taken_a2;
-  assign \$608  = a3_ring & a3_lapped;
-  assign \$610  = \release  & f4_taken_a3;
-  assign \$611  = a3_released | \$610 ;
-  assign \$612  = ~ a4_released;
-  assign \$613  = a4_prev_held & \$612 ;
-  assign \$614  = \release  & f4_taken_a4;
-  assign \$615  = ~ \$614 ;
-  assign \$616  = \$613  & \$615 ;
-  assign \$617  = a6_valid & alloc_src_d6;
-  assign \$618  = f6_valid & free_info_d6[0];
-  assign \$619  = x6_valid & flush_src_d6;
-  assign \$620  = | { a1_select[0], a1_valid, a0_valid, large_push, medium_push, small_push };
-  assign \$621  = | { x0_select, x0_valid, a1_select[2:1] };
-  assign \$622  = | { a2_valid, x2_valid, x1_select, x1_valid };
-  assign \$623  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
-  assign \$624  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
-  assign \$625  = | { f4_by_mem[0], f4_by_older, f4_by_a1, f4_blocked, f4_go, f4_valid };
-  assign \$626  = | { f4_by_mem_live, f5_valid, f4_by_mem[2:1] };
-  assign \$627  = | { x4_valid, x3_valid, f7_valid, f6_valid, a7_valid, a6_valid };
-  assign \$628  = | { x7_valid, x6_valid, x5_valid };
-  assign \$629  = small_grant_w_data[8:1] + 1'h1;
-  assign \$630  = medium_grant_w_data[8:1] + 1'h1;
-  assign \$631  = large_grant_w_data[8:1] + 1'h1;
-  assign \$632  = small_has_fresh | x1_select[0];
-  assign small_take_fresh = a1_select[0] & \$632 ;
-  assign \$633  = ~ x1_select[0];
-  assign \$634  = a1_select[0] & \$633 ;
-  assign \$635  = ~ small_has_fresh;
-  assign \$636  = \$634  & \$635 ;
-  assign small_pop = \$636  & small_nonempty;
-  assign \$637  = small_fresh_slot + 1'h1;
-  assign \$638  = medium_has_fresh | x1_select[1];
-  assign medium_take_fresh = a1_select[1] & \$638 ;
-  assign \$639  = ~ x1_select[1];
-  assign \$640  = a1_select[1] & \$639 ;
-  assign \$641  = ~ medium_has_fresh;
-  assign \$642  = \$640  & \$641 ;
-  assign medium_pop = \$642  & medium_nonempty;
-  assign \$643  = medium_fresh_slot + 1'h1;
-  assign \$644  = large_has_fresh | x1_select[2];
-  assign large_take_fresh = a1_select[2] & \$644 ;
-  assign \$645  = ~ x1_select[2];
-  assign \$646  = a1_select[2] & \$645 ;
-  assign \$647  = ~ large_has_fresh;
-  assign \$648  = \$646  & \$647 ;
-  assign large_pop = \$648  & large_nonempty;
-  assign \$649  = large_fresh_slot + 1'h1;
-  assign \$650  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$652  = \$651  & small_queue_r0_b0[0];
-  assign \$654  = \$653  & medium_queue_r0_b0[0];
-  assign \$656  = \$655  & large_queue_r0_b0[0];
-  assign \$657  = { \$656 , \$654 , \$652 , \$650  } + 4'hf;
-  assign \$658  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$660  = \$659  & small_queue_r0_b0[1];
-  assign \$662  = \$661  & medium_queue_r0_b0[1];
-  assign \$664  = \$663  & large_queue_r0_b0[1];
-  assign \$665  = { \$664 , \$662 , \$660 , \$658  } + 4'hf;
-  assign \$666  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$668  = \$667  & small_queue_r0_b0[2];
-  assign \$670  = \$669  & medium_queue_r0_b0[2];
-  assign \$672  = \$671  & large_queue_r0_b0[2];
-  assign \$673  = { \$672 , \$670 , \$668 , \$666  } + 4'hf;
-  assign \$674  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$676  = \$675  & small_queue_r0_b0[3];
-  assign \$678  = \$677  & medium_queue_r0_b0[3];
-  assign \$680  = \$679  & large_queue_r0_b0[3];
-  assign \$681  = { \$680 , \$678 , \$676 , \$674  } + 4'hf;
-  assign \$682  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$684  = \$683  & small_queue_r0_b0[4];
-  assign \$686  = \$685  & medium_queue_r0_b0[4];
-  assign \$688  = \$687  & large_queue_r0_b0[4];
-  assign \$689  = { \$688 , \$686 , \$684 , \$682  } + 4'hf;
-  assign \$690  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$692  = \$691  & small_queue_r0_b0[5];
-  assign \$694  = \$693  & medium_queue_r0_b0[5];
-  assign \$696  = \$695  & large_queue_r0_b0[5];
-  assign \$697  = { \$696 , \$694 , \$692 , \$690  } + 4'hf;
-  assign \$698  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$700  = \$699  & small_queue_r0_b0[6];
-  assign \$701  = \$698  | \$700 ;
-  assign \$703  = \$702  & medium_queue_r0_b0[6];
-  assign \$704  = \$701  | \$703 ;
-  assign \$705  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$707  = \$706  & small_queue_r0_b0[7];
-  assign \$708  = \$705  | \$707 ;
-  assign \$709  = a3_sel_fresh[0] & small_parity_r1_b0;
-  assign \$710  = a3_sel_fresh[1] & medium_parity_r1_b0;
-  assign \$711  = a3_sel_fresh[2] & large_parity_r1_b0;
-  assign \$713  = \$712  & small_queue_r0_b0[8];
-  assign \$715  = \$714  & medium_queue_r0_b0[7];
-  assign \$717  = \$716  & large_queue_r0_b0[6];
-  assign \$718  = { \$717 , \$715 , \$713 , \$711 , \$710 , \$709  } + 6'h3f;
-  assign \$719  = a3_hit_a1 | a3_older_hit;
-  assign \$720  = ~ \$719 ;
-  assign \$721  = a3_sel_new[0] & \$720 ;
-  assign \$723  = a3_hit_a1 | a3_older_hit;
-  assign \$724  = ~ \$723 ;
-  assign \$725  = a3_sel_new[1] & \$724 ;
-  assign \$727  = a3_hit_a1 | a3_older_hit;
-  assign \$728  = ~ \$727 ;
-  assign \$729  = a3_sel_new[2] & \$728 ;
-  assign \$732  = a3_hit_a1 | a3_older_hit;
-  assign \$733  = ~ \$732 ;
-  assign \$734  = \$731  & \$733 ;
-  assign \$735  = \$734  & small_grant_r1_b0[1];
-  assign \$737  = a3_hit_a1 | a3_older_hit;
-  assign \$738  = ~ \$737 ;
-  assign \$739  = \$736  & \$738 ;
-  assign \$740  = \$739  & medium_grant_r1_b0[1];
-  assign \$742  = a3_hit_a1 | a3_older_hit;
-  assign \$743  = ~ \$742 ;
-  assign \$744  = \$741  & \$743 ;
-  assign \$745  = \$744  & large_grant_r1_b0[1];
-  assign \$747  = \$746  & small_queue_r0_b0[10];
-  assign \$749  = \$748  & medium_queue_r0_b0[9];
-  assign \$751  = \$750  & large_queue_r0_b0[8];
-  assign \$752  = a3_fwd_ok & a3_hit_a1;
-  assign \$753  = a4_tag + 1'h1;
-  assign \$754  = \$752  & \$753 [0];
-  assign \$755  = a3_fwd_ok & a3_older_hit;
-  assign \$756  = ~ a3_hit_a1;
-  assign \$757  = \$755  & \$756 ;
-  assign \$758  = \$757  & a3_older_next[0];
-  assign \$759  = { \$758 , \$754 , \$751 , \$749 , \$747 , \$745 , \$740 , \$735 , \$730 , \$726 , \$722  } + 11'h7ff;
+  assign \$453  = { a3_ring, a3_pool, a3_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$454  = ~ \$453 ;
+  assign \$455  = \$454  + 1'h1;
+  assign \$456  = { a2_ring, a2_pool, a2_fresh_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$457  = ~ \$456 ;
+  assign \$458  = \$457  + 1'h1;
+  assign \$459  = { \$458 [11], \$455 [11] } + 2'h3;
+  assign \$460  = ! f3_slot[7:4];
+  assign \$461  = f3_slot[7:4] == 1'h1;
+  assign \$462  = f3_slot[7:4] == 2'h2;
+  assign \$463  = f3_slot[7:4] == 2'h3;
+  assign \$464  = f3_slot[7:4] == 3'h4;
+  assign \$465  = f3_slot[7:4] == 3'h5;
+  assign \$466  = f3_slot[7:4] == 3'h6;
+  assign \$467  = f3_slot[7:4] == 3'h7;
+  assign \$468  = f3_slot[7:4] == 4'h8;
+  assign \$469  = f3_slot[7:4] == 4'h9;
+  assign \$470  = f3_slot[7:4] == 4'ha;
+  assign \$471  = f3_slot[7:4] == 4'hb;
+  assign \$472  = f3_slot[7:4] == 4'hc;
+  assign \$473  = f3_slot[7:4] == 4'hd;
+  assign \$474  = f3_slot[7:4] == 4'he;
+  assign \$475  = f3_slot[7:4] == 4'hf;
+  assign \$476  = ~ f4_blocked;
+  assign \$477  = \$476  & f4_by_older;
+  assign \$478  = f4_by_a1 | \$477 ;
+  assign \$479  = f4_live[0] & \$478 ;
+  assign \$480  = ~ f4_blocked;
+  assign \$481  = \$480  & f4_by_mem_live[0];
+  assign \$482  = \$481  & f4_mem_ok[0];
+  assign \$483  = \$479  | \$482 ;
+  assign \$484  = ~ f4_blocked;
+  assign \$485  = \$484  & f4_by_older;
+  assign \$486  = f4_by_a1 | \$485 ;
+  assign \$487  = f4_live[0] & \$486 ;
+  assign \$488  = ~ f4_blocked;
+  assign \$489  = \$488  & f4_by_mem_live[0];
+  assign \$490  = \$489  & f4_mem_ok[0];
+  assign \$491  = \$487  | \$490 ;
+  assign \$492  = small_queue_waddr == 8'hff;
+  assign \$493  = small_queue_waddr + 1'h1;
+  assign \$494  = \$492  ? 9'h000 : \$493 ;
+  assign \$495  = small_pushed == small_popped;
+  assign \$496  = small_pushed ? 9'h001 : 9'h1ff;
+  assign \$497  = \$495  ? 9'h000 : \$496 ;
+  assign \$498  = $signed({ 1'h0, small_count }) + $signed(\$497 );
+  assign \$499  = ! small_pushed;
+  assign \$500  = ! small_popped;
+  assign \$501  = \$499  & \$500 ;
+  assign \$502  = small_pop ? small_at[1] : small_at[0];
+  assign \$503  = ~ \$502 ;
+  assign \$504  = small_push | \$503 ;
+  assign \$505  = ! small_pushed;
+  assign \$507  = \$505  & \$506 ;
+  assign \$508  = small_count == 2'h3;
+  assign \$509  = small_pop ? small_at[2] : small_at[1];
+  assign \$510  = ~ \$509 ;
+  assign \$511  = small_push | \$510 ;
+  assign \$513  = ! small_popped;
+  assign \$514  = \$512  & \$513 ;
+  assign \$515  = small_pop ? small_at[0] : 1'h0;
+  assign \$516  = ~ \$515 ;
+  assign \$517  = small_push | \$516 ;
+  assign \$520  = \$518  & \$519 ;
+  assign \$521  = small_pop ? small_at[1] : small_at[0];
+  assign \$522  = ~ \$521 ;
+  assign \$523  = small_push | \$522 ;
+  assign \$524  = ! f3_slot[6:4];
+  assign \$525  = f3_slot[6:4] == 1'h1;
+  assign \$526  = f3_slot[6:4] == 2'h2;
+  assign \$527  = f3_slot[6:4] == 2'h3;
+  assign \$528  = f3_slot[6:4] == 3'h4;
+  assign \$529  = f3_slot[6:4] == 3'h5;
+  assign \$530  = f3_slot[6:4] == 3'h6;
+  assign \$531  = f3_slot[6:4] == 3'h7;
+  assign \$532  = ~ f4_blocked;
+  assign \$533  = \$532  & f4_by_older;
+  assign \$534  = f4_by_a1 | \$533 ;
+  assign \$535  = f4_live[1] & \$534 ;
+  assign \$536  = ~ f4_blocked;
+  assign \$537  = \$536  & f4_by_mem_live[1];
+  assign \$538  = \$537  & f4_mem_ok[1];
+  assign \$539  = \$535  | \$538 ;
+  assign \$540  = ~ f4_blocked;
+  assign \$541  = \$540  & f4_by_older;
+  assign \$542  = f4_by_a1 | \$541 ;
+  assign \$543  = f4_live[1] & \$542 ;
+  assign \$544  = ~ f4_blocked;
+  assign \$545  = \$544  & f4_by_mem_live[1];
+  assign \$546  = \$545  & f4_mem_ok[1];
+  assign \$547  = \$543  | \$546 ;
+  assign \$548  = medium_queue_waddr == 7'h7f;
+  assign \$549  = medium_queue_waddr + 1'h1;
+  assign \$550  = \$548  ? 8'h00 : \$549 ;
+  assign \$551  = medium_pushed == medium_popped;
+  assign \$552  = medium_pushed ? 8'h01 : 8'hff;
+  assign \$553  = \$551  ? 8'h00 : \$552 ;
+  assign \$554  = $signed({ 1'h0, medium_count }) + $signed(\$553 );
+  assign \$555  = ! medium_pushed;
+  assign \$556  = ! medium_popped;
+  assign \$557  = \$555  & \$556 ;
+  assign \$558  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$559  = ~ \$558 ;
+  assign \$560  = medium_push | \$559 ;
+  assign \$561  = ! medium_pushed;
+  assign \$563  = \$561  & \$562 ;
+  assign \$564  = medium_count == 2'h3;
+  assign \$565  = medium_pop ? medium_at[2] : medium_at[1];
+  assign \$566  = ~ \$565 ;
+  assign \$567  = medium_push | \$566 ;
+  assign \$569  = ! medium_popped;
+  assign \$570  = \$568  & \$569 ;
+  assign \$571  = medium_pop ? medium_at[0] : 1'h0;
+  assign \$572  = ~ \$571 ;
+  assign \$573  = medium_push | \$572 ;
+  assign \$576  = \$574  & \$575 ;
+  assign \$577  = medium_pop ? medium_at[1] : medium_at[0];
+  assign \$578  = ~ \$577 ;
+  assign \$579  = medium_push | \$578 ;
+  assign \$580  = ! f3_slot[5:4];
+  assign \$581  = f3_slot[5:4] == 1'h1;
+  assign \$582  = f3_slot[5:4] == 2'h2;
+  assign \$583  = ~ f4_blocked;
+  assign \$584  = \$583  & f4_by_older;
+  assign \$585  = f4_by_a1 | \$584 ;
+  assign \$586  = f4_live[2] & \$585 ;
+  assign \$587  = ~ f4_blocked;
+  assign \$588  = \$587  & f4_by_mem_live[2];
+  assign \$589  = \$588  & f4_mem_ok[2];
+  assign \$590  = \$586  | \$589 ;
+  assign \$591  = ~ f4_blocked;
+  assign \$592  = \$591  & f4_by_older;
+  assign \$593  = f4_by_a1 | \$592 ;
+  assign \$594  = f4_live[2] & \$593 ;
+  assign \$595  = ~ f4_blocked;
+  assign \$596  = \$595  & f4_by_mem_live[2];
+  assign \$597  = \$596  & f4_mem_ok[2];
+  assign \$598  = \$594  | \$597 ;
+  assign \$599  = large_queue_waddr == 6'h2f;
+  assign \$600  = large_queue_waddr + 1'h1;
+  assign \$601  = \$599  ? 7'h00 : \$600 ;
+  assign \$602  = large_pushed == large_popped;
+  assign \$603  = large_pushed ? 6'h01 : 6'h3f;
+  assign \$604  = \$602  ? 6'h00 : \$603 ;
+  assign \$605  = $signed({ 1'h0, large_count }) + $signed(\$604 );
+  assign \$606  = ! large_pushed;
+  assign \$607  = ! large_popped;
+  assign \$608  = \$606  & \$607 ;
+  assign \$609  = large_pop ? large_at[1] : large_at[0];
+  assign \$610  = ~ \$609 ;
+  assign \$611  = large_push | \$610 ;
+  assign \$612  = ! large_pushed;
+  assign \$614  = \$612  & \$613 ;
+  assign \$615  = large_count == 2'h3;
+  assign \$616  = large_pop ? large_at[2] : large_at[1];
+  assign \$617  = ~ \$616 ;
+  assign \$618  = large_push | \$617 ;
+  assign \$620  = ! large_popped;
+  assign \$621  = \$619  & \$620 ;
+  assign \$622  = large_pop ? large_at[0] : 1'h0;
+  assign \$623  = ~ \$622 ;
+  assign \$624  = large_push | \$623 ;
+  assign \$627  = \$625  & \$626 ;
+  assign \$628  = large_pop ? large_at[1] : large_at[0];
+  assign \$629  = ~ \$628 ;
+  assign \$630  = large_push | \$629 ;
+  assign \$631  = f4_in & f4_mem_snap;
+  assign \$632  = | \$631 ;
+  assign \$633  = f4_older ? f4_rest_snap : \$632 ;
+  assign \$634  = f4_hit_a1 ? f4_a1_snap : \$633 ;
+  assign \$635  = ~ \$634 ;
+  assign \$636  = f5_wrote & a2_ring;
+  assign \$637  = { \$636 , f5_wpool, f5_wslot } ^ { 1'h1, a2_pool, a2_fresh_slot };
+  assign \$638  = ~ \$637 ;
+  assign \$639  = \$638  + 1'h1;
+  assign \$640  = \release  & f4_taken_a2;
+  assign \$641  = a3_ring & a3_lapped;
+  assign \$643  = \release  & f4_taken_a3;
+  assign \$644  = a3_released | \$643 ;
+  assign \$645  = ~ a4_released;
+  assign \$646  = a4_prev_held & \$645 ;
+  assign \$647  = \release  & f4_taken_a4;
+  assign \$648  = ~ \$647 ;
+  assign \$649  = \$646  & \$648 ;
+  assign \$650  = a6_valid & alloc_src_d6;
+  assign \$651  = f6_valid & free_info_d6[0];
+  assign \$652  = x6_valid & flush_src_d6;
+  assign \$653  = | { a1_select[0], a1_valid, a0_valid, large_push, medium_push, small_push };
+  assign \$654  = | { x0_select, x0_valid, a1_select[2:1] };
+  assign \$655  = | { a2_valid, x2_valid, x1_select, x1_valid };
+  assign \$656  = | { f0_valid, a5_valid, a4_valid, a3_ring, a3_valid, a2_ring };
+  assign \$657  = | { f3_quiet, f5_ok, f3_go, f3_valid, f2_valid, f1_valid };
+  assign \$658  = | { f4_by_mem[0], f4_by_older, f4_by_a1, f4_blocked, f4_go, f4_valid };
+  assign \$659  = | { f4_by_mem_live, f5_valid, f4_by_mem[2:1] };
+  assign \$660  = | { x4_valid, x3_valid, f7_valid, f6_valid, a7_valid, a6_valid };
+  assign \$661  = | { x7_valid, x6_valid, x5_valid };
+  assign \$662  = small_grant_w_data[8:1] + 1'h1;
+  assign \w__en$495  = small_parity_wen & f4_rows_small[0];
+  assign \w__en$503  = small_parity_wen & f4_rows_small[1];
+  assign \w__en$508  = small_parity_wen & f4_rows_small[2];
+  assign \w__en$513  = small_parity_wen & f4_rows_small[3];
+  assign \w__en$518  = small_parity_wen & f4_rows_small[4];
+  assign \w__en$523  = small_parity_wen & f4_rows_small[5];
+  assign \w__en$528  = small_parity_wen & f4_rows_small[6];
+  assign \w__en$533  = small_parity_wen & f4_rows_small[7];
+  assign \w__en$538  = small_parity_wen & f4_rows_small[8];
+  assign \w__en$543  = small_parity_wen & f4_rows_small[9];
+  assign \w__en$548  = small_parity_wen & f4_rows_small[10];
+  assign \w__en$553  = small_parity_wen & f4_rows_small[11];
+  assign \w__en$558  = small_parity_wen & f4_rows_small[12];
+  assign \w__en$563  = small_parity_wen & f4_rows_small[13];
+  assign \w__en$568  = small_parity_wen & f4_rows_small[14];
+  assign \w__en$573  = small_parity_wen & f4_rows_small[15];
+  assign \$663  = medium_grant_w_data[8:1] + 1'h1;
+  assign \w__en$596  = medium_parity_wen & f4_rows_medium[0];
+  assign \w__en$604  = medium_parity_wen & f4_rows_medium[1];
+  assign \w__en$609  = medium_parity_wen & f4_rows_medium[2];
+  assign \w__en$614  = medium_parity_wen & f4_rows_medium[3];
+  assign \w__en$619  = medium_parity_wen & f4_rows_medium[4];
+  assign \w__en$624  = medium_parity_wen & f4_rows_medium[5];
+  assign \w__en$629  = medium_parity_wen & f4_rows_medium[6];
+  assign \w__en$634  = medium_parity_wen & f4_rows_medium[7];
+  assign \$664  = large_grant_w_data[8:1] + 1'h1;
+  assign \w__en$657  = large_parity_wen & f4_rows_large[0];
+  assign \w__en$665  = large_parity_wen & f4_rows_large[1];
+  assign \w__en$670  = large_parity_wen & f4_rows_large[2];
+  assign \$665  = small_has_fresh | x1_select[0];
+  assign small_take_fresh = a1_select[0] & \$665 ;
+  assign \$666  = ~ x1_select[0];
+  assign \$667  = a1_select[0] & \$666 ;
+  assign \$668  = ~ small_has_fresh;
+  assign \$669  = \$667  & \$668 ;
+  assign small_pop = \$669  & small_nonempty;
+  assign \$670  = \small_parity_addr$32  + 1'h1;
+  assign \$671  = medium_has_fresh | x1_select[1];
+  assign medium_take_fresh = a1_select[1] & \$671 ;
+  assign \$672  = ~ x1_select[1];
+  assign \$673  = a1_select[1] & \$672 ;
+  assign \$674  = ~ medium_has_fresh;
+  assign \$675  = \$673  & \$674 ;
+  assign medium_pop = \$675  & medium_nonempty;
+  assign \$676  = \medium_parity_addr$80  + 1'h1;
+  assign \$677  = large_has_fresh | x1_select[2];
+  assign large_take_fresh = a1_select[2] & \$677 ;
+  assign \$678  = ~ x1_select[2];
+  assign \$679  = a1_select[2] & \$678 ;
+  assign \$680  = ~ large_has_fresh;
+  assign \$681  = \$679  & \$680 ;
+  assign large_pop = \$681  & large_nonempty;
+  assign \$682  = \large_parity_addr$115  + 1'h1;
+  assign \$683  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$685  = \$684  & small_queue_r0_b0[0];
+  assign \$687  = \$686  & medium_queue_r0_b0[0];
+  assign \$689  = \$688  & large_queue_r0_b0[0];
+  assign \$690  = { \$689 , \$687 , \$685 , \$683  } + 4'hf;
+  assign \$691  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$693  = \$692  & small_queue_r0_b0[1];
+  assign \$695  = \$694  & medium_queue_r0_b0[1];
+  assign \$697  = \$696  & large_queue_r0_b0[1];
+  assign \$698  = { \$697 , \$695 , \$693 , \$691  } + 4'hf;
+  assign \$699  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$701  = \$700  & small_queue_r0_b0[2];
+  assign \$703  = \$702  & medium_queue_r0_b0[2];
+  assign \$705  = \$704  & large_queue_r0_b0[2];
+  assign \$706  = { \$705 , \$703 , \$701 , \$699  } + 4'hf;
+  assign \$707  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$709  = \$708  & small_queue_r0_b0[3];
+  assign \$711  = \$710  & medium_queue_r0_b0[3];
+  assign \$713  = \$712  & large_queue_r0_b0[3];
+  assign \$714  = { \$713 , \$711 , \$709 , \$707  } + 4'hf;
+  assign \$715  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$717  = \$716  & small_queue_r0_b0[4];
+  assign \$719  = \$718  & medium_queue_r0_b0[4];
+  assign \$721  = \$720  & large_queue_r0_b0[4];
+  assign \$722  = { \$721 , \$719 , \$717 , \$715  } + 4'hf;
+  assign \$723  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$725  = \$724  & small_queue_r0_b0[5];
+  assign \$727  = \$726  & medium_queue_r0_b0[5];
+  assign \$729  = \$728  & large_queue_r0_b0[5];
+  assign \$730  = { \$729 , \$727 , \$725 , \$723  } + 4'hf;
+  assign \$731  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$733  = \$732  & small_queue_r0_b0[6];
+  assign \$734  = \$731  | \$733 ;
+  assign \$736  = \$735  & medium_queue_r0_b0[6];
+  assign \$737  = \$734  | \$736 ;
+  assign \$738  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$740  = \$739  & small_queue_r0_b0[7];
+  assign \$741  = \$738  | \$740 ;
+  assign \$742  = a3_sel_fresh[0] & small_parity_r1;
+  assign \$743  = a3_sel_fresh[1] & medium_parity_r1;
+  assign \$744  = a3_sel_fresh[2] & large_parity_r1;
+  assign \$746  = \$745  & small_queue_r0_b0[8];
+  assign \$748  = \$747  & medium_queue_r0_b0[7];
+  assign \$750  = \$749  & large_queue_r0_b0[6];
+  assign \$751  = { \$750 , \$748 , \$746 , \$744 , \$743 , \$742  } + 6'h3f;
+  assign \$752  = a3_hit_a1 | a3_older_hit;
+  assign \$753  = ~ \$752 ;
+  assign \$754  = a3_sel_new[0] & \$753 ;
+  assign \$756  = a3_hit_a1 | a3_older_hit;
+  assign \$757  = ~ \$756 ;
+  assign \$758  = a3_sel_new[1] & \$757 ;
   assign \$760  = a3_hit_a1 | a3_older_hit;
   assign \$761  = ~ \$760 ;
-  assign \$762  = a3_sel_new[0] & \$761 ;
-  assign \$764  = a3_hit_a1 | a3_older_hit;
-  assign \$765  = ~ \$764 ;
-  assign \$766  = a3_sel_new[1] & \$765 ;
-  assign \$768  = a3_hit_a1 | a3_older_hit;
-  assign \$769  = ~ \$768 ;
-  assign \$770  = a3_sel_new[2] & \$769 ;
-  assign \$773  = a3_hit_a1 | a3_older_hit;
-  assign \$774  = ~ \$773 ;
-  assign \$775  = \$772  & \$774 ;
-  assign \$776  = \$775  & small_grant_r1_b0[2];
-  assign \$778  = a3_hit_a1 | a3_older_hit;
-  assign \$779  = ~ \$778 ;
-  assign \$780  = \$777  & \$779 ;
-  assign \$781  = \$780  & medium_grant_r1_b0[2];
-  assign \$783  = a3_hit_a1 | a3_older_hit;
-  assign \$784  = ~ \$783 ;
-  assign \$785  = \$782  & \$784 ;
-  assign \$786  = \$785  & large_grant_r1_b0[2];
-  assign \$788  = \$787  & small_queue_r0_b0[11];
-  assign \$790  = \$789  & medium_queue_r0_b0[10];
-  assign \$792  = \$791  & large_queue_r0_b0[9];
-  assign \$793  = a3_fwd_ok & a3_hit_a1;
-  assign \$794  = a4_tag + 1'h1;
-  assign \$795  = \$793  & \$794 [1];
-  assign \$796  = a3_fwd_ok & a3_older_hit;
-  assign \$797  = ~ a3_hit_a1;
-  assign \$798  = \$796  & \$797 ;
-  assign \$799  = \$798  & a3_older_next[1];
-  assign \$800  = { \$799 , \$795 , \$792 , \$790 , \$788 , \$786 , \$781 , \$776 , \$771 , \$767 , \$763  } + 11'h7ff;
+  assign \$762  = a3_sel_new[2] & \$761 ;
+  assign \$765  = a3_hit_a1 | a3_older_hit;
+  assign \$766  = ~ \$765 ;
+  assign \$767  = \$764  & \$766 ;
+  assign \$768  = \$767  & small_grant_r1_b0[1];
+  assign \$770  = a3_hit_a1 | a3_older_hit;
+  assign \$771  = ~ \$770 ;
+  assign \$772  = \$769  & \$771 ;
+  assign \$773  = \$772  & medium_grant_r1_b0[1];
+  assign \$775  = a3_hit_a1 | a3_older_hit;
+  assign \$776  = ~ \$775 ;
+  assign \$777  = \$774  & \$776 ;
+  assign \$778  = \$777  & large_grant_r1_b0[1];
+  assign \$780  = \$779  & small_queue_r0_b0[10];
+  assign \$782  = \$781  & medium_queue_r0_b0[9];
+  assign \$784  = \$783  & large_queue_r0_b0[8];
+  assign \$785  = a3_fwd_ok & a3_hit_a1;
+  assign \$786  = a4_tag + 1'h1;
+  assign \$787  = \$785  & \$786 [0];
+  assign \$788  = a3_fwd_ok & a3_older_hit;
+  assign \$789  = ~ a3_hit_a1;
+  assign \$790  = \$788  & \$789 ;
+  assign \$791  = \$790  & a3_older_next[0];
+  assign \$792  = { \$791 , \$787 , \$784 , \$782 , \$780 , \$778 , \$773 , \$768 , \$763 , \$759 , \$755  } + 11'h7ff;
+  assign \$793  = a3_hit_a1 | a3_older_hit;
+  assign \$794  = ~ \$793 ;
+  assign \$795  = a3_sel_new[0] & \$794 ;
+  assign \$797  = a3_hit_a1 | a3_older_hit;
+  assign \$798  = ~ \$797 ;
+  assign \$799  = a3_sel_new[1] & \$798 ;
   assign \$801  = a3_hit_a1 | a3_older_hit;
   assign \$802  = ~ \$801 ;
-  assign \$803  = a3_sel_new[0] & \$802 ;
-  assign \$805  = a3_hit_a1 | a3_older_hit;
-  assign \$806  = ~ \$805 ;
-  assign \$807  = a3_sel_new[1] & \$806 ;
-  assign \$809  = a3_hit_a1 | a3_older_hit;
-  assign \$810  = ~ \$809 ;
-  assign \$811  = a3_sel_new[2] & \$810 ;
-  assign \$814  = a3_hit_a1 | a3_older_hit;
-  assign \$815  = ~ \$814 ;
-  assign \$816  = \$813  & \$815 ;
-  assign \$817  = \$816  & small_grant_r1_b0[3];
-  assign \$819  = a3_hit_a1 | a3_older_hit;
-  assign \$820  = ~ \$819 ;
-  assign \$821  = \$818  & \$820 ;
-  assign \$822  = \$821  & medium_grant_r1_b0[3];
-  assign \$824  = a3_hit_a1 | a3_older_hit;
-  assign \$825  = ~ \$824 ;
-  assign \$826  = \$823  & \$825 ;
-  assign \$827  = \$826  & large_grant_r1_b0[3];
-  assign \$829  = \$828  & small_queue_r0_b0[12];
-  assign \$831  = \$830  & medium_queue_r0_b0[11];
-  assign \$833  = \$832  & large_queue_r0_b0[10];
-  assign \$834  = a3_fwd_ok & a3_hit_a1;
-  assign \$835  = a4_tag + 1'h1;
-  assign \$836  = \$834  & \$835 [2];
-  assign \$837  = a3_fwd_ok & a3_older_hit;
-  assign \$838  = ~ a3_hit_a1;
-  assign \$839  = \$837  & \$838 ;
-  assign \$840  = \$839  & a3_older_next[2];
-  assign \$841  = { \$840 , \$836 , \$833 , \$831 , \$829 , \$827 , \$822 , \$817 , \$812 , \$808 , \$804  } + 11'h7ff;
+  assign \$803  = a3_sel_new[2] & \$802 ;
+  assign \$806  = a3_hit_a1 | a3_older_hit;
+  assign \$807  = ~ \$806 ;
+  assign \$808  = \$805  & \$807 ;
+  assign \$809  = \$808  & small_grant_r1_b0[2];
+  assign \$811  = a3_hit_a1 | a3_older_hit;
+  assign \$812  = ~ \$811 ;
+  assign \$813  = \$810  & \$812 ;
+  assign \$814  = \$813  & medium_grant_r1_b0[2];
+  assign \$816  = a3_hit_a1 | a3_older_hit;
+  assign \$817  = ~ \$816 ;
+  assign \$818  = \$815  & \$817 ;
+  assign \$819  = \$818  & large_grant_r1_b0[2];
+  assign \$821  = \$820  & small_queue_r0_b0[11];
+  assign \$823  = \$822  & medium_queue_r0_b0[10];
+  assign \$825  = \$824  & large_queue_r0_b0[9];
+  assign \$826  = a3_fwd_ok & a3_hit_a1;
+  assign \$827  = a4_tag + 1'h1;
+  assign \$828  = \$826  & \$827 [1];
+  assign \$829  = a3_fwd_ok & a3_older_hit;
+  assign \$830  = ~ a3_hit_a1;
+  assign \$831  = \$829  & \$830 ;
+  assign \$832  = \$831  & a3_older_next[1];
+  assign \$833  = { \$832 , \$828 , \$825 , \$823 , \$821 , \$819 , \$814 , \$809 , \$804 , \$800 , \$796  } + 11'h7ff;
+  assign \$834  = a3_hit_a1 | a3_older_hit;
+  assign \$835  = ~ \$834 ;
+  assign \$836  = a3_sel_new[0] & \$835 ;
+  assign \$838  = a3_hit_a1 | a3_older_hit;
+  assign \$839  = ~ \$838 ;
+  assign \$840  = a3_sel_new[1] & \$839 ;
   assign \$842  = a3_hit_a1 | a3_older_hit;
   assign \$843  = ~ \$842 ;
-  assign \$844  = a3_sel_new[0] & \$843 ;
-  assign \$846  = a3_hit_a1 | a3_older_hit;
-  assign \$847  = ~ \$846 ;
-  assign \$848  = a3_sel_new[1] & \$847 ;
-  assign \$850  = a3_hit_a1 | a3_older_hit;
-  assign \$851  = ~ \$850 ;
-  assign \$852  = a3_sel_new[2] & \$851 ;
-  assign \$855  = a3_hit_a1 | a3_older_hit;
-  assign \$856  = ~ \$855 ;
-  assign \$857  = \$854  & \$856 ;
-  assign \$858  = \$857  & small_grant_r1_b0[4];
-  assign \$860  = a3_hit_a1 | a3_older_hit;
-  assign \$861  = ~ \$860 ;
-  assign \$862  = \$859  & \$861 ;
-  assign \$863  = \$862  & medium_grant_r1_b0[4];
-  assign \$865  = a3_hit_a1 | a3_older_hit;
-  assign \$866  = ~ \$865 ;
-  assign \$867  = \$864  & \$866 ;
-  assign \$868  = \$867  & large_grant_r1_b0[4];
-  assign \$870  = \$869  & small_queue_r0_b0[13];
-  assign \$872  = \$871  & medium_queue_r0_b0[12];
-  assign \$874  = \$873  & large_queue_r0_b0[11];
-  assign \$875  = a3_fwd_ok & a3_hit_a1;
-  assign \$876  = a4_tag + 1'h1;
-  assign \$877  = \$875  & \$876 [3];
-  assign \$878  = a3_fwd_ok & a3_older_hit;
-  assign \$879  = ~ a3_hit_a1;
-  assign \$880  = \$878  & \$879 ;
-  assign \$881  = \$880  & a3_older_next[3];
-  assign \$882  = { \$881 , \$877 , \$874 , \$872 , \$870 , \$868 , \$863 , \$858 , \$853 , \$849 , \$845  } + 11'h7ff;
+  assign \$844  = a3_sel_new[2] & \$843 ;
+  assign \$847  = a3_hit_a1 | a3_older_hit;
+  assign \$848  = ~ \$847 ;
+  assign \$849  = \$846  & \$848 ;
+  assign \$850  = \$849  & small_grant_r1_b0[3];
+  assign \$852  = a3_hit_a1 | a3_older_hit;
+  assign \$853  = ~ \$852 ;
+  assign \$854  = \$851  & \$853 ;
+  assign \$855  = \$854  & medium_grant_r1_b0[3];
+  assign \$857  = a3_hit_a1 | a3_older_hit;
+  assign \$858  = ~ \$857 ;
+  assign \$859  = \$856  & \$858 ;
+  assign \$860  = \$859  & large_grant_r1_b0[3];
+  assign \$862  = \$861  & small_queue_r0_b0[12];
+  assign \$864  = \$863  & medium_queue_r0_b0[11];
+  assign \$866  = \$865  & large_queue_r0_b0[10];
+  assign \$867  = a3_fwd_ok & a3_hit_a1;
+  assign \$868  = a4_tag + 1'h1;
+  assign \$869  = \$867  & \$868 [2];
+  assign \$870  = a3_fwd_ok & a3_older_hit;
+  assign \$871  = ~ a3_hit_a1;
+  assign \$872  = \$870  & \$871 ;
+  assign \$873  = \$872  & a3_older_next[2];
+  assign \$874  = { \$873 , \$869 , \$866 , \$864 , \$862 , \$860 , \$855 , \$850 , \$845 , \$841 , \$837  } + 11'h7ff;
+  assign \$875  = a3_hit_a1 | a3_older_hit;
+  assign \$876  = ~ \$875 ;
+  assign \$877  = a3_sel_new[0] & \$876 ;
+  assign \$879  = a3_hit_a1 | a3_older_hit;
+  assign \$880  = ~ \$879 ;
+  assign \$881  = a3_sel_new[1] & \$880 ;
   assign \$883  = a3_hit_a1 | a3_older_hit;
   assign \$884  = ~ \$883 ;
-  assign \$885  = a3_sel_new[0] & \$884 ;
-  assign \$887  = a3_hit_a1 | a3_older_hit;
-  assign \$888  = ~ \$887 ;
-  assign \$889  = a3_sel_new[1] & \$888 ;
-  assign \$891  = a3_hit_a1 | a3_older_hit;
-  assign \$892  = ~ \$891 ;
-  assign \$893  = a3_sel_new[2] & \$892 ;
-  assign \$896  = a3_hit_a1 | a3_older_hit;
-  assign \$897  = ~ \$896 ;
-  assign \$898  = \$895  & \$897 ;
-  assign \$899  = \$898  & small_grant_r1_b0[5];
-  assign \$901  = a3_hit_a1 | a3_older_hit;
-  assign \$902  = ~ \$901 ;
-  assign \$903  = \$900  & \$902 ;
-  assign \$904  = \$903  & medium_grant_r1_b0[5];
-  assign \$906  = a3_hit_a1 | a3_older_hit;
-  assign \$907  = ~ \$906 ;
-  assign \$908  = \$905  & \$907 ;
-  assign \$909  = \$908  & large_grant_r1_b0[5];
-  assign \$911  = \$910  & small_queue_r0_b0[14];
-  assign \$913  = \$912  & medium_queue_r0_b0[13];
-  assign \$915  = \$914  & large_queue_r0_b0[12];
-  assign \$916  = a3_fwd_ok & a3_hit_a1;
-  assign \$917  = a4_tag + 1'h1;
-  assign \$918  = \$916  & \$917 [4];
-  assign \$919  = a3_fwd_ok & a3_older_hit;
-  assign \$920  = ~ a3_hit_a1;
-  assign \$921  = \$919  & \$920 ;
-  assign \$922  = \$921  & a3_older_next[4];
-  assign \$923  = { \$922 , \$918 , \$915 , \$913 , \$911 , \$909 , \$904 , \$899 , \$894 , \$890 , \$886  } + 11'h7ff;
+  assign \$885  = a3_sel_new[2] & \$884 ;
+  assign \$888  = a3_hit_a1 | a3_older_hit;
+  assign \$889  = ~ \$888 ;
+  assign \$890  = \$887  & \$889 ;
+  assign \$891  = \$890  & small_grant_r1_b0[4];
+  assign \$893  = a3_hit_a1 | a3_older_hit;
+  assign \$894  = ~ \$893 ;
+  assign \$895  = \$892  & \$894 ;
+  assign \$896  = \$895  & medium_grant_r1_b0[4];
+  assign \$898  = a3_hit_a1 | a3_older_hit;
+  assign \$899  = ~ \$898 ;
+  assign \$900  = \$897  & \$899 ;
+  assign \$901  = \$900  & large_grant_r1_b0[4];
+  assign \$903  = \$902  & small_queue_r0_b0[13];
+  assign \$905  = \$904  & medium_queue_r0_b0[12];
+  assign \$907  = \$906  & large_queue_r0_b0[11];
+  assign \$908  = a3_fwd_ok & a3_hit_a1;
+  assign \$909  = a4_tag + 1'h1;
+  assign \$910  = \$908  & \$909 [3];
+  assign \$911  = a3_fwd_ok & a3_older_hit;
+  assign \$912  = ~ a3_hit_a1;
+  assign \$913  = \$911  & \$912 ;
+  assign \$914  = \$913  & a3_older_next[3];
+  assign \$915  = { \$914 , \$910 , \$907 , \$905 , \$903 , \$901 , \$896 , \$891 , \$886 , \$882 , \$878  } + 11'h7ff;
+  assign \$916  = a3_hit_a1 | a3_older_hit;
+  assign \$917  = ~ \$916 ;
+  assign \$918  = a3_sel_new[0] & \$917 ;
+  assign \$920  = a3_hit_a1 | a3_older_hit;
+  assign \$921  = ~ \$920 ;
+  assign \$922  = a3_sel_new[1] & \$921 ;
   assign \$924  = a3_hit_a1 | a3_older_hit;
   assign \$925  = ~ \$924 ;
-  assign \$926  = a3_sel_new[0] & \$925 ;
-  assign \$928  = a3_hit_a1 | a3_older_hit;
-  assign \$929  = ~ \$928 ;
-  assign \$930  = a3_sel_new[1] & \$929 ;
-  assign \$932  = a3_hit_a1 | a3_older_hit;
-  assign \$933  = ~ \$932 ;
-  assign \$934  = a3_sel_new[2] & \$933 ;
-  assign \$937  = a3_hit_a1 | a3_older_hit;
-  assign \$938  = ~ \$937 ;
-  assign \$939  = \$936  & \$938 ;
-  assign \$940  = \$939  & small_grant_r1_b0[6];
-  assign \$942  = a3_hit_a1 | a3_older_hit;
-  assign \$943  = ~ \$942 ;
-  assign \$944  = \$941  & \$943 ;
-  assign \$945  = \$944  & medium_grant_r1_b0[6];
-  assign \$947  = a3_hit_a1 | a3_older_hit;
-  assign \$948  = ~ \$947 ;
-  assign \$949  = \$946  & \$948 ;
-  assign \$950  = \$949  & large_grant_r1_b0[6];
-  assign \$952  = \$951  & small_queue_r0_b0[15];
-  assign \$954  = \$953  & medium_queue_r0_b0[14];
-  assign \$956  = \$955  & large_queue_r0_b0[13];
-  assign \$957  = a3_fwd_ok & a3_hit_a1;
-  assign \$958  = a4_tag + 1'h1;
-  assign \$959  = \$957  & \$958 [5];
-  assign \$960  = a3_fwd_ok & a3_older_hit;
-  assign \$961  = ~ a3_hit_a1;
-  assign \$962  = \$960  & \$961 ;
-  assign \$963  = \$962  & a3_older_next[5];
-  assign \$964  = { \$963 , \$959 , \$956 , \$954 , \$952 , \$950 , \$945 , \$940 , \$935 , \$931 , \$927  } + 11'h7ff;
+  assign \$926  = a3_sel_new[2] & \$925 ;
+  assign \$929  = a3_hit_a1 | a3_older_hit;
+  assign \$930  = ~ \$929 ;
+  assign \$931  = \$928  & \$930 ;
+  assign \$932  = \$931  & small_grant_r1_b0[5];
+  assign \$934  = a3_hit_a1 | a3_older_hit;
+  assign \$935  = ~ \$934 ;
+  assign \$936  = \$933  & \$935 ;
+  assign \$937  = \$936  & medium_grant_r1_b0[5];
+  assign \$939  = a3_hit_a1 | a3_older_hit;
+  assign \$940  = ~ \$939 ;
+  assign \$941  = \$938  & \$940 ;
+  assign \$942  = \$941  & large_grant_r1_b0[5];
+  assign \$944  = \$943  & small_queue_r0_b0[14];
+  assign \$946  = \$945  & medium_queue_r0_b0[13];
+  assign \$948  = \$947  & large_queue_r0_b0[12];
+  assign \$949  = a3_fwd_ok & a3_hit_a1;
+  assign \$950  = a4_tag + 1'h1;
+  assign \$951  = \$949  & \$950 [4];
+  assign \$952  = a3_fwd_ok & a3_older_hit;
+  assign \$953  = ~ a3_hit_a1;
+  assign \$954  = \$952  & \$953 ;
+  assign \$955  = \$954  & a3_older_next[4];
+  assign \$956  = { \$955 , \$951 , \$948 , \$946 , \$944 , \$942 , \$937 , \$932 , \$927 , \$923 , \$919  } + 11'h7ff;
+  assign \$957  = a3_hit_a1 | a3_older_hit;
+  assign \$958  = ~ \$957 ;
+  assign \$959  = a3_sel_new[0] & \$958 ;
+  assign \$961  = a3_hit_a1 | a3_older_hit;
+  assign \$962  = ~ \$961 ;
+  assign \$963  = a3_sel_new[1] & \$962 ;
   assign \$965  = a3_hit_a1 | a3_older_hit;
   assign \$966  = ~ \$965 ;
-  assign \$967  = a3_sel_new[0] & \$966 ;
-  assign \$969  = a3_hit_a1 | a3_older_hit;
-  assign \$970  = ~ \$969 ;
-  assign \$971  = a3_sel_new[1] & \$970 ;
-  assign \$973  = a3_hit_a1 | a3_older_hit;
-  assign \$974  = ~ \$973 ;
-  assign \$975  = a3_sel_new[2] & \$974 ;
-  assign \$978  = a3_hit_a1 | a3_older_hit;
-  assign \$979  = ~ \$978 ;
-  assign \$980  = \$977  & \$979 ;
-  assign \$981  = \$980  & small_grant_r1_b0[7];
-  assign \$983  = a3_hit_a1 | a3_older_hit;
-  assign \$984  = ~ \$983 ;
-  assign \$985  = \$982  & \$984 ;
-  assign \$986  = \$985  & medium_grant_r1_b0[7];
-  assign \$988  = a3_hit_a1 | a3_older_hit;
-  assign \$989  = ~ \$988 ;
-  assign \$990  = \$987  & \$989 ;
-  assign \$991  = \$990  & large_grant_r1_b0[7];
-  assign \$993  = \$992  & small_queue_r0_b0[16];
-  assign \$995  = \$994  & medium_queue_r0_b0[15];
-  assign \$997  = \$996  & large_queue_r0_b0[14];
-  assign \$998  = a3_fwd_ok & a3_hit_a1;
-  assign \$999  = a4_tag + 1'h1;
-  assign \$1000  = \$998  & \$999 [6];
-  assign \$1001  = a3_fwd_ok & a3_older_hit;
-  assign \$1002  = ~ a3_hit_a1;
-  assign \$1003  = \$1001  & \$1002 ;
-  assign \$1004  = \$1003  & a3_older_next[6];
-  assign \$1005  = { \$1004 , \$1000 , \$997 , \$995 , \$993 , \$991 , \$986 , \$981 , \$976 , \$972 , \$968  } + 11'h7ff;
+  assign \$967  = a3_sel_new[2] & \$966 ;
+  assign \$970  = a3_hit_a1 | a3_older_hit;
+  assign \$971  = ~ \$970 ;
+  assign \$972  = \$969  & \$971 ;
+  assign \$973  = \$972  & small_grant_r1_b0[6];
+  assign \$975  = a3_hit_a1 | a3_older_hit;
+  assign \$976  = ~ \$975 ;
+  assign \$977  = \$974  & \$976 ;
+  assign \$978  = \$977  & medium_grant_r1_b0[6];
+  assign \$980  = a3_hit_a1 | a3_older_hit;
+  assign \$981  = ~ \$980 ;
+  assign \$982  = \$979  & \$981 ;
+  assign \$983  = \$982  & large_grant_r1_b0[6];
+  assign \$985  = \$984  & small_queue_r0_b0[15];
+  assign \$987  = \$986  & medium_queue_r0_b0[14];
+  assign \$989  = \$988  & large_queue_r0_b0[13];
+  assign \$990  = a3_fwd_ok & a3_hit_a1;
+  assign \$991  = a4_tag + 1'h1;
+  assign \$992  = \$990  & \$991 [5];
+  assign \$993  = a3_fwd_ok & a3_older_hit;
+  assign \$994  = ~ a3_hit_a1;
+  assign \$995  = \$993  & \$994 ;
+  assign \$996  = \$995  & a3_older_next[5];
+  assign \$997  = { \$996 , \$992 , \$989 , \$987 , \$985 , \$983 , \$978 , \$973 , \$968 , \$964 , \$960  } + 11'h7ff;
+  assign \$998  = a3_hit_a1 | a3_older_hit;
+  assign \$999  = ~ \$998 ;
+  assign \$1000  = a3_sel_new[0] & \$999 ;
+  assign \$1002  = a3_hit_a1 | a3_older_hit;
+  assign \$1003  = ~ \$1002 ;
+  assign \$1004  = a3_sel_new[1] & \$1003 ;
   assign \$1006  = a3_hit_a1 | a3_older_hit;
   assign \$1007  = ~ \$1006 ;
-  assign \$1008  = a3_sel_new[0] & \$1007 ;
-  assign \$1010  = a3_hit_a1 | a3_older_hit;
-  assign \$1011  = ~ \$1010 ;
-  assign \$1012  = a3_sel_new[1] & \$1011 ;
-  assign \$1014  = a3_hit_a1 | a3_older_hit;
-  assign \$1015  = ~ \$1014 ;
-  assign \$1016  = a3_sel_new[2] & \$1015 ;
-  assign \$1019  = a3_hit_a1 | a3_older_hit;
-  assign \$1020  = ~ \$1019 ;
-  assign \$1021  = \$1018  & \$1020 ;
-  assign \$1022  = \$1021  & small_grant_r1_b0[8];
-  assign \$1024  = a3_hit_a1 | a3_older_hit;
-  assign \$1025  = ~ \$1024 ;
-  assign \$1026  = \$1023  & \$1025 ;
-  assign \$1027  = \$1026  & medium_grant_r1_b0[8];
-  assign \$1029  = a3_hit_a1 | a3_older_hit;
-  assign \$1030  = ~ \$1029 ;
-  assign \$1031  = \$1028  & \$1030 ;
-  assign \$1032  = \$1031  & large_grant_r1_b0[8];
-  assign \$1034  = \$1033  & small_queue_r0_b0[17];
-  assign \$1036  = \$1035  & medium_queue_r0_b0[16];
-  assign \$1038  = \$1037  & large_queue_r0_b0[15];
-  assign \$1039  = a3_fwd_ok & a3_hit_a1;
-  assign \$1040  = a4_tag + 1'h1;
-  assign \$1041  = \$1039  & \$1040 [7];
-  assign \$1042  = a3_fwd_ok & a3_older_hit;
-  assign \$1043  = ~ a3_hit_a1;
-  assign \$1044  = \$1042  & \$1043 ;
-  assign \$1045  = \$1044  & a3_older_next[7];
-  assign \$1046  = { \$1045 , \$1041 , \$1038 , \$1036 , \$1034 , \$1032 , \$1027 , \$1022 , \$1017 , \$1013 , \$1009  } + 11'h7ff;
-  assign \$1047  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$1049  = \$1048  & small_queue_r0_b0[0];
-  assign \$1050  = \$1047  | \$1049 ;
-  assign \$1051  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$1053  = \$1052  & small_queue_r0_b0[1];
-  assign \$1054  = \$1051  | \$1053 ;
-  assign \$1055  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$1057  = \$1056  & small_queue_r0_b0[2];
-  assign \$1058  = \$1055  | \$1057 ;
-  assign \$1059  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$1061  = \$1060  & small_queue_r0_b0[3];
-  assign \$1062  = \$1059  | \$1061 ;
-  assign \$1063  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$1065  = \$1064  & small_queue_r0_b0[4];
-  assign \$1066  = \$1063  | \$1065 ;
-  assign \$1067  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$1069  = \$1068  & small_queue_r0_b0[5];
-  assign \$1070  = \$1067  | \$1069 ;
-  assign \$1071  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$1073  = \$1072  & small_queue_r0_b0[6];
-  assign \$1074  = \$1071  | \$1073 ;
-  assign \$1075  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$1077  = \$1076  & small_queue_r0_b0[7];
-  assign \$1078  = \$1075  | \$1077 ;
-  assign \$1079  = a3_sel_fresh[0] & small_parity_r1_b0;
-  assign \$1081  = \$1080  & small_queue_r0_b0[8];
-  assign small_fetched_snap = \$1079  | \$1081 ;
-  assign \$1082  = a3_hit_a1 | a3_older_hit;
-  assign \$1083  = ~ \$1082 ;
-  assign \$1084  = a3_sel_new[0] & \$1083 ;
-  assign \$1087  = a3_hit_a1 | a3_older_hit;
-  assign \$1088  = ~ \$1087 ;
-  assign \$1089  = \$1086  & \$1088 ;
-  assign \$1090  = \$1089  & small_grant_r1_b0[1];
-  assign \$1092  = \$1091  & small_queue_r0_b0[10];
-  assign \$1093  = a3_fwd_ok & a3_hit_a1;
-  assign \$1094  = a4_tag + 1'h1;
-  assign \$1095  = \$1093  & \$1094 [0];
-  assign \$1096  = a3_fwd_ok & a3_older_hit;
-  assign \$1097  = ~ a3_hit_a1;
-  assign \$1098  = \$1096  & \$1097 ;
-  assign \$1099  = \$1098  & a3_older_next[0];
-  assign \$1100  = { \$1099 , \$1095 , \$1092 , \$1090 , \$1085  } + 5'h1f;
-  assign \$1101  = a3_hit_a1 | a3_older_hit;
-  assign \$1102  = ~ \$1101 ;
-  assign \$1103  = a3_sel_new[0] & \$1102 ;
-  assign \$1106  = a3_hit_a1 | a3_older_hit;
-  assign \$1107  = ~ \$1106 ;
-  assign \$1108  = \$1105  & \$1107 ;
-  assign \$1109  = \$1108  & small_grant_r1_b0[2];
-  assign \$1111  = \$1110  & small_queue_r0_b0[11];
-  assign \$1112  = a3_fwd_ok & a3_hit_a1;
-  assign \$1113  = a4_tag + 1'h1;
-  assign \$1114  = \$1112  & \$1113 [1];
-  assign \$1115  = a3_fwd_ok & a3_older_hit;
-  assign \$1116  = ~ a3_hit_a1;
-  assign \$1117  = \$1115  & \$1116 ;
-  assign \$1118  = \$1117  & a3_older_next[1];
-  assign \$1119  = { \$1118 , \$1114 , \$1111 , \$1109 , \$1104  } + 5'h1f;
+  assign \$1008  = a3_sel_new[2] & \$1007 ;
+  assign \$1011  = a3_hit_a1 | a3_older_hit;
+  assign \$1012  = ~ \$1011 ;
+  assign \$1013  = \$1010  & \$1012 ;
+  assign \$1014  = \$1013  & small_grant_r1_b0[7];
+  assign \$1016  = a3_hit_a1 | a3_older_hit;
+  assign \$1017  = ~ \$1016 ;
+  assign \$1018  = \$1015  & \$1017 ;
+  assign \$1019  = \$1018  & medium_grant_r1_b0[7];
+  assign \$1021  = a3_hit_a1 | a3_older_hit;
+  assign \$1022  = ~ \$1021 ;
+  assign \$1023  = \$1020  & \$1022 ;
+  assign \$1024  = \$1023  & large_grant_r1_b0[7];
+  assign \$1026  = \$1025  & small_queue_r0_b0[16];
+  assign \$1028  = \$1027  & medium_queue_r0_b0[15];
+  assign \$1030  = \$1029  & large_queue_r0_b0[14];
+  assign \$1031  = a3_fwd_ok & a3_hit_a1;
+  assign \$1032  = a4_tag + 1'h1;
+  assign \$1033  = \$1031  & \$1032 [6];
+  assign \$1034  = a3_fwd_ok & a3_older_hit;
+  assign \$1035  = ~ a3_hit_a1;
+  assign \$1036  = \$1034  & \$1035 ;
+  assign \$1037  = \$1036  & a3_older_next[6];
+  assign \$1038  = { \$1037 , \$1033 , \$1030 , \$1028 , \$1026 , \$1024 , \$1019 , \$1014 , \$1009 , \$1005 , \$1001  } + 11'h7ff;
+  assign \$1039  = a3_hit_a1 | a3_older_hit;
+  assign \$1040  = ~ \$1039 ;
+  assign \$1041  = a3_sel_new[0] & \$1040 ;
+  assign \$1043  = a3_hit_a1 | a3_older_hit;
+  assign \$1044  = ~ \$1043 ;
+  assign \$1045  = a3_sel_new[1] & \$1044 ;
+  assign \$1047  = a3_hit_a1 | a3_older_hit;
+  assign \$1048  = ~ \$1047 ;
+  assign \$1049  = a3_sel_new[2] & \$1048 ;
+  assign \$1052  = a3_hit_a1 | a3_older_hit;
+  assign \$1053  = ~ \$1052 ;
+  assign \$1054  = \$1051  & \$1053 ;
+  assign \$1055  = \$1054  & small_grant_r1_b0[8];
+  assign \$1057  = a3_hit_a1 | a3_older_hit;
+  assign \$1058  = ~ \$1057 ;
+  assign \$1059  = \$1056  & \$1058 ;
+  assign \$1060  = \$1059  & medium_grant_r1_b0[8];
+  assign \$1062  = a3_hit_a1 | a3_older_hit;
+  assign \$1063  = ~ \$1062 ;
+  assign \$1064  = \$1061  & \$1063 ;
+  assign \$1065  = \$1064  & large_grant_r1_b0[8];
+  assign \$1067  = \$1066  & small_queue_r0_b0[17];
+  assign \$1069  = \$1068  & medium_queue_r0_b0[16];
+  assign \$1071  = \$1070  & large_queue_r0_b0[15];
+  assign \$1072  = a3_fwd_ok & a3_hit_a1;
+  assign \$1073  = a4_tag + 1'h1;
+  assign \$1074  = \$1072  & \$1073 [7];
+  assign \$1075  = a3_fwd_ok & a3_older_hit;
+  assign \$1076  = ~ a3_hit_a1;
+  assign \$1077  = \$1075  & \$1076 ;
+  assign \$1078  = \$1077  & a3_older_next[7];
+  assign \$1079  = { \$1078 , \$1074 , \$1071 , \$1069 , \$1067 , \$1065 , \$1060 , \$1055 , \$1050 , \$1046 , \$1042  } + 11'h7ff;
+  assign \$1080  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$1082  = \$1081  & small_queue_r0_b0[0];
+  assign \$1083  = \$1080  | \$1082 ;
+  assign \$1084  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$1086  = \$1085  & small_queue_r0_b0[1];
+  assign \$1087  = \$1084  | \$1086 ;
+  assign \$1088  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$1090  = \$1089  & small_queue_r0_b0[2];
+  assign \$1091  = \$1088  | \$1090 ;
+  assign \$1092  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$1094  = \$1093  & small_queue_r0_b0[3];
+  assign \$1095  = \$1092  | \$1094 ;
+  assign \$1096  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$1098  = \$1097  & small_queue_r0_b0[4];
+  assign \$1099  = \$1096  | \$1098 ;
+  assign \$1100  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$1102  = \$1101  & small_queue_r0_b0[5];
+  assign \$1103  = \$1100  | \$1102 ;
+  assign \$1104  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$1106  = \$1105  & small_queue_r0_b0[6];
+  assign \$1107  = \$1104  | \$1106 ;
+  assign \$1108  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$1110  = \$1109  & small_queue_r0_b0[7];
+  assign \$1111  = \$1108  | \$1110 ;
+  assign \$1112  = a3_sel_fresh[0] & small_parity_r1;
+  assign \$1114  = \$1113  & small_queue_r0_b0[8];
+  assign small_fetched_snap = \$1112  | \$1114 ;
+  assign \$1115  = a3_hit_a1 | a3_older_hit;
+  assign \$1116  = ~ \$1115 ;
+  assign \$1117  = a3_sel_new[0] & \$1116 ;
   assign \$1120  = a3_hit_a1 | a3_older_hit;
   assign \$1121  = ~ \$1120 ;
-  assign \$1122  = a3_sel_new[0] & \$1121 ;
-  assign \$1125  = a3_hit_a1 | a3_older_hit;
-  assign \$1126  = ~ \$1125 ;
-  assign \$1127  = \$1124  & \$1126 ;
-  assign \$1128  = \$1127  & small_grant_r1_b0[3];
-  assign \$1130  = \$1129  & small_queue_r0_b0[12];
-  assign \$1131  = a3_fwd_ok & a3_hit_a1;
-  assign \$1132  = a4_tag + 1'h1;
-  assign \$1133  = \$1131  & \$1132 [2];
-  assign \$1134  = a3_fwd_ok & a3_older_hit;
-  assign \$1135  = ~ a3_hit_a1;
-  assign \$1136  = \$1134  & \$1135 ;
-  assign \$1137  = \$1136  & a3_older_next[2];
-  assign \$1138  = { \$1137 , \$1133 , \$1130 , \$1128 , \$1123  } + 5'h1f;
+  assign \$1122  = \$1119  & \$1121 ;
+  assign \$1123  = \$1122  & small_grant_r1_b0[1];
+  assign \$1125  = \$1124  & small_queue_r0_b0[10];
+  assign \$1126  = a3_fwd_ok & a3_hit_a1;
+  assign \$1127  = a4_tag + 1'h1;
+  assign \$1128  = \$1126  & \$1127 [0];
+  assign \$1129  = a3_fwd_ok & a3_older_hit;
+  assign \$1130  = ~ a3_hit_a1;
+  assign \$1131  = \$1129  & \$1130 ;
+  assign \$1132  = \$1131  & a3_older_next[0];
+  assign \$1133  = { \$1132 , \$1128 , \$1125 , \$1123 , \$1118  } + 5'h1f;
+  assign \$1134  = a3_hit_a1 | a3_older_hit;
+  assign \$1135  = ~ \$1134 ;
+  assign \$1136  = a3_sel_new[0] & \$1135 ;
   assign \$1139  = a3_hit_a1 | a3_older_hit;
   assign \$1140  = ~ \$1139 ;
-  assign \$1141  = a3_sel_new[0] & \$1140 ;
-  assign \$1144  = a3_hit_a1 | a3_older_hit;
-  assign \$1145  = ~ \$1144 ;
-  assign \$1146  = \$1143  & \$1145 ;
-  assign \$1147  = \$1146  & small_grant_r1_b0[4];
-  assign \$1149  = \$1148  & small_queue_r0_b0[13];
-  assign \$1150  = a3_fwd_ok & a3_hit_a1;
-  assign \$1151  = a4_tag + 1'h1;
-  assign \$1152  = \$1150  & \$1151 [3];
-  assign \$1153  = a3_fwd_ok & a3_older_hit;
-  assign \$1154  = ~ a3_hit_a1;
-  assign \$1155  = \$1153  & \$1154 ;
-  assign \$1156  = \$1155  & a3_older_next[3];
-  assign \$1157  = { \$1156 , \$1152 , \$1149 , \$1147 , \$1142  } + 5'h1f;
+  assign \$1141  = \$1138  & \$1140 ;
+  assign \$1142  = \$1141  & small_grant_r1_b0[2];
+  assign \$1144  = \$1143  & small_queue_r0_b0[11];
+  assign \$1145  = a3_fwd_ok & a3_hit_a1;
+  assign \$1146  = a4_tag + 1'h1;
+  assign \$1147  = \$1145  & \$1146 [1];
+  assign \$1148  = a3_fwd_ok & a3_older_hit;
+  assign \$1149  = ~ a3_hit_a1;
+  assign \$1150  = \$1148  & \$1149 ;
+  assign \$1151  = \$1150  & a3_older_next[1];
+  assign \$1152  = { \$1151 , \$1147 , \$1144 , \$1142 , \$1137  } + 5'h1f;
+  assign \$1153  = a3_hit_a1 | a3_older_hit;
+  assign \$1154  = ~ \$1153 ;
+  assign \$1155  = a3_sel_new[0] & \$1154 ;
   assign \$1158  = a3_hit_a1 | a3_older_hit;
   assign \$1159  = ~ \$1158 ;
-  assign \$1160  = a3_sel_new[0] & \$1159 ;
-  assign \$1163  = a3_hit_a1 | a3_older_hit;
-  assign \$1164  = ~ \$1163 ;
-  assign \$1165  = \$1162  & \$1164 ;
-  assign \$1166  = \$1165  & small_grant_r1_b0[5];
-  assign \$1168  = \$1167  & small_queue_r0_b0[14];
-  assign \$1169  = a3_fwd_ok & a3_hit_a1;
-  assign \$1170  = a4_tag + 1'h1;
-  assign \$1171  = \$1169  & \$1170 [4];
-  assign \$1172  = a3_fwd_ok & a3_older_hit;
-  assign \$1173  = ~ a3_hit_a1;
-  assign \$1174  = \$1172  & \$1173 ;
-  assign \$1175  = \$1174  & a3_older_next[4];
-  assign \$1176  = { \$1175 , \$1171 , \$1168 , \$1166 , \$1161  } + 5'h1f;
+  assign \$1160  = \$1157  & \$1159 ;
+  assign \$1161  = \$1160  & small_grant_r1_b0[3];
+  assign \$1163  = \$1162  & small_queue_r0_b0[12];
+  assign \$1164  = a3_fwd_ok & a3_hit_a1;
+  assign \$1165  = a4_tag + 1'h1;
+  assign \$1166  = \$1164  & \$1165 [2];
+  assign \$1167  = a3_fwd_ok & a3_older_hit;
+  assign \$1168  = ~ a3_hit_a1;
+  assign \$1169  = \$1167  & \$1168 ;
+  assign \$1170  = \$1169  & a3_older_next[2];
+  assign \$1171  = { \$1170 , \$1166 , \$1163 , \$1161 , \$1156  } + 5'h1f;
+  assign \$1172  = a3_hit_a1 | a3_older_hit;
+  assign \$1173  = ~ \$1172 ;
+  assign \$1174  = a3_sel_new[0] & \$1173 ;
   assign \$1177  = a3_hit_a1 | a3_older_hit;
   assign \$1178  = ~ \$1177 ;
-  assign \$1179  = a3_sel_new[0] & \$1178 ;
-  assign \$1182  = a3_hit_a1 | a3_older_hit;
-  assign \$1183  = ~ \$1182 ;
-  assign \$1184  = \$1181  & \$1183 ;
-  assign \$1185  = \$1184  & small_grant_r1_b0[6];
-  assign \$1187  = \$1186  & small_queue_r0_b0[15];
-  assign \$1188  = a3_fwd_ok & a3_hit_a1;
-  assign \$1189  = a4_tag + 1'h1;
-  assign \$1190  = \$1188  & \$1189 [5];
-  assign \$1191  = a3_fwd_ok & a3_older_hit;
-  assign \$1192  = ~ a3_hit_a1;
-  assign \$1193  = \$1191  & \$1192 ;
-  assign \$1194  = \$1193  & a3_older_next[5];
-  assign \$1195  = { \$1194 , \$1190 , \$1187 , \$1185 , \$1180  } + 5'h1f;
+  assign \$1179  = \$1176  & \$1178 ;
+  assign \$1180  = \$1179  & small_grant_r1_b0[4];
+  assign \$1182  = \$1181  & small_queue_r0_b0[13];
+  assign \$1183  = a3_fwd_ok & a3_hit_a1;
+  assign \$1184  = a4_tag + 1'h1;
+  assign \$1185  = \$1183  & \$1184 [3];
+  assign \$1186  = a3_fwd_ok & a3_older_hit;
+  assign \$1187  = ~ a3_hit_a1;
+  assign \$1188  = \$1186  & \$1187 ;
+  assign \$1189  = \$1188  & a3_older_next[3];
+  assign \$1190  = { \$1189 , \$1185 , \$1182 , \$1180 , \$1175  } + 5'h1f;
+  assign \$1191  = a3_hit_a1 | a3_older_hit;
+  assign \$1192  = ~ \$1191 ;
+  assign \$1193  = a3_sel_new[0] & \$1192 ;
   assign \$1196  = a3_hit_a1 | a3_older_hit;
   assign \$1197  = ~ \$1196 ;
-  assign \$1198  = a3_sel_new[0] & \$1197 ;
-  assign \$1201  = a3_hit_a1 | a3_older_hit;
-  assign \$1202  = ~ \$1201 ;
-  assign \$1203  = \$1200  & \$1202 ;
-  assign \$1204  = \$1203  & small_grant_r1_b0[7];
-  assign \$1206  = \$1205  & small_queue_r0_b0[16];
-  assign \$1207  = a3_fwd_ok & a3_hit_a1;
-  assign \$1208  = a4_tag + 1'h1;
-  assign \$1209  = \$1207  & \$1208 [6];
-  assign \$1210  = a3_fwd_ok & a3_older_hit;
-  assign \$1211  = ~ a3_hit_a1;
-  assign \$1212  = \$1210  & \$1211 ;
-  assign \$1213  = \$1212  & a3_older_next[6];
-  assign \$1214  = { \$1213 , \$1209 , \$1206 , \$1204 , \$1199  } + 5'h1f;
+  assign \$1198  = \$1195  & \$1197 ;
+  assign \$1199  = \$1198  & small_grant_r1_b0[5];
+  assign \$1201  = \$1200  & small_queue_r0_b0[14];
+  assign \$1202  = a3_fwd_ok & a3_hit_a1;
+  assign \$1203  = a4_tag + 1'h1;
+  assign \$1204  = \$1202  & \$1203 [4];
+  assign \$1205  = a3_fwd_ok & a3_older_hit;
+  assign \$1206  = ~ a3_hit_a1;
+  assign \$1207  = \$1205  & \$1206 ;
+  assign \$1208  = \$1207  & a3_older_next[4];
+  assign \$1209  = { \$1208 , \$1204 , \$1201 , \$1199 , \$1194  } + 5'h1f;
+  assign \$1210  = a3_hit_a1 | a3_older_hit;
+  assign \$1211  = ~ \$1210 ;
+  assign \$1212  = a3_sel_new[0] & \$1211 ;
   assign \$1215  = a3_hit_a1 | a3_older_hit;
   assign \$1216  = ~ \$1215 ;
-  assign \$1217  = a3_sel_new[0] & \$1216 ;
-  assign \$1220  = a3_hit_a1 | a3_older_hit;
-  assign \$1221  = ~ \$1220 ;
-  assign \$1222  = \$1219  & \$1221 ;
-  assign \$1223  = \$1222  & small_grant_r1_b0[8];
-  assign \$1225  = \$1224  & small_queue_r0_b0[17];
-  assign \$1226  = a3_fwd_ok & a3_hit_a1;
-  assign \$1227  = a4_tag + 1'h1;
-  assign \$1228  = \$1226  & \$1227 [7];
-  assign \$1229  = a3_fwd_ok & a3_older_hit;
-  assign \$1230  = ~ a3_hit_a1;
-  assign \$1231  = \$1229  & \$1230 ;
-  assign \$1232  = \$1231  & a3_older_next[7];
-  assign \$1233  = { \$1232 , \$1228 , \$1225 , \$1223 , \$1218  } + 5'h1f;
-  assign \$1234  = a3_valid & a3_ok;
-  assign \$1235  = ! a3_pool;
-  assign small_grant_wen = \$1234  & \$1235 ;
-  assign \$1236  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$1238  = \$1237  & medium_queue_r0_b0[0];
-  assign \$1239  = \$1236  | \$1238 ;
-  assign \$1240  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$1242  = \$1241  & medium_queue_r0_b0[1];
-  assign \$1243  = \$1240  | \$1242 ;
-  assign \$1244  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$1246  = \$1245  & medium_queue_r0_b0[2];
-  assign \$1247  = \$1244  | \$1246 ;
-  assign \$1248  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$1250  = \$1249  & medium_queue_r0_b0[3];
-  assign \$1251  = \$1248  | \$1250 ;
-  assign \$1252  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$1254  = \$1253  & medium_queue_r0_b0[4];
-  assign \$1255  = \$1252  | \$1254 ;
-  assign \$1256  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$1258  = \$1257  & medium_queue_r0_b0[5];
-  assign \$1259  = \$1256  | \$1258 ;
-  assign \$1260  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$1262  = \$1261  & medium_queue_r0_b0[6];
-  assign \$1263  = \$1260  | \$1262 ;
-  assign \$1264  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$1265  = a3_sel_fresh[1] & medium_parity_r1_b0;
-  assign \$1267  = \$1266  & medium_queue_r0_b0[7];
-  assign medium_fetched_snap = \$1265  | \$1267 ;
-  assign \$1268  = a3_hit_a1 | a3_older_hit;
-  assign \$1269  = ~ \$1268 ;
-  assign \$1270  = a3_sel_new[1] & \$1269 ;
-  assign \$1273  = a3_hit_a1 | a3_older_hit;
-  assign \$1274  = ~ \$1273 ;
-  assign \$1275  = \$1272  & \$1274 ;
-  assign \$1276  = \$1275  & medium_grant_r1_b0[1];
-  assign \$1278  = \$1277  & medium_queue_r0_b0[9];
-  assign \$1279  = a3_fwd_ok & a3_hit_a1;
-  assign \$1280  = a4_tag + 1'h1;
-  assign \$1281  = \$1279  & \$1280 [0];
-  assign \$1282  = a3_fwd_ok & a3_older_hit;
-  assign \$1283  = ~ a3_hit_a1;
-  assign \$1284  = \$1282  & \$1283 ;
-  assign \$1285  = \$1284  & a3_older_next[0];
-  assign \$1286  = { \$1285 , \$1281 , \$1278 , \$1276 , \$1271  } + 5'h1f;
-  assign \$1287  = a3_hit_a1 | a3_older_hit;
-  assign \$1288  = ~ \$1287 ;
-  assign \$1289  = a3_sel_new[1] & \$1288 ;
-  assign \$1292  = a3_hit_a1 | a3_older_hit;
-  assign \$1293  = ~ \$1292 ;
-  assign \$1294  = \$1291  & \$1293 ;
-  assign \$1295  = \$1294  & medium_grant_r1_b0[2];
-  assign \$1297  = \$1296  & medium_queue_r0_b0[10];
-  assign \$1298  = a3_fwd_ok & a3_hit_a1;
-  assign \$1299  = a4_tag + 1'h1;
-  assign \$1300  = \$1298  & \$1299 [1];
-  assign \$1301  = a3_fwd_ok & a3_older_hit;
-  assign \$1302  = ~ a3_hit_a1;
-  assign \$1303  = \$1301  & \$1302 ;
-  assign \$1304  = \$1303  & a3_older_next[1];
-  assign \$1305  = { \$1304 , \$1300 , \$1297 , \$1295 , \$1290  } + 5'h1f;
+  assign \$1217  = \$1214  & \$1216 ;
+  assign \$1218  = \$1217  & small_grant_r1_b0[6];
+  assign \$1220  = \$1219  & small_queue_r0_b0[15];
+  assign \$1221  = a3_fwd_ok & a3_hit_a1;
+  assign \$1222  = a4_tag + 1'h1;
+  assign \$1223  = \$1221  & \$1222 [5];
+  assign \$1224  = a3_fwd_ok & a3_older_hit;
+  assign \$1225  = ~ a3_hit_a1;
+  assign \$1226  = \$1224  & \$1225 ;
+  assign \$1227  = \$1226  & a3_older_next[5];
+  assign \$1228  = { \$1227 , \$1223 , \$1220 , \$1218 , \$1213  } + 5'h1f;
+  assign \$1229  = a3_hit_a1 | a3_older_hit;
+  assign \$1230  = ~ \$1229 ;
+  assign \$1231  = a3_sel_new[0] & \$1230 ;
+  assign \$1234  = a3_hit_a1 | a3_older_hit;
+  assign \$1235  = ~ \$1234 ;
+  assign \$1236  = \$1233  & \$1235 ;
+  assign \$1237  = \$1236  & small_grant_r1_b0[7];
+  assign \$1239  = \$1238  & small_queue_r0_b0[16];
+  assign \$1240  = a3_fwd_ok & a3_hit_a1;
+  assign \$1241  = a4_tag + 1'h1;
+  assign \$1242  = \$1240  & \$1241 [6];
+  assign \$1243  = a3_fwd_ok & a3_older_hit;
+  assign \$1244  = ~ a3_hit_a1;
+  assign \$1245  = \$1243  & \$1244 ;
+  assign \$1246  = \$1245  & a3_older_next[6];
+  assign \$1247  = { \$1246 , \$1242 , \$1239 , \$1237 , \$1232  } + 5'h1f;
+  assign \$1248  = a3_hit_a1 | a3_older_hit;
+  assign \$1249  = ~ \$1248 ;
+  assign \$1250  = a3_sel_new[0] & \$1249 ;
+  assign \$1253  = a3_hit_a1 | a3_older_hit;
+  assign \$1254  = ~ \$1253 ;
+  assign \$1255  = \$1252  & \$1254 ;
+  assign \$1256  = \$1255  & small_grant_r1_b0[8];
+  assign \$1258  = \$1257  & small_queue_r0_b0[17];
+  assign \$1259  = a3_fwd_ok & a3_hit_a1;
+  assign \$1260  = a4_tag + 1'h1;
+  assign \$1261  = \$1259  & \$1260 [7];
+  assign \$1262  = a3_fwd_ok & a3_older_hit;
+  assign \$1263  = ~ a3_hit_a1;
+  assign \$1264  = \$1262  & \$1263 ;
+  assign \$1265  = \$1264  & a3_older_next[7];
+  assign \$1266  = { \$1265 , \$1261 , \$1258 , \$1256 , \$1251  } + 5'h1f;
+  assign \$1267  = a3_valid & a3_ok;
+  assign \$1268  = ! a3_pool;
+  assign small_grant_wen = \$1267  & \$1268 ;
+  assign \$1269  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$1271  = \$1270  & medium_queue_r0_b0[0];
+  assign \$1272  = \$1269  | \$1271 ;
+  assign \$1273  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$1275  = \$1274  & medium_queue_r0_b0[1];
+  assign \$1276  = \$1273  | \$1275 ;
+  assign \$1277  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$1279  = \$1278  & medium_queue_r0_b0[2];
+  assign \$1280  = \$1277  | \$1279 ;
+  assign \$1281  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$1283  = \$1282  & medium_queue_r0_b0[3];
+  assign \$1284  = \$1281  | \$1283 ;
+  assign \$1285  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$1287  = \$1286  & medium_queue_r0_b0[4];
+  assign \$1288  = \$1285  | \$1287 ;
+  assign \$1289  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$1291  = \$1290  & medium_queue_r0_b0[5];
+  assign \$1292  = \$1289  | \$1291 ;
+  assign \$1293  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$1295  = \$1294  & medium_queue_r0_b0[6];
+  assign \$1296  = \$1293  | \$1295 ;
+  assign \$1297  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$1298  = a3_sel_fresh[1] & medium_parity_r1;
+  assign \$1300  = \$1299  & medium_queue_r0_b0[7];
+  assign medium_fetched_snap = \$1298  | \$1300 ;
+  assign \$1301  = a3_hit_a1 | a3_older_hit;
+  assign \$1302  = ~ \$1301 ;
+  assign \$1303  = a3_sel_new[1] & \$1302 ;
   assign \$1306  = a3_hit_a1 | a3_older_hit;
   assign \$1307  = ~ \$1306 ;
-  assign \$1308  = a3_sel_new[1] & \$1307 ;
-  assign \$1311  = a3_hit_a1 | a3_older_hit;
-  assign \$1312  = ~ \$1311 ;
-  assign \$1313  = \$1310  & \$1312 ;
-  assign \$1314  = \$1313  & medium_grant_r1_b0[3];
-  assign \$1316  = \$1315  & medium_queue_r0_b0[11];
-  assign \$1317  = a3_fwd_ok & a3_hit_a1;
-  assign \$1318  = a4_tag + 1'h1;
-  assign \$1319  = \$1317  & \$1318 [2];
-  assign \$1320  = a3_fwd_ok & a3_older_hit;
-  assign \$1321  = ~ a3_hit_a1;
-  assign \$1322  = \$1320  & \$1321 ;
-  assign \$1323  = \$1322  & a3_older_next[2];
-  assign \$1324  = { \$1323 , \$1319 , \$1316 , \$1314 , \$1309  } + 5'h1f;
+  assign \$1308  = \$1305  & \$1307 ;
+  assign \$1309  = \$1308  & medium_grant_r1_b0[1];
+  assign \$1311  = \$1310  & medium_queue_r0_b0[9];
+  assign \$1312  = a3_fwd_ok & a3_hit_a1;
+  assign \$1313  = a4_tag + 1'h1;
+  assign \$1314  = \$1312  & \$1313 [0];
+  assign \$1315  = a3_fwd_ok & a3_older_hit;
+  assign \$1316  = ~ a3_hit_a1;
+  assign \$1317  = \$1315  & \$1316 ;
+  assign \$1318  = \$1317  & a3_older_next[0];
+  assign \$1319  = { \$1318 , \$1314 , \$1311 , \$1309 , \$1304  } + 5'h1f;
+  assign \$1320  = a3_hit_a1 | a3_older_hit;
+  assign \$1321  = ~ \$1320 ;
+  assign \$1322  = a3_sel_new[1] & \$1321 ;
   assign \$1325  = a3_hit_a1 | a3_older_hit;
   assign \$1326  = ~ \$1325 ;
-  assign \$1327  = a3_sel_new[1] & \$1326 ;
-  assign \$1330  = a3_hit_a1 | a3_older_hit;
-  assign \$1331  = ~ \$1330 ;
-  assign \$1332  = \$1329  & \$1331 ;
-  assign \$1333  = \$1332  & medium_grant_r1_b0[4];
-  assign \$1335  = \$1334  & medium_queue_r0_b0[12];
-  assign \$1336  = a3_fwd_ok & a3_hit_a1;
-  assign \$1337  = a4_tag + 1'h1;
-  assign \$1338  = \$1336  & \$1337 [3];
-  assign \$1339  = a3_fwd_ok & a3_older_hit;
-  assign \$1340  = ~ a3_hit_a1;
-  assign \$1341  = \$1339  & \$1340 ;
-  assign \$1342  = \$1341  & a3_older_next[3];
-  assign \$1343  = { \$1342 , \$1338 , \$1335 , \$1333 , \$1328  } + 5'h1f;
+  assign \$1327  = \$1324  & \$1326 ;
+  assign \$1328  = \$1327  & medium_grant_r1_b0[2];
+  assign \$1330  = \$1329  & medium_queue_r0_b0[10];
+  assign \$1331  = a3_fwd_ok & a3_hit_a1;
+  assign \$1332  = a4_tag + 1'h1;
+  assign \$1333  = \$1331  & \$1332 [1];
+  assign \$1334  = a3_fwd_ok & a3_older_hit;
+  assign \$1335  = ~ a3_hit_a1;
+  assign \$1336  = \$1334  & \$1335 ;
+  assign \$1337  = \$1336  & a3_older_next[1];
+  assign \$1338  = { \$1337 , \$1333 , \$1330 , \$1328 , \$1323  } + 5'h1f;
+  assign \$1339  = a3_hit_a1 | a3_older_hit;
+  assign \$1340  = ~ \$1339 ;
+  assign \$1341  = a3_sel_new[1] & \$1340 ;
   assign \$1344  = a3_hit_a1 | a3_older_hit;
   assign \$1345  = ~ \$1344 ;
-  assign \$1346  = a3_sel_new[1] & \$1345 ;
-  assign \$1349  = a3_hit_a1 | a3_older_hit;
-  assign \$1350  = ~ \$1349 ;
-  assign \$1351  = \$1348  & \$1350 ;
-  assign \$1352  = \$1351  & medium_grant_r1_b0[5];
-  assign \$1354  = \$1353  & medium_queue_r0_b0[13];
-  assign \$1355  = a3_fwd_ok & a3_hit_a1;
-  assign \$1356  = a4_tag + 1'h1;
-  assign \$1357  = \$1355  & \$1356 [4];
-  assign \$1358  = a3_fwd_ok & a3_older_hit;
-  assign \$1359  = ~ a3_hit_a1;
-  assign \$1360  = \$1358  & \$1359 ;
-  assign \$1361  = \$1360  & a3_older_next[4];
-  assign \$1362  = { \$1361 , \$1357 , \$1354 , \$1352 , \$1347  } + 5'h1f;
+  assign \$1346  = \$1343  & \$1345 ;
+  assign \$1347  = \$1346  & medium_grant_r1_b0[3];
+  assign \$1349  = \$1348  & medium_queue_r0_b0[11];
+  assign \$1350  = a3_fwd_ok & a3_hit_a1;
+  assign \$1351  = a4_tag + 1'h1;
+  assign \$1352  = \$1350  & \$1351 [2];
+  assign \$1353  = a3_fwd_ok & a3_older_hit;
+  assign \$1354  = ~ a3_hit_a1;
+  assign \$1355  = \$1353  & \$1354 ;
+  assign \$1356  = \$1355  & a3_older_next[2];
+  assign \$1357  = { \$1356 , \$1352 , \$1349 , \$1347 , \$1342  } + 5'h1f;
+  assign \$1358  = a3_hit_a1 | a3_older_hit;
+  assign \$1359  = ~ \$1358 ;
+  assign \$1360  = a3_sel_new[1] & \$1359 ;
   assign \$1363  = a3_hit_a1 | a3_older_hit;
   assign \$1364  = ~ \$1363 ;
-  assign \$1365  = a3_sel_new[1] & \$1364 ;
-  assign \$1368  = a3_hit_a1 | a3_older_hit;
-  assign \$1369  = ~ \$1368 ;
-  assign \$1370  = \$1367  & \$1369 ;
-  assign \$1371  = \$1370  & medium_grant_r1_b0[6];
-  assign \$1373  = \$1372  & medium_queue_r0_b0[14];
-  assign \$1374  = a3_fwd_ok & a3_hit_a1;
-  assign \$1375  = a4_tag + 1'h1;
-  assign \$1376  = \$1374  & \$1375 [5];
-  assign \$1377  = a3_fwd_ok & a3_older_hit;
-  assign \$1378  = ~ a3_hit_a1;
-  assign \$1379  = \$1377  & \$1378 ;
-  assign \$1380  = \$1379  & a3_older_next[5];
-  assign \$1381  = { \$1380 , \$1376 , \$1373 , \$1371 , \$1366  } + 5'h1f;
+  assign \$1365  = \$1362  & \$1364 ;
+  assign \$1366  = \$1365  & medium_grant_r1_b0[4];
+  assign \$1368  = \$1367  & medium_queue_r0_b0[12];
+  assign \$1369  = a3_fwd_ok & a3_hit_a1;
+  assign \$1370  = a4_tag + 1'h1;
+  assign \$1371  = \$1369  & \$1370 [3];
+  assign \$1372  = a3_fwd_ok & a3_older_hit;
+  assign \$1373  = ~ a3_hit_a1;
+  assign \$1374  = \$1372  & \$1373 ;
+  assign \$1375  = \$1374  & a3_older_next[3];
+  assign \$1376  = { \$1375 , \$1371 , \$1368 , \$1366 , \$1361  } + 5'h1f;
+  assign \$1377  = a3_hit_a1 | a3_older_hit;
+  assign \$1378  = ~ \$1377 ;
+  assign \$1379  = a3_sel_new[1] & \$1378 ;
   assign \$1382  = a3_hit_a1 | a3_older_hit;
   assign \$1383  = ~ \$1382 ;
-  assign \$1384  = a3_sel_new[1] & \$1383 ;
-  assign \$1387  = a3_hit_a1 | a3_older_hit;
-  assign \$1388  = ~ \$1387 ;
-  assign \$1389  = \$1386  & \$1388 ;
-  assign \$1390  = \$1389  & medium_grant_r1_b0[7];
-  assign \$1392  = \$1391  & medium_queue_r0_b0[15];
-  assign \$1393  = a3_fwd_ok & a3_hit_a1;
-  assign \$1394  = a4_tag + 1'h1;
-  assign \$1395  = \$1393  & \$1394 [6];
-  assign \$1396  = a3_fwd_ok & a3_older_hit;
-  assign \$1397  = ~ a3_hit_a1;
-  assign \$1398  = \$1396  & \$1397 ;
-  assign \$1399  = \$1398  & a3_older_next[6];
-  assign \$1400  = { \$1399 , \$1395 , \$1392 , \$1390 , \$1385  } + 5'h1f;
+  assign \$1384  = \$1381  & \$1383 ;
+  assign \$1385  = \$1384  & medium_grant_r1_b0[5];
+  assign \$1387  = \$1386  & medium_queue_r0_b0[13];
+  assign \$1388  = a3_fwd_ok & a3_hit_a1;
+  assign \$1389  = a4_tag + 1'h1;
+  assign \$1390  = \$1388  & \$1389 [4];
+  assign \$1391  = a3_fwd_ok & a3_older_hit;
+  assign \$1392  = ~ a3_hit_a1;
+  assign \$1393  = \$1391  & \$1392 ;
+  assign \$1394  = \$1393  & a3_older_next[4];
+  assign \$1395  = { \$1394 , \$1390 , \$1387 , \$1385 , \$1380  } + 5'h1f;
+  assign \$1396  = a3_hit_a1 | a3_older_hit;
+  assign \$1397  = ~ \$1396 ;
+  assign \$1398  = a3_sel_new[1] & \$1397 ;
   assign \$1401  = a3_hit_a1 | a3_older_hit;
   assign \$1402  = ~ \$1401 ;
-  assign \$1403  = a3_sel_new[1] & \$1402 ;
-  assign \$1406  = a3_hit_a1 | a3_older_hit;
-  assign \$1407  = ~ \$1406 ;
-  assign \$1408  = \$1405  & \$1407 ;
-  assign \$1409  = \$1408  & medium_grant_r1_b0[8];
-  assign \$1411  = \$1410  & medium_queue_r0_b0[16];
-  assign \$1412  = a3_fwd_ok & a3_hit_a1;
-  assign \$1413  = a4_tag + 1'h1;
-  assign \$1414  = \$1412  & \$1413 [7];
-  assign \$1415  = a3_fwd_ok & a3_older_hit;
-  assign \$1416  = ~ a3_hit_a1;
-  assign \$1417  = \$1415  & \$1416 ;
-  assign \$1418  = \$1417  & a3_older_next[7];
-  assign \$1419  = { \$1418 , \$1414 , \$1411 , \$1409 , \$1404  } + 5'h1f;
-  assign \$1420  = a3_valid & a3_ok;
-  assign \$1421  = a3_pool == 1'h1;
-  assign medium_grant_wen = \$1420  & \$1421 ;
-  assign \$1422  = a3_fwd_ok & a3_fresh_slot[0];
-  assign \$1424  = \$1423  & large_queue_r0_b0[0];
-  assign \$1425  = \$1422  | \$1424 ;
-  assign \$1426  = a3_fwd_ok & a3_fresh_slot[1];
-  assign \$1428  = \$1427  & large_queue_r0_b0[1];
-  assign \$1429  = \$1426  | \$1428 ;
-  assign \$1430  = a3_fwd_ok & a3_fresh_slot[2];
-  assign \$1432  = \$1431  & large_queue_r0_b0[2];
-  assign \$1433  = \$1430  | \$1432 ;
-  assign \$1434  = a3_fwd_ok & a3_fresh_slot[3];
-  assign \$1436  = \$1435  & large_queue_r0_b0[3];
-  assign \$1437  = \$1434  | \$1436 ;
-  assign \$1438  = a3_fwd_ok & a3_fresh_slot[4];
-  assign \$1440  = \$1439  & large_queue_r0_b0[4];
-  assign \$1441  = \$1438  | \$1440 ;
-  assign \$1442  = a3_fwd_ok & a3_fresh_slot[5];
-  assign \$1444  = \$1443  & large_queue_r0_b0[5];
-  assign \$1445  = \$1442  | \$1444 ;
-  assign \$1446  = a3_fwd_ok & a3_fresh_slot[6];
-  assign \$1447  = a3_fwd_ok & a3_fresh_slot[7];
-  assign \$1448  = a3_sel_fresh[2] & large_parity_r1_b0;
-  assign \$1450  = \$1449  & large_queue_r0_b0[6];
-  assign large_fetched_snap = \$1448  | \$1450 ;
-  assign \$1451  = a3_hit_a1 | a3_older_hit;
-  assign \$1452  = ~ \$1451 ;
-  assign \$1453  = a3_sel_new[2] & \$1452 ;
-  assign \$1456  = a3_hit_a1 | a3_older_hit;
-  assign \$1457  = ~ \$1456 ;
-  assign \$1458  = \$1455  & \$1457 ;
-  assign \$1459  = \$1458  & large_grant_r1_b0[1];
-  assign \$1461  = \$1460  & large_queue_r0_b0[8];
-  assign \$1462  = a3_fwd_ok & a3_hit_a1;
-  assign \$1463  = a4_tag + 1'h1;
-  assign \$1464  = \$1462  & \$1463 [0];
-  assign \$1465  = a3_fwd_ok & a3_older_hit;
-  assign \$1466  = ~ a3_hit_a1;
-  assign \$1467  = \$1465  & \$1466 ;
-  assign \$1468  = \$1467  & a3_older_next[0];
-  assign \$1469  = { \$1468 , \$1464 , \$1461 , \$1459 , \$1454  } + 5'h1f;
-  assign \$1470  = a3_hit_a1 | a3_older_hit;
-  assign \$1471  = ~ \$1470 ;
-  assign \$1472  = a3_sel_new[2] & \$1471 ;
-  assign \$1475  = a3_hit_a1 | a3_older_hit;
-  assign \$1476  = ~ \$1475 ;
-  assign \$1477  = \$1474  & \$1476 ;
-  assign \$1478  = \$1477  & large_grant_r1_b0[2];
-  assign \$1480  = \$1479  & large_queue_r0_b0[9];
-  assign \$1481  = a3_fwd_ok & a3_hit_a1;
-  assign \$1482  = a4_tag + 1'h1;
-  assign \$1483  = \$1481  & \$1482 [1];
-  assign \$1484  = a3_fwd_ok & a3_older_hit;
-  assign \$1485  = ~ a3_hit_a1;
-  assign \$1486  = \$1484  & \$1485 ;
-  assign \$1487  = \$1486  & a3_older_next[1];
-  assign \$1488  = { \$1487 , \$1483 , \$1480 , \$1478 , \$1473  } + 5'h1f;
+  assign \$1403  = \$1400  & \$1402 ;
+  assign \$1404  = \$1403  & medium_grant_r1_b0[6];
+  assign \$1406  = \$1405  & medium_queue_r0_b0[14];
+  assign \$1407  = a3_fwd_ok & a3_hit_a1;
+  assign \$1408  = a4_tag + 1'h1;
+  assign \$1409  = \$1407  & \$1408 [5];
+  assign \$1410  = a3_fwd_ok & a3_older_hit;
+  assign \$1411  = ~ a3_hit_a1;
+  assign \$1412  = \$1410  & \$1411 ;
+  assign \$1413  = \$1412  & a3_older_next[5];
+  assign \$1414  = { \$1413 , \$1409 , \$1406 , \$1404 , \$1399  } + 5'h1f;
+  assign \$1415  = a3_hit_a1 | a3_older_hit;
+  assign \$1416  = ~ \$1415 ;
+  assign \$1417  = a3_sel_new[1] & \$1416 ;
+  assign \$1420  = a3_hit_a1 | a3_older_hit;
+  assign \$1421  = ~ \$1420 ;
+  assign \$1422  = \$1419  & \$1421 ;
+  assign \$1423  = \$1422  & medium_grant_r1_b0[7];
+  assign \$1425  = \$1424  & medium_queue_r0_b0[15];
+  assign \$1426  = a3_fwd_ok & a3_hit_a1;
+  assign \$1427  = a4_tag + 1'h1;
+  assign \$1428  = \$1426  & \$1427 [6];
+  assign \$1429  = a3_fwd_ok & a3_older_hit;
+  assign \$1430  = ~ a3_hit_a1;
+  assign \$1431  = \$1429  & \$1430 ;
+  assign \$1432  = \$1431  & a3_older_next[6];
+  assign \$1433  = { \$1432 , \$1428 , \$1425 , \$1423 , \$1418  } + 5'h1f;
+  assign \$1434  = a3_hit_a1 | a3_older_hit;
+  assign \$1435  = ~ \$1434 ;
+  assign \$1436  = a3_sel_new[1] & \$1435 ;
+  assign \$1439  = a3_hit_a1 | a3_older_hit;
+  assign \$1440  = ~ \$1439 ;
+  assign \$1441  = \$1438  & \$1440 ;
+  assign \$1442  = \$1441  & medium_grant_r1_b0[8];
+  assign \$1444  = \$1443  & medium_queue_r0_b0[16];
+  assign \$1445  = a3_fwd_ok & a3_hit_a1;
+  assign \$1446  = a4_tag + 1'h1;
+  assign \$1447  = \$1445  & \$1446 [7];
+  assign \$1448  = a3_fwd_ok & a3_older_hit;
+  assign \$1449  = ~ a3_hit_a1;
+  assign \$1450  = \$1448  & \$1449 ;
+  assign \$1451  = \$1450  & a3_older_next[7];
+  assign \$1452  = { \$1451 , \$1447 , \$1444 , \$1442 , \$1437  } + 5'h1f;
+  assign \$1453  = a3_valid & a3_ok;
+  assign \$1454  = a3_pool == 1'h1;
+  assign medium_grant_wen = \$1453  & \$1454 ;
+  assign \$1455  = a3_fwd_ok & a3_fresh_slot[0];
+  assign \$1457  = \$1456  & large_queue_r0_b0[0];
+  assign \$1458  = \$1455  | \$1457 ;
+  assign \$1459  = a3_fwd_ok & a3_fresh_slot[1];
+  assign \$1461  = \$1460  & large_queue_r0_b0[1];
+  assign \$1462  = \$1459  | \$1461 ;
+  assign \$1463  = a3_fwd_ok & a3_fresh_slot[2];
+  assign \$1465  = \$1464  & large_queue_r0_b0[2];
+  assign \$1466  = \$1463  | \$1465 ;
+  assign \$1467  = a3_fwd_ok & a3_fresh_slot[3];
+  assign \$1469  = \$1468  & large_queue_r0_b0[3];
+  assign \$1470  = \$1467  | \$1469 ;
+  assign \$1471  = a3_fwd_ok & a3_fresh_slot[4];
+  assign \$1473  = \$1472  & large_queue_r0_b0[4];
+  assign \$1474  = \$1471  | \$1473 ;
+  assign \$1475  = a3_fwd_ok & a3_fresh_slot[5];
+  assign \$1477  = \$1476  & large_queue_r0_b0[5];
+  assign \$1478  = \$1475  | \$1477 ;
+  assign \$1479  = a3_fwd_ok & a3_fresh_slot[6];
+  assign \$1480  = a3_fwd_ok & a3_fresh_slot[7];
+  assign \$1481  = a3_sel_fresh[2] & large_parity_r1;
+  assign \$1483  = \$1482  & large_queue_r0_b0[6];
+  assign large_fetched_snap = \$1481  | \$1483 ;
+  assign \$1484  = a3_hit_a1 | a3_older_hit;
+  assign \$1485  = ~ \$1484 ;
+  assign \$1486  = a3_sel_new[2] & \$1485 ;
   assign \$1489  = a3_hit_a1 | a3_older_hit;
   assign \$1490  = ~ \$1489 ;
-  assign \$1491  = a3_sel_new[2] & \$1490 ;
-  assign \$1494  = a3_hit_a1 | a3_older_hit;
-  assign \$1495  = ~ \$1494 ;
-  assign \$1496  = \$1493  & \$1495 ;
-  assign \$1497  = \$1496  & large_grant_r1_b0[3];
-  assign \$1499  = \$1498  & large_queue_r0_b0[10];
-  assign \$1500  = a3_fwd_ok & a3_hit_a1;
-  assign \$1501  = a4_tag + 1'h1;
-  assign \$1502  = \$1500  & \$1501 [2];
-  assign \$1503  = a3_fwd_ok & a3_older_hit;
-  assign \$1504  = ~ a3_hit_a1;
-  assign \$1505  = \$1503  & \$1504 ;
-  assign \$1506  = \$1505  & a3_older_next[2];
-  assign \$1507  = { \$1506 , \$1502 , \$1499 , \$1497 , \$1492  } + 5'h1f;
+  assign \$1491  = \$1488  & \$1490 ;
+  assign \$1492  = \$1491  & large_grant_r1_b0[1];
+  assign \$1494  = \$1493  & large_queue_r0_b0[8];
+  assign \$1495  = a3_fwd_ok & a3_hit_a1;
+  assign \$1496  = a4_tag + 1'h1;
+  assign \$1497  = \$1495  & \$1496 [0];
+  assign \$1498  = a3_fwd_ok & a3_older_hit;
+  assign \$1499  = ~ a3_hit_a1;
+  assign \$1500  = \$1498  & \$1499 ;
+  assign \$1501  = \$1500  & a3_older_next[0];
+  assign \$1502  = { \$1501 , \$1497 , \$1494 , \$1492 , \$1487  } + 5'h1f;
+  assign \$1503  = a3_hit_a1 | a3_older_hit;
+  assign \$1504  = ~ \$1503 ;
+  assign \$1505  = a3_sel_new[2] & \$1504 ;
   assign \$1508  = a3_hit_a1 | a3_older_hit;
   assign \$1509  = ~ \$1508 ;
-  assign \$1510  = a3_sel_new[2] & \$1509 ;
-  assign \$1513  = a3_hit_a1 | a3_older_hit;
-  assign \$1514  = ~ \$1513 ;
-  assign \$1515  = \$1512  & \$1514 ;
-  assign \$1516  = \$1515  & large_grant_r1_b0[4];
-  assign \$1518  = \$1517  & large_queue_r0_b0[11];
-  assign \$1519  = a3_fwd_ok & a3_hit_a1;
-  assign \$1520  = a4_tag + 1'h1;
-  assign \$1521  = \$1519  & \$1520 [3];
-  assign \$1522  = a3_fwd_ok & a3_older_hit;
-  assign \$1523  = ~ a3_hit_a1;
-  assign \$1524  = \$1522  & \$1523 ;
-  assign \$1525  = \$1524  & a3_older_next[3];
-  assign \$1526  = { \$1525 , \$1521 , \$1518 , \$1516 , \$1511  } + 5'h1f;
+  assign \$1510  = \$1507  & \$1509 ;
+  assign \$1511  = \$1510  & large_grant_r1_b0[2];
+  assign \$1513  = \$1512  & large_queue_r0_b0[9];
+  assign \$1514  = a3_fwd_ok & a3_hit_a1;
+  assign \$1515  = a4_tag + 1'h1;
+  assign \$1516  = \$1514  & \$1515 [1];
+  assign \$1517  = a3_fwd_ok & a3_older_hit;
+  assign \$1518  = ~ a3_hit_a1;
+  assign \$1519  = \$1517  & \$1518 ;
+  assign \$1520  = \$1519  & a3_older_next[1];
+  assign \$1521  = { \$1520 , \$1516 , \$1513 , \$1511 , \$1506  } + 5'h1f;
+  assign \$1522  = a3_hit_a1 | a3_older_hit;
+  assign \$1523  = ~ \$1522 ;
+  assign \$1524  = a3_sel_new[2] & \$1523 ;
   assign \$1527  = a3_hit_a1 | a3_older_hit;
   assign \$1528  = ~ \$1527 ;
-  assign \$1529  = a3_sel_new[2] & \$1528 ;
-  assign \$1532  = a3_hit_a1 | a3_older_hit;
-  assign \$1533  = ~ \$1532 ;
-  assign \$1534  = \$1531  & \$1533 ;
-  assign \$1535  = \$1534  & large_grant_r1_b0[5];
-  assign \$1537  = \$1536  & large_queue_r0_b0[12];
-  assign \$1538  = a3_fwd_ok & a3_hit_a1;
-  assign \$1539  = a4_tag + 1'h1;
-  assign \$1540  = \$1538  & \$1539 [4];
-  assign \$1541  = a3_fwd_ok & a3_older_hit;
-  assign \$1542  = ~ a3_hit_a1;
-  assign \$1543  = \$1541  & \$1542 ;
-  assign \$1544  = \$1543  & a3_older_next[4];
-  assign \$1545  = { \$1544 , \$1540 , \$1537 , \$1535 , \$1530  } + 5'h1f;
+  assign \$1529  = \$1526  & \$1528 ;
+  assign \$1530  = \$1529  & large_grant_r1_b0[3];
+  assign \$1532  = \$1531  & large_queue_r0_b0[10];
+  assign \$1533  = a3_fwd_ok & a3_hit_a1;
+  assign \$1534  = a4_tag + 1'h1;
+  assign \$1535  = \$1533  & \$1534 [2];
+  assign \$1536  = a3_fwd_ok & a3_older_hit;
+  assign \$1537  = ~ a3_hit_a1;
+  assign \$1538  = \$1536  & \$1537 ;
+  assign \$1539  = \$1538  & a3_older_next[2];
+  assign \$1540  = { \$1539 , \$1535 , \$1532 , \$1530 , \$1525  } + 5'h1f;
+  assign \$1541  = a3_hit_a1 | a3_older_hit;
+  assign \$1542  = ~ \$1541 ;
+  assign \$1543  = a3_sel_new[2] & \$1542 ;
   assign \$1546  = a3_hit_a1 | a3_older_hit;
   assign \$1547  = ~ \$1546 ;
-  assign \$1548  = a3_sel_new[2] & \$1547 ;
-  assign \$1551  = a3_hit_a1 | a3_older_hit;
-  assign \$1552  = ~ \$1551 ;
-  assign \$1553  = \$1550  & \$1552 ;
-  assign \$1554  = \$1553  & large_grant_r1_b0[6];
-  assign \$1556  = \$1555  & large_queue_r0_b0[13];
-  assign \$1557  = a3_fwd_ok & a3_hit_a1;
-  assign \$1558  = a4_tag + 1'h1;
-  assign \$1559  = \$1557  & \$1558 [5];
-  assign \$1560  = a3_fwd_ok & a3_older_hit;
-  assign \$1561  = ~ a3_hit_a1;
-  assign \$1562  = \$1560  & \$1561 ;
-  assign \$1563  = \$1562  & a3_older_next[5];
-  assign \$1564  = { \$1563 , \$1559 , \$1556 , \$1554 , \$1549  } + 5'h1f;
+  assign \$1548  = \$1545  & \$1547 ;
+  assign \$1549  = \$1548  & large_grant_r1_b0[4];
+  assign \$1551  = \$1550  & large_queue_r0_b0[11];
+  assign \$1552  = a3_fwd_ok & a3_hit_a1;
+  assign \$1553  = a4_tag + 1'h1;
+  assign \$1554  = \$1552  & \$1553 [3];
+  assign \$1555  = a3_fwd_ok & a3_older_hit;
+  assign \$1556  = ~ a3_hit_a1;
+  assign \$1557  = \$1555  & \$1556 ;
+  assign \$1558  = \$1557  & a3_older_next[3];
+  assign \$1559  = { \$1558 , \$1554 , \$1551 , \$1549 , \$1544  } + 5'h1f;
+  assign \$1560  = a3_hit_a1 | a3_older_hit;
+  assign \$1561  = ~ \$1560 ;
+  assign \$1562  = a3_sel_new[2] & \$1561 ;
   assign \$1565  = a3_hit_a1 | a3_older_hit;
   assign \$1566  = ~ \$1565 ;
-  assign \$1567  = a3_sel_new[2] & \$1566 ;
-  assign \$1570  = a3_hit_a1 | a3_older_hit;
-  assign \$1571  = ~ \$1570 ;
-  assign \$1572  = \$1569  & \$1571 ;
-  assign \$1573  = \$1572  & large_grant_r1_b0[7];
-  assign \$1575  = \$1574  & large_queue_r0_b0[14];
-  assign \$1576  = a3_fwd_ok & a3_hit_a1;
-  assign \$1577  = a4_tag + 1'h1;
-  assign \$1578  = \$1576  & \$1577 [6];
-  assign \$1579  = a3_fwd_ok & a3_older_hit;
-  assign \$1580  = ~ a3_hit_a1;
-  assign \$1581  = \$1579  & \$1580 ;
-  assign \$1582  = \$1581  & a3_older_next[6];
-  assign \$1583  = { \$1582 , \$1578 , \$1575 , \$1573 , \$1568  } + 5'h1f;
+  assign \$1567  = \$1564  & \$1566 ;
+  assign \$1568  = \$1567  & large_grant_r1_b0[5];
+  assign \$1570  = \$1569  & large_queue_r0_b0[12];
+  assign \$1571  = a3_fwd_ok & a3_hit_a1;
+  assign \$1572  = a4_tag + 1'h1;
+  assign \$1573  = \$1571  & \$1572 [4];
+  assign \$1574  = a3_fwd_ok & a3_older_hit;
+  assign \$1575  = ~ a3_hit_a1;
+  assign \$1576  = \$1574  & \$1575 ;
+  assign \$1577  = \$1576  & a3_older_next[4];
+  assign \$1578  = { \$1577 , \$1573 , \$1570 , \$1568 , \$1563  } + 5'h1f;
+  assign \$1579  = a3_hit_a1 | a3_older_hit;
+  assign \$1580  = ~ \$1579 ;
+  assign \$1581  = a3_sel_new[2] & \$1580 ;
   assign \$1584  = a3_hit_a1 | a3_older_hit;
   assign \$1585  = ~ \$1584 ;
-  assign \$1586  = a3_sel_new[2] & \$1585 ;
-  assign \$1589  = a3_hit_a1 | a3_older_hit;
-  assign \$1590  = ~ \$1589 ;
-  assign \$1591  = \$1588  & \$1590 ;
-  assign \$1592  = \$1591  & large_grant_r1_b0[8];
-  assign \$1594  = \$1593  & large_queue_r0_b0[15];
-  assign \$1595  = a3_fwd_ok & a3_hit_a1;
-  assign \$1596  = a4_tag + 1'h1;
-  assign \$1597  = \$1595  & \$1596 [7];
-  assign \$1598  = a3_fwd_ok & a3_older_hit;
-  assign \$1599  = ~ a3_hit_a1;
-  assign \$1600  = \$1598  & \$1599 ;
-  assign \$1601  = \$1600  & a3_older_next[7];
-  assign \$1602  = { \$1601 , \$1597 , \$1594 , \$1592 , \$1587  } + 5'h1f;
-  assign \$1603  = a3_valid & a3_ok;
-  assign \$1604  = a3_pool == 2'h2;
-  assign large_grant_wen = \$1603  & \$1604 ;
-  assign \$1611  = ! f2_err;
-  assign \$signal$265  = f2_valid & \$1611 ;
-  assign \$1612  = a4_valid & a4_ok;
-  assign \$1613  = { \$1612 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
-  assign \$1614  = ~ \$1613 ;
-  assign \$1615  = \$1614  + 1'h1;
-  assign \$1616  = a5_valid & a5_ok;
-  assign \$1617  = { \$1616 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1586  = \$1583  & \$1585 ;
+  assign \$1587  = \$1586  & large_grant_r1_b0[6];
+  assign \$1589  = \$1588  & large_queue_r0_b0[13];
+  assign \$1590  = a3_fwd_ok & a3_hit_a1;
+  assign \$1591  = a4_tag + 1'h1;
+  assign \$1592  = \$1590  & \$1591 [5];
+  assign \$1593  = a3_fwd_ok & a3_older_hit;
+  assign \$1594  = ~ a3_hit_a1;
+  assign \$1595  = \$1593  & \$1594 ;
+  assign \$1596  = \$1595  & a3_older_next[5];
+  assign \$1597  = { \$1596 , \$1592 , \$1589 , \$1587 , \$1582  } + 5'h1f;
+  assign \$1598  = a3_hit_a1 | a3_older_hit;
+  assign \$1599  = ~ \$1598 ;
+  assign \$1600  = a3_sel_new[2] & \$1599 ;
+  assign \$1603  = a3_hit_a1 | a3_older_hit;
+  assign \$1604  = ~ \$1603 ;
+  assign \$1605  = \$1602  & \$1604 ;
+  assign \$1606  = \$1605  & large_grant_r1_b0[7];
+  assign \$1608  = \$1607  & large_queue_r0_b0[14];
+  assign \$1609  = a3_fwd_ok & a3_hit_a1;
+  assign \$1610  = a4_tag + 1'h1;
+  assign \$1611  = \$1609  & \$1610 [6];
+  assign \$1612  = a3_fwd_ok & a3_older_hit;
+  assign \$1613  = ~ a3_hit_a1;
+  assign \$1614  = \$1612  & \$1613 ;
+  assign \$1615  = \$1614  & a3_older_next[6];
+  assign \$1616  = { \$1615 , \$1611 , \$1608 , \$1606 , \$1601  } + 5'h1f;
+  assign \$1617  = a3_hit_a1 | a3_older_hit;
   assign \$1618  = ~ \$1617 ;
-  assign \$1619  = \$1618  + 1'h1;
-  assign \$1620  = a4_valid & a4_ok;
-  assign \$1621  = { \$1620 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1622  = ~ \$1621 ;
-  assign \$1623  = \$1622  + 1'h1;
+  assign \$1619  = a3_sel_new[2] & \$1618 ;
+  assign \$1622  = a3_hit_a1 | a3_older_hit;
+  assign \$1623  = ~ \$1622 ;
+  assign \$1624  = \$1621  & \$1623 ;
+  assign \$1625  = \$1624  & large_grant_r1_b0[8];
+  assign \$1627  = \$1626  & large_queue_r0_b0[15];
+  assign \$1628  = a3_fwd_ok & a3_hit_a1;
+  assign \$1629  = a4_tag + 1'h1;
+  assign \$1630  = \$1628  & \$1629 [7];
+  assign \$1631  = a3_fwd_ok & a3_older_hit;
+  assign \$1632  = ~ a3_hit_a1;
+  assign \$1633  = \$1631  & \$1632 ;
+  assign \$1634  = \$1633  & a3_older_next[7];
+  assign \$1635  = { \$1634 , \$1630 , \$1627 , \$1625 , \$1620  } + 5'h1f;
+  assign \$1636  = a3_valid & a3_ok;
+  assign \$1637  = a3_pool == 2'h2;
+  assign large_grant_wen = \$1636  & \$1637 ;
+  assign \$1644  = ! f2_err;
+  assign \$signal$325  = f2_valid & \$1644 ;
+  assign \$1645  = a4_valid & a4_ok;
+  assign \$1646  = { \$1645 , a4_pool, a4_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1647  = ~ \$1646 ;
+  assign \$1648  = \$1647  + 1'h1;
+  assign \$1649  = a5_valid & a5_ok;
+  assign \$1650  = { \$1649 , a5_pool, a5_slot } ^ { 1'h1, f2_pool, f2_slot };
+  assign \$1651  = ~ \$1650 ;
+  assign \$1652  = \$1651  + 1'h1;
+  assign \$1653  = a4_valid & a4_ok;
+  assign \$1654  = { \$1653 , a4_pool, a4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1655  = ~ \$1654 ;
+  assign \$1656  = \$1655  + 1'h1;
   assign rel_f2 = f3_same_second & f5_ok;
-  assign \$1624  = ~ rel_f2;
-  assign \$1625  = f3_quiet & \$1624 ;
-  assign \$1626  = \$1625  ? f3_in : 3'h0;
-  assign \$1627  = x1_select | x0_select;
-  assign \$1628  = ~ \$1627 ;
-  assign \$1629  = f3_flushed ? 3'h0 : 3'h7;
-  assign \$1630  = { 1'h0, \$1628  } & { \$1629 [2], \$1629  };
-  assign \$1631  = { 1'h0, \$1626  } & \$1630 ;
-  assign \$1632  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
-  assign \$1633  = ~ \$1632 ;
-  assign \$1634  = \$1633  + 1'h1;
-  assign released_f1 = \release  & \$1634 [11];
-  assign \$1635  = ~ f4_blocked;
-  assign \$1636  = f4_mem_held[0] | f4_mem_held[1];
-  assign \$1637  = \$1636  | f4_mem_held[2];
-  assign \$1638  = f4_rest_held | \$1637 ;
-  assign \$1639  = \$1635  & \$1638 ;
-  assign \$signal$511  = f4_hit_a1 | \$1639 ;
-  assign \$1640  = ~ f4_blocked;
-  assign \$1641  = f4_by_mem & f4_mem_ok;
-  assign \$1642  = f4_by_mem & f4_mem_ok;
-  assign \$1643  = \$1641 [0] | \$1642 [1];
-  assign \$1644  = f4_by_mem & f4_mem_ok;
-  assign \$1645  = \$1643  | \$1644 [2];
-  assign \$1646  = f4_by_older | \$1645 ;
-  assign \$1647  = \$1640  & \$1646 ;
-  assign \release  = f4_by_a1 | \$1647 ;
-  assign \$1648  = ~ f4_go;
-  assign \$1649  = ~ \$signal$511 ;
-  assign \$1650  = \$signal$511  ? 4'h7 : 4'h6;
-  assign unreleased_err = f4_go ? \$1650  : f4_err;
-  assign \$signal$345  = \release  ? 4'h0 : unreleased_err;
-  assign \$1651  = f4_older ? f4_rest_snap : f4_mem_snap[0];
-  assign \$1652  = f4_hit_a1 ? f4_a1_snap : \$1651 ;
-  assign \w__data$434  = ~ \$1652 ;
-  assign \$1653  = ~ f4_blocked;
-  assign \$1654  = \$1653  & f4_by_older;
-  assign \$1655  = f4_by_a1 | \$1654 ;
-  assign \$1656  = f4_live[0] & \$1655 ;
-  assign \$1657  = ~ f4_blocked;
-  assign \$1658  = \$1657  & f4_by_mem_live[0];
-  assign \$1659  = \$1658  & f4_mem_ok[0];
-  assign \w__en$432  = \$1656  | \$1659 ;
-  assign \$1660  = f4_older ? f4_rest_snap : f4_mem_snap[0];
-  assign \$1661  = f4_hit_a1 ? f4_a1_snap : \$1660 ;
-  assign \$1662  = ~ \$1661 ;
-  assign \$1663  = f4_slot_small + 8'hff;
-  assign \$1664  = ~ \$1663 [8];
-  assign \$1665  = ~ f4_blocked;
-  assign \$1666  = \$1665  & f4_by_older;
-  assign \$1667  = f4_by_a1 | \$1666 ;
-  assign \$1668  = f4_live[0] & \$1667 ;
-  assign \$1669  = ~ f4_blocked;
-  assign \$1670  = \$1669  & f4_by_mem_live[0];
-  assign \$1671  = \$1670  & f4_mem_ok[0];
-  assign small_queue_wen = \$1668  | \$1671 ;
-  assign \$1672  = f4_older ? f4_rest_next : f4_mem_next_small;
-  assign \$1673  = f4_hit_a1 ? f4_a1_next : \$1672 ;
-  assign \$1674  = f4_older ? f4_rest_snap : f4_mem_snap[1];
-  assign \$1675  = f4_hit_a1 ? f4_a1_snap : \$1674 ;
-  assign \w__data$461  = ~ \$1675 ;
-  assign \$1676  = ~ f4_blocked;
-  assign \$1677  = \$1676  & f4_by_older;
-  assign \$1678  = f4_by_a1 | \$1677 ;
-  assign \$1679  = f4_live[1] & \$1678 ;
-  assign \$1680  = ~ f4_blocked;
-  assign \$1681  = \$1680  & f4_by_mem_live[1];
-  assign \$1682  = \$1681  & f4_mem_ok[1];
-  assign \w__en$459  = \$1679  | \$1682 ;
-  assign \$1683  = f4_older ? f4_rest_snap : f4_mem_snap[1];
-  assign \$1684  = f4_hit_a1 ? f4_a1_snap : \$1683 ;
-  assign \$1685  = ~ \$1684 ;
-  assign \$1686  = f4_slot_medium + 7'h7f;
-  assign \$1687  = ~ \$1686 [7];
-  assign \$1688  = ~ f4_blocked;
-  assign \$1689  = \$1688  & f4_by_older;
-  assign \$1690  = f4_by_a1 | \$1689 ;
-  assign \$1691  = f4_live[1] & \$1690 ;
-  assign \$1692  = ~ f4_blocked;
-  assign \$1693  = \$1692  & f4_by_mem_live[1];
-  assign \$1694  = \$1693  & f4_mem_ok[1];
-  assign medium_queue_wen = \$1691  | \$1694 ;
-  assign \$1695  = f4_older ? f4_rest_next : f4_mem_next_medium;
-  assign \$1696  = f4_hit_a1 ? f4_a1_next : \$1695 ;
-  assign \$1697  = f4_older ? f4_rest_snap : f4_mem_snap[2];
-  assign \$1698  = f4_hit_a1 ? f4_a1_snap : \$1697 ;
-  assign \w__data$488  = ~ \$1698 ;
-  assign \$1699  = ~ f4_blocked;
-  assign \$1700  = \$1699  & f4_by_older;
-  assign \$1701  = f4_by_a1 | \$1700 ;
-  assign \$1702  = f4_live[2] & \$1701 ;
-  assign \$1703  = ~ f4_blocked;
-  assign \$1704  = \$1703  & f4_by_mem_live[2];
-  assign \$1705  = \$1704  & f4_mem_ok[2];
-  assign \w__en$486  = \$1702  | \$1705 ;
-  assign \$1706  = f4_older ? f4_rest_snap : f4_mem_snap[2];
-  assign \$1707  = f4_hit_a1 ? f4_a1_snap : \$1706 ;
-  assign \$1708  = ~ \$1707 ;
-  assign \$1709  = f4_slot_large + 6'h3f;
-  assign \$1710  = ~ \$1709 [6];
-  assign \$1711  = ~ f4_blocked;
-  assign \$1712  = \$1711  & f4_by_older;
-  assign \$1713  = f4_by_a1 | \$1712 ;
-  assign \$1714  = f4_live[2] & \$1713 ;
-  assign \$1715  = ~ f4_blocked;
-  assign \$1716  = \$1715  & f4_by_mem_live[2];
-  assign \$1717  = \$1716  & f4_mem_ok[2];
-  assign large_queue_wen = \$1714  | \$1717 ;
-  assign \$1718  = f4_older ? f4_rest_next : f4_mem_next_large;
-  assign \$1719  = f4_hit_a1 ? f4_a1_next : \$1718 ;
-  assign \$1720  = { busy_48, busy_42, busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 9'h1ff;
+  assign \$1657  = ~ rel_f2;
+  assign \$1658  = f3_quiet & \$1657 ;
+  assign \$1659  = \$1658  ? f3_in : 3'h0;
+  assign \$1660  = x1_select | x0_select;
+  assign \$1661  = ~ \$1660 ;
+  assign \$1662  = f3_flushed ? 3'h0 : 3'h7;
+  assign \$1663  = { 1'h0, \$1661  } & { \$1662 [2], \$1662  };
+  assign \$1664  = { 1'h0, \$1659  } & \$1663 ;
+  assign \$1665  = { f4_go, f4_pool, f4_slot } ^ { 1'h1, f3_pool, f3_slot };
+  assign \$1666  = ~ \$1665 ;
+  assign \$1667  = \$1666  + 1'h1;
+  assign released_f1 = \release  & \$1667 [11];
+  assign \$1668  = ~ f4_blocked;
+  assign \$1669  = f4_mem_held[0] | f4_mem_held[1];
+  assign \$1670  = \$1669  | f4_mem_held[2];
+  assign \$1671  = f4_rest_held | \$1670 ;
+  assign \$1672  = \$1668  & \$1671 ;
+  assign \$signal$691  = f4_hit_a1 | \$1672 ;
+  assign \$1673  = ~ f4_blocked;
+  assign \$1674  = f4_by_mem & f4_mem_ok;
+  assign \$1675  = f4_by_mem & f4_mem_ok;
+  assign \$1676  = \$1674 [0] | \$1675 [1];
+  assign \$1677  = f4_by_mem & f4_mem_ok;
+  assign \$1678  = \$1676  | \$1677 [2];
+  assign \$1679  = f4_by_older | \$1678 ;
+  assign \$1680  = \$1673  & \$1679 ;
+  assign \release  = f4_by_a1 | \$1680 ;
+  assign \$1681  = ~ f4_go;
+  assign \$1682  = ~ \$signal$691 ;
+  assign \$1683  = \$signal$691  ? 4'h7 : 4'h6;
+  assign unreleased_err = f4_go ? \$1683  : f4_err;
+  assign \$signal$408  = \release  ? 4'h0 : unreleased_err;
+  assign \$1684  = f4_older ? f4_rest_snap : f4_mem_snap[0];
+  assign \$1685  = f4_hit_a1 ? f4_a1_snap : \$1684 ;
+  assign \w__data$498  = ~ \$1685 ;
+  assign \$1686  = ~ f4_blocked;
+  assign \$1687  = \$1686  & f4_by_older;
+  assign \$1688  = f4_by_a1 | \$1687 ;
+  assign \$1689  = f4_live[0] & \$1688 ;
+  assign \$1690  = ~ f4_blocked;
+  assign \$1691  = \$1690  & f4_by_mem_live[0];
+  assign \$1692  = \$1691  & f4_mem_ok[0];
+  assign small_parity_wen = \$1689  | \$1692 ;
+  assign \$1693  = f4_older ? f4_rest_snap : f4_mem_snap[0];
+  assign \$1694  = f4_hit_a1 ? f4_a1_snap : \$1693 ;
+  assign \$1695  = ~ \$1694 ;
+  assign \$1696  = f4_slot_small + 8'hff;
+  assign \$1697  = ~ \$1696 [8];
+  assign \$1698  = ~ f4_blocked;
+  assign \$1699  = \$1698  & f4_by_older;
+  assign \$1700  = f4_by_a1 | \$1699 ;
+  assign \$1701  = f4_live[0] & \$1700 ;
+  assign \$1702  = ~ f4_blocked;
+  assign \$1703  = \$1702  & f4_by_mem_live[0];
+  assign \$1704  = \$1703  & f4_mem_ok[0];
+  assign small_queue_wen = \$1701  | \$1704 ;
+  assign \$1705  = f4_older ? f4_rest_next : f4_mem_next_small;
+  assign \$1706  = f4_hit_a1 ? f4_a1_next : \$1705 ;
+  assign \$1707  = f4_older ? f4_rest_snap : f4_mem_snap[1];
+  assign \$1708  = f4_hit_a1 ? f4_a1_snap : \$1707 ;
+  assign \w__data$599  = ~ \$1708 ;
+  assign \$1709  = ~ f4_blocked;
+  assign \$1710  = \$1709  & f4_by_older;
+  assign \$1711  = f4_by_a1 | \$1710 ;
+  assign \$1712  = f4_live[1] & \$1711 ;
+  assign \$1713  = ~ f4_blocked;
+  assign \$1714  = \$1713  & f4_by_mem_live[1];
+  assign \$1715  = \$1714  & f4_mem_ok[1];
+  assign medium_parity_wen = \$1712  | \$1715 ;
+  assign \$1716  = f4_older ? f4_rest_snap : f4_mem_snap[1];
+  assign \$1717  = f4_hit_a1 ? f4_a1_snap : \$1716 ;
+  assign \$1718  = ~ \$1717 ;
+  assign \$1719  = f4_slot_medium + 7'h7f;
+  assign \$1720  = ~ \$1719 [7];
+  assign \$1721  = ~ f4_blocked;
+  assign \$1722  = \$1721  & f4_by_older;
+  assign \$1723  = f4_by_a1 | \$1722 ;
+  assign \$1724  = f4_live[1] & \$1723 ;
+  assign \$1725  = ~ f4_blocked;
+  assign \$1726  = \$1725  & f4_by_mem_live[1];
+  assign \$1727  = \$1726  & f4_mem_ok[1];
+  assign medium_queue_wen = \$1724  | \$1727 ;
+  assign \$1728  = f4_older ? f4_rest_next : f4_mem_next_medium;
+  assign \$1729  = f4_hit_a1 ? f4_a1_next : \$1728 ;
+  assign \$1730  = f4_older ? f4_rest_snap : f4_mem_snap[2];
+  assign \$1731  = f4_hit_a1 ? f4_a1_snap : \$1730 ;
+  assign \w__data$660  = ~ \$1731 ;
+  assign \$1732  = ~ f4_blocked;
+  assign \$1733  = \$1732  & f4_by_older;
+  assign \$1734  = f4_by_a1 | \$1733 ;
+  assign \$1735  = f4_live[2] & \$1734 ;
+  assign \$1736  = ~ f4_blocked;
+  assign \$1737  = \$1736  & f4_by_mem_live[2];
+  assign \$1738  = \$1737  & f4_mem_ok[2];
+  assign large_parity_wen = \$1735  | \$1738 ;
+  assign \$1739  = f4_older ? f4_rest_snap : f4_mem_snap[2];
+  assign \$1740  = f4_hit_a1 ? f4_a1_snap : \$1739 ;
+  assign \$1741  = ~ \$1740 ;
+  assign \$1742  = f4_slot_large + 6'h3f;
+  assign \$1743  = ~ \$1742 [6];
+  assign \$1744  = ~ f4_blocked;
+  assign \$1745  = \$1744  & f4_by_older;
+  assign \$1746  = f4_by_a1 | \$1745 ;
+  assign \$1747  = f4_live[2] & \$1746 ;
+  assign \$1748  = ~ f4_blocked;
+  assign \$1749  = \$1748  & f4_by_mem_live[2];
+  assign \$1750  = \$1749  & f4_mem_ok[2];
+  assign large_queue_wen = \$1747  | \$1750 ;
+  assign \$1751  = f4_older ? f4_rest_next : f4_mem_next_large;
+  assign \$1752  = f4_hit_a1 ? f4_a1_next : \$1751 ;
+  assign \$1753  = { busy_48, busy_42, busy_36, busy_30, busy_24, busy_18, busy_12, busy_6, busy_0 } + 9'h1ff;
   always @(posedge aclk_clk)
-    small_grant_w_en <= \$1721 ;
+    small_grant_w_en <= \$1754 ;
   always @(posedge aclk_clk)
-    small_grant_w_addr <= \$1722 ;
+    small_grant_w_addr <= \$1755 ;
   always @(posedge aclk_clk)
-    small_grant_w_data <= \$1723 ;
+    small_grant_w_data <= \$1756 ;
   always @(posedge aclk_clk)
     small_grant_r0_b0 <= r__data;
   always @(posedge aclk_clk)
     small_grant_r1_b0 <= \r__data$11 ;
   always @(posedge aclk_clk)
-    small_parity_r0_b0 <= \r__data$13 ;
+    small_parity_r0_group <= small_parity_addr[7:4];
   always @(posedge aclk_clk)
-    small_parity_r1_b0 <= \r__data$15 ;
+    small_parity_r0 <= \$1 ;
   always @(posedge aclk_clk)
-    small_queue_w_en <= \$1724 ;
+    small_parity_r1_group <= \small_parity_addr$32 [7:4];
   always @(posedge aclk_clk)
-    small_queue_w_addr <= \$1725 ;
+    small_parity_r1 <= \$2 ;
   always @(posedge aclk_clk)
-    small_queue_w_data <= \$1726 ;
+    small_queue_w_en <= \$1757 ;
   always @(posedge aclk_clk)
-    small_queue_r0_b0 <= \r__data$23 ;
+    small_queue_w_addr <= \$1758 ;
   always @(posedge aclk_clk)
-    medium_grant_w_en <= \$1727 ;
+    small_queue_w_data <= \$1759 ;
   always @(posedge aclk_clk)
-    medium_grant_w_addr <= \$1728 ;
+    small_queue_r0_b0 <= \r__data$57 ;
   always @(posedge aclk_clk)
-    medium_grant_w_data <= \$1729 ;
+    medium_grant_w_en <= \$1760 ;
   always @(posedge aclk_clk)
-    medium_grant_r0_b0 <= \r__data$31 ;
+    medium_grant_w_addr <= \$1761 ;
   always @(posedge aclk_clk)
-    medium_grant_r1_b0 <= \r__data$33 ;
+    medium_grant_w_data <= \$1762 ;
   always @(posedge aclk_clk)
-    medium_parity_r0_b0 <= \r__data$35 ;
+    medium_grant_r0_b0 <= \r__data$65 ;
   always @(posedge aclk_clk)
-    medium_parity_r1_b0 <= \r__data$37 ;
+    medium_grant_r1_b0 <= \r__data$67 ;
   always @(posedge aclk_clk)
-    medium_queue_w_en <= \$1730 ;
+    medium_parity_r0_group <= medium_parity_addr[6:4];
   always @(posedge aclk_clk)
-    medium_queue_w_addr <= \$1731 ;
+    medium_parity_r0 <= \$3 ;
   always @(posedge aclk_clk)
-    medium_queue_w_data <= \$1732 ;
+    medium_parity_r1_group <= \medium_parity_addr$80 [6:4];
   always @(posedge aclk_clk)
-    medium_queue_r0_b0 <= \r__data$45 ;
+    medium_parity_r1 <= \$4 ;
   always @(posedge aclk_clk)
-    large_grant_w_en <= \$1733 ;
+    medium_queue_w_en <= \$1763 ;
   always @(posedge aclk_clk)
-    large_grant_w_addr <= \$1734 ;
+    medium_queue_w_addr <= \$1764 ;
   always @(posedge aclk_clk)
-    large_grant_w_data <= \$1735 ;
+    medium_queue_w_data <= \$1765 ;
   always @(posedge aclk_clk)
-    large_grant_r0_b0 <= \r__data$53 ;
+    medium_queue_r0_b0 <= \r__data$97 ;
   always @(posedge aclk_clk)
-    large_grant_r1_b0 <= \r__data$55 ;
+    large_grant_w_en <= \$1766 ;
   always @(posedge aclk_clk)
-    large_parity_r0_b0 <= \r__data$57 ;
+    large_grant_w_addr <= \$1767 ;
   always @(posedge aclk_clk)
-    large_parity_r1_b0 <= \r__data$59 ;
+    large_grant_w_data <= \$1768 ;
   always @(posedge aclk_clk)
-    large_queue_w_en <= \$1736 ;
+    large_grant_r0_b0 <= \r__data$105 ;
   always @(posedge aclk_clk)
-    large_queue_w_addr <= \$1737 ;
+    large_grant_r1_b0 <= \r__data$107 ;
   always @(posedge aclk_clk)
-    large_queue_w_data <= \$1738 ;
+    large_parity_r0_group <= large_parity_addr[5:4];
   always @(posedge aclk_clk)
-    large_queue_r0_b0 <= \r__data$67 ;
+    large_parity_r0 <= \$5 ;
   always @(posedge aclk_clk)
-    a0_valid <= \$1739 ;
+    large_parity_r1_group <= \large_parity_addr$115 [5:4];
+  always @(posedge aclk_clk)
+    large_parity_r1 <= \$6 ;
+  always @(posedge aclk_clk)
+    large_queue_w_en <= \$1769 ;
+  always @(posedge aclk_clk)
+    large_queue_w_addr <= \$1770 ;
+  always @(posedge aclk_clk)
+    large_queue_w_data <= \$1771 ;
+  always @(posedge aclk_clk)
+    large_queue_r0_b0 <= \r__data$127 ;
+  always @(posedge aclk_clk)
+    a0_valid <= \$1772 ;
   always @(posedge aclk_clk)
     a0_pool <= alloc_pool;
   always @(posedge aclk_clk)
@@ -7739,43 +8348,43 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a0_user <= alloc_user;
   always @(posedge aclk_clk)
-    a0_fits <= { \$12 , \$8 , \$4  };
+    a0_fits <= { \$18 , \$14 , \$10  };
   always @(posedge aclk_clk)
-    a1_valid <= \$1740 ;
+    a1_valid <= \$1773 ;
   always @(posedge aclk_clk)
     a1_pool <= a0_pool;
   always @(posedge aclk_clk)
     a1_user <= a0_user;
   always @(posedge aclk_clk)
-    a1_bad_pool <= \$13 ;
+    a1_bad_pool <= \$19 ;
   always @(posedge aclk_clk)
     a1_fits <= a0_fits;
   always @(posedge aclk_clk)
-    a1_in <= { \$16 , \$15 , \$14  };
+    a1_in <= { \$22 , \$21 , \$20  };
   always @(posedge aclk_clk)
-    a1_select <= \$1741 ;
+    a1_select <= \$1774 ;
   always @(posedge aclk_clk)
     x0_pool <= flush_pool;
   always @(posedge aclk_clk)
     x0_user <= flush_user;
   always @(posedge aclk_clk)
-    x0_valid <= \$1742 ;
+    x0_valid <= \$1775 ;
   always @(posedge aclk_clk)
-    x0_select <= \$1743 ;
+    x0_select <= \$1776 ;
   always @(posedge aclk_clk)
-    x1_valid <= \$1744 ;
+    x1_valid <= \$1777 ;
   always @(posedge aclk_clk)
     x1_pool <= x0_pool;
   always @(posedge aclk_clk)
     x1_user <= x0_user;
   always @(posedge aclk_clk)
-    x1_err <= \$35 ;
+    x1_err <= \$41 ;
   always @(posedge aclk_clk)
-    x1_select <= \$1745 ;
+    x1_select <= \$1778 ;
   always @(posedge aclk_clk)
-    x2_valid <= \$1746 ;
+    x2_valid <= \$1779 ;
   always @(posedge aclk_clk)
-    x2_ok <= \$36 ;
+    x2_ok <= \$42 ;
   always @(posedge aclk_clk)
     x2_err <= x1_err;
   always @(posedge aclk_clk)
@@ -7785,69 +8394,69 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a2_in <= a1_in;
   always @(posedge aclk_clk)
-    a2_valid <= \$1747 ;
+    a2_valid <= \$1780 ;
   always @(posedge aclk_clk)
     a2_pool <= a1_pool;
   always @(posedge aclk_clk)
     a2_user <= a1_user;
   always @(posedge aclk_clk)
-    small_seen <= \$1748 ;
+    small_seen <= \$1781 ;
   always @(posedge aclk_clk)
-    small_seen_prev <= \$1749 ;
+    small_seen_prev <= \$1782 ;
   always @(posedge aclk_clk)
-    small_has_fresh <= \$1750 ;
+    small_has_fresh <= \$1783 ;
   always @(posedge aclk_clk)
-    small_head <= \$1751 ;
+    small_head <= \$1784 ;
   always @(posedge aclk_clk)
-    small_fresh <= \$1752 ;
+    small_fresh <= \$1785 ;
   always @(posedge aclk_clk)
-    small_fresh_slot <= \$1753 ;
+    \small_parity_addr$32  <= \$1786 ;
   always @(posedge aclk_clk)
-    medium_seen <= \$1754 ;
+    medium_seen <= \$1787 ;
   always @(posedge aclk_clk)
-    medium_seen_prev <= \$1755 ;
+    medium_seen_prev <= \$1788 ;
   always @(posedge aclk_clk)
-    medium_has_fresh <= \$1756 ;
+    medium_has_fresh <= \$1789 ;
   always @(posedge aclk_clk)
-    medium_head <= \$1757 ;
+    medium_head <= \$1790 ;
   always @(posedge aclk_clk)
-    medium_fresh <= \$1758 ;
+    medium_fresh <= \$1791 ;
   always @(posedge aclk_clk)
-    medium_fresh_slot <= \$1759 ;
+    \medium_parity_addr$80  <= \$1792 ;
   always @(posedge aclk_clk)
-    large_seen <= \$1760 ;
+    large_seen <= \$1793 ;
   always @(posedge aclk_clk)
-    large_seen_prev <= \$1761 ;
+    large_seen_prev <= \$1794 ;
   always @(posedge aclk_clk)
-    large_has_fresh <= \$1762 ;
+    large_has_fresh <= \$1795 ;
   always @(posedge aclk_clk)
-    large_head <= \$1763 ;
+    large_head <= \$1796 ;
   always @(posedge aclk_clk)
-    large_fresh <= \$1764 ;
+    large_fresh <= \$1797 ;
   always @(posedge aclk_clk)
-    large_fresh_slot <= \$1765 ;
+    \large_parity_addr$115  <= \$1798 ;
   always @(posedge aclk_clk)
-    a2_ring <= \$1766 ;
+    a2_ring <= \$1799 ;
   always @(posedge aclk_clk)
     a2_lapped <= 1'h0;
   always @(posedge aclk_clk)
-    a2_ok <= \$79 ;
+    a2_ok <= \$85 ;
   always @(posedge aclk_clk)
-    a2_fail_err <= \$86 ;
+    a2_fail_err <= \$92 ;
   always @(posedge aclk_clk)
-    a2_from_fresh <= \$94 ;
+    a2_from_fresh <= \$100 ;
   always @(posedge aclk_clk)
-    a2_fresh_slot <= \$99 ;
+    a2_fresh_slot <= \$105 ;
   always @(posedge aclk_clk)
-    a3_restart_fresh <= \$112 ;
+    a3_restart_fresh <= \$118 ;
   always @(posedge aclk_clk)
-    a3_restart_head <= \$117 ;
+    a3_restart_head <= \$123 ;
   always @(posedge aclk_clk)
-    a3_valid <= \$1767 ;
+    a3_valid <= \$1800 ;
   always @(posedge aclk_clk)
     a3_ok <= a2_ok;
   always @(posedge aclk_clk)
-    a3_err <= \$118 ;
+    a3_err <= \$124 ;
   always @(posedge aclk_clk)
     a3_pool <= a2_pool;
   always @(posedge aclk_clk)
@@ -7855,25 +8464,25 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a3_fresh_slot <= a2_fresh_slot;
   always @(posedge aclk_clk)
-    a2_ever <= { \$127 , \$124 , \$121  };
+    a2_ever <= { \$133 , \$130 , \$127  };
   always @(posedge aclk_clk)
-    a3_ring <= \$1768 ;
+    a3_ring <= \$1801 ;
   always @(posedge aclk_clk)
     a3_lapped <= a2_lapped;
   always @(posedge aclk_clk)
-    a3_sel_head <= \$130 ;
+    a3_sel_head <= \$136 ;
   always @(posedge aclk_clk)
-    a3_sel_last <= \$133 ;
+    a3_sel_last <= \$139 ;
   always @(posedge aclk_clk)
-    a3_sel_new <= \$137 ;
+    a3_sel_new <= \$143 ;
   always @(posedge aclk_clk)
-    a3_fail <= \$138 ;
+    a3_fail <= \$144 ;
   always @(posedge aclk_clk)
-    a3_sel_fresh <= \$140 ;
+    a3_sel_fresh <= \$146 ;
   always @(posedge aclk_clk)
-    a3_fwd_ok <= \$142 ;
+    a3_fwd_ok <= \$148 ;
   always @(posedge aclk_clk)
-    a4_valid <= \$1769 ;
+    a4_valid <= \$1802 ;
   always @(posedge aclk_clk)
     a4_ok <= a3_ok;
   always @(posedge aclk_clk)
@@ -7883,13 +8492,13 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a4_user <= a3_user;
   always @(posedge aclk_clk)
-    a4_slot <= \$143 ;
+    a4_slot <= \$149 ;
   always @(posedge aclk_clk)
-    a4_tag <= { \$1046 [11], \$1005 [11], \$964 [11], \$923 [11], \$882 [11], \$841 [11], \$800 [11], \$759 [11] };
+    a4_tag <= { \$1079 [11], \$1038 [11], \$997 [11], \$956 [11], \$915 [11], \$874 [11], \$833 [11], \$792 [11] };
   always @(posedge aclk_clk)
-    a4_snap <= \$718 [6];
+    a4_snap <= \$751 [6];
   always @(posedge aclk_clk)
-    a5_valid <= \$1770 ;
+    a5_valid <= \$1803 ;
   always @(posedge aclk_clk)
     a5_ok <= a4_ok;
   always @(posedge aclk_clk)
@@ -7905,15 +8514,15 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     a5_snap <= a4_snap;
   always @(posedge aclk_clk)
-    a5_addr <= \$144 ;
+    a5_addr <= \$150 ;
   always @(posedge aclk_clk)
-    a3_hit_a1 <= \$151 [4];
+    a3_hit_a1 <= \$157 [4];
   always @(posedge aclk_clk)
-    a3_older_hit <= \$160 ;
+    a3_older_hit <= \$166 ;
   always @(posedge aclk_clk)
-    a3_older_next <= \$167 ;
+    a3_older_next <= \$173 ;
   always @(posedge aclk_clk)
-    f0_valid <= \$1771 ;
+    f0_valid <= \$1804 ;
   always @(posedge aclk_clk)
     f0_addr <= free_addr;
   always @(posedge aclk_clk)
@@ -7925,11 +8534,11 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f0_tag <= free_tag;
   always @(posedge aclk_clk)
-    f0_hit <= { \$188 , \$181 , \$174  };
+    f0_hit <= { \$194 , \$187 , \$180  };
   always @(posedge aclk_clk)
     f1_contract <= f0_hit[2];
   always @(posedge aclk_clk)
-    f1_valid <= \$1772 ;
+    f1_valid <= \$1805 ;
   always @(posedge aclk_clk)
     f1_tag <= f0_tag;
   always @(posedge aclk_clk)
@@ -7945,97 +8554,97 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_addr <= f2_addr;
   always @(posedge aclk_clk)
-    f1_same_second_eq0 <= \$1773 ;
+    f1_same_second_eq0 <= \$1806 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq3 <= \$1774 ;
+    f1_same_second_eq3 <= \$1807 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq6 <= \$1775 ;
+    f1_same_second_eq6 <= \$1808 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq9 <= \$1776 ;
+    f1_same_second_eq9 <= \$1809 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq12 <= \$1777 ;
+    f1_same_second_eq12 <= \$1810 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq15 <= \$1778 ;
+    f1_same_second_eq15 <= \$1811 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq18 <= \$1779 ;
+    f1_same_second_eq18 <= \$1812 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq21 <= \$1780 ;
+    f1_same_second_eq21 <= \$1813 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq24 <= \$1781 ;
+    f1_same_second_eq24 <= \$1814 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq27 <= \$1782 ;
+    f1_same_second_eq27 <= \$1815 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq30 <= \$1783 ;
+    f1_same_second_eq30 <= \$1816 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq33 <= \$1784 ;
+    f1_same_second_eq33 <= \$1817 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq36 <= \$1785 ;
+    f1_same_second_eq36 <= \$1818 ;
   always @(posedge aclk_clk)
-    f1_same_second_eq39 <= \$1786 ;
+    f1_same_second_eq39 <= \$1819 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq0 <= \$1787 ;
+    f1_same_third_eq0 <= \$1820 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq3 <= \$1788 ;
+    f1_same_third_eq3 <= \$1821 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq6 <= \$1789 ;
+    f1_same_third_eq6 <= \$1822 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq9 <= \$1790 ;
+    f1_same_third_eq9 <= \$1823 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq12 <= \$1791 ;
+    f1_same_third_eq12 <= \$1824 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq15 <= \$1792 ;
+    f1_same_third_eq15 <= \$1825 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq18 <= \$1793 ;
+    f1_same_third_eq18 <= \$1826 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq21 <= \$1794 ;
+    f1_same_third_eq21 <= \$1827 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq24 <= \$1795 ;
+    f1_same_third_eq24 <= \$1828 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq27 <= \$1796 ;
+    f1_same_third_eq27 <= \$1829 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq30 <= \$1797 ;
+    f1_same_third_eq30 <= \$1830 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq33 <= \$1798 ;
+    f1_same_third_eq33 <= \$1831 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq36 <= \$1799 ;
+    f1_same_third_eq36 <= \$1832 ;
   always @(posedge aclk_clk)
-    f1_same_third_eq39 <= \$1800 ;
+    f1_same_third_eq39 <= \$1833 ;
   always @(posedge aclk_clk)
-    f1_hit <= \$1801 ;
+    f1_hit <= \$1834 ;
   always @(posedge aclk_clk)
-    f1_misaligned <= \$1802 ;
+    f1_misaligned <= \$1835 ;
   always @(posedge aclk_clk)
-    f1_small_slot <= \$218 [7:0];
+    small_parity_addr <= \$224 [7:0];
   always @(posedge aclk_clk)
-    f1_medium_slot <= \$220 [6:0];
+    medium_parity_addr <= \$226 [6:0];
   always @(posedge aclk_clk)
-    f1_large_slot <= \$222 [5:0];
+    large_parity_addr <= \$228 [5:0];
   always @(posedge aclk_clk)
-    f2_valid <= \$1803 ;
+    f2_valid <= \$1836 ;
   always @(posedge aclk_clk)
     f2_tag <= f1_tag;
   always @(posedge aclk_clk)
     f2_user <= f1_user;
   always @(posedge aclk_clk)
-    f2_pool <= \$228 ;
+    f2_pool <= \$234 ;
   always @(posedge aclk_clk)
-    f2_slot <= \$233 ;
+    f2_slot <= \$239 ;
   always @(posedge aclk_clk)
-    f2_in_pool <= \$236 ;
+    f2_in_pool <= \$242 ;
   always @(posedge aclk_clk)
     f2_in <= f1_hit;
   always @(posedge aclk_clk)
-    f2_err <= \$248 ;
+    f2_err <= \$254 ;
   always @(posedge aclk_clk)
-    f2_never_granted <= { \$257 , \$254 , \$251  };
+    f2_never_granted <= { \$263 , \$260 , \$257  };
   always @(posedge aclk_clk)
-    f2_same_second <= \$285 ;
+    f2_same_second <= \$291 ;
   always @(posedge aclk_clk)
-    f2_same_third <= \$313 ;
+    f2_same_third <= \$319 ;
   always @(posedge aclk_clk)
-    f3_valid <= \$1804 ;
+    f3_valid <= \$1837 ;
   always @(posedge aclk_clk)
-    f3_go <= \$1805 ;
+    f3_go <= \$1838 ;
   always @(posedge aclk_clk)
     f3_err <= f2_err;
   always @(posedge aclk_clk)
@@ -8049,33 +8658,33 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f3_in_pool <= f2_in_pool;
   always @(posedge aclk_clk)
-    f3_next <= \$314 [7:0];
+    f3_next <= \$320 [7:0];
   always @(posedge aclk_clk)
-    f3_in <= { \$317 , \$316 , \$315  };
+    f3_in <= { \$323 , \$322 , \$321  };
   always @(posedge aclk_clk)
-    f3_never_granted <= \$319 ;
+    f3_never_granted <= \$325 ;
   always @(posedge aclk_clk)
     f3_same_second <= f2_same_second;
   always @(posedge aclk_clk)
-    f3_hit_a2 <= \$1615 [11];
+    f3_hit_a2 <= \$1648 [11];
   always @(posedge aclk_clk)
-    f3_a2_tag_ok <= \$322 [8];
+    f3_a2_tag_ok <= \$328 [8];
   always @(posedge aclk_clk)
-    f3_hit_a3 <= \$1619 [11];
+    f3_hit_a3 <= \$1652 [11];
   always @(posedge aclk_clk)
-    f3_a3_tag_ok <= \$325 [8];
+    f3_a3_tag_ok <= \$331 [8];
   always @(posedge aclk_clk)
-    f3_older_next <= \$328 ;
+    f3_older_next <= \$334 ;
   always @(posedge aclk_clk)
-    f3_older_snap <= \$329 ;
+    f3_older_snap <= \$335 ;
   always @(posedge aclk_clk)
-    f3_rel_f3 <= \$330 ;
+    f3_rel_f3 <= \$336 ;
   always @(posedge aclk_clk)
-    f3_quiet <= \$1806 ;
+    f3_quiet <= \$1839 ;
   always @(posedge aclk_clk)
-    f4_valid <= \$1807 ;
+    f4_valid <= \$1840 ;
   always @(posedge aclk_clk)
-    f4_go <= \$1808 ;
+    f4_go <= \$1841 ;
   always @(posedge aclk_clk)
     f4_err <= f3_err;
   always @(posedge aclk_clk)
@@ -8089,109 +8698,115 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f4_in <= f3_in;
   always @(posedge aclk_clk)
-    f4_hit_a1 <= \$1623 [11];
+    f4_hit_a1 <= \$1656 [11];
   always @(posedge aclk_clk)
-    f4_a1_next <= \$338 [7:0];
+    f4_a1_next <= \$344 [7:0];
   always @(posedge aclk_clk)
     f4_a1_snap <= a4_snap;
   always @(posedge aclk_clk)
-    f4_rest_held <= \$343 ;
+    f4_rest_held <= \$349 ;
   always @(posedge aclk_clk)
     f4_rest_next <= f3_older_next;
   always @(posedge aclk_clk)
     f4_rest_snap <= f3_older_snap;
   always @(posedge aclk_clk)
-    f4_older <= \$344 ;
+    f4_older <= \$350 ;
   always @(posedge aclk_clk)
-    f4_mem_held <= { \$371 , \$362 , \$353  };
+    f4_mem_held <= { \$377 , \$368 , \$359  };
   always @(posedge aclk_clk)
-    f4_mem_snap <= { \$374 , \$373 , \$372  };
+    f4_mem_snap <= { \$380 , \$379 , \$378  };
   always @(posedge aclk_clk)
-    f4_mem_next_small <= { \$382 , \$381 , \$380 , \$379 , \$378 , \$377 , \$376 , \$375  };
+    f4_mem_next_small <= { \$388 , \$387 , \$386 , \$385 , \$384 , \$383 , \$382 , \$381  };
   always @(posedge aclk_clk)
-    f4_mem_next_medium <= { \$390 , \$389 , \$388 , \$387 , \$386 , \$385 , \$384 , \$383  };
+    f4_mem_next_medium <= { \$396 , \$395 , \$394 , \$393 , \$392 , \$391 , \$390 , \$389  };
   always @(posedge aclk_clk)
-    f4_mem_next_large <= { \$398 , \$397 , \$396 , \$395 , \$394 , \$393 , \$392 , \$391  };
+    f4_mem_next_large <= { \$404 , \$403 , \$402 , \$401 , \$400 , \$399 , \$398 , \$397  };
   always @(posedge aclk_clk)
-    f4_by_a1 <= \$1809 ;
+    f4_by_a1 <= \$1842 ;
   always @(posedge aclk_clk)
-    f4_by_older <= \$1810 ;
+    f4_by_older <= \$1843 ;
   always @(posedge aclk_clk)
-    f4_by_mem <= \$1811 ;
+    f4_by_mem <= \$1844 ;
   always @(posedge aclk_clk)
-    f4_mem_ok <= { \$429 [10], \$424 [10], \$419 [10] };
+    f4_mem_ok <= { \$435 [10], \$430 [10], \$425 [10] };
   always @(posedge aclk_clk)
-    f2_flushed <= \$431 ;
+    f2_flushed <= \$437 ;
   always @(posedge aclk_clk)
-    f3_flushed <= \$434 ;
+    f3_flushed <= \$440 ;
   always @(posedge aclk_clk)
-    f4_live <= \$439 [2:0];
+    f4_live <= \$445 [2:0];
   always @(posedge aclk_clk)
-    f4_by_mem_live <= \$1812 ;
+    f4_by_mem_live <= \$1845 ;
   always @(posedge aclk_clk)
-    f4_blocked <= \$1813 ;
+    f4_blocked <= \$1846 ;
   always @(posedge aclk_clk)
-    f4_taken_a4 <= \$443 [11];
+    f4_taken_a4 <= \$449 [11];
   always @(posedge aclk_clk)
-    f4_taken_a3 <= \$446 [11];
+    f4_taken_a3 <= \$452 [11];
   always @(posedge aclk_clk)
     f4_taken_a2 <= 1'h0;
   always @(posedge aclk_clk)
-    f4_raced <= \$453 [2];
+    f4_raced <= \$459 [2];
   always @(posedge aclk_clk)
-    f4_slot_small <= \$1814 ;
+    f4_rows_small <= { \$475 , \$474 , \$473 , \$472 , \$471 , \$470 , \$469 , \$468 , \$467 , \$466 , \$465 , \$464 , \$463 , \$462 , \$461 , \$460  };
   always @(posedge aclk_clk)
-    small_push <= \$1815 ;
+    f4_slot_small <= \$1847 ;
   always @(posedge aclk_clk)
-    small_queue_waddr <= \$1816 ;
+    small_push <= \$1848 ;
   always @(posedge aclk_clk)
-    small_pushed <= \$1817 ;
+    small_queue_waddr <= \$1849 ;
   always @(posedge aclk_clk)
-    small_popped <= \$1818 ;
+    small_pushed <= \$1850 ;
   always @(posedge aclk_clk)
-    small_count <= \$1819 ;
+    small_popped <= \$1851 ;
   always @(posedge aclk_clk)
-    small_at <= \$1820 ;
+    small_count <= \$1852 ;
   always @(posedge aclk_clk)
-    small_nonempty <= \$1821 ;
+    small_at <= \$1853 ;
   always @(posedge aclk_clk)
-    f4_slot_medium <= \$1822 ;
+    small_nonempty <= \$1854 ;
   always @(posedge aclk_clk)
-    medium_push <= \$1823 ;
+    f4_rows_medium <= { \$531 , \$530 , \$529 , \$528 , \$527 , \$526 , \$525 , \$524  };
   always @(posedge aclk_clk)
-    medium_queue_waddr <= \$1824 ;
+    f4_slot_medium <= \$1855 ;
   always @(posedge aclk_clk)
-    medium_pushed <= \$1825 ;
+    medium_push <= \$1856 ;
   always @(posedge aclk_clk)
-    medium_popped <= \$1826 ;
+    medium_queue_waddr <= \$1857 ;
   always @(posedge aclk_clk)
-    medium_count <= \$1827 ;
+    medium_pushed <= \$1858 ;
   always @(posedge aclk_clk)
-    medium_at <= \$1828 ;
+    medium_popped <= \$1859 ;
   always @(posedge aclk_clk)
-    medium_nonempty <= \$1829 ;
+    medium_count <= \$1860 ;
   always @(posedge aclk_clk)
-    f4_slot_large <= \$1830 ;
+    medium_at <= \$1861 ;
   always @(posedge aclk_clk)
-    large_push <= \$1831 ;
+    medium_nonempty <= \$1862 ;
   always @(posedge aclk_clk)
-    large_queue_waddr <= \$1832 ;
+    f4_rows_large <= { \$582 , \$581 , \$580  };
   always @(posedge aclk_clk)
-    large_pushed <= \$1833 ;
+    f4_slot_large <= \$1863 ;
   always @(posedge aclk_clk)
-    large_popped <= \$1834 ;
+    large_push <= \$1864 ;
   always @(posedge aclk_clk)
-    large_count <= \$1835 ;
+    large_queue_waddr <= \$1865 ;
   always @(posedge aclk_clk)
-    large_at <= \$1836 ;
+    large_pushed <= \$1866 ;
   always @(posedge aclk_clk)
-    large_nonempty <= \$1837 ;
+    large_popped <= \$1867 ;
   always @(posedge aclk_clk)
-    f5_valid <= \$1838 ;
+    large_count <= \$1868 ;
   always @(posedge aclk_clk)
-    f5_ok <= \$1839 ;
+    large_at <= \$1869 ;
   always @(posedge aclk_clk)
-    f5_err <= \$signal$345 ;
+    large_nonempty <= \$1870 ;
+  always @(posedge aclk_clk)
+    f5_valid <= \$1871 ;
+  always @(posedge aclk_clk)
+    f5_ok <= \$1872 ;
+  always @(posedge aclk_clk)
+    f5_err <= \$signal$408 ;
   always @(posedge aclk_clk)
     f5_user <= f4_user;
   always @(posedge aclk_clk)
@@ -8205,53 +8820,53 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     f5_wpool <= f4_pool;
   always @(posedge aclk_clk)
-    f5_wparity <= \$602 ;
+    f5_wparity <= \$635 ;
   always @(posedge aclk_clk)
-    a3_flip <= \$606 [11];
+    a3_flip <= \$639 [11];
   always @(posedge aclk_clk)
     a3_flip_parity <= f5_wparity;
   always @(posedge aclk_clk)
-    a3_released <= \$607 ;
+    a3_released <= \$640 ;
   always @(posedge aclk_clk)
     a4_prev_held <= 1'h0;
   always @(posedge aclk_clk)
-    a4_released <= \$611 ;
+    a4_released <= \$644 ;
   always @(posedge aclk_clk)
-    a5_overwrite <= \$616 ;
+    a5_overwrite <= \$649 ;
   always @(posedge aclk_clk)
-    a6_valid <= \$1840 ;
+    a6_valid <= \$1873 ;
   always @(posedge aclk_clk)
     a6_payload <= { a5_overwrite, a5_user, a5_tag, a5_addr, a5_slot, a5_pool, a5_err, a5_ok };
   always @(posedge aclk_clk)
-    a7_valid <= \$1841 ;
+    a7_valid <= \$1874 ;
   always @(posedge aclk_clk)
     a7_payload <= a6_payload;
   always @(posedge aclk_clk)
-    f6_valid <= \$1842 ;
+    f6_valid <= \$1875 ;
   always @(posedge aclk_clk)
     f6_payload <= { f5_in_pool, f5_pool, f5_user, f5_err, f5_ok };
   always @(posedge aclk_clk)
-    f7_valid <= \$1843 ;
+    f7_valid <= \$1876 ;
   always @(posedge aclk_clk)
     f7_payload <= f6_payload;
   always @(posedge aclk_clk)
-    x3_valid <= \$1844 ;
+    x3_valid <= \$1877 ;
   always @(posedge aclk_clk)
     x3_payload <= { x2_pool, x2_user, x2_err, x2_ok };
   always @(posedge aclk_clk)
-    x4_valid <= \$1845 ;
+    x4_valid <= \$1878 ;
   always @(posedge aclk_clk)
     x4_payload <= x3_payload;
   always @(posedge aclk_clk)
-    x5_valid <= \$1846 ;
+    x5_valid <= \$1879 ;
   always @(posedge aclk_clk)
     x5_payload <= x4_payload;
   always @(posedge aclk_clk)
-    x6_valid <= \$1847 ;
+    x6_valid <= \$1880 ;
   always @(posedge aclk_clk)
     x6_payload <= x5_payload;
   always @(posedge aclk_clk)
-    x7_valid <= \$1848 ;
+    x7_valid <= \$1881 ;
   always @(posedge aclk_clk)
     x7_payload <= x6_payload;
   always @(posedge aclk_clk)
@@ -8319,1192 +8934,1336 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   always @(posedge aclk_clk)
     free_info_d7 <= free_info_d6;
   always @(posedge aclk_clk)
-    grant_cpu_q <= \$1849 ;
+    grant_cpu_q <= \$1882 ;
   always @(posedge aclk_clk)
-    freed_cpu_q <= \$1850 ;
+    freed_cpu_q <= \$1883 ;
   always @(posedge aclk_clk)
-    flushed_cpu_q <= \$1851 ;
+    flushed_cpu_q <= \$1884 ;
   always @(posedge aclk_clk)
-    busy_0 <= \$1852 ;
+    busy_0 <= \$1885 ;
   always @(posedge aclk_clk)
-    busy_6 <= \$1853 ;
+    busy_6 <= \$1886 ;
   always @(posedge aclk_clk)
-    busy_12 <= \$1854 ;
+    busy_12 <= \$1887 ;
   always @(posedge aclk_clk)
-    busy_18 <= \$1855 ;
+    busy_18 <= \$1888 ;
   always @(posedge aclk_clk)
-    busy_24 <= \$1856 ;
+    busy_24 <= \$1889 ;
   always @(posedge aclk_clk)
-    busy_30 <= \$1857 ;
+    busy_30 <= \$1890 ;
   always @(posedge aclk_clk)
-    busy_36 <= \$1858 ;
+    busy_36 <= \$1891 ;
   always @(posedge aclk_clk)
-    busy_42 <= \$1859 ;
+    busy_42 <= \$1892 ;
   always @(posedge aclk_clk)
-    busy_48 <= \$1860 ;
+    busy_48 <= \$1893 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1721  = small_grant_wen;
+    (* full_case = 32'd1 *)
+    casez (small_parity_r0_group)
+      4'h0:
+          \$1  = \r__data$15 ;
+      4'h1:
+          \$1  = \r__data$16 ;
+      4'h2:
+          \$1  = \r__data$17 ;
+      4'h3:
+          \$1  = \r__data$18 ;
+      4'h4:
+          \$1  = \r__data$19 ;
+      4'h5:
+          \$1  = \r__data$20 ;
+      4'h6:
+          \$1  = \r__data$21 ;
+      4'h7:
+          \$1  = \r__data$22 ;
+      4'h8:
+          \$1  = \r__data$23 ;
+      4'h9:
+          \$1  = \r__data$24 ;
+      4'ha:
+          \$1  = \r__data$25 ;
+      4'hb:
+          \$1  = \r__data$26 ;
+      4'hc:
+          \$1  = \r__data$27 ;
+      4'hd:
+          \$1  = \r__data$28 ;
+      4'he:
+          \$1  = \r__data$29 ;
+      4'hf:
+          \$1  = \r__data$30 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    (* full_case = 32'd1 *)
+    casez (small_parity_r1_group)
+      4'h0:
+          \$2  = \r__data$34 ;
+      4'h1:
+          \$2  = \r__data$35 ;
+      4'h2:
+          \$2  = \r__data$36 ;
+      4'h3:
+          \$2  = \r__data$37 ;
+      4'h4:
+          \$2  = \r__data$38 ;
+      4'h5:
+          \$2  = \r__data$39 ;
+      4'h6:
+          \$2  = \r__data$40 ;
+      4'h7:
+          \$2  = \r__data$41 ;
+      4'h8:
+          \$2  = \r__data$42 ;
+      4'h9:
+          \$2  = \r__data$43 ;
+      4'ha:
+          \$2  = \r__data$44 ;
+      4'hb:
+          \$2  = \r__data$45 ;
+      4'hc:
+          \$2  = \r__data$46 ;
+      4'hd:
+          \$2  = \r__data$47 ;
+      4'he:
+          \$2  = \r__data$48 ;
+      4'hf:
+          \$2  = \r__data$49 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    (* full_case = 32'd1 *)
+    casez (medium_parity_r0_group)
+      3'h0:
+          \$3  = \r__data$71 ;
+      3'h1:
+          \$3  = \r__data$72 ;
+      3'h2:
+          \$3  = \r__data$73 ;
+      3'h3:
+          \$3  = \r__data$74 ;
+      3'h4:
+          \$3  = \r__data$75 ;
+      3'h5:
+          \$3  = \r__data$76 ;
+      3'h6:
+          \$3  = \r__data$77 ;
+      3'h7:
+          \$3  = \r__data$78 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    (* full_case = 32'd1 *)
+    casez (medium_parity_r1_group)
+      3'h0:
+          \$4  = \r__data$82 ;
+      3'h1:
+          \$4  = \r__data$83 ;
+      3'h2:
+          \$4  = \r__data$84 ;
+      3'h3:
+          \$4  = \r__data$85 ;
+      3'h4:
+          \$4  = \r__data$86 ;
+      3'h5:
+          \$4  = \r__data$87 ;
+      3'h6:
+          \$4  = \r__data$88 ;
+      3'h7:
+          \$4  = \r__data$89 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$5  = 1'h0;
+    casez (large_parity_r0_group)
+      2'h0:
+          \$5  = \r__data$111 ;
+      2'h1:
+          \$5  = \r__data$112 ;
+      2'h2:
+          \$5  = \r__data$113 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$6  = 1'h0;
+    casez (large_parity_r1_group)
+      2'h0:
+          \$6  = \r__data$117 ;
+      2'h1:
+          \$6  = \r__data$118 ;
+      2'h2:
+          \$6  = \r__data$119 ;
+    endcase
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1754  = small_grant_wen;
     if (aclk_rst) begin
-      \$1721  = 1'h0;
+      \$1754  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1722  = small_grant_w_addr;
+    \$1755  = small_grant_w_addr;
     if (small_grant_wen) begin
-      \$1722  = { \$1078 , \$1074 , \$1070 , \$1066 , \$1062 , \$1058 , \$1054 , \$1050  };
+      \$1755  = { \$1111 , \$1107 , \$1103 , \$1099 , \$1095 , \$1091 , \$1087 , \$1083  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1723  = small_grant_w_data;
+    \$1756  = small_grant_w_data;
     if (small_grant_wen) begin
-      \$1723  = small_grant_wdata;
+      \$1756  = small_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1724  = small_queue_wen;
+    \$1757  = small_queue_wen;
     if (aclk_rst) begin
-      \$1724  = 1'h0;
+      \$1757  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1725  = small_queue_w_addr;
+    \$1758  = small_queue_w_addr;
     if (small_queue_wen) begin
-      \$1725  = small_queue_waddr;
+      \$1758  = small_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1726  = small_queue_w_data;
+    \$1759  = small_queue_w_data;
     if (small_queue_wen) begin
-      \$1726  = small_queue_wdata;
+      \$1759  = small_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1727  = medium_grant_wen;
+    \$1760  = medium_grant_wen;
     if (aclk_rst) begin
-      \$1727  = 1'h0;
+      \$1760  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1728  = medium_grant_w_addr;
+    \$1761  = medium_grant_w_addr;
     if (medium_grant_wen) begin
-      \$1728  = { \$1263 , \$1259 , \$1255 , \$1251 , \$1247 , \$1243 , \$1239  };
+      \$1761  = { \$1296 , \$1292 , \$1288 , \$1284 , \$1280 , \$1276 , \$1272  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1729  = medium_grant_w_data;
+    \$1762  = medium_grant_w_data;
     if (medium_grant_wen) begin
-      \$1729  = medium_grant_wdata;
+      \$1762  = medium_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1730  = medium_queue_wen;
+    \$1763  = medium_queue_wen;
     if (aclk_rst) begin
-      \$1730  = 1'h0;
+      \$1763  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1731  = medium_queue_w_addr;
+    \$1764  = medium_queue_w_addr;
     if (medium_queue_wen) begin
-      \$1731  = medium_queue_waddr;
+      \$1764  = medium_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1732  = medium_queue_w_data;
+    \$1765  = medium_queue_w_data;
     if (medium_queue_wen) begin
-      \$1732  = medium_queue_wdata;
+      \$1765  = medium_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1733  = large_grant_wen;
-    if (aclk_rst) begin
-      \$1733  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1734  = large_grant_w_addr;
-    if (large_grant_wen) begin
-      \$1734  = { \$1445 , \$1441 , \$1437 , \$1433 , \$1429 , \$1425  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1735  = large_grant_w_data;
-    if (large_grant_wen) begin
-      \$1735  = large_grant_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1736  = large_queue_wen;
-    if (aclk_rst) begin
-      \$1736  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1737  = large_queue_w_addr;
-    if (large_queue_wen) begin
-      \$1737  = large_queue_waddr;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1738  = large_queue_w_data;
-    if (large_queue_wen) begin
-      \$1738  = large_queue_wdata;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1739  = alloc_valid;
-    if (aclk_rst) begin
-      \$1739  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1740  = a0_valid;
-    if (aclk_rst) begin
-      \$1740  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1741  = { \$25 , \$22 , \$19  };
-    if (aclk_rst) begin
-      \$1741  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1742  = flush_valid;
-    if (aclk_rst) begin
-      \$1742  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1743  = { 1'h0, \$31 , \$28  };
-    if (aclk_rst) begin
-      \$1743  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1744  = x0_valid;
-    if (aclk_rst) begin
-      \$1744  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1745  = x0_select;
-    if (aclk_rst) begin
-      \$1745  = 3'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1746  = x1_valid;
-    if (aclk_rst) begin
-      \$1746  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1747  = a1_valid;
-    if (aclk_rst) begin
-      \$1747  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1748  = small_seen;
-    if (\$39 ) begin
-      \$1748  = \$40 ;
-    end
-    if (aclk_rst) begin
-      \$1748  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1749  = small_seen;
-    if (aclk_rst) begin
-      \$1749  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1750  = small_has_fresh;
-    if (small_take_fresh) begin
-      \$1750  = \$41 ;
-    end else if (x1_select[0]) begin
-      \$1750  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$1750  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1751  = small_head;
-    if (small_pop) begin
-      \$1751  = \$44 [7:0];
-    end
-    if (x1_select[0]) begin
-      \$1751  = small_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$1751  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1752  = small_fresh_next;
-    if (aclk_rst) begin
-      \$1752  = 9'h000;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1753  = \$45 [7:0];
-    if (aclk_rst) begin
-      \$1753  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1754  = medium_seen;
-    if (\$48 ) begin
-      \$1754  = \$49 ;
-    end
-    if (aclk_rst) begin
-      \$1754  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1755  = medium_seen;
-    if (aclk_rst) begin
-      \$1755  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1756  = medium_has_fresh;
-    if (medium_take_fresh) begin
-      \$1756  = \$50 ;
-    end else if (x1_select[1]) begin
-      \$1756  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$1756  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1757  = medium_head;
-    if (medium_pop) begin
-      \$1757  = \$53 [6:0];
-    end
-    if (x1_select[1]) begin
-      \$1757  = medium_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$1757  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1758  = medium_fresh_next;
-    if (aclk_rst) begin
-      \$1758  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1759  = \$54 [6:0];
-    if (aclk_rst) begin
-      \$1759  = 7'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1760  = large_seen;
-    if (\$57 ) begin
-      \$1760  = \$58 [5:0];
-    end
-    if (aclk_rst) begin
-      \$1760  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1761  = large_seen;
-    if (aclk_rst) begin
-      \$1761  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1762  = large_has_fresh;
-    if (large_take_fresh) begin
-      \$1762  = \$59 ;
-    end else if (x1_select[2]) begin
-      \$1762  = 1'h1;
-    end
-    if (aclk_rst) begin
-      \$1762  = 1'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1763  = large_head;
-    if (large_pop) begin
-      \$1763  = \$62 [5:0];
-    end
-    if (x1_select[2]) begin
-      \$1763  = large_queue_waddr;
-    end
-    if (aclk_rst) begin
-      \$1763  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1764  = large_fresh_next;
-    if (aclk_rst) begin
-      \$1764  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1765  = \$63 ;
-    if (aclk_rst) begin
-      \$1765  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1766  = 1'h0;
+    \$1766  = large_grant_wen;
     if (aclk_rst) begin
       \$1766  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1767  = a2_valid;
-    if (aclk_rst) begin
-      \$1767  = 1'h0;
+    \$1767  = large_grant_w_addr;
+    if (large_grant_wen) begin
+      \$1767  = { \$1478 , \$1474 , \$1470 , \$1466 , \$1462 , \$1458  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1768  = a2_ring;
-    if (aclk_rst) begin
-      \$1768  = 1'h0;
+    \$1768  = large_grant_w_data;
+    if (large_grant_wen) begin
+      \$1768  = large_grant_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1769  = a3_valid;
+    \$1769  = large_queue_wen;
     if (aclk_rst) begin
       \$1769  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1770  = a4_valid;
-    if (aclk_rst) begin
-      \$1770  = 1'h0;
+    \$1770  = large_queue_w_addr;
+    if (large_queue_wen) begin
+      \$1770  = large_queue_waddr;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1771  = free_valid;
-    if (aclk_rst) begin
-      \$1771  = 1'h0;
+    \$1771  = large_queue_w_data;
+    if (large_queue_wen) begin
+      \$1771  = large_queue_wdata;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1772  = f0_valid;
+    \$1772  = alloc_valid;
     if (aclk_rst) begin
       \$1772  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1773  = \$189 ;
+    \$1773  = a0_valid;
     if (aclk_rst) begin
       \$1773  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1774  = \$190 ;
+    \$1774  = { \$31 , \$28 , \$25  };
     if (aclk_rst) begin
-      \$1774  = 1'h0;
+      \$1774  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1775  = \$191 ;
+    \$1775  = flush_valid;
     if (aclk_rst) begin
       \$1775  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1776  = \$192 ;
+    \$1776  = { 1'h0, \$37 , \$34  };
     if (aclk_rst) begin
-      \$1776  = 1'h0;
+      \$1776  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1777  = \$193 ;
+    \$1777  = x0_valid;
     if (aclk_rst) begin
       \$1777  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1778  = \$194 ;
+    \$1778  = x0_select;
     if (aclk_rst) begin
-      \$1778  = 1'h0;
+      \$1778  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1779  = \$195 ;
+    \$1779  = x1_valid;
     if (aclk_rst) begin
       \$1779  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1780  = \$196 ;
+    \$1780  = a1_valid;
     if (aclk_rst) begin
       \$1780  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1781  = \$197 ;
+    \$1781  = small_seen;
+    if (\$45 ) begin
+      \$1781  = \$46 ;
+    end
     if (aclk_rst) begin
-      \$1781  = 1'h0;
+      \$1781  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1782  = \$198 ;
+    \$1782  = small_seen;
     if (aclk_rst) begin
-      \$1782  = 1'h0;
+      \$1782  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1783  = \$199 ;
+    \$1783  = small_has_fresh;
+    if (small_take_fresh) begin
+      \$1783  = \$47 ;
+    end else if (x1_select[0]) begin
+      \$1783  = 1'h1;
+    end
     if (aclk_rst) begin
-      \$1783  = 1'h0;
+      \$1783  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1784  = \$200 ;
+    \$1784  = small_head;
+    if (small_pop) begin
+      \$1784  = \$50 [7:0];
+    end
+    if (x1_select[0]) begin
+      \$1784  = small_queue_waddr;
+    end
     if (aclk_rst) begin
-      \$1784  = 1'h0;
+      \$1784  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1785  = \$201 ;
+    \$1785  = small_fresh_next;
     if (aclk_rst) begin
-      \$1785  = 1'h0;
+      \$1785  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1786  = \$202 ;
+    \$1786  = \$51 [7:0];
     if (aclk_rst) begin
-      \$1786  = 1'h0;
+      \$1786  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1787  = \$203 ;
+    \$1787  = medium_seen;
+    if (\$54 ) begin
+      \$1787  = \$55 ;
+    end
     if (aclk_rst) begin
-      \$1787  = 1'h0;
+      \$1787  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1788  = \$204 ;
+    \$1788  = medium_seen;
     if (aclk_rst) begin
-      \$1788  = 1'h0;
+      \$1788  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1789  = \$205 ;
+    \$1789  = medium_has_fresh;
+    if (medium_take_fresh) begin
+      \$1789  = \$56 ;
+    end else if (x1_select[1]) begin
+      \$1789  = 1'h1;
+    end
     if (aclk_rst) begin
-      \$1789  = 1'h0;
+      \$1789  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1790  = \$206 ;
+    \$1790  = medium_head;
+    if (medium_pop) begin
+      \$1790  = \$59 [6:0];
+    end
+    if (x1_select[1]) begin
+      \$1790  = medium_queue_waddr;
+    end
     if (aclk_rst) begin
-      \$1790  = 1'h0;
+      \$1790  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1791  = \$207 ;
+    \$1791  = medium_fresh_next;
     if (aclk_rst) begin
-      \$1791  = 1'h0;
+      \$1791  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1792  = \$208 ;
+    \$1792  = \$60 [6:0];
     if (aclk_rst) begin
-      \$1792  = 1'h0;
+      \$1792  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1793  = \$209 ;
+    \$1793  = large_seen;
+    if (\$63 ) begin
+      \$1793  = \$64 [5:0];
+    end
     if (aclk_rst) begin
-      \$1793  = 1'h0;
+      \$1793  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1794  = \$210 ;
+    \$1794  = large_seen;
     if (aclk_rst) begin
-      \$1794  = 1'h0;
+      \$1794  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1795  = \$211 ;
+    \$1795  = large_has_fresh;
+    if (large_take_fresh) begin
+      \$1795  = \$65 ;
+    end else if (x1_select[2]) begin
+      \$1795  = 1'h1;
+    end
     if (aclk_rst) begin
-      \$1795  = 1'h0;
+      \$1795  = 1'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1796  = \$212 ;
+    \$1796  = large_head;
+    if (large_pop) begin
+      \$1796  = \$68 [5:0];
+    end
+    if (x1_select[2]) begin
+      \$1796  = large_queue_waddr;
+    end
     if (aclk_rst) begin
-      \$1796  = 1'h0;
+      \$1796  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1797  = \$213 ;
+    \$1797  = large_fresh_next;
     if (aclk_rst) begin
-      \$1797  = 1'h0;
+      \$1797  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1798  = \$214 ;
+    \$1798  = \$69 ;
     if (aclk_rst) begin
-      \$1798  = 1'h0;
+      \$1798  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1799  = \$215 ;
+    \$1799  = 1'h0;
     if (aclk_rst) begin
       \$1799  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1800  = \$216 ;
+    \$1800  = a2_valid;
     if (aclk_rst) begin
       \$1800  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1803  = f1_valid;
+    \$1801  = a2_ring;
+    if (aclk_rst) begin
+      \$1801  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1802  = a3_valid;
+    if (aclk_rst) begin
+      \$1802  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1803  = a4_valid;
     if (aclk_rst) begin
       \$1803  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1804  = f2_valid;
+    \$1804  = free_valid;
     if (aclk_rst) begin
       \$1804  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1805  = \$signal$265 ;
+    \$1805  = f0_valid;
     if (aclk_rst) begin
       \$1805  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1806  = \$337 ;
+    \$1806  = \$195 ;
     if (aclk_rst) begin
       \$1806  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1807  = f3_valid;
+    \$1807  = \$196 ;
     if (aclk_rst) begin
       \$1807  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1808  = f3_go;
+    \$1808  = \$197 ;
     if (aclk_rst) begin
       \$1808  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1809  = \$403 ;
+    \$1809  = \$198 ;
     if (aclk_rst) begin
       \$1809  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1810  = \$411 ;
+    \$1810  = \$199 ;
     if (aclk_rst) begin
       \$1810  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1811  = \$414 ;
+    \$1811  = \$200 ;
     if (aclk_rst) begin
-      \$1811  = 3'h0;
+      \$1811  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1812  = \$1631 [2:0];
+    \$1812  = \$201 ;
     if (aclk_rst) begin
-      \$1812  = 3'h0;
+      \$1812  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1813  = \$440 ;
+    \$1813  = \$202 ;
     if (aclk_rst) begin
       \$1813  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1814  = f4_slot_small;
-    if (f3_in[0]) begin
-      \$1814  = f3_slot;
+    \$1814  = \$203 ;
+    if (aclk_rst) begin
+      \$1814  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1815  = \$461 ;
+    \$1815  = \$204 ;
     if (aclk_rst) begin
       \$1815  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1816  = small_queue_waddr;
-    if (\$469 ) begin
-      \$1816  = \$472 [7:0];
-    end
+    \$1816  = \$205 ;
     if (aclk_rst) begin
-      \$1816  = 8'h00;
+      \$1816  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1817  = small_push;
-    if (x1_select[0]) begin
-      \$1817  = 1'h0;
-    end
+    \$1817  = \$206 ;
     if (aclk_rst) begin
       \$1817  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1818  = small_pop;
-    if (x1_select[0]) begin
-      \$1818  = 1'h0;
-    end
+    \$1818  = \$207 ;
     if (aclk_rst) begin
       \$1818  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1819  = \$476 [8:0];
-    if (x1_select[0]) begin
-      \$1819  = 9'h000;
-    end
+    \$1819  = \$208 ;
     if (aclk_rst) begin
-      \$1819  = 9'h000;
+      \$1819  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1820  = small_at;
-    if (\$479 ) begin
-      \$1820 [0] = small_at[0];
-      \$1820 [1] = small_at[1];
-      \$1820 [2] = small_at[2];
-    end
-    if (\$485 ) begin
-      \$1820 [0] = small_at[1];
-      \$1820 [1] = small_at[2];
-      \$1820 [2] = \$486 ;
-    end
-    if (\$492 ) begin
-      \$1820 [0] = 1'h0;
-      \$1820 [1] = small_at[0];
-      \$1820 [2] = small_at[1];
-    end
-    if (\$498 ) begin
-      \$1820 [0] = small_at[0];
-      \$1820 [1] = small_at[1];
-      \$1820 [2] = small_at[2];
-    end
-    if (x1_select[0]) begin
-      \$1820  = 3'h1;
-    end
+    \$1820  = \$209 ;
     if (aclk_rst) begin
-      \$1820  = 3'h1;
+      \$1820  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1821  = small_nonempty;
-    if (\$479 ) begin
-      \$1821  = \$482 ;
-    end
-    if (\$485 ) begin
-      \$1821  = \$489 ;
-    end
-    if (\$492 ) begin
-      \$1821  = \$495 ;
-    end
-    if (\$498 ) begin
-      \$1821  = \$501 ;
-    end
-    if (x1_select[0]) begin
-      \$1821  = 1'h0;
-    end
+    \$1821  = \$210 ;
     if (aclk_rst) begin
       \$1821  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1822  = f4_slot_medium;
-    if (f3_in[1]) begin
-      \$1822  = f3_slot[6:0];
+    \$1822  = \$211 ;
+    if (aclk_rst) begin
+      \$1822  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1823  = \$509 ;
+    \$1823  = \$212 ;
     if (aclk_rst) begin
       \$1823  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1824  = medium_queue_waddr;
-    if (\$517 ) begin
-      \$1824  = \$520 [6:0];
-    end
+    \$1824  = \$213 ;
     if (aclk_rst) begin
-      \$1824  = 7'h00;
+      \$1824  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1825  = medium_push;
-    if (x1_select[1]) begin
-      \$1825  = 1'h0;
-    end
+    \$1825  = \$214 ;
     if (aclk_rst) begin
       \$1825  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1826  = medium_pop;
-    if (x1_select[1]) begin
-      \$1826  = 1'h0;
-    end
+    \$1826  = \$215 ;
     if (aclk_rst) begin
       \$1826  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1827  = \$524 [7:0];
-    if (x1_select[1]) begin
-      \$1827  = 8'h00;
-    end
+    \$1827  = \$216 ;
     if (aclk_rst) begin
-      \$1827  = 8'h00;
+      \$1827  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1828  = medium_at;
-    if (\$527 ) begin
-      \$1828 [0] = medium_at[0];
-      \$1828 [1] = medium_at[1];
-      \$1828 [2] = medium_at[2];
-    end
-    if (\$533 ) begin
-      \$1828 [0] = medium_at[1];
-      \$1828 [1] = medium_at[2];
-      \$1828 [2] = \$534 ;
-    end
-    if (\$540 ) begin
-      \$1828 [0] = 1'h0;
-      \$1828 [1] = medium_at[0];
-      \$1828 [2] = medium_at[1];
-    end
-    if (\$546 ) begin
-      \$1828 [0] = medium_at[0];
-      \$1828 [1] = medium_at[1];
-      \$1828 [2] = medium_at[2];
-    end
-    if (x1_select[1]) begin
-      \$1828  = 3'h1;
-    end
+    \$1828  = \$217 ;
     if (aclk_rst) begin
-      \$1828  = 3'h1;
+      \$1828  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1829  = medium_nonempty;
-    if (\$527 ) begin
-      \$1829  = \$530 ;
-    end
-    if (\$533 ) begin
-      \$1829  = \$537 ;
-    end
-    if (\$540 ) begin
-      \$1829  = \$543 ;
-    end
-    if (\$546 ) begin
-      \$1829  = \$549 ;
-    end
-    if (x1_select[1]) begin
-      \$1829  = 1'h0;
-    end
+    \$1829  = \$218 ;
     if (aclk_rst) begin
       \$1829  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1830  = f4_slot_large;
-    if (f3_in[2]) begin
-      \$1830  = f3_slot[5:0];
+    \$1830  = \$219 ;
+    if (aclk_rst) begin
+      \$1830  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1831  = \$557 ;
+    \$1831  = \$220 ;
     if (aclk_rst) begin
       \$1831  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1832  = large_queue_waddr;
-    if (\$565 ) begin
-      \$1832  = \$568 [5:0];
-    end
+    \$1832  = \$221 ;
     if (aclk_rst) begin
-      \$1832  = 6'h00;
+      \$1832  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1833  = large_push;
-    if (x1_select[2]) begin
-      \$1833  = 1'h0;
-    end
+    \$1833  = \$222 ;
     if (aclk_rst) begin
       \$1833  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1834  = large_pop;
-    if (x1_select[2]) begin
-      \$1834  = 1'h0;
-    end
+    \$1836  = f1_valid;
     if (aclk_rst) begin
-      \$1834  = 1'h0;
+      \$1836  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1835  = \$572 [5:0];
-    if (x1_select[2]) begin
-      \$1835  = 6'h00;
-    end
-    if (aclk_rst) begin
-      \$1835  = 6'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1836  = large_at;
-    if (\$575 ) begin
-      \$1836 [0] = large_at[0];
-      \$1836 [1] = large_at[1];
-      \$1836 [2] = large_at[2];
-    end
-    if (\$581 ) begin
-      \$1836 [0] = large_at[1];
-      \$1836 [1] = large_at[2];
-      \$1836 [2] = \$582 ;
-    end
-    if (\$588 ) begin
-      \$1836 [0] = 1'h0;
-      \$1836 [1] = large_at[0];
-      \$1836 [2] = large_at[1];
-    end
-    if (\$594 ) begin
-      \$1836 [0] = large_at[0];
-      \$1836 [1] = large_at[1];
-      \$1836 [2] = large_at[2];
-    end
-    if (x1_select[2]) begin
-      \$1836  = 3'h1;
-    end
-    if (aclk_rst) begin
-      \$1836  = 3'h1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1837  = large_nonempty;
-    if (\$575 ) begin
-      \$1837  = \$578 ;
-    end
-    if (\$581 ) begin
-      \$1837  = \$585 ;
-    end
-    if (\$588 ) begin
-      \$1837  = \$591 ;
-    end
-    if (\$594 ) begin
-      \$1837  = \$597 ;
-    end
-    if (x1_select[2]) begin
-      \$1837  = 1'h0;
-    end
+    \$1837  = f2_valid;
     if (aclk_rst) begin
       \$1837  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1838  = f4_valid;
+    \$1838  = \$signal$325 ;
     if (aclk_rst) begin
       \$1838  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1839  = \release ;
+    \$1839  = \$343 ;
     if (aclk_rst) begin
       \$1839  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1840  = a5_valid;
+    \$1840  = f3_valid;
     if (aclk_rst) begin
       \$1840  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1841  = a6_valid;
+    \$1841  = f3_go;
     if (aclk_rst) begin
       \$1841  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1842  = f5_valid;
+    \$1842  = \$409 ;
     if (aclk_rst) begin
       \$1842  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1843  = f6_valid;
+    \$1843  = \$417 ;
     if (aclk_rst) begin
       \$1843  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1844  = x2_valid;
+    \$1844  = \$420 ;
     if (aclk_rst) begin
-      \$1844  = 1'h0;
+      \$1844  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1845  = x3_valid;
+    \$1845  = \$1664 [2:0];
     if (aclk_rst) begin
-      \$1845  = 1'h0;
+      \$1845  = 3'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1846  = x4_valid;
+    \$1846  = \$446 ;
     if (aclk_rst) begin
       \$1846  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1847  = x5_valid;
-    if (aclk_rst) begin
-      \$1847  = 1'h0;
+    \$1847  = f4_slot_small;
+    if (f3_in[0]) begin
+      \$1847  = f3_slot;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1848  = x6_valid;
+    \$1848  = \$483 ;
     if (aclk_rst) begin
       \$1848  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1849  = \$617 ;
+    \$1849  = small_queue_waddr;
+    if (\$491 ) begin
+      \$1849  = \$494 [7:0];
+    end
     if (aclk_rst) begin
-      \$1849  = 1'h0;
+      \$1849  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1850  = \$618 ;
+    \$1850  = small_push;
+    if (x1_select[0]) begin
+      \$1850  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1850  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1851  = \$619 ;
+    \$1851  = small_pop;
+    if (x1_select[0]) begin
+      \$1851  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1851  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1852  = \$620 ;
+    \$1852  = \$498 [8:0];
+    if (x1_select[0]) begin
+      \$1852  = 9'h000;
+    end
     if (aclk_rst) begin
-      \$1852  = 1'h0;
+      \$1852  = 9'h000;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1853  = \$621 ;
+    \$1853  = small_at;
+    if (\$501 ) begin
+      \$1853 [0] = small_at[0];
+      \$1853 [1] = small_at[1];
+      \$1853 [2] = small_at[2];
+    end
+    if (\$507 ) begin
+      \$1853 [0] = small_at[1];
+      \$1853 [1] = small_at[2];
+      \$1853 [2] = \$508 ;
+    end
+    if (\$514 ) begin
+      \$1853 [0] = 1'h0;
+      \$1853 [1] = small_at[0];
+      \$1853 [2] = small_at[1];
+    end
+    if (\$520 ) begin
+      \$1853 [0] = small_at[0];
+      \$1853 [1] = small_at[1];
+      \$1853 [2] = small_at[2];
+    end
+    if (x1_select[0]) begin
+      \$1853  = 3'h1;
+    end
     if (aclk_rst) begin
-      \$1853  = 1'h0;
+      \$1853  = 3'h1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1854  = \$622 ;
+    \$1854  = small_nonempty;
+    if (\$501 ) begin
+      \$1854  = \$504 ;
+    end
+    if (\$507 ) begin
+      \$1854  = \$511 ;
+    end
+    if (\$514 ) begin
+      \$1854  = \$517 ;
+    end
+    if (\$520 ) begin
+      \$1854  = \$523 ;
+    end
+    if (x1_select[0]) begin
+      \$1854  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1854  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1855  = \$623 ;
-    if (aclk_rst) begin
-      \$1855  = 1'h0;
+    \$1855  = f4_slot_medium;
+    if (f3_in[1]) begin
+      \$1855  = f3_slot[6:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1856  = \$624 ;
+    \$1856  = \$539 ;
     if (aclk_rst) begin
       \$1856  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1857  = \$625 ;
+    \$1857  = medium_queue_waddr;
+    if (\$547 ) begin
+      \$1857  = \$550 [6:0];
+    end
     if (aclk_rst) begin
-      \$1857  = 1'h0;
+      \$1857  = 7'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1858  = \$626 ;
+    \$1858  = medium_push;
+    if (x1_select[1]) begin
+      \$1858  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1858  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1859  = \$627 ;
+    \$1859  = medium_pop;
+    if (x1_select[1]) begin
+      \$1859  = 1'h0;
+    end
     if (aclk_rst) begin
       \$1859  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
-    \$1860  = \$628 ;
+    \$1860  = \$554 [7:0];
+    if (x1_select[1]) begin
+      \$1860  = 8'h00;
+    end
     if (aclk_rst) begin
-      \$1860  = 1'h0;
+      \$1860  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1861  = medium_at;
+    if (\$557 ) begin
+      \$1861 [0] = medium_at[0];
+      \$1861 [1] = medium_at[1];
+      \$1861 [2] = medium_at[2];
+    end
+    if (\$563 ) begin
+      \$1861 [0] = medium_at[1];
+      \$1861 [1] = medium_at[2];
+      \$1861 [2] = \$564 ;
+    end
+    if (\$570 ) begin
+      \$1861 [0] = 1'h0;
+      \$1861 [1] = medium_at[0];
+      \$1861 [2] = medium_at[1];
+    end
+    if (\$576 ) begin
+      \$1861 [0] = medium_at[0];
+      \$1861 [1] = medium_at[1];
+      \$1861 [2] = medium_at[2];
+    end
+    if (x1_select[1]) begin
+      \$1861  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$1861  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1862  = medium_nonempty;
+    if (\$557 ) begin
+      \$1862  = \$560 ;
+    end
+    if (\$563 ) begin
+      \$1862  = \$567 ;
+    end
+    if (\$570 ) begin
+      \$1862  = \$573 ;
+    end
+    if (\$576 ) begin
+      \$1862  = \$579 ;
+    end
+    if (x1_select[1]) begin
+      \$1862  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1862  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1863  = f4_slot_large;
+    if (f3_in[2]) begin
+      \$1863  = f3_slot[5:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1864  = \$590 ;
+    if (aclk_rst) begin
+      \$1864  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1865  = large_queue_waddr;
+    if (\$598 ) begin
+      \$1865  = \$601 [5:0];
+    end
+    if (aclk_rst) begin
+      \$1865  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1866  = large_push;
+    if (x1_select[2]) begin
+      \$1866  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1866  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1867  = large_pop;
+    if (x1_select[2]) begin
+      \$1867  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1867  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1868  = \$605 [5:0];
+    if (x1_select[2]) begin
+      \$1868  = 6'h00;
+    end
+    if (aclk_rst) begin
+      \$1868  = 6'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1869  = large_at;
+    if (\$608 ) begin
+      \$1869 [0] = large_at[0];
+      \$1869 [1] = large_at[1];
+      \$1869 [2] = large_at[2];
+    end
+    if (\$614 ) begin
+      \$1869 [0] = large_at[1];
+      \$1869 [1] = large_at[2];
+      \$1869 [2] = \$615 ;
+    end
+    if (\$621 ) begin
+      \$1869 [0] = 1'h0;
+      \$1869 [1] = large_at[0];
+      \$1869 [2] = large_at[1];
+    end
+    if (\$627 ) begin
+      \$1869 [0] = large_at[0];
+      \$1869 [1] = large_at[1];
+      \$1869 [2] = large_at[2];
+    end
+    if (x1_select[2]) begin
+      \$1869  = 3'h1;
+    end
+    if (aclk_rst) begin
+      \$1869  = 3'h1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1870  = large_nonempty;
+    if (\$608 ) begin
+      \$1870  = \$611 ;
+    end
+    if (\$614 ) begin
+      \$1870  = \$618 ;
+    end
+    if (\$621 ) begin
+      \$1870  = \$624 ;
+    end
+    if (\$627 ) begin
+      \$1870  = \$630 ;
+    end
+    if (x1_select[2]) begin
+      \$1870  = 1'h0;
+    end
+    if (aclk_rst) begin
+      \$1870  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1871  = f4_valid;
+    if (aclk_rst) begin
+      \$1871  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1872  = \release ;
+    if (aclk_rst) begin
+      \$1872  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1873  = a5_valid;
+    if (aclk_rst) begin
+      \$1873  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1874  = a6_valid;
+    if (aclk_rst) begin
+      \$1874  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1875  = f5_valid;
+    if (aclk_rst) begin
+      \$1875  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1876  = f6_valid;
+    if (aclk_rst) begin
+      \$1876  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1877  = x2_valid;
+    if (aclk_rst) begin
+      \$1877  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1878  = x3_valid;
+    if (aclk_rst) begin
+      \$1878  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1879  = x4_valid;
+    if (aclk_rst) begin
+      \$1879  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1880  = x5_valid;
+    if (aclk_rst) begin
+      \$1880  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1881  = x6_valid;
+    if (aclk_rst) begin
+      \$1881  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1882  = \$650 ;
+    if (aclk_rst) begin
+      \$1882  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1883  = \$651 ;
+    if (aclk_rst) begin
+      \$1883  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1884  = \$652 ;
+    if (aclk_rst) begin
+      \$1884  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1885  = \$653 ;
+    if (aclk_rst) begin
+      \$1885  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1886  = \$654 ;
+    if (aclk_rst) begin
+      \$1886  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1887  = \$655 ;
+    if (aclk_rst) begin
+      \$1887  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1888  = \$656 ;
+    if (aclk_rst) begin
+      \$1888  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1889  = \$657 ;
+    if (aclk_rst) begin
+      \$1889  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1890  = \$658 ;
+    if (aclk_rst) begin
+      \$1890  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1891  = \$659 ;
+    if (aclk_rst) begin
+      \$1891  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1892  = \$660 ;
+    if (aclk_rst) begin
+      \$1892  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
+    \$1893  = \$661 ;
+    if (aclk_rst) begin
+      \$1893  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     small_fresh_next = small_fresh;
     if (small_take_fresh) begin
-      small_fresh_next = \$637 ;
+      small_fresh_next = \$670 ;
     end else if (x1_select[0]) begin
       small_fresh_next = 9'h000;
     end
@@ -9513,7 +10272,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     medium_fresh_next = medium_fresh;
     if (medium_take_fresh) begin
-      medium_fresh_next = \$643 ;
+      medium_fresh_next = \$676 ;
     end else if (x1_select[1]) begin
       medium_fresh_next = 8'h00;
     end
@@ -9522,7 +10281,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     if (\$auto$verilog_backend.cc:2355:dump_module$137 ) begin end
     large_fresh_next = large_fresh;
     if (large_take_fresh) begin
-      large_fresh_next = \$649 [5:0];
+      large_fresh_next = \$682 [5:0];
     end else if (x1_select[2]) begin
       large_fresh_next = 6'h00;
     end
@@ -9532,112 +10291,208 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
     grant_addr = 40'h0000000000;
     casez (a4_pool)
       2'h0:
-          grant_addr = { 3'h0, \$1606  };
+          grant_addr = { 3'h0, \$1639  };
       2'h1:
-          grant_addr = { 3'h0, \$1608  };
+          grant_addr = { 3'h0, \$1641  };
       2'h2:
-          grant_addr = { 3'h0, \$1610  };
+          grant_addr = { 3'h0, \$1643  };
     endcase
   end
-  assign small_grant_waddr = { \$1078 , \$1074 , \$1070 , \$1066 , \$1062 , \$1058 , \$1054 , \$1050  };
-  assign medium_grant_waddr = { \$1263 , \$1259 , \$1255 , \$1251 , \$1247 , \$1243 , \$1239  };
-  assign large_grant_waddr = { \$1445 , \$1441 , \$1437 , \$1433 , \$1429 , \$1425  };
-  assign flush_reg_select = \port$4554$52 [5:3];
+  assign small_grant_waddr = { \$1111 , \$1107 , \$1103 , \$1099 , \$1095 , \$1091 , \$1087 , \$1083  };
+  assign medium_grant_waddr = { \$1296 , \$1292 , \$1288 , \$1284 , \$1280 , \$1276 , \$1272  };
+  assign large_grant_waddr = { \$1478 , \$1474 , \$1470 , \$1466 , \$1462 , \$1458  };
+  assign flush_reg_select = \port$4770$52 [5:3];
+  assign small_fresh_slot = \small_parity_addr$32 ;
   assign small_tail = small_queue_waddr;
+  assign medium_fresh_slot = \medium_parity_addr$80 ;
   assign medium_tail = medium_queue_waddr;
+  assign large_fresh_slot = \large_parity_addr$115 ;
   assign large_tail = large_queue_waddr;
   assign small_flushing = x1_select[0];
   assign medium_flushing = x1_select[1];
   assign large_flushing = x1_select[2];
-  assign \$signal  = { \$708 , \$704 , \$697 [4], \$689 [4], \$681 [4], \$673 [4], \$665 [4], \$657 [4] };
-  assign next_tag = { \$1046 [11], \$1005 [11], \$964 [11], \$923 [11], \$882 [11], \$841 [11], \$800 [11], \$759 [11] };
-  assign fetched_snap = \$718 [6];
-  assign free_reg_hit = \port$4554$52 [2:0];
-  assign \$signal$277  = \$1615 [11];
-  assign hit_a3 = \$1619 [11];
-  assign \$signal$296  = \$1623 [11];
-  assign f3_by_mem_base = \$1631 [2:0];
+  assign \$signal  = { \$741 , \$737 , \$730 [4], \$722 [4], \$714 [4], \$706 [4], \$698 [4], \$690 [4] };
+  assign next_tag = { \$1079 [11], \$1038 [11], \$997 [11], \$956 [11], \$915 [11], \$874 [11], \$833 [11], \$792 [11] };
+  assign fetched_snap = \$751 [6];
+  assign free_reg_hit = \port$4770$52 [2:0];
+  assign f1_small_slot = small_parity_addr;
+  assign f1_medium_slot = medium_parity_addr;
+  assign f1_large_slot = large_parity_addr;
+  assign \$signal$337  = \$1648 [11];
+  assign hit_a3 = \$1652 [11];
+  assign \$signal$356  = \$1656 [11];
+  assign f3_by_mem_base = \$1664 [2:0];
   assign w__addr = small_grant_w_addr;
   assign w__en = small_grant_w_en;
-  assign w__data = { \$629 [7:0], small_grant_w_data[0] };
-  assign r__addr = f1_small_slot;
-  assign small_grant_addr = f1_small_slot;
-  assign \r__addr$426  = small_fresh_slot;
-  assign \small_grant_addr$427  = small_fresh_slot;
+  assign w__data = { \$662 [7:0], small_grant_w_data[0] };
+  assign r__addr = small_parity_addr;
+  assign small_grant_addr = small_parity_addr;
+  assign \r__addr$489  = \small_parity_addr$32 ;
+  assign \small_grant_addr$490  = \small_parity_addr$32 ;
   assign small_grant_data = small_grant_r0_b0;
-  assign \small_grant_data$429  = small_grant_r1_b0;
-  assign \w__addr$430  = f4_slot_small;
+  assign \small_grant_data$492  = small_grant_r1_b0;
+  assign \w__addr$493  = f4_slot_small[3:0];
   assign small_parity_waddr = f4_slot_small;
-  assign small_parity_wen = \w__en$432 ;
-  assign small_parity_wdata = \w__data$434 ;
-  assign \r__addr$436  = f1_small_slot;
-  assign small_parity_addr = f1_small_slot;
-  assign \r__addr$438  = small_fresh_slot;
-  assign \small_parity_addr$439  = small_fresh_slot;
-  assign small_parity_data = small_parity_r0_b0;
-  assign \small_parity_data$441  = small_parity_r1_b0;
-  assign \w__addr$442  = small_queue_w_addr;
-  assign \w__en$443  = small_queue_w_en;
-  assign \w__data$444  = small_queue_w_data;
-  assign \r__addr$445  = small_head;
+  assign small_parity_wgroups = f4_rows_small;
+  assign small_parity_wdata = \w__data$498 ;
+  assign \r__addr$500  = small_parity_addr[3:0];
+  assign \r__addr$501  = \small_parity_addr$32 [3:0];
+  assign \w__addr$502  = f4_slot_small[3:0];
+  assign \w__data$504  = \w__data$498 ;
+  assign \r__addr$505  = small_parity_addr[3:0];
+  assign \r__addr$506  = \small_parity_addr$32 [3:0];
+  assign \w__addr$507  = f4_slot_small[3:0];
+  assign \w__data$509  = \w__data$498 ;
+  assign \r__addr$510  = small_parity_addr[3:0];
+  assign \r__addr$511  = \small_parity_addr$32 [3:0];
+  assign \w__addr$512  = f4_slot_small[3:0];
+  assign \w__data$514  = \w__data$498 ;
+  assign \r__addr$515  = small_parity_addr[3:0];
+  assign \r__addr$516  = \small_parity_addr$32 [3:0];
+  assign \w__addr$517  = f4_slot_small[3:0];
+  assign \w__data$519  = \w__data$498 ;
+  assign \r__addr$520  = small_parity_addr[3:0];
+  assign \r__addr$521  = \small_parity_addr$32 [3:0];
+  assign \w__addr$522  = f4_slot_small[3:0];
+  assign \w__data$524  = \w__data$498 ;
+  assign \r__addr$525  = small_parity_addr[3:0];
+  assign \r__addr$526  = \small_parity_addr$32 [3:0];
+  assign \w__addr$527  = f4_slot_small[3:0];
+  assign \w__data$529  = \w__data$498 ;
+  assign \r__addr$530  = small_parity_addr[3:0];
+  assign \r__addr$531  = \small_parity_addr$32 [3:0];
+  assign \w__addr$532  = f4_slot_small[3:0];
+  assign \w__data$534  = \w__data$498 ;
+  assign \r__addr$535  = small_parity_addr[3:0];
+  assign \r__addr$536  = \small_parity_addr$32 [3:0];
+  assign \w__addr$537  = f4_slot_small[3:0];
+  assign \w__data$539  = \w__data$498 ;
+  assign \r__addr$540  = small_parity_addr[3:0];
+  assign \r__addr$541  = \small_parity_addr$32 [3:0];
+  assign \w__addr$542  = f4_slot_small[3:0];
+  assign \w__data$544  = \w__data$498 ;
+  assign \r__addr$545  = small_parity_addr[3:0];
+  assign \r__addr$546  = \small_parity_addr$32 [3:0];
+  assign \w__addr$547  = f4_slot_small[3:0];
+  assign \w__data$549  = \w__data$498 ;
+  assign \r__addr$550  = small_parity_addr[3:0];
+  assign \r__addr$551  = \small_parity_addr$32 [3:0];
+  assign \w__addr$552  = f4_slot_small[3:0];
+  assign \w__data$554  = \w__data$498 ;
+  assign \r__addr$555  = small_parity_addr[3:0];
+  assign \r__addr$556  = \small_parity_addr$32 [3:0];
+  assign \w__addr$557  = f4_slot_small[3:0];
+  assign \w__data$559  = \w__data$498 ;
+  assign \r__addr$560  = small_parity_addr[3:0];
+  assign \r__addr$561  = \small_parity_addr$32 [3:0];
+  assign \w__addr$562  = f4_slot_small[3:0];
+  assign \w__data$564  = \w__data$498 ;
+  assign \r__addr$565  = small_parity_addr[3:0];
+  assign \r__addr$566  = \small_parity_addr$32 [3:0];
+  assign \w__addr$567  = f4_slot_small[3:0];
+  assign \w__data$569  = \w__data$498 ;
+  assign \r__addr$570  = small_parity_addr[3:0];
+  assign \r__addr$571  = \small_parity_addr$32 [3:0];
+  assign \w__addr$572  = f4_slot_small[3:0];
+  assign \w__data$574  = \w__data$498 ;
+  assign \r__addr$575  = small_parity_addr[3:0];
+  assign \r__addr$576  = \small_parity_addr$32 [3:0];
+  assign small_parity_data = small_parity_r0;
+  assign \small_parity_data$578  = small_parity_r1;
+  assign \w__addr$579  = small_queue_w_addr;
+  assign \w__en$580  = small_queue_w_en;
+  assign \w__data$581  = small_queue_w_data;
+  assign \r__addr$582  = small_head;
   assign small_queue_addr = small_head;
   assign small_queue_data = small_queue_r0_b0;
-  assign \w__addr$448  = medium_grant_w_addr;
-  assign \w__en$449  = medium_grant_w_en;
-  assign \w__data$450  = { \$630 [7:0], medium_grant_w_data[0] };
-  assign \r__addr$451  = f1_medium_slot;
-  assign medium_grant_addr = f1_medium_slot;
-  assign \r__addr$453  = medium_fresh_slot;
-  assign \medium_grant_addr$454  = medium_fresh_slot;
+  assign \w__addr$585  = medium_grant_w_addr;
+  assign \w__en$586  = medium_grant_w_en;
+  assign \w__data$587  = { \$663 [7:0], medium_grant_w_data[0] };
+  assign \r__addr$588  = medium_parity_addr;
+  assign medium_grant_addr = medium_parity_addr;
+  assign \r__addr$590  = \medium_parity_addr$80 ;
+  assign \medium_grant_addr$591  = \medium_parity_addr$80 ;
   assign medium_grant_data = medium_grant_r0_b0;
-  assign \medium_grant_data$456  = medium_grant_r1_b0;
-  assign \w__addr$457  = f4_slot_medium;
+  assign \medium_grant_data$593  = medium_grant_r1_b0;
+  assign \w__addr$594  = f4_slot_medium[3:0];
   assign medium_parity_waddr = f4_slot_medium;
-  assign medium_parity_wen = \w__en$459 ;
-  assign medium_parity_wdata = \w__data$461 ;
-  assign \r__addr$463  = f1_medium_slot;
-  assign medium_parity_addr = f1_medium_slot;
-  assign \r__addr$465  = medium_fresh_slot;
-  assign \medium_parity_addr$466  = medium_fresh_slot;
-  assign medium_parity_data = medium_parity_r0_b0;
-  assign \medium_parity_data$468  = medium_parity_r1_b0;
-  assign \w__addr$469  = medium_queue_w_addr;
-  assign \w__en$470  = medium_queue_w_en;
-  assign \w__data$471  = medium_queue_w_data;
-  assign \r__addr$472  = medium_head;
+  assign medium_parity_wgroups = f4_rows_medium;
+  assign medium_parity_wdata = \w__data$599 ;
+  assign \r__addr$601  = medium_parity_addr[3:0];
+  assign \r__addr$602  = \medium_parity_addr$80 [3:0];
+  assign \w__addr$603  = f4_slot_medium[3:0];
+  assign \w__data$605  = \w__data$599 ;
+  assign \r__addr$606  = medium_parity_addr[3:0];
+  assign \r__addr$607  = \medium_parity_addr$80 [3:0];
+  assign \w__addr$608  = f4_slot_medium[3:0];
+  assign \w__data$610  = \w__data$599 ;
+  assign \r__addr$611  = medium_parity_addr[3:0];
+  assign \r__addr$612  = \medium_parity_addr$80 [3:0];
+  assign \w__addr$613  = f4_slot_medium[3:0];
+  assign \w__data$615  = \w__data$599 ;
+  assign \r__addr$616  = medium_parity_addr[3:0];
+  assign \r__addr$617  = \medium_parity_addr$80 [3:0];
+  assign \w__addr$618  = f4_slot_medium[3:0];
+  assign \w__data$620  = \w__data$599 ;
+  assign \r__addr$621  = medium_parity_addr[3:0];
+  assign \r__addr$622  = \medium_parity_addr$80 [3:0];
+  assign \w__addr$623  = f4_slot_medium[3:0];
+  assign \w__data$625  = \w__data$599 ;
+  assign \r__addr$626  = medium_parity_addr[3:0];
+  assign \r__addr$627  = \medium_parity_addr$80 [3:0];
+  assign \w__addr$628  = f4_slot_medium[3:0];
+  assign \w__data$630  = \w__data$599 ;
+  assign \r__addr$631  = medium_parity_addr[3:0];
+  assign \r__addr$632  = \medium_parity_addr$80 [3:0];
+  assign \w__addr$633  = f4_slot_medium[3:0];
+  assign \w__data$635  = \w__data$599 ;
+  assign \r__addr$636  = medium_parity_addr[3:0];
+  assign \r__addr$637  = \medium_parity_addr$80 [3:0];
+  assign medium_parity_data = medium_parity_r0;
+  assign \medium_parity_data$639  = medium_parity_r1;
+  assign \w__addr$640  = medium_queue_w_addr;
+  assign \w__en$641  = medium_queue_w_en;
+  assign \w__data$642  = medium_queue_w_data;
+  assign \r__addr$643  = medium_head;
   assign medium_queue_addr = medium_head;
   assign medium_queue_data = medium_queue_r0_b0;
-  assign \w__addr$475  = large_grant_w_addr;
-  assign \w__en$476  = large_grant_w_en;
-  assign \w__data$477  = { \$631 [7:0], large_grant_w_data[0] };
-  assign \r__addr$478  = f1_large_slot;
-  assign large_grant_addr = f1_large_slot;
-  assign \r__addr$480  = large_fresh_slot;
-  assign \large_grant_addr$481  = large_fresh_slot;
+  assign \w__addr$646  = large_grant_w_addr;
+  assign \w__en$647  = large_grant_w_en;
+  assign \w__data$648  = { \$664 [7:0], large_grant_w_data[0] };
+  assign \r__addr$649  = large_parity_addr;
+  assign large_grant_addr = large_parity_addr;
+  assign \r__addr$651  = \large_parity_addr$115 ;
+  assign \large_grant_addr$652  = \large_parity_addr$115 ;
   assign large_grant_data = large_grant_r0_b0;
-  assign \large_grant_data$483  = large_grant_r1_b0;
-  assign \w__addr$484  = f4_slot_large;
+  assign \large_grant_data$654  = large_grant_r1_b0;
+  assign \w__addr$655  = f4_slot_large[3:0];
   assign large_parity_waddr = f4_slot_large;
-  assign large_parity_wen = \w__en$486 ;
-  assign large_parity_wdata = \w__data$488 ;
-  assign \r__addr$490  = f1_large_slot;
-  assign large_parity_addr = f1_large_slot;
-  assign \r__addr$492  = large_fresh_slot;
-  assign \large_parity_addr$493  = large_fresh_slot;
-  assign large_parity_data = large_parity_r0_b0;
-  assign \large_parity_data$495  = large_parity_r1_b0;
-  assign \w__addr$496  = large_queue_w_addr;
-  assign \w__en$497  = large_queue_w_en;
-  assign \w__data$498  = large_queue_w_data;
-  assign \r__addr$499  = large_head;
+  assign large_parity_wgroups = f4_rows_large;
+  assign large_parity_wdata = \w__data$660 ;
+  assign \r__addr$662  = large_parity_addr[3:0];
+  assign \r__addr$663  = \large_parity_addr$115 [3:0];
+  assign \w__addr$664  = f4_slot_large[3:0];
+  assign \w__data$666  = \w__data$660 ;
+  assign \r__addr$667  = large_parity_addr[3:0];
+  assign \r__addr$668  = \large_parity_addr$115 [3:0];
+  assign \w__addr$669  = f4_slot_large[3:0];
+  assign \w__data$671  = \w__data$660 ;
+  assign \r__addr$672  = large_parity_addr[3:0];
+  assign \r__addr$673  = \large_parity_addr$115 [3:0];
+  assign large_parity_data = large_parity_r0;
+  assign \large_parity_data$675  = large_parity_r1;
+  assign \w__addr$676  = large_queue_w_addr;
+  assign \w__en$677  = large_queue_w_en;
+  assign \w__data$678  = large_queue_w_data;
+  assign \r__addr$679  = large_head;
   assign large_queue_addr = large_head;
   assign large_queue_data = large_queue_r0_b0;
-  assign \$signal$502  = { \$1078 , \$1074 , \$1070 , \$1066 , \$1062 , \$1058 , \$1054 , \$1050  };
-  assign small_next_tag = { \$1233 [5], \$1214 [5], \$1195 [5], \$1176 [5], \$1157 [5], \$1138 [5], \$1119 [5], \$1100 [5] };
-  assign \$signal$505  = { \$1264 , \$1263 , \$1259 , \$1255 , \$1251 , \$1247 , \$1243 , \$1239  };
-  assign medium_next_tag = { \$1419 [5], \$1400 [5], \$1381 [5], \$1362 [5], \$1343 [5], \$1324 [5], \$1305 [5], \$1286 [5] };
-  assign \$signal$508  = { \$1447 , \$1446 , \$1445 , \$1441 , \$1437 , \$1433 , \$1429 , \$1425  };
-  assign large_next_tag = { \$1602 [5], \$1583 [5], \$1564 [5], \$1545 [5], \$1526 [5], \$1507 [5], \$1488 [5], \$1469 [5] };
+  assign \$signal$682  = { \$1111 , \$1107 , \$1103 , \$1099 , \$1095 , \$1091 , \$1087 , \$1083  };
+  assign small_next_tag = { \$1266 [5], \$1247 [5], \$1228 [5], \$1209 [5], \$1190 [5], \$1171 [5], \$1152 [5], \$1133 [5] };
+  assign \$signal$685  = { \$1297 , \$1296 , \$1292 , \$1288 , \$1284 , \$1280 , \$1276 , \$1272  };
+  assign medium_next_tag = { \$1452 [5], \$1433 [5], \$1414 [5], \$1395 [5], \$1376 [5], \$1357 [5], \$1338 [5], \$1319 [5] };
+  assign \$signal$688  = { \$1480 , \$1479 , \$1478 , \$1474 , \$1470 , \$1466 , \$1462 , \$1458  };
+  assign large_next_tag = { \$1635 [5], \$1616 [5], \$1597 [5], \$1578 [5], \$1559 [5], \$1540 [5], \$1521 [5], \$1502 [5] };
   assign flushed_valid = x7_valid;
   assign flushed_ok = x7_payload[0];
   assign flushed_err = x7_payload[4:1];
@@ -9648,7 +10503,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign grant_err = a7_payload[4:1];
   assign grant_pool = a7_payload[6:5];
   assign grant_slot = a7_payload[14:7];
-  assign \grant_addr$523  = a7_payload[54:15];
+  assign \grant_addr$703  = a7_payload[54:15];
   assign grant_tag = a7_payload[62:55];
   assign grant_user = a7_payload[78:63];
   assign grant_overwrite = a7_payload[79];
@@ -9667,7 +10522,7 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign grant_cpu = grant_cpu_q;
   assign freed_cpu = freed_cpu_q;
   assign flushed_cpu = flushed_cpu_q;
-  assign busy = \$1720 [9];
+  assign busy = \$1753 [9];
   assign \small_grant_wdata.snap  = small_grant_wdata[0];
   assign \small_grant_wdata.next  = small_grant_wdata[8:1];
   assign \small_grant_r0_b0.snap  = small_grant_r0_b0[0];
@@ -9712,324 +10567,324 @@ module \hwalloc_sizes.core (alloc_port_size, free_port_addr, flush_port_pool, ac
   assign \large_queue_r0_b0.next  = large_queue_r0_b0[15:8];
   assign \small_grant_data.snap  = small_grant_r0_b0[0];
   assign \small_grant_data.next  = small_grant_r0_b0[8:1];
-  assign \small_grant_data$429.snap  = small_grant_r1_b0[0];
-  assign \small_grant_data$429.next  = small_grant_r1_b0[8:1];
+  assign \small_grant_data$492.snap  = small_grant_r1_b0[0];
+  assign \small_grant_data$492.next  = small_grant_r1_b0[8:1];
   assign \small_queue_data.slot  = small_queue_r0_b0[7:0];
   assign \small_queue_data.snap  = small_queue_r0_b0[8];
   assign \small_queue_data.zero  = small_queue_r0_b0[9];
   assign \small_queue_data.next  = small_queue_r0_b0[17:10];
   assign \medium_grant_data.snap  = medium_grant_r0_b0[0];
   assign \medium_grant_data.next  = medium_grant_r0_b0[8:1];
-  assign \medium_grant_data$456.snap  = medium_grant_r1_b0[0];
-  assign \medium_grant_data$456.next  = medium_grant_r1_b0[8:1];
+  assign \medium_grant_data$593.snap  = medium_grant_r1_b0[0];
+  assign \medium_grant_data$593.next  = medium_grant_r1_b0[8:1];
   assign \medium_queue_data.slot  = medium_queue_r0_b0[6:0];
   assign \medium_queue_data.snap  = medium_queue_r0_b0[7];
   assign \medium_queue_data.zero  = medium_queue_r0_b0[8];
   assign \medium_queue_data.next  = medium_queue_r0_b0[16:9];
   assign \large_grant_data.snap  = large_grant_r0_b0[0];
   assign \large_grant_data.next  = large_grant_r0_b0[8:1];
-  assign \large_grant_data$483.snap  = large_grant_r1_b0[0];
-  assign \large_grant_data$483.next  = large_grant_r1_b0[8:1];
+  assign \large_grant_data$654.snap  = large_grant_r1_b0[0];
+  assign \large_grant_data$654.next  = large_grant_r1_b0[8:1];
   assign \large_queue_data.slot  = large_queue_r0_b0[5:0];
   assign \large_queue_data.snap  = large_queue_r0_b0[6];
   assign \large_queue_data.zero  = large_queue_r0_b0[7];
   assign \large_queue_data.next  = large_queue_r0_b0[15:8];
-  assign large_queue_wdata[15:8] = \$1719 ;
-  assign large_queue_wdata[7] = \$1710 ;
-  assign large_queue_wdata[6] = \$1708 ;
+  assign large_queue_wdata[15:8] = \$1752 ;
+  assign large_queue_wdata[7] = \$1743 ;
+  assign large_queue_wdata[6] = \$1741 ;
   assign large_queue_wdata[5:0] = f4_slot_large;
-  assign medium_queue_wdata[16:9] = \$1696 ;
-  assign medium_queue_wdata[8] = \$1687 ;
-  assign medium_queue_wdata[7] = \$1685 ;
+  assign medium_queue_wdata[16:9] = \$1729 ;
+  assign medium_queue_wdata[8] = \$1720 ;
+  assign medium_queue_wdata[7] = \$1718 ;
   assign medium_queue_wdata[6:0] = f4_slot_medium;
-  assign small_queue_wdata[17:10] = \$1673 ;
-  assign small_queue_wdata[9] = \$1664 ;
-  assign small_queue_wdata[8] = \$1662 ;
+  assign small_queue_wdata[17:10] = \$1706 ;
+  assign small_queue_wdata[9] = \$1697 ;
+  assign small_queue_wdata[8] = \$1695 ;
   assign small_queue_wdata[7:0] = f4_slot_small;
-  assign large_grant_wdata[8:1] = { \$1602 [5], \$1583 [5], \$1564 [5], \$1545 [5], \$1526 [5], \$1507 [5], \$1488 [5], \$1469 [5] };
+  assign large_grant_wdata[8:1] = { \$1635 [5], \$1616 [5], \$1597 [5], \$1578 [5], \$1559 [5], \$1540 [5], \$1521 [5], \$1502 [5] };
   assign large_grant_wdata[0] = large_fetched_snap;
-  assign medium_grant_wdata[8:1] = { \$1419 [5], \$1400 [5], \$1381 [5], \$1362 [5], \$1343 [5], \$1324 [5], \$1305 [5], \$1286 [5] };
+  assign medium_grant_wdata[8:1] = { \$1452 [5], \$1433 [5], \$1414 [5], \$1395 [5], \$1376 [5], \$1357 [5], \$1338 [5], \$1319 [5] };
   assign medium_grant_wdata[0] = medium_fetched_snap;
-  assign small_grant_wdata[8:1] = { \$1233 [5], \$1214 [5], \$1195 [5], \$1176 [5], \$1157 [5], \$1138 [5], \$1119 [5], \$1100 [5] };
+  assign small_grant_wdata[8:1] = { \$1266 [5], \$1247 [5], \$1228 [5], \$1209 [5], \$1190 [5], \$1171 [5], \$1152 [5], \$1133 [5] };
   assign small_grant_wdata[0] = small_fetched_snap;
-  assign \$1802 [2] = \$221 [12];
-  assign \$1802 [1] = \$219 [9];
-  assign \$1802 [0] = \$217 [6];
-  assign \$1801 [2] = f0_hit[2];
-  assign \$1801 [1] = f0_hit[1];
-  assign \$1801 [0] = f0_hit[0];
-  assign \$3  = \$1 [14];
-  assign \$7  = \$5 [14];
-  assign \$11  = \$9 [14];
-  assign \$64  = 1'h0;
-  assign \$65  = 1'h0;
-  assign \$66  = 1'h0;
-  assign \$67  = 1'h0;
-  assign \$68  = 1'h0;
-  assign \$121  = \$119 [9];
-  assign \$124  = \$122 [8];
-  assign \$127  = \$125 [6];
-  assign \$142  = \$141 ;
-  assign \$651  = a3_sel_head[0];
-  assign \$653  = a3_sel_head[1];
-  assign \$655  = a3_sel_head[2];
-  assign \$659  = a3_sel_head[0];
-  assign \$661  = a3_sel_head[1];
-  assign \$663  = a3_sel_head[2];
-  assign \$667  = a3_sel_head[0];
-  assign \$669  = a3_sel_head[1];
-  assign \$671  = a3_sel_head[2];
-  assign \$675  = a3_sel_head[0];
-  assign \$677  = a3_sel_head[1];
-  assign \$679  = a3_sel_head[2];
-  assign \$683  = a3_sel_head[0];
-  assign \$685  = a3_sel_head[1];
-  assign \$687  = a3_sel_head[2];
-  assign \$691  = a3_sel_head[0];
-  assign \$693  = a3_sel_head[1];
-  assign \$695  = a3_sel_head[2];
-  assign \$699  = a3_sel_head[0];
+  assign \$1835 [2] = \$227 [12];
+  assign \$1835 [1] = \$225 [9];
+  assign \$1835 [0] = \$223 [6];
+  assign \$1834 [2] = f0_hit[2];
+  assign \$1834 [1] = f0_hit[1];
+  assign \$1834 [0] = f0_hit[0];
+  assign \$9  = \$7 [14];
+  assign \$13  = \$11 [14];
+  assign \$17  = \$15 [14];
+  assign \$70  = 1'h0;
+  assign \$71  = 1'h0;
+  assign \$72  = 1'h0;
+  assign \$73  = 1'h0;
+  assign \$74  = 1'h0;
+  assign \$127  = \$125 [9];
+  assign \$130  = \$128 [8];
+  assign \$133  = \$131 [6];
+  assign \$148  = \$147 ;
+  assign \$684  = a3_sel_head[0];
+  assign \$686  = a3_sel_head[1];
+  assign \$688  = a3_sel_head[2];
+  assign \$692  = a3_sel_head[0];
+  assign \$694  = a3_sel_head[1];
+  assign \$696  = a3_sel_head[2];
+  assign \$700  = a3_sel_head[0];
   assign \$702  = a3_sel_head[1];
-  assign \$706  = a3_sel_head[0];
-  assign \$145  = a3_restart_head[0];
-  assign \$147  = a3_restart_head[1];
-  assign \$149  = a3_restart_head[2];
-  assign \$172  = \$170 [40];
-  assign \$179  = \$177 [40];
-  assign \$186  = \$184 [40];
-  assign \$223  = 1'h0;
-  assign \$225  = \$224 ;
-  assign \$350  = f3_in[0];
-  assign \$359  = f3_in[1];
-  assign \$368  = f3_in[2];
-  assign \$372  = small_grant_r0_b0[0];
-  assign \$373  = medium_grant_r0_b0[0];
-  assign \$374  = large_grant_r0_b0[0];
-  assign \$375  = small_grant_r0_b0[1];
-  assign \$376  = small_grant_r0_b0[2];
-  assign \$377  = small_grant_r0_b0[3];
-  assign \$378  = small_grant_r0_b0[4];
-  assign \$379  = small_grant_r0_b0[5];
-  assign \$380  = small_grant_r0_b0[6];
-  assign \$381  = small_grant_r0_b0[7];
-  assign \$382  = small_grant_r0_b0[8];
-  assign \$383  = medium_grant_r0_b0[1];
-  assign \$384  = medium_grant_r0_b0[2];
-  assign \$385  = medium_grant_r0_b0[3];
-  assign \$386  = medium_grant_r0_b0[4];
-  assign \$387  = medium_grant_r0_b0[5];
-  assign \$388  = medium_grant_r0_b0[6];
-  assign \$389  = medium_grant_r0_b0[7];
-  assign \$390  = medium_grant_r0_b0[8];
-  assign \$391  = large_grant_r0_b0[1];
-  assign \$392  = large_grant_r0_b0[2];
-  assign \$393  = large_grant_r0_b0[3];
-  assign \$394  = large_grant_r0_b0[4];
-  assign \$395  = large_grant_r0_b0[5];
-  assign \$396  = large_grant_r0_b0[6];
-  assign \$397  = large_grant_r0_b0[7];
-  assign \$398  = large_grant_r0_b0[8];
-  assign \$416  = \$415 ;
-  assign \$421  = \$420 ;
-  assign \$426  = \$425 ;
-  assign \$484  = small_popped;
-  assign \$490  = small_pushed;
-  assign \$496  = small_pushed;
-  assign \$497  = small_popped;
-  assign \$532  = medium_popped;
-  assign \$538  = medium_pushed;
-  assign \$544  = medium_pushed;
-  assign \$545  = medium_popped;
-  assign \$580  = large_popped;
-  assign \$586  = large_pushed;
-  assign \$592  = large_pushed;
-  assign \$593  = large_popped;
-  assign \$609  = 1'h0;
-  assign \$712  = a3_sel_head[0];
-  assign \$714  = a3_sel_head[1];
-  assign \$716  = a3_sel_head[2];
-  assign \$722  = \$721 ;
-  assign \$726  = \$725 ;
-  assign \$730  = \$729 ;
-  assign \$731  = a3_sel_last[0];
-  assign \$736  = a3_sel_last[1];
-  assign \$741  = a3_sel_last[2];
-  assign \$746  = a3_sel_head[0];
-  assign \$748  = a3_sel_head[1];
-  assign \$750  = a3_sel_head[2];
-  assign \$763  = 1'h0;
-  assign \$767  = 1'h0;
-  assign \$771  = 1'h0;
-  assign \$772  = a3_sel_last[0];
-  assign \$777  = a3_sel_last[1];
-  assign \$782  = a3_sel_last[2];
-  assign \$787  = a3_sel_head[0];
-  assign \$789  = a3_sel_head[1];
-  assign \$791  = a3_sel_head[2];
+  assign \$704  = a3_sel_head[2];
+  assign \$708  = a3_sel_head[0];
+  assign \$710  = a3_sel_head[1];
+  assign \$712  = a3_sel_head[2];
+  assign \$716  = a3_sel_head[0];
+  assign \$718  = a3_sel_head[1];
+  assign \$720  = a3_sel_head[2];
+  assign \$724  = a3_sel_head[0];
+  assign \$726  = a3_sel_head[1];
+  assign \$728  = a3_sel_head[2];
+  assign \$732  = a3_sel_head[0];
+  assign \$735  = a3_sel_head[1];
+  assign \$739  = a3_sel_head[0];
+  assign \$151  = a3_restart_head[0];
+  assign \$153  = a3_restart_head[1];
+  assign \$155  = a3_restart_head[2];
+  assign \$178  = \$176 [40];
+  assign \$185  = \$183 [40];
+  assign \$192  = \$190 [40];
+  assign \$229  = 1'h0;
+  assign \$231  = \$230 ;
+  assign \$356  = f3_in[0];
+  assign \$365  = f3_in[1];
+  assign \$374  = f3_in[2];
+  assign \$378  = small_grant_r0_b0[0];
+  assign \$379  = medium_grant_r0_b0[0];
+  assign \$380  = large_grant_r0_b0[0];
+  assign \$381  = small_grant_r0_b0[1];
+  assign \$382  = small_grant_r0_b0[2];
+  assign \$383  = small_grant_r0_b0[3];
+  assign \$384  = small_grant_r0_b0[4];
+  assign \$385  = small_grant_r0_b0[5];
+  assign \$386  = small_grant_r0_b0[6];
+  assign \$387  = small_grant_r0_b0[7];
+  assign \$388  = small_grant_r0_b0[8];
+  assign \$389  = medium_grant_r0_b0[1];
+  assign \$390  = medium_grant_r0_b0[2];
+  assign \$391  = medium_grant_r0_b0[3];
+  assign \$392  = medium_grant_r0_b0[4];
+  assign \$393  = medium_grant_r0_b0[5];
+  assign \$394  = medium_grant_r0_b0[6];
+  assign \$395  = medium_grant_r0_b0[7];
+  assign \$396  = medium_grant_r0_b0[8];
+  assign \$397  = large_grant_r0_b0[1];
+  assign \$398  = large_grant_r0_b0[2];
+  assign \$399  = large_grant_r0_b0[3];
+  assign \$400  = large_grant_r0_b0[4];
+  assign \$401  = large_grant_r0_b0[5];
+  assign \$402  = large_grant_r0_b0[6];
+  assign \$403  = large_grant_r0_b0[7];
+  assign \$404  = large_grant_r0_b0[8];
+  assign \$422  = \$421 ;
+  assign \$427  = \$426 ;
+  assign \$432  = \$431 ;
+  assign \$506  = small_popped;
+  assign \$512  = small_pushed;
+  assign \$518  = small_pushed;
+  assign \$519  = small_popped;
+  assign \$562  = medium_popped;
+  assign \$568  = medium_pushed;
+  assign \$574  = medium_pushed;
+  assign \$575  = medium_popped;
+  assign \$613  = large_popped;
+  assign \$619  = large_pushed;
+  assign \$625  = large_pushed;
+  assign \$626  = large_popped;
+  assign \$642  = 1'h0;
+  assign \$745  = a3_sel_head[0];
+  assign \$747  = a3_sel_head[1];
+  assign \$749  = a3_sel_head[2];
+  assign \$755  = \$754 ;
+  assign \$759  = \$758 ;
+  assign \$763  = \$762 ;
+  assign \$764  = a3_sel_last[0];
+  assign \$769  = a3_sel_last[1];
+  assign \$774  = a3_sel_last[2];
+  assign \$779  = a3_sel_head[0];
+  assign \$781  = a3_sel_head[1];
+  assign \$783  = a3_sel_head[2];
+  assign \$796  = 1'h0;
+  assign \$800  = 1'h0;
   assign \$804  = 1'h0;
-  assign \$808  = 1'h0;
-  assign \$812  = 1'h0;
-  assign \$813  = a3_sel_last[0];
-  assign \$818  = a3_sel_last[1];
-  assign \$823  = a3_sel_last[2];
-  assign \$828  = a3_sel_head[0];
-  assign \$830  = a3_sel_head[1];
-  assign \$832  = a3_sel_head[2];
+  assign \$805  = a3_sel_last[0];
+  assign \$810  = a3_sel_last[1];
+  assign \$815  = a3_sel_last[2];
+  assign \$820  = a3_sel_head[0];
+  assign \$822  = a3_sel_head[1];
+  assign \$824  = a3_sel_head[2];
+  assign \$837  = 1'h0;
+  assign \$841  = 1'h0;
   assign \$845  = 1'h0;
-  assign \$849  = 1'h0;
-  assign \$853  = 1'h0;
-  assign \$854  = a3_sel_last[0];
-  assign \$859  = a3_sel_last[1];
-  assign \$864  = a3_sel_last[2];
-  assign \$869  = a3_sel_head[0];
-  assign \$871  = a3_sel_head[1];
-  assign \$873  = a3_sel_head[2];
+  assign \$846  = a3_sel_last[0];
+  assign \$851  = a3_sel_last[1];
+  assign \$856  = a3_sel_last[2];
+  assign \$861  = a3_sel_head[0];
+  assign \$863  = a3_sel_head[1];
+  assign \$865  = a3_sel_head[2];
+  assign \$878  = 1'h0;
+  assign \$882  = 1'h0;
   assign \$886  = 1'h0;
-  assign \$890  = 1'h0;
-  assign \$894  = 1'h0;
-  assign \$895  = a3_sel_last[0];
-  assign \$900  = a3_sel_last[1];
-  assign \$905  = a3_sel_last[2];
-  assign \$910  = a3_sel_head[0];
-  assign \$912  = a3_sel_head[1];
-  assign \$914  = a3_sel_head[2];
+  assign \$887  = a3_sel_last[0];
+  assign \$892  = a3_sel_last[1];
+  assign \$897  = a3_sel_last[2];
+  assign \$902  = a3_sel_head[0];
+  assign \$904  = a3_sel_head[1];
+  assign \$906  = a3_sel_head[2];
+  assign \$919  = 1'h0;
+  assign \$923  = 1'h0;
   assign \$927  = 1'h0;
-  assign \$931  = 1'h0;
-  assign \$935  = 1'h0;
-  assign \$936  = a3_sel_last[0];
-  assign \$941  = a3_sel_last[1];
-  assign \$946  = a3_sel_last[2];
-  assign \$951  = a3_sel_head[0];
-  assign \$953  = a3_sel_head[1];
-  assign \$955  = a3_sel_head[2];
+  assign \$928  = a3_sel_last[0];
+  assign \$933  = a3_sel_last[1];
+  assign \$938  = a3_sel_last[2];
+  assign \$943  = a3_sel_head[0];
+  assign \$945  = a3_sel_head[1];
+  assign \$947  = a3_sel_head[2];
+  assign \$960  = 1'h0;
+  assign \$964  = 1'h0;
   assign \$968  = 1'h0;
-  assign \$972  = 1'h0;
-  assign \$976  = 1'h0;
-  assign \$977  = a3_sel_last[0];
-  assign \$982  = a3_sel_last[1];
-  assign \$987  = a3_sel_last[2];
-  assign \$992  = a3_sel_head[0];
-  assign \$994  = a3_sel_head[1];
-  assign \$996  = a3_sel_head[2];
+  assign \$969  = a3_sel_last[0];
+  assign \$974  = a3_sel_last[1];
+  assign \$979  = a3_sel_last[2];
+  assign \$984  = a3_sel_head[0];
+  assign \$986  = a3_sel_head[1];
+  assign \$988  = a3_sel_head[2];
+  assign \$1001  = 1'h0;
+  assign \$1005  = 1'h0;
   assign \$1009  = 1'h0;
-  assign \$1013  = 1'h0;
-  assign \$1017  = 1'h0;
-  assign \$1018  = a3_sel_last[0];
-  assign \$1023  = a3_sel_last[1];
-  assign \$1028  = a3_sel_last[2];
-  assign \$1033  = a3_sel_head[0];
-  assign \$1035  = a3_sel_head[1];
-  assign \$1037  = a3_sel_head[2];
-  assign \$1048  = a3_sel_head[0];
-  assign \$1052  = a3_sel_head[0];
-  assign \$1056  = a3_sel_head[0];
-  assign \$1060  = a3_sel_head[0];
-  assign \$1064  = a3_sel_head[0];
-  assign \$1068  = a3_sel_head[0];
-  assign \$1072  = a3_sel_head[0];
-  assign \$1076  = a3_sel_head[0];
-  assign \$1080  = a3_sel_head[0];
-  assign \$1085  = \$1084 ;
-  assign \$1086  = a3_sel_last[0];
-  assign \$1091  = a3_sel_head[0];
-  assign \$1104  = 1'h0;
-  assign \$1105  = a3_sel_last[0];
-  assign \$1110  = a3_sel_head[0];
-  assign \$1123  = 1'h0;
-  assign \$1124  = a3_sel_last[0];
-  assign \$1129  = a3_sel_head[0];
-  assign \$1142  = 1'h0;
-  assign \$1143  = a3_sel_last[0];
-  assign \$1148  = a3_sel_head[0];
-  assign \$1161  = 1'h0;
-  assign \$1162  = a3_sel_last[0];
-  assign \$1167  = a3_sel_head[0];
-  assign \$1180  = 1'h0;
-  assign \$1181  = a3_sel_last[0];
-  assign \$1186  = a3_sel_head[0];
-  assign \$1199  = 1'h0;
-  assign \$1200  = a3_sel_last[0];
-  assign \$1205  = a3_sel_head[0];
-  assign \$1218  = 1'h0;
-  assign \$1219  = a3_sel_last[0];
-  assign \$1224  = a3_sel_head[0];
-  assign \$1237  = a3_sel_head[1];
-  assign \$1241  = a3_sel_head[1];
-  assign \$1245  = a3_sel_head[1];
-  assign \$1249  = a3_sel_head[1];
-  assign \$1253  = a3_sel_head[1];
-  assign \$1257  = a3_sel_head[1];
-  assign \$1261  = a3_sel_head[1];
-  assign \$1266  = a3_sel_head[1];
-  assign \$1271  = \$1270 ;
-  assign \$1272  = a3_sel_last[1];
-  assign \$1277  = a3_sel_head[1];
-  assign \$1290  = 1'h0;
-  assign \$1291  = a3_sel_last[1];
-  assign \$1296  = a3_sel_head[1];
-  assign \$1309  = 1'h0;
-  assign \$1310  = a3_sel_last[1];
-  assign \$1315  = a3_sel_head[1];
-  assign \$1328  = 1'h0;
-  assign \$1329  = a3_sel_last[1];
-  assign \$1334  = a3_sel_head[1];
-  assign \$1347  = 1'h0;
-  assign \$1348  = a3_sel_last[1];
-  assign \$1353  = a3_sel_head[1];
-  assign \$1366  = 1'h0;
-  assign \$1367  = a3_sel_last[1];
-  assign \$1372  = a3_sel_head[1];
-  assign \$1385  = 1'h0;
-  assign \$1386  = a3_sel_last[1];
-  assign \$1391  = a3_sel_head[1];
-  assign \$1404  = 1'h0;
-  assign \$1405  = a3_sel_last[1];
-  assign \$1410  = a3_sel_head[1];
-  assign \$1423  = a3_sel_head[2];
-  assign \$1427  = a3_sel_head[2];
-  assign \$1431  = a3_sel_head[2];
-  assign \$1435  = a3_sel_head[2];
-  assign \$1439  = a3_sel_head[2];
-  assign \$1443  = a3_sel_head[2];
-  assign \$1449  = a3_sel_head[2];
-  assign \$1454  = \$1453 ;
-  assign \$1455  = a3_sel_last[2];
+  assign \$1010  = a3_sel_last[0];
+  assign \$1015  = a3_sel_last[1];
+  assign \$1020  = a3_sel_last[2];
+  assign \$1025  = a3_sel_head[0];
+  assign \$1027  = a3_sel_head[1];
+  assign \$1029  = a3_sel_head[2];
+  assign \$1042  = 1'h0;
+  assign \$1046  = 1'h0;
+  assign \$1050  = 1'h0;
+  assign \$1051  = a3_sel_last[0];
+  assign \$1056  = a3_sel_last[1];
+  assign \$1061  = a3_sel_last[2];
+  assign \$1066  = a3_sel_head[0];
+  assign \$1068  = a3_sel_head[1];
+  assign \$1070  = a3_sel_head[2];
+  assign \$1081  = a3_sel_head[0];
+  assign \$1085  = a3_sel_head[0];
+  assign \$1089  = a3_sel_head[0];
+  assign \$1093  = a3_sel_head[0];
+  assign \$1097  = a3_sel_head[0];
+  assign \$1101  = a3_sel_head[0];
+  assign \$1105  = a3_sel_head[0];
+  assign \$1109  = a3_sel_head[0];
+  assign \$1113  = a3_sel_head[0];
+  assign \$1118  = \$1117 ;
+  assign \$1119  = a3_sel_last[0];
+  assign \$1124  = a3_sel_head[0];
+  assign \$1137  = 1'h0;
+  assign \$1138  = a3_sel_last[0];
+  assign \$1143  = a3_sel_head[0];
+  assign \$1156  = 1'h0;
+  assign \$1157  = a3_sel_last[0];
+  assign \$1162  = a3_sel_head[0];
+  assign \$1175  = 1'h0;
+  assign \$1176  = a3_sel_last[0];
+  assign \$1181  = a3_sel_head[0];
+  assign \$1194  = 1'h0;
+  assign \$1195  = a3_sel_last[0];
+  assign \$1200  = a3_sel_head[0];
+  assign \$1213  = 1'h0;
+  assign \$1214  = a3_sel_last[0];
+  assign \$1219  = a3_sel_head[0];
+  assign \$1232  = 1'h0;
+  assign \$1233  = a3_sel_last[0];
+  assign \$1238  = a3_sel_head[0];
+  assign \$1251  = 1'h0;
+  assign \$1252  = a3_sel_last[0];
+  assign \$1257  = a3_sel_head[0];
+  assign \$1270  = a3_sel_head[1];
+  assign \$1274  = a3_sel_head[1];
+  assign \$1278  = a3_sel_head[1];
+  assign \$1282  = a3_sel_head[1];
+  assign \$1286  = a3_sel_head[1];
+  assign \$1290  = a3_sel_head[1];
+  assign \$1294  = a3_sel_head[1];
+  assign \$1299  = a3_sel_head[1];
+  assign \$1304  = \$1303 ;
+  assign \$1305  = a3_sel_last[1];
+  assign \$1310  = a3_sel_head[1];
+  assign \$1323  = 1'h0;
+  assign \$1324  = a3_sel_last[1];
+  assign \$1329  = a3_sel_head[1];
+  assign \$1342  = 1'h0;
+  assign \$1343  = a3_sel_last[1];
+  assign \$1348  = a3_sel_head[1];
+  assign \$1361  = 1'h0;
+  assign \$1362  = a3_sel_last[1];
+  assign \$1367  = a3_sel_head[1];
+  assign \$1380  = 1'h0;
+  assign \$1381  = a3_sel_last[1];
+  assign \$1386  = a3_sel_head[1];
+  assign \$1399  = 1'h0;
+  assign \$1400  = a3_sel_last[1];
+  assign \$1405  = a3_sel_head[1];
+  assign \$1418  = 1'h0;
+  assign \$1419  = a3_sel_last[1];
+  assign \$1424  = a3_sel_head[1];
+  assign \$1437  = 1'h0;
+  assign \$1438  = a3_sel_last[1];
+  assign \$1443  = a3_sel_head[1];
+  assign \$1456  = a3_sel_head[2];
   assign \$1460  = a3_sel_head[2];
-  assign \$1473  = 1'h0;
-  assign \$1474  = a3_sel_last[2];
-  assign \$1479  = a3_sel_head[2];
-  assign \$1492  = 1'h0;
-  assign \$1493  = a3_sel_last[2];
-  assign \$1498  = a3_sel_head[2];
-  assign \$1511  = 1'h0;
-  assign \$1512  = a3_sel_last[2];
-  assign \$1517  = a3_sel_head[2];
-  assign \$1530  = 1'h0;
-  assign \$1531  = a3_sel_last[2];
-  assign \$1536  = a3_sel_head[2];
-  assign \$1549  = 1'h0;
-  assign \$1550  = a3_sel_last[2];
-  assign \$1555  = a3_sel_head[2];
-  assign \$1568  = 1'h0;
-  assign \$1569  = a3_sel_last[2];
-  assign \$1574  = a3_sel_head[2];
-  assign \$1587  = 1'h0;
-  assign \$1588  = a3_sel_last[2];
-  assign \$1593  = a3_sel_head[2];
-  assign \$1605  = { 1'h0, a4_slot, 6'h00 };
-  assign \$1606 [35:0] = { 21'h000000, \$1605  };
-  assign \$1606 [36] = 1'h1;
-  assign \$1607  = { 6'h00, a4_slot[6:0], 9'h000 };
-  assign { \$1608 [35:17], \$1608 [15:0] } = { 14'h0000, \$1607 [21:17], \$1607 [15:0] };
-  assign { \$1608 [36], \$1608 [16] } = 2'h3;
-  assign \$1609  = { 3'h0, a4_slot[5:0], 12'h000 };
-  assign { \$1610 [35:21], \$1610 [19:0] } = { 15'h0000, \$1609 [19:0] };
-  assign { \$1610 [36], \$1610 [20] } = 2'h3;
+  assign \$1464  = a3_sel_head[2];
+  assign \$1468  = a3_sel_head[2];
+  assign \$1472  = a3_sel_head[2];
+  assign \$1476  = a3_sel_head[2];
+  assign \$1482  = a3_sel_head[2];
+  assign \$1487  = \$1486 ;
+  assign \$1488  = a3_sel_last[2];
+  assign \$1493  = a3_sel_head[2];
+  assign \$1506  = 1'h0;
+  assign \$1507  = a3_sel_last[2];
+  assign \$1512  = a3_sel_head[2];
+  assign \$1525  = 1'h0;
+  assign \$1526  = a3_sel_last[2];
+  assign \$1531  = a3_sel_head[2];
+  assign \$1544  = 1'h0;
+  assign \$1545  = a3_sel_last[2];
+  assign \$1550  = a3_sel_head[2];
+  assign \$1563  = 1'h0;
+  assign \$1564  = a3_sel_last[2];
+  assign \$1569  = a3_sel_head[2];
+  assign \$1582  = 1'h0;
+  assign \$1583  = a3_sel_last[2];
+  assign \$1588  = a3_sel_head[2];
+  assign \$1601  = 1'h0;
+  assign \$1602  = a3_sel_last[2];
+  assign \$1607  = a3_sel_head[2];
+  assign \$1620  = 1'h0;
+  assign \$1621  = a3_sel_last[2];
+  assign \$1626  = a3_sel_head[2];
+  assign \$1638  = { 1'h0, a4_slot, 6'h00 };
+  assign \$1639 [35:0] = { 21'h000000, \$1638  };
+  assign \$1639 [36] = 1'h1;
+  assign \$1640  = { 6'h00, a4_slot[6:0], 9'h000 };
+  assign { \$1641 [35:17], \$1641 [15:0] } = { 14'h0000, \$1640 [21:17], \$1640 [15:0] };
+  assign { \$1641 [36], \$1641 [16] } = 2'h3;
+  assign \$1642  = { 3'h0, a4_slot[5:0], 12'h000 };
+  assign { \$1643 [35:21], \$1643 [19:0] } = { 15'h0000, \$1642 [19:0] };
+  assign { \$1643 [36], \$1643 [20] } = 2'h3;
 endmodule
 
-module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, \port$0$175 , bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$4117$0 , \port$4118$0 , \port$4120$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, req_free
-, req_flush, \port$4554$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$4987$0 , \port$4987$55 , rsp_freed_valid, \port$4993$0 , rsp_flushed_valid, \port$5008$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$5040$0 , bus__r_slow_ack, rsp_freed_cpu, rsp_flushed_cpu, \port$5134$0 
-, bus__w_addr_queued, bus__w_addr_from_queue, \port$5146$0 , bus__w_beat_from_queue, e1_exhausted, \port$5320$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, w2_valid, \port$5554$0 , aclk_clk);
+module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_valid, bus__w_addr, bus__w_data, bus__w_strb, \port$0$175 , bus__r_addr, aclk_rst, busy, bus__r_req, bus__w_req, \port$4333$0 , \port$4334$0 , \port$4336$0 , irq, low_water_hit, new_alloc, bus__r_data, bus__r_err, req_free
+, req_flush, \port$4770$1 , bus__w_err, bus__w_slow_ack, bus__w_slow_err, \ready$6 , rsp_grant_valid, \port$5212$0 , \port$5212$55 , rsp_freed_valid, \port$5218$0 , rsp_flushed_valid, \port$5233$0 , rsp_grant_src, rsp_grant_size, rsp_flushed_src, \port$5265$0 , bus__r_slow_ack, rsp_freed_cpu, rsp_flushed_cpu, \port$5359$0 
+, bus__w_addr_queued, bus__w_addr_from_queue, \port$5371$0 , bus__w_beat_from_queue, e1_exhausted, \port$5545$0 , req_alloc, req_alloc_pool, req_alloc_size, r2_valid, w1_is_command, w2_valid, \port$5779$0 , aclk_clk);
   reg \$auto$verilog_backend.cc:2355:dump_module$138  = 0;
   wire [32:0] \$1 ;
   wire [32:0] \$10 ;
@@ -12064,34 +12919,34 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   wire popped;
   input \port$0$175 ;
   wire \port$0$175 ;
-  output \port$4117$0 ;
-  wire \port$4117$0 ;
-  output \port$4118$0 ;
-  wire \port$4118$0 ;
-  output \port$4120$0 ;
-  wire \port$4120$0 ;
-  output [56:0] \port$4554$1 ;
-  wire [56:0] \port$4554$1 ;
-  input [14:0] \port$4987$0 ;
-  wire [14:0] \port$4987$0 ;
-  input [23:0] \port$4987$55 ;
-  wire [23:0] \port$4987$55 ;
-  input [23:0] \port$4993$0 ;
-  wire [23:0] \port$4993$0 ;
-  input [22:0] \port$5008$0 ;
-  wire [22:0] \port$5008$0 ;
-  input [40:0] \port$5040$0 ;
-  wire [40:0] \port$5040$0 ;
-  input \port$5134$0 ;
-  wire \port$5134$0 ;
-  input [35:0] \port$5146$0 ;
-  wire [35:0] \port$5146$0 ;
+  output \port$4333$0 ;
+  wire \port$4333$0 ;
+  output \port$4334$0 ;
+  wire \port$4334$0 ;
+  output \port$4336$0 ;
+  wire \port$4336$0 ;
+  output [56:0] \port$4770$1 ;
+  wire [56:0] \port$4770$1 ;
+  input [14:0] \port$5212$0 ;
+  wire [14:0] \port$5212$0 ;
+  input [23:0] \port$5212$55 ;
+  wire [23:0] \port$5212$55 ;
+  input [23:0] \port$5218$0 ;
+  wire [23:0] \port$5218$0 ;
+  input [22:0] \port$5233$0 ;
+  wire [22:0] \port$5233$0 ;
+  input [40:0] \port$5265$0 ;
+  wire [40:0] \port$5265$0 ;
+  input \port$5359$0 ;
+  wire \port$5359$0 ;
+  input [35:0] \port$5371$0 ;
+  wire [35:0] \port$5371$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5320$0 ;
-  wire [4:0] \port$5320$0 ;
+  output [4:0] \port$5545$0 ;
+  wire [4:0] \port$5545$0 ;
   (* init = 5'h00 *)
-  output [4:0] \port$5554$0 ;
-  wire [4:0] \port$5554$0 ;
+  output [4:0] \port$5779$0 ;
+  wire [4:0] \port$5779$0 ;
   reg r1_sel_config = 1'h0;
   reg r1_sel_config2 = 1'h0;
   reg r1_sel_ctrl = 1'h0;
@@ -12417,59 +13272,59 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   end
   assign \$signature__data$101  = log_bank3[_3_];
   assign \$1  = cycle + 1'h1;
-  assign \$2  = \port$4993$0 [23] ? { 6'h00, \port$4993$0 [22:21] } : 8'hff;
+  assign \$2  = \port$5218$0 [23] ? { 6'h00, \port$5218$0 [22:21] } : 8'hff;
   assign \$3  = cycle - 4'h8;
   assign \$4  = cycle - 4'h8;
   assign \$5  = cycle - 4'h8;
-  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$5008$0 [20:5], 46'h000000000000, \port$5008$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$5008$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$4987$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4987$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4987$0 [4:1] };
-  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$4993$0 [20:5], \port$5040$0 [32:1], \port$5040$0 [40:33], \$2 , 1'h0, \port$5040$0 [0], 3'h1, \port$4993$0 [4:1] } : \$6 ;
+  assign \$6  = e0_flush_err ? { \$4 [31:0], 16'h0000, \port$5233$0 [20:5], 46'h000000000000, \port$5233$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$5233$0 [4:1] } : { \$5 [31:0], 16'h0000, \port$5212$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$5212$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$5212$0 [4:1] };
+  assign \$7  = e0_free_err ? { \$3 [31:0], 16'h0000, \port$5218$0 [20:5], \port$5265$0 [32:1], \port$5265$0 [40:33], \$2 , 1'h0, \port$5265$0 [0], 3'h1, \port$5218$0 [4:1] } : \$6 ;
   assign \$8  = e0_free_err & e0_flush_err;
   assign \$9  = cycle - 4'h8;
   assign \$10  = cycle - 4'h8;
-  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$5008$0 [20:5], 46'h000000000000, \port$5008$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$5008$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$4987$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4987$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4987$0 [4:1] };
+  assign \$11  = \$8  ? { \$9 [31:0], 16'h0000, \port$5233$0 [20:5], 46'h000000000000, \port$5233$0 [22:21], 1'h0, rsp_flushed_src, 3'h2, \port$5233$0 [4:1] } : { \$10 [31:0], 16'h0000, \port$5212$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$5212$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$5212$0 [4:1] };
   assign \$12  = cycle - 4'h8;
   assign \$13  = e0_free_err + e0_flush_err;
   assign \$14  = \$13  + e0_alloc_err;
-  assign \$15  = \port$4987$0 [4:1] == 1'h1;
+  assign \$15  = \port$5212$0 [4:1] == 1'h1;
   assign \$16  = rsp_grant_valid & \$15 ;
-  assign \$17  = rsp_grant_valid & \port$4987$0 [0];
-  assign \$18  = ! \port$4987$0 [6:5];
+  assign \$17  = rsp_grant_valid & \port$5212$0 [0];
+  assign \$18  = ! \port$5212$0 [6:5];
   assign \$19  = \$17  & \$18 ;
-  assign \$20  = rsp_freed_valid & \port$4993$0 [0];
-  assign \$21  = ! \port$4993$0 [22:21];
+  assign \$20  = rsp_freed_valid & \port$5218$0 [0];
+  assign \$21  = ! \port$5218$0 [22:21];
   assign \$22  = \$20  & \$21 ;
-  assign \$23  = rsp_flushed_valid & \port$5008$0 [0];
-  assign \$24  = ! \port$5008$0 [22:21];
+  assign \$23  = rsp_flushed_valid & \port$5233$0 [0];
+  assign \$24  = ! \port$5233$0 [22:21];
   assign \$25  = \$23  & \$24 ;
-  assign \$26  = \port$4987$0 [4:1] == 1'h1;
+  assign \$26  = \port$5212$0 [4:1] == 1'h1;
   assign \$27  = rsp_grant_valid & \$26 ;
-  assign \$28  = ! \port$4987$0 [6:5];
+  assign \$28  = ! \port$5212$0 [6:5];
   assign \$29  = \$27  & \$28 ;
-  assign \$30  = rsp_grant_valid & \port$4987$0 [0];
-  assign \$31  = \port$4987$0 [6:5] == 1'h1;
+  assign \$30  = rsp_grant_valid & \port$5212$0 [0];
+  assign \$31  = \port$5212$0 [6:5] == 1'h1;
   assign \$32  = \$30  & \$31 ;
-  assign \$33  = rsp_freed_valid & \port$4993$0 [0];
-  assign \$34  = \port$4993$0 [22:21] == 1'h1;
+  assign \$33  = rsp_freed_valid & \port$5218$0 [0];
+  assign \$34  = \port$5218$0 [22:21] == 1'h1;
   assign \$35  = \$33  & \$34 ;
-  assign \$36  = rsp_flushed_valid & \port$5008$0 [0];
-  assign \$37  = \port$5008$0 [22:21] == 1'h1;
+  assign \$36  = rsp_flushed_valid & \port$5233$0 [0];
+  assign \$37  = \port$5233$0 [22:21] == 1'h1;
   assign \$38  = \$36  & \$37 ;
-  assign \$39  = \port$4987$0 [4:1] == 1'h1;
+  assign \$39  = \port$5212$0 [4:1] == 1'h1;
   assign \$40  = rsp_grant_valid & \$39 ;
-  assign \$41  = \port$4987$0 [6:5] == 1'h1;
+  assign \$41  = \port$5212$0 [6:5] == 1'h1;
   assign \$42  = \$40  & \$41 ;
-  assign \$43  = rsp_grant_valid & \port$4987$0 [0];
-  assign \$44  = \port$4987$0 [6:5] == 2'h2;
+  assign \$43  = rsp_grant_valid & \port$5212$0 [0];
+  assign \$44  = \port$5212$0 [6:5] == 2'h2;
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = rsp_freed_valid & \port$4993$0 [0];
-  assign \$47  = \port$4993$0 [22:21] == 2'h2;
+  assign \$46  = rsp_freed_valid & \port$5218$0 [0];
+  assign \$47  = \port$5218$0 [22:21] == 2'h2;
   assign \$48  = \$46  & \$47 ;
-  assign \$49  = rsp_flushed_valid & \port$5008$0 [0];
-  assign \$50  = \port$5008$0 [22:21] == 2'h2;
+  assign \$49  = rsp_flushed_valid & \port$5233$0 [0];
+  assign \$50  = \port$5233$0 [22:21] == 2'h2;
   assign \$51  = \$49  & \$50 ;
-  assign \$52  = \port$4987$0 [4:1] == 1'h1;
+  assign \$52  = \port$5212$0 [4:1] == 1'h1;
   assign \$53  = rsp_grant_valid & \$52 ;
-  assign \$54  = \port$4987$0 [6:5] == 2'h2;
+  assign \$54  = \port$5212$0 [6:5] == 2'h2;
   assign \$55  = \$53  & \$54 ;
   assign \$56  = tail[1:0] > 1'h0;
   assign \$57  = \$56  ? tail_next_row : tail_row;
@@ -13034,12 +13889,12 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$745  = w0_small_is & w0_small_slot_ok;
   assign \$746  = w0_medium_is & w0_medium_slot_ok;
   assign \$747  = w0_large_is & w0_large_slot_ok;
-  assign \$748  = bus__w_beat_from_queue ? \port$5146$0 [31:0] : bus__w_data;
-  assign \$749  = bus__w_beat_from_queue ? \port$5146$0 [31:0] : bus__w_data;
+  assign \$748  = bus__w_beat_from_queue ? \port$5371$0 [31:0] : bus__w_data;
+  assign \$749  = bus__w_beat_from_queue ? \port$5371$0 [31:0] : bus__w_data;
   assign \$751  = 37'h1000000000 + \$750 ;
-  assign \$752  = bus__w_beat_from_queue ? \port$5146$0 [31:0] : bus__w_data;
+  assign \$752  = bus__w_beat_from_queue ? \port$5371$0 [31:0] : bus__w_data;
   assign \$754  = 37'h1000010000 + \$753 ;
-  assign \$755  = bus__w_beat_from_queue ? \port$5146$0 [31:0] : bus__w_data;
+  assign \$755  = bus__w_beat_from_queue ? \port$5371$0 [31:0] : bus__w_data;
   assign \$757  = 37'h1000100000 + \$756 ;
   assign \$758  = ~ command_queue_pop;
   assign \$759  = command_queue_count[0] & \$758 ;
@@ -13242,8 +14097,8 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$956  = 1'h1 << \$955 [7:5];
   assign \$957  = bus__w_addr_from_queue ? bus__w_addr_queued : bus__w_addr;
   assign \$958  = 1'h1 << \$957 [11:8];
-  assign \$959  = bus__w_beat_from_queue ? \port$5146$0 [31:0] : bus__w_data;
-  assign \$960  = bus__w_beat_from_queue ? \port$5146$0 [35:32] : bus__w_strb;
+  assign \$959  = bus__w_beat_from_queue ? \port$5371$0 [31:0] : bus__w_data;
+  assign \$960  = bus__w_beat_from_queue ? \port$5371$0 [35:32] : bus__w_strb;
   assign \$961  = ~ w1_is_command;
   assign \$962  = w1_valid & \$961 ;
   assign \$963  = ~ w1_a1_0[0];
@@ -13484,13 +14339,13 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1198  = \$1197  & w2_strb[1];
   assign \$1199  = w2_valid & w2_is_pool2_low_water;
   assign \$1200  = \$1199  & w2_strb[2];
-  assign \$1201  = | \port$4993$0 [4:1];
+  assign \$1201  = | \port$5218$0 [4:1];
   assign e0_free_err = rsp_freed_valid & \$1201 ;
-  assign \$1202  = | \port$5008$0 [4:1];
+  assign \$1202  = | \port$5233$0 [4:1];
   assign e0_flush_err = rsp_flushed_valid & \$1202 ;
-  assign \$1203  = ~ \port$4987$0 [0];
+  assign \$1203  = ~ \port$5212$0 [0];
   assign \$1204  = rsp_grant_valid & \$1203 ;
-  assign \$1205  = \port$4987$0 [4:1] != 1'h1;
+  assign \$1205  = \port$5212$0 [4:1] != 1'h1;
   assign e0_alloc_err = \$1204  & \$1205 ;
   assign \$1206  = \$signal$28  > 2'h2;
   assign \$1207  = \$1206  ? 2'h2 : \$signal$28 ;
@@ -13577,7 +14432,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign w0_large_is = bus__w_addr_from_queue ? \$1277 [6] : \$1280 [6];
   assign w0_in_pools_queued = 7'h70 >> bus__w_addr_queued[11:6];
   assign w0_in_pools_pins = 7'h70 >> bus__w_addr[11:6];
-  assign w0_full_word_queued = \port$5146$0 [35:32] == 4'hf;
+  assign w0_full_word_queued = \port$5371$0 [35:32] == 4'hf;
   assign w0_full_word_pins = bus__w_strb == 4'hf;
   assign w0_full_word = bus__w_beat_from_queue ? w0_full_word_queued : w0_full_word_pins;
   assign w0_free_at_queued = bus__w_addr_queued[5:0] == 3'h4;
@@ -13590,17 +14445,17 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1283  = bus__w_addr[5:0] == 3'h4;
   assign \$1284  = bus__w_addr[5:0] == 6'h30;
   assign w0_command_at_pins = \$1283  | \$1284 ;
-  assign \$1285  = \port$5146$0 [18:0] - 9'h100;
+  assign \$1285  = \port$5371$0 [18:0] - 9'h100;
   assign \$1286  = ~ \$1285 [19];
   assign \$1287  = bus__w_data[18:0] - 9'h100;
   assign \$1288  = ~ \$1287 [19];
   assign w0_small_slot_ok = bus__w_beat_from_queue ? w0_small_slot_ok_queued : w0_small_slot_ok_pins;
-  assign \$1289  = \port$5146$0 [18:0] - 8'h80;
+  assign \$1289  = \port$5371$0 [18:0] - 8'h80;
   assign \$1290  = ~ \$1289 [19];
   assign \$1291  = bus__w_data[18:0] - 8'h80;
   assign \$1292  = ~ \$1291 [19];
   assign w0_medium_slot_ok = bus__w_beat_from_queue ? w0_medium_slot_ok_queued : w0_medium_slot_ok_pins;
-  assign \$1293  = \port$5146$0 [18:0] - 6'h30;
+  assign \$1293  = \port$5371$0 [18:0] - 6'h30;
   assign \$1294  = ~ \$1293 [19];
   assign \$1295  = bus__w_data[18:0] - 6'h30;
   assign \$1296  = ~ \$1295 [19];
@@ -13955,7 +14810,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$1639  = ~ \$1638 ;
   assign bus__w_err = \$1637  & \$1639 ;
   assign bus__w_slow_ack = rsp_freed_cpu | rsp_flushed_cpu;
-  assign \$1640  = rsp_freed_cpu ? \port$4993$0 [0] : \port$5008$0 [0];
+  assign \$1640  = rsp_freed_cpu ? \port$5218$0 [0] : \port$5233$0 [0];
   assign bus__w_slow_err = ~ \$1640 ;
   always @(posedge aclk_clk)
     cycle <= \$1641 ;
@@ -13968,7 +14823,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   always @(posedge aclk_clk)
     e1_new1 <= \$11 ;
   always @(posedge aclk_clk)
-    e1_new2 <= { \$12 [31:0], 16'h0000, \port$4987$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$4987$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$4987$0 [4:1] };
+    e1_new2 <= { \$12 [31:0], 16'h0000, \port$5212$55 [23:8], 18'h00000, rsp_grant_size, 14'h0000, \port$5212$0 [6:5], 1'h0, rsp_grant_src, 3'h0, \port$5212$0 [4:1] };
   always @(posedge aclk_clk)
     \$signal$28  <= \$1644 ;
   always @(posedge aclk_clk)
@@ -14403,7 +15258,7 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
     medium_low_water <= \$1750 ;
   always @(posedge aclk_clk)
     large_low_water <= \$1751 ;
-  assign \$auto$rtlil.cc:2739:Not$2  = ~ { \port$5134$0 , \port$0$175 , \$1243  };
+  assign \$auto$rtlil.cc:2739:Not$2  = ~ { \port$5359$0 , \port$0$175 , \$1243  };
   assign \$auto$rtlil.cc:2739:Not$102  = ~ { bus__r_addr[8:7], bus__r_addr[4], bus__r_addr[2] };
   assign \$auto$rtlil.cc:2739:Not$104  = ~ { bus__r_addr[8:7], bus__r_addr[4:3] };
   assign \$auto$rtlil.cc:2739:Not$106  = ~ { bus__r_addr[8:7], bus__r_addr[4:2] };
@@ -15615,22 +16470,22 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
       \$1751  = 17'h00000;
     end
   end
-  assign rsp_grant_err = \port$4987$0 [4:1];
-  assign rsp_grant_pool = \port$4987$0 [6:5];
-  assign rsp_grant_user = \port$4987$55 [23:8];
-  assign rsp_flushed_err = \port$5008$0 [4:1];
-  assign rsp_flushed_pool = \port$5008$0 [22:21];
-  assign rsp_flushed_user = \port$5008$0 [20:5];
-  assign rsp_freed_err = \port$4993$0 [4:1];
-  assign rsp_freed_src = \port$5040$0 [0];
-  assign rsp_freed_in_pool = \port$4993$0 [23];
-  assign rsp_freed_pool = \port$4993$0 [22:21];
-  assign rsp_freed_tag = \port$5040$0 [40:33];
-  assign rsp_freed_addr = \port$5040$0 [32:1];
-  assign rsp_freed_user = \port$4993$0 [20:5];
-  assign rsp_grant_ok = \port$4987$0 [0];
-  assign rsp_freed_ok = \port$4993$0 [0];
-  assign rsp_flushed_ok = \port$5008$0 [0];
+  assign rsp_grant_err = \port$5212$0 [4:1];
+  assign rsp_grant_pool = \port$5212$0 [6:5];
+  assign rsp_grant_user = \port$5212$55 [23:8];
+  assign rsp_flushed_err = \port$5233$0 [4:1];
+  assign rsp_flushed_pool = \port$5233$0 [22:21];
+  assign rsp_flushed_user = \port$5233$0 [20:5];
+  assign rsp_freed_err = \port$5218$0 [4:1];
+  assign rsp_freed_src = \port$5265$0 [0];
+  assign rsp_freed_in_pool = \port$5218$0 [23];
+  assign rsp_freed_pool = \port$5218$0 [22:21];
+  assign rsp_freed_tag = \port$5265$0 [40:33];
+  assign rsp_freed_addr = \port$5265$0 [32:1];
+  assign rsp_freed_user = \port$5218$0 [20:5];
+  assign rsp_grant_ok = \port$5212$0 [0];
+  assign rsp_freed_ok = \port$5218$0 [0];
+  assign rsp_flushed_ok = \port$5233$0 [0];
   assign log_bank0_k = \$1216 [1:0];
   assign log_bank1_k = \$1217 [1:0];
   assign log_bank2_k = \$1218 [1:0];
@@ -15638,9 +16493,9 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign space_under = { \$1232 [5], \$1232  };
   assign \$signal$105  = { low_water_hit, \$1237 , \$1235 , e1_exhausted, \$1234  };
   assign \$signal$165  = alloc_queue_w_data;
-  assign bus__w_data_queued = \port$5146$0 [31:0];
+  assign bus__w_data_queued = \port$5371$0 [31:0];
   assign command_queue_w_data = { w1_pool_is, w1_hit, w1_tag, w1_pool, \$1462 , \$1459 [3], \$1455 [3], \$1451 [3], \$1447 [3], \$1443 [3], \$1439 [3], \$1435 [3], \$1431 [3], \$1427 [3], \$1423 [3], \$1419 [3], \$1415 [3], \$1411 [3], \$1407 [3], \$1403 [3], \$1399 [3], \$1395 [3], \$1391 [3], \$1387 [3], \$1383 [3], \$1379 [3], \$1375 [3], \$1371 [3], \$1367 [3], \$1363 [3], \$1359 [3], \$1355 [3], \$1351 [3], \$1347 [3], \$1343 [3], \$1339 [3], \$1335 [3], \$1331 [3], \$1327 [3], \$1323 [3], \$1319 [3], \$1315 [3], \$1311 [3], \$1307 [3], \$1303 [3], w1_is_flush };
-  assign bus__w_strb_queued = \port$5146$0 [35:32];
+  assign bus__w_strb_queued = \port$5371$0 [35:32];
   assign \$signature__addr  = log_bank0_wrow;
   assign \$signature__data$316  = log_bank0_wdata;
   assign \$signature__en  = log_bank0_wen;
@@ -15661,17 +16516,17 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign \$signature__en$332  = log_bank3_wen;
   assign \$signature__addr$333  = head[3:2];
   assign \$signature__en$334  = 1'h1;
-  assign bus__r_req_parts = { \port$5134$0 , \port$0$175  };
+  assign bus__r_req_parts = { \port$5359$0 , \port$0$175  };
   assign bus__r_slow = \$1246 [9];
   assign read__addr = alloc_queue_rd;
   assign \$signature__addr$340  = alloc_queue_wr;
   assign \$signature__data$341  = alloc_queue_w_data;
   assign bus__r_ack = r2_valid;
-  assign handle = { \port$4987$0 [0], \port$4987$0 [4:1], \port$4987$55 [7:0], 11'h000, \port$4987$0 [14:7] };
-  assign rsp_grant_slot = \port$4987$0 [14:7];
-  assign rsp_grant_tag = \port$4987$55 [7:0];
+  assign handle = { \port$5212$0 [0], \port$5212$0 [4:1], \port$5212$55 [7:0], 11'h000, \port$5212$0 [14:7] };
+  assign rsp_grant_slot = \port$5212$0 [14:7];
+  assign rsp_grant_tag = \port$5212$55 [7:0];
   assign rsp_grant_cpu = bus__r_slow_ack;
-  assign bus__r_slow_data = { \port$4987$0 [0], \port$4987$0 [4:1], \port$4987$55 [7:0], 11'h000, \port$4987$0 [14:7] };
+  assign bus__r_slow_data = { \port$5212$0 [0], \port$5212$0 [4:1], \port$5212$55 [7:0], 11'h000, \port$5212$0 [14:7] };
   assign w0_small_is_queued = \$1265 [6];
   assign w0_small_is_pins = \$1268 [6];
   assign w0_medium_is_queued = \$1271 [6];
@@ -15690,13 +16545,13 @@ module \hwalloc_sizes.regs (native_alloc_valid, native_free_valid, native_flush_
   assign req_flush_select = \$1636 [57:55];
   assign req_flush_pool = \$1636 [43:42];
   assign bus__w_ack = w2_valid;
-  assign \port$4117$0  = \$1234 ;
-  assign \port$4118$0  = \$1235 ;
-  assign \port$4120$0  = \$1237 ;
+  assign \port$4333$0  = \$1234 ;
+  assign \port$4334$0  = \$1235 ;
+  assign \port$4336$0  = \$1237 ;
   assign new_alloc = \$1246 [9];
-  assign \port$4554$1  = \$1636 [57:1];
-  assign \port$5320$0  = \$signal$103 ;
-  assign \port$5554$0  = \$signal$104 ;
+  assign \port$4770$1  = \$1636 [57:1];
+  assign \port$5545$0  = \$signal$103 ;
+  assign \port$5779$0  = \$signal$104 ;
   assign \$1734 [3] = \$730 [15];
   assign \$1734 [2] = \$700 [15];
   assign \$1734 [1] = \$670 [15];

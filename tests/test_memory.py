@@ -61,3 +61,51 @@ def test_forwarding_read_matches_the_rows(monkeypatch, depth, bank_depth):
     sim.add_testbench(bench)
     sim.run()
     assert all(counts.values()), counts
+
+
+@pytest.mark.parametrize("depth", [12, 33, 256], ids=["flops", "groups_last_of_one_row", "lutram_deepest"])
+def test_memory_written_by_rows_matches_the_rows(depth):
+    """A memory whose writer gives the rows (``write_rows``): in flip-flops a
+    row at a time, deeper in LUT RAM groups a group at a time. Random writes,
+    each with its row's or its group's one-hot, and two reads of random rows
+    every cycle, each returning two edges after its address the rows as
+    written before the edge that took it (the row written at that edge reads
+    either value, as a RAM's)."""
+    m = Module()
+    write, reads = memory(m, "t", 1, depth, reads=2, write_rows=True)
+    assert write.rows is not None and all(read.edges == 2 for read in reads)
+    assert len(write.rows) == -(-depth // write.rows_of)
+    rng = random.Random(depth)
+    rows = [0] * depth
+    checked = 0
+
+    async def bench(ctx):
+        nonlocal checked
+        taken = []              # per edge: the rows each read asked for, and the rows as they were
+        for edge in range(3000):
+            asked = [rng.randrange(depth) for _ in reads]
+            for read, row in zip(reads, asked, strict=True):
+                ctx.set(read.addr, row)
+            write_row = rng.randrange(depth) if rng.random() < 0.6 else None
+            ctx.set(write.en, write_row is not None)
+            if write_row is not None:
+                value = rng.randrange(2)
+                ctx.set(write.addr, write_row)
+                ctx.set(write.rows, 1 << (write_row // write.rows_of))
+                ctx.set(write.data, value)
+            taken.append((asked, list(rows), write_row))
+            await ctx.tick()
+            if write_row is not None:
+                rows[write_row] = value
+            if len(taken) >= 2:
+                past_asked, past_rows, past_write = taken[-2]
+                for read, row in zip(reads, past_asked, strict=True):
+                    if row != past_write:
+                        assert ctx.get(read.data) == past_rows[row], f"edge {edge}: row {row}"
+                        checked += 1
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert checked
