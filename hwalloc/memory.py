@@ -117,8 +117,8 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
     with the address's one-hot as the address is), so that each row's enable
     is the write enable and one bit. A read registers its address at edge e and
     its row's content at e+1 (the row written at edge e reads either value, as
-    a RAM's). Deeper, up to LUTRAM_DEPTH, it is built of LUT RAMs of
-    GROUP_DEPTH rows, and ``rows`` is the one-hot of the address's group of
+    a RAM's). Deeper than GROUP_DEPTH, up to LUTRAM_DEPTH, it is built of LUT
+    RAMs of GROUP_DEPTH rows, and ``rows`` is the one-hot of the address's group of
     rows (``rows_of`` says how many rows a bit stands for: 1 in flip-flops):
     left to synthesis, each LUT RAM's write enable was the write enable decoded
     with the address, levels of logic that place and route showed on
@@ -138,7 +138,8 @@ def memory(m, name, shape, depth, *, reads, registered_write=False, stored=None,
         # takes its address, with that edge's write)
         _flops(m, name, shape, depth, write, read, late)
         return write, read
-    if write_rows and depth <= LUTRAM_DEPTH and not registered_write and stored is None and not late:
+    if (write_rows and GROUP_DEPTH < depth <= LUTRAM_DEPTH and not registered_write and stored is None
+            and not late):
         _groups(m, name, shape, depth, write, read)
         return write, read
     # no_rw_check: a read of the row written at the same edge may return either
