@@ -92,6 +92,24 @@ def test_pools_deeper_than_a_bank_prove(tmp_path, monkeypatch):
     assert result["status"] == "FAIL" and result["detail"]["failed"], "queue forwarding"
 
 
+def test_parities_built_of_lut_ram_groups_prove(tmp_path, monkeypatch):
+    """The shipped L = 7 set with its parities built as a parity of 17 to 256
+    slots is (hwalloc.memory's LUT RAM groups), here of two rows a group: each
+    group written where the core's registered one-hot of the slot's group
+    says, each group's read registered and chosen at the next edge. The
+    bounded check passes, and fails when the one-hot names the next group."""
+    monkeypatch.setattr(memory, "GROUP_DEPTH", 2)
+    monkeypatch.setattr(memory, "FLOP_DEPTH", 2)
+    config = parse_config(FORMAL_SET["L7"])
+    [result] = formal.prove(config, tmp_path / "core", tasks=["native_bmc"], log=lambda text: None)
+    assert result["status"] == "PASS", result["detail"]
+    mutant = mutants.Mutant("group_off_by_one", "core", "== r for r in range(len(rows))",
+                            "== r + 1 for r in range(len(rows))", "a release writes the next group")
+    with mutants.patched(mutant, formal):
+        [result] = formal.prove(config, tmp_path / "mutant", tasks=["native_bmc"], log=lambda text: None)
+    assert result["status"] == "FAIL" and result["detail"]["failed"], result["detail"]
+
+
 def test_prove_refuses_a_config_too_big_for_the_harness(capsys):
     assert cli.main(["prove"]) == 2
     err = capsys.readouterr().err
