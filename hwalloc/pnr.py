@@ -44,7 +44,8 @@ route from a RAM to the logic that reads it is then longer than a cycle's
 worth on its own: left in the fabric, the register is placed between the two
 and the RAM's clock-to-out and the route share the cycles (one pool of 65536
 slots, 128 DP16KDs on an 85F: 119.0 MHz median against 100.5 with the
-registers in the RAMs; 16384 slots, 30 DP16KDs: 174.8 in the RAMs, 176.4 in
+registers in the RAMs, and on the core of 877b3a4, 132 DP16KDs, 118.4-174.7
+against 171.4 and 133.4 on two seeds; 16384 slots, 30 DP16KDs: 174.8 in the RAMs, 176.4 in
 the fabric, but a fabric register caps a read at the RAM's 4.3 ns
 clock-to-out plus a route: 197 MHz for a lone RAM, 152 for 132 of them,
 ``bench/pnr_sweep.py``'s ceilings).
