@@ -94,7 +94,7 @@ def test_pools_deeper_than_a_bank_prove(tmp_path, monkeypatch):
 
 def test_parities_built_of_lut_ram_groups_prove(tmp_path, monkeypatch):
     """The shipped L = 7 set with its parities built as a parity of 17 to 256
-    slots is (hwalloc.memory's LUT RAM groups), here of two rows a group: each
+    slots is (hwalloc.memory's LUT RAM groups, here of two rows each): each
     group written where the core's registered one-hot of the slot's group
     says, each group's read registered and chosen at the next edge. The
     bounded check passes, and fails when the one-hot names the next group."""
